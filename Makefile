@@ -1,0 +1,58 @@
+# pets: build, test, demo. `make help` lists the targets.
+SHELL := /bin/bash
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+BIN := bin/pets
+DEMO := examples/announcement/Petsfile
+
+.PHONY: help build test unit crossbuild lint bench demo demo-down clean
+
+help:
+	@echo "make demo     build pets and bring up the announcement's two-server example"
+	@echo "make test     vet, every test with -race, and darwin/windows builds"
+	@echo "make build    build $(BIN) (version $(VERSION))"
+	@echo "make bench    print the speed figures as a table"
+	@echo "make lint     gofmt, go vet, go mod tidy check"
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/pets
+
+test: lint unit crossbuild
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+crossbuild:
+	GOOS=darwin GOARCH=arm64 $(GO) build ./...
+	GOOS=darwin GOARCH=arm64 $(GO) vet ./...
+	GOOS=windows GOARCH=amd64 $(GO) build ./...
+	GOOS=windows GOARCH=amd64 $(GO) vet ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) mod tidy -diff
+
+bench: build
+	$(GO) run ./internal/bench
+
+demo: build
+	@echo "== $(BIN) up frontend -f $(DEMO)"
+	@$(BIN) up -f $(DEMO) frontend
+	@echo
+	@echo "== $(BIN) list"
+	@$(BIN) list
+	@echo
+	@echo "== curl http://localhost:8081/"
+	@curl -fsS http://localhost:8081/ 2>/dev/null || $(GO) run ./internal/httpget http://localhost:8081/
+	@echo
+	@echo "The two servers keep running. Try: $(BIN) logs backend frontend"
+	@echo "Stop them with: $(BIN) down      (or: make demo-down)"
+
+demo-down: build
+	$(BIN) down
+
+clean:
+	rm -rf bin

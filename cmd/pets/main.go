@@ -1,0 +1,72 @@
+// Command pets starts the servers a Petsfile describes, in dependency order,
+// keeps track of them, and stops them again.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// version is stamped by the Makefile with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRoot(os.Stdout, os.Stderr).ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pets: "+err.Error())
+		var ee *exitError
+		if errors.As(err, &ee) {
+			os.Exit(ee.code)
+		}
+		os.Exit(1)
+	}
+}
+
+// exitError carries a specific exit code.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// globals are the flags every subcommand has.
+type globals struct {
+	file     string
+	stateDir string
+	stdout   io.Writer
+	stderr   io.Writer
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	g := &globals{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "pets",
+		Short: "Start, watch and stop the servers you develop against",
+		Long: `pets starts the servers a Petsfile describes, in dependency order, and keeps
+track of them until 'pets down'. A Petsfile is Starlark: register() each
+service with a provider that start()s it and returns service(server, host, port).`,
+		Example: `  pets up                      # every service of tier "local"
+  pets up frontend --with backend=k8s
+  pets list
+  pets logs -f backend
+  pets down`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", "", "where pets records running services and logs (default $PETS_HOME, else ~/.local/state/pets)")
+	root.AddCommand(newUpCmd(g), newListCmd(g), newDownCmd(g), newLogsCmd(g), newVersionCmd(g))
+	return root
+}

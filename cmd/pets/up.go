@@ -1,0 +1,123 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/windmilleng/pets/petsfile"
+	"github.com/windmilleng/pets/rebuild"
+	"github.com/windmilleng/pets/supervise"
+)
+
+type upFlags struct {
+	tier    string
+	with    []string
+	dryRun  bool
+	timeout time.Duration
+	grace   time.Duration
+	watch   bool
+	noWatch bool
+}
+
+func newUpCmd(g *globals) *cobra.Command {
+	f := &upFlags{}
+	cmd := &cobra.Command{
+		Use:   "up [SERVICE...]",
+		Short: "Start services and their dependencies, in dependency order",
+		Long: `Start the named services (every service of --tier when none is named) and
+their dependencies. Each waits until the ones it depends on are ready.
+Services already up and ready are reused. When one fails, what this command
+started is stopped again and the error shows the tail of its log.
+
+The services stay up, tracked, until 'pets down'.`,
+		Example: `  pets up
+  pets up frontend
+  pets up frontend --with backend=k8s
+  pets up --tier k8s --dry-run`,
+		RunE: func(cmd *cobra.Command, args []string) error { return runUp(cmd, g, f, args) },
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&g.file, "file", "f", "", "path of the Petsfile (default: ./Petsfile or the nearest parent's)")
+	fl.StringVar(&f.tier, "tier", "local", "tier of the named services; dependencies inherit their dependent's tier")
+	fl.StringArrayVar(&f.with, "with", nil, "run a service at another tier: --with backend=k8s (repeatable, or comma-separated)")
+	fl.BoolVar(&f.dryRun, "dry-run", false, "print what would run, in order, and run nothing")
+	fl.DurationVar(&f.timeout, "timeout", supervise.DefaultReadyTimeout, "how long a service may take to accept TCP connections (service(..., timeout=) overrides)")
+	fl.DurationVar(&f.grace, "grace", supervise.DefaultGrace, "when stopping (a replaced or rolled-back service): time between SIGTERM and SIGKILL")
+	fl.BoolVar(&f.noWatch, "no-watch", false, "start, wait until ready and exit (the default)")
+	return cmd
+}
+
+func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
+	ctx := cmd.Context()
+	with, err := petsfile.ParseWith(f.with)
+	if err != nil {
+		return err
+	}
+	top := supervise.TopLevelHost(g.stderr)
+	if f.dryRun {
+		top = supervise.DryHost(g.stderr)
+	}
+	project, err := g.loadProject(ctx, top)
+	if err != nil {
+		return err
+	}
+	graph, err := project.Resolve(names, f.tier, with)
+	if err != nil {
+		return err
+	}
+	dir, err := g.openState()
+	if err != nil {
+		return err
+	}
+	sup := &supervise.Supervisor{
+		State: dir, Project: project, Stderr: g.stderr,
+		Grace: f.grace, ReadyTimeout: f.timeout, DryRun: f.dryRun,
+	}
+	if !f.dryRun {
+		unlock, err := dir.LockUp(ctx, func() { fmt.Fprintln(g.stderr, "Waiting for another `pets up` to finish...") })
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
+	eng := &rebuild.Engine{Runner: sup, Report: func(ev rebuild.Event) { reportUp(g, f.dryRun, ev) }}
+	values, err := eng.Up(ctx, graph)
+	if err != nil {
+		var ue *rebuild.UpError
+		if errors.As(err, &ue) && ctx.Err() != nil {
+			return fmt.Errorf("interrupted while starting %s; stopped what this command started", ue.Key)
+		}
+		return err
+	}
+	if f.dryRun {
+		fmt.Fprintln(g.stderr, "Dry run: nothing was started.")
+		return nil
+	}
+	for _, k := range graph.Order {
+		v := values[k]
+		line := k.String()
+		if h := v.Host(); h != "" {
+			line += "\t" + h
+		}
+		fmt.Fprintln(g.stdout, line)
+	}
+	return nil
+}
+
+func reportUp(g *globals, dry bool, ev rebuild.Event) {
+	switch ev.Kind {
+	case rebuild.Reused:
+		fmt.Fprintf(g.stderr, "The service %s is already running\n", ev.Key)
+	case rebuild.Started:
+		if !dry {
+			fmt.Fprintf(g.stderr, "The service %s is now running (ready in %s)\n", ev.Key, ev.Took.Round(time.Millisecond))
+		}
+	case rebuild.Stopped:
+		if ev.Reason == "rollback" {
+			fmt.Fprintf(g.stderr, "Stopped %s (it was started by this command, which failed)\n", ev.Key)
+		}
+	}
+}

@@ -1,0 +1,290 @@
+package petsfile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+)
+
+// FileName is the name pets looks for in the current directory and its parents.
+const FileName = "Petsfile"
+
+// ErrNotFound is returned by Find when no Petsfile exists in a directory or its parents.
+var ErrNotFound = errors.New("petsfile: no Petsfile found")
+
+// Key names one variant of a service: a name and a tier.
+type Key struct {
+	Name string
+	Tier string
+}
+
+// String returns the display name, "name-tier", as the original pets printed it.
+func (k Key) String() string { return k.Name + "-" + k.Tier }
+
+// Service is one registered (name, tier) with its provider.
+type Service struct {
+	Key
+	Deps     []string // dependency names; their tier is inherited unless overridden
+	Provider string   // the provider function's name
+	Pos      string   // file:line:col of the register() call
+	File     string   // absolute path of the file that registered it
+	Dir      string   // directory of that file: where its commands run
+
+	provider starlark.Callable
+}
+
+// Value is what a provider returns: the service's address and main process.
+type Value struct {
+	PID      int    `json:"pid,omitempty"`
+	Hostname string `json:"hostname,omitempty"`
+	Port     int    `json:"port,omitempty"`
+}
+
+// Host returns "hostname:port", or "" for a service without an address.
+func (v Value) Host() string {
+	if v.Hostname == "" && v.Port == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s:%d", v.Hostname, v.Port)
+}
+
+// Command is a shell command a Petsfile asked for.
+type Command struct {
+	Service Key    // zero when called at the top level of a file
+	Dir     string // absolute directory of the Petsfile holding the calling code
+	Line    string // run as `bash -c Line`
+}
+
+// Process is a started background process, as start() returns it.
+type Process struct {
+	PID int
+}
+
+// Readiness says when a service counts as up.
+type Readiness struct {
+	Hostname string
+	Port     int
+	Timeout  time.Duration // zero: the host's default
+}
+
+// Host does what the builtins ask. Implementations: the local supervisor, the
+// dry-run printer, fakes in tests.
+type Host interface {
+	Start(ctx context.Context, c Command) (Process, error)
+	Run(ctx context.Context, c Command) error
+	Ready(ctx context.Context, svc Key, p Process, r Readiness) error
+}
+
+// Options configure Load.
+type Options struct {
+	Host   Host      // used by top-level run() calls; required only if a file calls run() at top level
+	Stderr io.Writer // print() output; nil means io.Discard
+	// GoCommand is the go binary used for go-get:// loads; "" means "go".
+	GoCommand string
+}
+
+// Project is an evaluated Petsfile and everything it loaded.
+type Project struct {
+	Path  string   // absolute path of the root Petsfile
+	Files []string // every evaluated file, absolute, in evaluation order
+
+	services map[Key]*Service
+	order    []Key // registration order
+	stderr   io.Writer
+	files    map[string]string // display filename -> absolute path
+}
+
+// Find returns the Petsfile in dir or its nearest parent.
+func Find(dir string) (string, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		p := filepath.Join(d, FileName)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("%w in %s or any parent directory", ErrNotFound, dir)
+		}
+	}
+}
+
+// Load evaluates the Petsfile at path and every file it loads.
+func Load(ctx context.Context, path string, opts Options) (*Project, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(abs); err != nil {
+		return nil, fmt.Errorf("read Petsfile: %w", err)
+	} else if fi.IsDir() {
+		abs = filepath.Join(abs, FileName)
+	}
+	p := &Project{
+		Path:     abs,
+		services: map[Key]*Service{},
+		stderr:   opts.Stderr,
+		files:    map[string]string{},
+	}
+	if p.stderr == nil {
+		p.stderr = io.Discard
+	}
+	l := &loader{
+		ctx:     ctx,
+		project: p,
+		host:    opts.Host,
+		goCmd:   opts.GoCommand,
+		root:    filepath.Dir(abs),
+		cache:   map[string]*entry{},
+	}
+	if l.goCmd == "" {
+		l.goCmd = "go"
+	}
+	if _, err := l.exec(abs); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Services returns every registered service in registration order.
+func (p *Project) Services() []*Service {
+	out := make([]*Service, 0, len(p.order))
+	for _, k := range p.order {
+		out = append(out, p.services[k])
+	}
+	return out
+}
+
+// Service returns the registered service for k.
+func (p *Project) Service(k Key) (*Service, bool) {
+	s, ok := p.services[k]
+	return s, ok
+}
+
+// Tiers returns the tiers registered for a service name, sorted.
+func (p *Project) Tiers(name string) []string {
+	var tiers []string
+	for _, k := range p.order {
+		if k.Name == name {
+			tiers = append(tiers, k.Tier)
+		}
+	}
+	sort.Strings(tiers)
+	return tiers
+}
+
+// Provide calls the provider of svc with its dependencies' values, in deps
+// order, and returns the service value it produced.
+func (p *Project) Provide(ctx context.Context, k Key, deps []Value, host Host) (Value, error) {
+	svc, ok := p.services[k]
+	if !ok {
+		return Value{}, fmt.Errorf("provide %s: no such service", k)
+	}
+	thread := p.newThread(ctx, host, k)
+	args := make(starlark.Tuple, len(deps))
+	for i, d := range deps {
+		args[i] = valueDict(d)
+	}
+	stop := context.AfterFunc(ctx, func() { thread.Cancel(ctx.Err().Error()) })
+	defer stop()
+	res, err := starlark.Call(thread, svc.provider, args, nil)
+	if err != nil {
+		return Value{}, &ProviderError{Service: k, Err: evalError(err)}
+	}
+	v, err := toValue(res)
+	if err != nil {
+		return Value{}, &ProviderError{Service: k, Err: fmt.Errorf("%s: provider %s returned %s: %w", svc.Pos, svc.Provider, res.Type(), err)}
+	}
+	return v, nil
+}
+
+// ProviderError is a failure of a service's provider.
+type ProviderError struct {
+	Service Key
+	Err     error
+}
+
+func (e *ProviderError) Error() string { return e.Err.Error() }
+func (e *ProviderError) Unwrap() error { return e.Err }
+
+// Error is a Petsfile error with a position and, for evaluation errors, the
+// Starlark backtrace.
+type Error struct {
+	Pos       string // file:line:col
+	Msg       string
+	Backtrace string // may be empty
+	Hint      string // may be empty
+	err       error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.Pos != "" {
+		b.WriteString(e.Pos + ": ")
+	}
+	b.WriteString(e.Msg)
+	if e.Backtrace != "" {
+		b.WriteString("\n" + e.Backtrace)
+	}
+	if e.Hint != "" {
+		b.WriteString("\nhint: " + e.Hint)
+	}
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return e.err }
+
+// evalError turns a Starlark error into an *Error with position and backtrace.
+func evalError(err error) error {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	var ee *starlark.EvalError
+	if errors.As(err, &ee) {
+		var inner *Error
+		if errors.As(ee.Unwrap(), &inner) {
+			if inner.Backtrace == "" {
+				inner.Backtrace = traceback(ee)
+			}
+			return inner
+		}
+		pos := ""
+		if n := len(ee.CallStack); n > 0 {
+			// The innermost Starlark frame (skip the builtin's own frame).
+			for i := n - 1; i >= 0; i-- {
+				if fn := ee.CallStack[i].Pos.Filename(); fn != "<builtin>" {
+					pos = ee.CallStack[i].Pos.String()
+					break
+				}
+			}
+		}
+		return &Error{Pos: pos, Msg: ee.Msg, Backtrace: traceback(ee), err: ee}
+	}
+	var se syntax.Error
+	if errors.As(err, &se) {
+		return &Error{Pos: se.Pos.String(), Msg: se.Msg, Hint: "fix the syntax error; a Petsfile is Starlark (a Python dialect)", err: se}
+	}
+	return err
+}
+
+// traceback is the Starlark backtrace without its last "Error: msg" line,
+// which the first line of Error already says.
+func traceback(ee *starlark.EvalError) string {
+	bt := ee.Backtrace()
+	if i := strings.LastIndex(bt, "\nError"); i >= 0 {
+		bt = bt[:i]
+	}
+	return bt
+}

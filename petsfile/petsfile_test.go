@@ -1,0 +1,193 @@
+package petsfile_test
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/windmilleng/pets/petsfile"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*/want from the current output")
+
+// TestCases evaluates each testdata/<case>/Petsfile, resolves the services the
+// case's optional "args" file asks for (names, --tier=T, --with=svc=tier),
+// calls each provider in order with a recording host, and compares everything
+// (or the error) with testdata/<case>/want.
+func TestCases(t *testing.T) {
+	dirs, err := filepath.Glob("testdata/*/Petsfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dirs) == 0 {
+		t.Fatal("no test cases found")
+	}
+	for _, pf := range dirs {
+		dir := filepath.Dir(pf)
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			got := runCase(t, dir)
+			wantPath := filepath.Join(dir, "want")
+			if *update {
+				if err := os.WriteFile(wantPath, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(wantPath)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("%s: output differs from want\n--- got ---\n%s\n--- want ---\n%s", dir, got, want)
+			}
+		})
+	}
+}
+
+func runCase(t *testing.T, dir string) string {
+	t.Helper()
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	rel := func(s string) string { return strings.ReplaceAll(s, abs, "$CASE") }
+	host := &recordingHost{out: &out, rel: rel}
+	var printed bytes.Buffer
+	ctx := context.Background()
+	p, err := petsfile.Load(ctx, filepath.Join(dir, "Petsfile"), petsfile.Options{Host: host, Stderr: &printed})
+	if printed.Len() > 0 {
+		fmt.Fprintf(&out, "# printed\n%s", rel(printed.String()))
+	}
+	if err != nil {
+		fmt.Fprintf(&out, "# load error\n%s\n", rel(err.Error()))
+		return out.String()
+	}
+	fmt.Fprintln(&out, "# services")
+	for _, s := range p.Services() {
+		fmt.Fprintf(&out, "%s deps=%v provider=%s at %s dir=%s\n", s.Key, s.Deps, s.Provider, s.Pos, rel(s.Dir))
+	}
+	var names, withArgs []string
+	tier := "local"
+	if args, err := os.ReadFile(filepath.Join(dir, "args")); err == nil {
+		for _, f := range strings.Fields(string(args)) {
+			switch {
+			case strings.HasPrefix(f, "--tier="):
+				tier = strings.TrimPrefix(f, "--tier=")
+			case strings.HasPrefix(f, "--with="):
+				withArgs = append(withArgs, strings.TrimPrefix(f, "--with="))
+			default:
+				names = append(names, f)
+			}
+		}
+	}
+	fmt.Fprintf(&out, "# resolve %v tier=%s with=%v\n", names, tier, withArgs)
+	with, err := petsfile.ParseWith(withArgs)
+	if err != nil {
+		fmt.Fprintf(&out, "error: %s\n", err)
+		return out.String()
+	}
+	g, err := p.Resolve(names, tier, with)
+	if err != nil {
+		fmt.Fprintf(&out, "error: %s\n", rel(err.Error()))
+		return out.String()
+	}
+	var order []string
+	for _, k := range g.Order {
+		order = append(order, k.String())
+	}
+	fmt.Fprintf(&out, "order: %s\n", strings.Join(order, ", "))
+	fmt.Fprintln(&out, "# provide")
+	values := map[petsfile.Key]petsfile.Value{}
+	for _, k := range g.Order {
+		var deps []petsfile.Value
+		for _, d := range g.Deps[k] {
+			deps = append(deps, values[d])
+		}
+		fmt.Fprintf(&out, "%s:\n", k)
+		v, err := p.Provide(ctx, k, deps, host)
+		if err != nil {
+			fmt.Fprintf(&out, "  error: %s\n", rel(err.Error()))
+			break
+		}
+		fmt.Fprintf(&out, "  = pid=%d host=%q\n", v.PID, v.Host())
+		values[k] = v
+	}
+	return out.String()
+}
+
+// recordingHost records what the builtins ask for and runs nothing.
+type recordingHost struct {
+	out     *bytes.Buffer
+	rel     func(string) string
+	nextPID int
+}
+
+var _ petsfile.Host = (*recordingHost)(nil)
+
+func (h *recordingHost) Start(_ context.Context, c petsfile.Command) (petsfile.Process, error) {
+	h.nextPID++
+	fmt.Fprintf(h.out, "  start %q in %s (for %q) -> pid %d\n", c.Line, h.rel(c.Dir), c.Service.String(), 100+h.nextPID)
+	return petsfile.Process{PID: 100 + h.nextPID}, nil
+}
+
+func (h *recordingHost) Run(_ context.Context, c petsfile.Command) error {
+	fmt.Fprintf(h.out, "  run %q in %s (for %q)\n", c.Line, h.rel(c.Dir), c.Service.String())
+	if strings.Contains(c.Line, "fail") {
+		return fmt.Errorf("run %q: exit status 1", c.Line)
+	}
+	return nil
+}
+
+func (h *recordingHost) Ready(_ context.Context, k petsfile.Key, p petsfile.Process, r petsfile.Readiness) error {
+	fmt.Fprintf(h.out, "  ready? %s pid %d %s:%d timeout=%s\n", k, p.PID, r.Hostname, r.Port, r.Timeout)
+	return nil
+}
+
+func TestParseWith(t *testing.T) {
+	for _, tc := range []struct {
+		in   []string
+		want string
+	}{
+		{[]string{"backend=k8s"}, "map[backend:k8s]"},
+		{[]string{"backend=k8s,db=remote", "web=local"}, "map[backend:k8s db:remote web:local]"},
+		{[]string{"backend=k8s", "backend=k8s"}, "map[backend:k8s]"},
+		{[]string{"backend"}, `error: malformed --with "backend"`},
+		{[]string{"=k8s"}, `error: malformed --with "=k8s"`},
+		{[]string{"a=b=c"}, `error: malformed --with "a=b=c"`},
+		{[]string{"backend=k8s", "backend=local"}, "error: --with gives backend two tiers: k8s and local"},
+	} {
+		m, err := petsfile.ParseWith(tc.in)
+		got := fmt.Sprint(m)
+		if err != nil {
+			got = "error: " + strings.SplitN(err.Error(), "\n", 2)[0]
+		}
+		if got != tc.want {
+			t.Errorf("ParseWith(%q) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestFind(t *testing.T) {
+	root := t.TempDir()
+	deep := filepath.Join(root, "a", "b")
+	if err := os.MkdirAll(deep, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := petsfile.Find(deep); err == nil {
+		t.Fatal("Find succeeded with no Petsfile anywhere")
+	}
+	pf := filepath.Join(root, "a", "Petsfile")
+	if err := os.WriteFile(pf, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := petsfile.Find(deep)
+	if err != nil || got != pf {
+		t.Fatalf("Find(%s) = %q, %v; want %q", deep, got, err, pf)
+	}
+}

@@ -1,0 +1,228 @@
+package proc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"time"
+)
+
+// ErrExited is returned by WaitTCP when the process exits before it is ready.
+var ErrExited = errors.New("proc: process exited")
+
+// Identity names one process for its whole life: pid plus start time.
+type Identity struct {
+	PID   int    `json:"pid"`
+	Start uint64 `json:"start"` // OS-specific start time; see StartTime
+}
+
+func (id Identity) String() string { return strconv.Itoa(id.PID) }
+
+// Spec describes a command to run.
+type Spec struct {
+	Line string    // run as `bash -c Line`
+	Dir  string    // working directory
+	Env  []string  // extra environment, appended to os.Environ()
+	Out  io.Writer // stdout and stderr; an *os.File is handed to the child directly
+}
+
+// Proc is a started background process, the leader of its own process group.
+type Proc struct {
+	Identity
+	done chan struct{}
+	err  error // valid once done is closed
+}
+
+// Done is closed when the process has exited and been reaped.
+func (p *Proc) Done() <-chan struct{} { return p.done }
+
+// Err is the exit error, valid once Done is closed.
+func (p *Proc) Err() error { <-p.done; return p.err }
+
+// Start starts spec in the background, in a new process group that outlives
+// the calling process.
+func Start(spec Spec) (*Proc, error) {
+	cmd := command(spec)
+	setGroup(cmd, false)
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %q: %w", spec.Line, err)
+	}
+	p := &Proc{Identity: Identity{PID: cmd.Process.Pid}, done: make(chan struct{})}
+	p.Start, _ = StartTime(p.PID) // the child cannot be reaped before Wait, so this cannot race with reuse
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// Run runs spec in the foreground, in its own process group; onStart (may be
+// nil) learns its identity before Run waits. When ctx ends the group is killed.
+func Run(ctx context.Context, spec Spec, onStart func(Identity)) error {
+	cmd := command(spec)
+	setGroup(cmd, true)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("run %q: %w", spec.Line, err)
+	}
+	id := Identity{PID: cmd.Process.Pid}
+	id.Start, _ = StartTime(id.PID)
+	if onStart != nil {
+		onStart(id)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case err := <-waited:
+		// The command is done; whatever it left in its group goes too.
+		killGroup(id.PID)
+		return err
+	case <-ctx.Done():
+		killGroup(id.PID)
+		<-waited
+		return ctx.Err()
+	}
+}
+
+// killGroup SIGKILLs a group and waits (a bounded time) until it is gone.
+func killGroup(pgid int) {
+	if !groupExists(pgid) {
+		return
+	}
+	_ = signalGroup(pgid, sigKill)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = waitGone(ctx, pgid)
+}
+
+func command(spec Spec) *exec.Cmd {
+	cmd := exec.Command(shell(), shellFlag(), spec.Line)
+	cmd.Dir = spec.Dir
+	cmd.Env = append(os.Environ(), spec.Env...)
+	cmd.Stdout = spec.Out
+	cmd.Stderr = spec.Out
+	return cmd
+}
+
+// Alive reports whether the process with this identity is still running.
+func Alive(id Identity) bool {
+	if id.PID <= 0 {
+		return false
+	}
+	st, err := StartTime(id.PID)
+	if err != nil {
+		return false
+	}
+	return id.Start == 0 || st == id.Start
+}
+
+// Stopped says how Stop ended a group.
+type Stopped int
+
+const (
+	AlreadyGone Stopped = iota // nothing of ours was running
+	Terminated                 // gone after SIGTERM
+	Killed                     // needed SIGKILL after the grace period
+)
+
+func (s Stopped) String() string {
+	switch s {
+	case Terminated:
+		return "terminated"
+	case Killed:
+		return "killed after the grace period"
+	}
+	return "already gone"
+}
+
+// Stop stops the process group led by id: SIGTERM, then SIGKILL once grace has
+// passed, and returns only when no process of the group is left (or ctx ends).
+func Stop(ctx context.Context, id Identity, grace time.Duration) (Stopped, error) {
+	if !ours(id) {
+		return AlreadyGone, nil
+	}
+	_ = signalGroup(id.PID, sigTerm)
+	termCtx, cancel := context.WithTimeout(ctx, grace)
+	err := waitGone(termCtx, id.PID)
+	cancel()
+	if err == nil {
+		return Terminated, nil
+	}
+	if ctx.Err() != nil {
+		return AlreadyGone, ctx.Err()
+	}
+	if err := signalGroup(id.PID, sigKill); err != nil && groupExists(id.PID) {
+		return Killed, fmt.Errorf("kill process group %d: %w", id.PID, err)
+	}
+	killCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := waitGone(killCtx, id.PID); err != nil {
+		return Killed, fmt.Errorf("process group %d still has processes after SIGKILL: %w", id.PID, err)
+	}
+	return Killed, nil
+}
+
+// ours reports whether the group led by id may still hold our processes.
+func ours(id Identity) bool {
+	if st, err := StartTime(id.PID); err == nil {
+		// The leader's pid exists: ours only if it is the same process. A
+		// different process there means the pid was reused, which the kernel
+		// allows only once our group is empty.
+		return id.Start == 0 || st == id.Start
+	}
+	return groupExists(id.PID)
+}
+
+// GroupAlive reports whether any process of the group led by id is running.
+func GroupAlive(id Identity) bool { return ours(id) && (Alive(id) || groupExists(id.PID)) }
+
+func waitGone(ctx context.Context, pgid int) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for groupExists(pgid) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// WaitTCP waits until addr accepts a TCP connection. It fails with ErrExited
+// as soon as exited is closed, and with ctx's error when ctx ends.
+func WaitTCP(ctx context.Context, addr string, exited <-chan struct{}) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	var d net.Dialer
+	for {
+		dctx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
+		c, err := d.DialContext(dctx, "tcp", addr)
+		cancel()
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for %s: %w", addr, ctx.Err())
+		case <-exited:
+			return ErrExited
+		case <-t.C:
+		}
+	}
+}
+
+// Accepting reports whether addr accepts a TCP connection right now.
+func Accepting(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 250*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}

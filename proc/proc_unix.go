@@ -1,0 +1,45 @@
+//go:build !windows
+
+package proc
+
+import (
+	"errors"
+	"os/exec"
+	"syscall"
+)
+
+const (
+	sigTerm = syscall.SIGTERM
+	sigKill = syscall.SIGKILL
+)
+
+func shell() string     { return "bash" }
+func shellFlag() string { return "-c" }
+
+func setGroup(cmd *exec.Cmd, dieWithParent bool) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if dieWithParent {
+		setPdeathsig(cmd.SysProcAttr)
+	}
+}
+
+func signalGroup(pgid int, sig syscall.Signal) error {
+	if pgid <= 0 {
+		return errors.New("invalid process group")
+	}
+	return syscall.Kill(-pgid, sig)
+}
+
+// groupExists reports whether any live (not zombie) process is in process
+// group pgid. Zombies are ignored: an orphan's zombie lingers until init
+// reaps it, which some inits do only every few seconds.
+func groupExists(pgid int) bool {
+	if pgid <= 0 {
+		return false
+	}
+	err := syscall.Kill(-pgid, 0)
+	if err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	return liveMember(pgid)
+}

@@ -1,0 +1,244 @@
+// Package state keeps the on-disk record of running pets: which services are
+// up, their process groups (pid plus start time), addresses and logs.
+//
+// Layout under the state directory ($PETS_HOME, else $XDG_STATE_HOME/pets,
+// else ~/.local/state/pets; %LocalAppData%\pets on Windows):
+//
+//	state.json        the record, replaced atomically (write temp, fsync, rename)
+//	state.lock        flock'd around every read-modify-write of state.json
+//	up.lock           held by a `pets up` while it starts services, so two ups queue
+//	logs/NAME-TIER.log  each service's output, appended across restarts
+//
+// A process is recorded as soon as it is forked, before pets waits for it, so
+// that a `pets` killed at any point leaves nothing that `pets down` cannot find.
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"time"
+
+	"github.com/windmilleng/pets/proc"
+)
+
+// Proc is one recorded process group.
+type Proc struct {
+	proc.Identity
+	Cmd string `json:"cmd"`
+	Dir string `json:"dir,omitempty"`
+	Run bool   `json:"run,omitempty"` // a foreground run(): removed when it ends
+}
+
+// Status of a recorded service.
+const (
+	Starting = "starting"
+	Ready    = "ready"
+)
+
+// Service is one running service.
+type Service struct {
+	Name     string    `json:"name"`
+	Tier     string    `json:"tier"`
+	Petsfile string    `json:"petsfile"`
+	Deps     []string  `json:"deps,omitempty"` // names of the services it depends on
+	Status   string    `json:"status"`
+	Started  time.Time `json:"started"`
+	PID      int       `json:"pid,omitempty"`
+	Hostname string    `json:"hostname,omitempty"`
+	Port     int       `json:"port,omitempty"`
+	Procs    []Proc    `json:"procs,omitempty"`
+}
+
+// Key is the display name "name-tier".
+func (s *Service) Key() string { return s.Name + "-" + s.Tier }
+
+// Host is "hostname:port" or "".
+func (s *Service) Host() string {
+	if s.Hostname == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s:%d", s.Hostname, s.Port)
+}
+
+// File is the whole record.
+type File struct {
+	Version  int                 `json:"version"`
+	Services map[string]*Service `json:"services"` // by name: one tier of a name runs at a time
+}
+
+// Sorted returns the services ordered so that every service comes after the
+// services it depends on (ties by name).
+func (f *File) Sorted() []*Service {
+	names := make([]string, 0, len(f.Services))
+	for n := range f.Services {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []*Service
+	seen := map[string]bool{}
+	var visit func(n string)
+	visit = func(n string) {
+		s, ok := f.Services[n]
+		if !ok || seen[n] {
+			return
+		}
+		seen[n] = true
+		for _, d := range s.Deps {
+			visit(d)
+		}
+		out = append(out, s)
+	}
+	for _, n := range names {
+		visit(n)
+	}
+	return out
+}
+
+// Dependents returns the recorded services that depend on name, directly or not.
+func (f *File) Dependents(name string) []string {
+	var out []string
+	affected := map[string]bool{name: true}
+	for changed := true; changed; {
+		changed = false
+		for n, s := range f.Services {
+			if affected[n] {
+				continue
+			}
+			for _, d := range s.Deps {
+				if affected[d] {
+					affected[n] = true
+					out = append(out, n)
+					changed = true
+					break
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Dir is a state directory.
+type Dir struct {
+	Path string
+}
+
+// DefaultDir returns the state directory pets uses.
+func DefaultDir() (string, error) {
+	if d := os.Getenv("PETS_HOME"); d != "" {
+		return filepath.Abs(d)
+	}
+	if runtime.GOOS == "windows" {
+		if d := os.Getenv("LocalAppData"); d != "" {
+			return filepath.Join(d, "pets"), nil
+		}
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "pets"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("find state directory: %w (set PETS_HOME)", err)
+	}
+	return filepath.Join(home, ".local", "state", "pets"), nil
+}
+
+// Open creates the state directory if needed.
+func Open(path string) (*Dir, error) {
+	if err := os.MkdirAll(filepath.Join(path, "logs"), 0o755); err != nil {
+		return nil, fmt.Errorf("create state directory: %w", err)
+	}
+	return &Dir{Path: path}, nil
+}
+
+// LogPath is where the output of service name-tier is appended.
+func (d *Dir) LogPath(name, tier string) string {
+	return filepath.Join(d.Path, "logs", name+"-"+tier+".log")
+}
+
+func (d *Dir) file() string { return filepath.Join(d.Path, "state.json") }
+
+// Read returns the current record. Writers replace the file atomically, so a
+// reader never sees half of one.
+func (d *Dir) Read() (*File, error) {
+	f := &File{Version: 1, Services: map[string]*Service{}}
+	data, err := os.ReadFile(d.file())
+	if errors.Is(err, os.ErrNotExist) {
+		return f, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read state: %w", err)
+	}
+	if err := json.Unmarshal(data, f); err != nil {
+		return nil, fmt.Errorf("read state %s: %w (move it away to start afresh; the processes it names may need stopping by hand)", d.file(), err)
+	}
+	if f.Services == nil {
+		f.Services = map[string]*Service{}
+	}
+	return f, nil
+}
+
+// Update reads the record, applies fn and writes it back, all under the
+// state lock, so concurrent pets commands never lose each other's changes.
+// If fn returns an error nothing is written.
+func (d *Dir) Update(fn func(*File) error) error {
+	unlock, err := lockFile(context.Background(), filepath.Join(d.Path, "state.lock"))
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	f, err := d.Read()
+	if err != nil {
+		return err
+	}
+	if err := fn(f); err != nil {
+		return err
+	}
+	return d.write(f)
+}
+
+func (d *Dir) write(f *File) error {
+	data, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(d.Path, "state-*.json")
+	if err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write state: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write state: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), d.file()); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	return nil
+}
+
+// LockUp takes the lock that serialises `pets up` runs. waiting is called
+// once if another holder makes this call wait. The returned func releases it.
+func (d *Dir) LockUp(ctx context.Context, waiting func()) (func(), error) {
+	path := filepath.Join(d.Path, "up.lock")
+	if unlock, err := tryLockFile(path); err == nil {
+		return unlock, nil
+	}
+	if waiting != nil {
+		waiting()
+	}
+	return lockFile(ctx, path)
+}

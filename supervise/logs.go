@@ -1,0 +1,202 @@
+package supervise
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fatih/color"
+
+	"github.com/windmilleng/pets/petsfile"
+	"github.com/windmilleng/pets/state"
+)
+
+// ColorEnabled decides whether to colour output: mode "always" or "never"
+// wins; "auto" colours a terminal unless NO_COLOR is set (https://no-color.org).
+func ColorEnabled(mode string, isTerminal bool, noColor string) bool {
+	switch mode {
+	case "always":
+		return true
+	case "never":
+		return false
+	}
+	return isTerminal && noColor == ""
+}
+
+var palette = []color.Attribute{color.FgCyan, color.FgMagenta, color.FgYellow, color.FgGreen, color.FgBlue, color.FgRed}
+
+// Prefixer writes lines with a "name | " prefix, one colour per name.
+type Prefixer struct {
+	W      io.Writer
+	Color  bool
+	Width  int // pad names to this width
+	mu     sync.Mutex
+	colors map[string]*color.Color // guarded by mu
+}
+
+// Line writes one line for name.
+func (p *Prefixer) Line(name, line string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.colors == nil {
+		p.colors = map[string]*color.Color{}
+	}
+	c, ok := p.colors[name]
+	if !ok {
+		c = color.New(palette[len(p.colors)%len(palette)])
+		if p.Color {
+			c.EnableColor()
+		} else {
+			c.DisableColor()
+		}
+		p.colors[name] = c
+	}
+	prefix := fmt.Sprintf("%-*s |", p.Width, name)
+	fmt.Fprintf(p.W, "%s %s\n", c.Sprint(prefix), line)
+}
+
+// LogFiles returns the log files for the selected services: names may be
+// "name" (every tier with a log) or "name-tier"; none means every log.
+func LogFiles(dir *state.Dir, names []string) (map[string]string, error) {
+	all, err := filepath.Glob(filepath.Join(dir.Path, "logs", "*.log"))
+	if err != nil {
+		return nil, err
+	}
+	byKey := map[string]string{}
+	for _, p := range all {
+		byKey[strings.TrimSuffix(filepath.Base(p), ".log")] = p
+	}
+	if len(names) == 0 {
+		return byKey, nil
+	}
+	out := map[string]string{}
+	for _, n := range names {
+		found := false
+		for k, p := range byKey {
+			if k == n || (strings.HasPrefix(k, n+"-") && !strings.Contains(k[len(n)+1:], "-")) {
+				out[k] = p
+				found = true
+			}
+		}
+		if !found {
+			keys := make([]string, 0, len(byKey))
+			for k := range byKey {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			hint := "no service has logged anything yet; run pets up first"
+			if len(keys) > 0 {
+				hint = "services with logs: " + strings.Join(keys, ", ")
+			}
+			return nil, &petsfile.UsageError{Msg: fmt.Sprintf("no log for %q", n), Hint: hint}
+		}
+	}
+	return out, nil
+}
+
+// ShowLogs copies the given logs (key -> path) to w. With one log the lines
+// are copied as they are; with several each line gets a prefixed, coloured
+// service name. With follow it keeps printing what is appended until ctx ends.
+func ShowLogs(ctx context.Context, files map[string]string, follow bool, w io.Writer, useColor bool) error {
+	keys := make([]string, 0, len(files))
+	width := 0
+	for k := range files {
+		keys = append(keys, k)
+		width = max(width, len(k))
+	}
+	sort.Strings(keys)
+	pf := &Prefixer{W: w, Color: useColor, Width: width}
+	emit := func(key string, line []byte) {
+		if len(keys) == 1 {
+			w.Write(line)
+			w.Write([]byte{'\n'})
+			return
+		}
+		pf.Line(key, string(line))
+	}
+	tails := make([]*tail, len(keys))
+	for i, k := range keys {
+		tails[i] = &tail{path: files[k]}
+		if err := tails[i].read(func(l []byte) { emit(k, l) }); err != nil {
+			return err
+		}
+	}
+	if !follow {
+		for i, t := range tails {
+			t.flush(func(l []byte) { emit(keys[i], l) })
+		}
+		return nil
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		for i, t := range tails {
+			if err := t.read(func(l []byte) { emit(keys[i], l) }); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// tail reads whole lines appended to a file since the last read.
+type tail struct {
+	path    string
+	offset  int64
+	partial []byte
+}
+
+func (t *tail) read(line func([]byte)) error {
+	f, err := os.Open(t.path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() < t.offset {
+		t.offset, t.partial = 0, nil // truncated
+	}
+	if _, err := f.Seek(t.offset, io.SeekStart); err != nil {
+		return err
+	}
+	r := bufio.NewReader(f)
+	for {
+		chunk, err := r.ReadBytes('\n')
+		t.offset += int64(len(chunk))
+		if len(chunk) > 0 && chunk[len(chunk)-1] == '\n' {
+			full := append(t.partial, chunk[:len(chunk)-1]...)
+			line(bytes.TrimSuffix(full, []byte{'\r'}))
+			t.partial = nil
+		} else {
+			t.partial = append(t.partial, chunk...)
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// flush emits a last line that has no newline yet.
+func (t *tail) flush(line func([]byte)) {
+	if len(t.partial) > 0 {
+		line(t.partial)
+		t.partial = nil
+	}
+}

@@ -1,0 +1,370 @@
+// Package supervise runs a Petsfile's services as local processes: it is the
+// petsfile.Host that start(), run() and service() call, and the
+// rebuild.Runner the engine drives. Every process it starts is recorded in
+// the state directory the moment it is forked; logs go to the service's log
+// file there, appended across restarts.
+package supervise
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/windmilleng/pets/petsfile"
+	"github.com/windmilleng/pets/proc"
+	"github.com/windmilleng/pets/rebuild"
+	"github.com/windmilleng/pets/state"
+)
+
+// Defaults.
+const (
+	DefaultGrace        = 5 * time.Second
+	DefaultReadyTimeout = 60 * time.Second
+	tailLines           = 20
+)
+
+// Supervisor runs services locally. Fields are set before use and not changed.
+type Supervisor struct {
+	State        *state.Dir
+	Project      *petsfile.Project
+	Stderr       io.Writer     // progress: "Pets ran ...", "Stopping ..."
+	Grace        time.Duration // SIGTERM -> SIGKILL
+	ReadyTimeout time.Duration // default for service() without timeout=
+	DryRun       bool          // print what would run; run nothing
+
+	mu    sync.Mutex
+	procs map[int]*proc.Proc // started by this process, by pid; guarded by mu
+}
+
+var (
+	_ rebuild.Runner = (*Supervisor)(nil)
+	_ petsfile.Host  = (*host)(nil)
+	_ petsfile.Host  = dryHost{}
+)
+
+func (s *Supervisor) grace() time.Duration {
+	if s.Grace > 0 {
+		return s.Grace
+	}
+	return DefaultGrace
+}
+
+func (s *Supervisor) printf(format string, args ...any) {
+	if s.Stderr != nil {
+		fmt.Fprintf(s.Stderr, format+"\n", args...)
+	}
+}
+
+// Running returns k's value if it is recorded at k's tier, ready, its
+// processes are alive and its port accepts connections.
+func (s *Supervisor) Running(ctx context.Context, k petsfile.Key) (petsfile.Value, bool) {
+	f, err := s.State.Read()
+	if err != nil {
+		return petsfile.Value{}, false
+	}
+	rec, ok := f.Services[k.Name]
+	if !ok || rec.Tier != k.Tier || rec.Status != state.Ready || !Alive(rec) {
+		return petsfile.Value{}, false
+	}
+	if svc, ok := s.Project.Service(k); ok && rec.Petsfile != svc.File {
+		return petsfile.Value{}, false
+	}
+	if rec.Port != 0 && !proc.Accepting(rec.Host()) {
+		return petsfile.Value{}, false
+	}
+	return petsfile.Value{PID: rec.PID, Hostname: rec.Hostname, Port: rec.Port}, true
+}
+
+// Alive reports whether every background process group of rec still runs.
+func Alive(rec *state.Service) bool {
+	n := 0
+	for _, p := range rec.Procs {
+		if p.Run {
+			continue
+		}
+		n++
+		if !proc.GroupAlive(p.Identity) {
+			return false
+		}
+	}
+	return n > 0 || rec.Status == state.Ready
+}
+
+// ServiceError is a service that failed to come up, with the tail of its log.
+type ServiceError struct {
+	Key     petsfile.Key
+	Err     error
+	LogPath string
+	Tail    []string
+}
+
+func (e *ServiceError) Error() string {
+	msg := e.Err.Error()
+	if len(e.Tail) > 0 {
+		msg += fmt.Sprintf("\n--- last %d lines of %s ---", len(e.Tail), e.LogPath)
+		for _, l := range e.Tail {
+			msg += "\n" + l
+		}
+	} else if e.LogPath != "" {
+		msg += "\n(its log " + e.LogPath + " is empty)"
+	}
+	return msg
+}
+
+func (e *ServiceError) Unwrap() error { return e.Err }
+
+// Up starts k, replacing whatever runs under k's name, and waits until ready.
+func (s *Supervisor) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Value) (petsfile.Value, error) {
+	svc, ok := s.Project.Service(k)
+	if !ok {
+		return petsfile.Value{}, fmt.Errorf("%s: not registered", k)
+	}
+	if s.DryRun {
+		return s.dryUp(ctx, k, deps)
+	}
+	if err := s.replace(ctx, k, svc); err != nil {
+		return petsfile.Value{}, err
+	}
+	logPath := s.State.LogPath(k.Name, k.Tier)
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return petsfile.Value{}, fmt.Errorf("open log: %w", err)
+	}
+	defer logf.Close()
+	offset, _ := logf.Seek(0, io.SeekEnd)
+	fmt.Fprintf(logf, "--- pets: starting %s at %s ---\n", k, time.Now().Format(time.RFC3339))
+
+	err = s.State.Update(func(f *state.File) error {
+		f.Services[k.Name] = &state.Service{
+			Name: k.Name, Tier: k.Tier, Petsfile: svc.File, Deps: svc.Deps,
+			Status: state.Starting, Started: time.Now(),
+		}
+		return nil
+	})
+	if err != nil {
+		return petsfile.Value{}, err
+	}
+	h := &host{s: s, key: k, log: logf}
+	v, err := s.Project.Provide(ctx, k, deps, h)
+	if err == nil {
+		err = s.State.Update(func(f *state.File) error {
+			rec, ok := f.Services[k.Name]
+			if !ok || rec.Tier != k.Tier {
+				return fmt.Errorf("%s: its record vanished while it started (did `pets down` run meanwhile?)", k)
+			}
+			rec.Status, rec.PID, rec.Hostname, rec.Port = state.Ready, v.PID, v.Hostname, v.Port
+			rec.Started = time.Now()
+			return nil
+		})
+	}
+	if err != nil {
+		serr := &ServiceError{Key: k, Err: err, LogPath: logPath, Tail: tailFrom(logPath, offset, tailLines)}
+		stopCtx, cancel := context.WithTimeout(context.Background(), s.grace()+15*time.Second)
+		defer cancel()
+		if derr := s.down(stopCtx, k.Name, false); derr != nil {
+			serr.Err = fmt.Errorf("%w (and stopping it failed: %v)", err, derr)
+		}
+		return petsfile.Value{}, serr
+	}
+	return v, nil
+}
+
+// replace stops a recorded service of the same name before k starts. A
+// service of that name from another Petsfile that is still alive is refused.
+func (s *Supervisor) replace(ctx context.Context, k petsfile.Key, svc *petsfile.Service) error {
+	f, err := s.State.Read()
+	if err != nil {
+		return err
+	}
+	rec, ok := f.Services[k.Name]
+	if !ok {
+		return nil
+	}
+	if rec.Petsfile != svc.File && Alive(rec) {
+		return fmt.Errorf("%s is already running from %s; stop it first with `pets down %s`", rec.Key(), rec.Petsfile, k.Name)
+	}
+	if rec.Tier != k.Tier {
+		s.printf("Replacing %s with %s", rec.Key(), k)
+	}
+	return s.down(ctx, k.Name, false)
+}
+
+// Down stops k and removes its record.
+func (s *Supervisor) Down(ctx context.Context, k petsfile.Key) error {
+	if s.DryRun {
+		s.printf("Pets would stop %s", k)
+		return nil
+	}
+	return s.down(ctx, k.Name, true)
+}
+
+func (s *Supervisor) down(ctx context.Context, name string, say bool) error {
+	f, err := s.State.Read()
+	if err != nil {
+		return err
+	}
+	rec, ok := f.Services[name]
+	if !ok {
+		return nil
+	}
+	if say {
+		s.printf("Stopping %s", rec.Key())
+	}
+	_, err = StopService(ctx, s.State, rec, s.grace())
+	return err
+}
+
+// StopService stops every process group of rec, newest first, removing each
+// from the record as it goes, and then the record itself. It returns how each
+// group ended.
+func StopService(ctx context.Context, dir *state.Dir, rec *state.Service, grace time.Duration) ([]proc.Stopped, error) {
+	var how []proc.Stopped
+	var errs []error
+	for i := len(rec.Procs) - 1; i >= 0; i-- {
+		p := rec.Procs[i]
+		st, err := proc.Stop(ctx, p.Identity, grace)
+		how = append(how, st)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("stop %q (pid %d): %w", p.Cmd, p.PID, err))
+			continue
+		}
+		err = dir.Update(func(f *state.File) error {
+			if r, ok := f.Services[rec.Name]; ok {
+				r.Procs = removeProc(r.Procs, p.Identity)
+			}
+			return nil
+		})
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return how, errors.Join(errs...)
+	}
+	err := dir.Update(func(f *state.File) error {
+		if r, ok := f.Services[rec.Name]; ok && r.Tier == rec.Tier && len(r.Procs) == 0 {
+			delete(f.Services, rec.Name)
+		}
+		return nil
+	})
+	return how, err
+}
+
+func removeProc(ps []state.Proc, id proc.Identity) []state.Proc {
+	out := ps[:0]
+	for _, p := range ps {
+		if p.Identity != id {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// host is the petsfile.Host for one service's provider call.
+type host struct {
+	s   *Supervisor
+	key petsfile.Key
+	log *os.File
+}
+
+func (h *host) env() []string {
+	return []string{"PETS_SERVICE=" + h.key.Name, "PETS_TIER=" + h.key.Tier}
+}
+
+func (h *host) Start(ctx context.Context, c petsfile.Command) (petsfile.Process, error) {
+	p, err := proc.Start(proc.Spec{Line: c.Line, Dir: c.Dir, Env: h.env(), Out: h.log})
+	if err != nil {
+		return petsfile.Process{}, err
+	}
+	h.s.mu.Lock()
+	if h.s.procs == nil {
+		h.s.procs = map[int]*proc.Proc{}
+	}
+	h.s.procs[p.PID] = p
+	h.s.mu.Unlock()
+	err = h.s.State.Update(func(f *state.File) error {
+		rec, ok := f.Services[h.key.Name]
+		if !ok {
+			return fmt.Errorf("%s: no record to add pid %d to", h.key, p.PID)
+		}
+		rec.Procs = append(rec.Procs, state.Proc{Identity: p.Identity, Cmd: c.Line, Dir: c.Dir})
+		return nil
+	})
+	if err != nil {
+		_, _ = proc.Stop(context.Background(), p.Identity, 0)
+		return petsfile.Process{}, err
+	}
+	h.s.printf("Pets ran %q", c.Line)
+	return petsfile.Process{PID: p.PID}, nil
+}
+
+func (h *host) Run(ctx context.Context, c petsfile.Command) error {
+	var id proc.Identity
+	offset, _ := h.log.Seek(0, io.SeekEnd)
+	err := proc.Run(ctx, proc.Spec{Line: c.Line, Dir: c.Dir, Env: h.env(), Out: h.log}, func(i proc.Identity) {
+		id = i
+		_ = h.s.State.Update(func(f *state.File) error {
+			if rec, ok := f.Services[h.key.Name]; ok {
+				rec.Procs = append(rec.Procs, state.Proc{Identity: i, Cmd: c.Line, Dir: c.Dir, Run: true})
+			}
+			return nil
+		})
+	})
+	_ = h.s.State.Update(func(f *state.File) error {
+		if rec, ok := f.Services[h.key.Name]; ok {
+			rec.Procs = removeProc(rec.Procs, id)
+		}
+		return nil
+	})
+	if err != nil {
+		tail := tailFrom(h.log.Name(), offset, tailLines)
+		msg := fmt.Sprintf("run %q: %v", c.Line, err)
+		if len(tail) > 0 {
+			msg += "; its output ended with:\n  " + joinLines(tail, "\n  ")
+		}
+		return errors.New(msg)
+	}
+	h.s.printf("Pets ran %q", c.Line)
+	return nil
+}
+
+func (h *host) Ready(ctx context.Context, k petsfile.Key, p petsfile.Process, r petsfile.Readiness) error {
+	timeout := r.Timeout
+	if timeout == 0 {
+		timeout = h.s.ReadyTimeout
+	}
+	if timeout == 0 {
+		timeout = DefaultReadyTimeout
+	}
+	h.s.mu.Lock()
+	pr := h.s.procs[p.PID]
+	h.s.mu.Unlock()
+	if pr == nil {
+		return fmt.Errorf("service: the server (pid %d) was not started by start() in this provider", p.PID)
+	}
+	addr := fmt.Sprintf("%s:%d", r.Hostname, r.Port)
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err := proc.WaitTCP(wctx, addr, pr.Done())
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, proc.ErrExited):
+		return fmt.Errorf("the server exited (%v) before %s accepted connections", exitText(pr.Err()), addr)
+	case ctx.Err() != nil:
+		return ctx.Err()
+	default:
+		return fmt.Errorf("%s did not accept TCP connections within %s; if it is just slow, raise the timeout (service(..., timeout=\"2m\") or --timeout)", addr, timeout)
+	}
+}
+
+func exitText(err error) string {
+	if err == nil {
+		return "exit status 0"
+	}
+	return err.Error()
+}
