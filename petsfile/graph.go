@@ -9,8 +9,8 @@ import (
 // Graph is a resolved set of services: each name bound to one tier, in
 // dependency order (every service after its deps).
 type Graph struct {
-	Order []Key            // dependencies first
-	Deps  map[Key][]Key    // direct dependencies, in deps order
+	Order []Key             // dependencies first
+	Deps  map[Key][]Key     // direct dependencies, in deps order
 	Tier  map[string]string // name -> chosen tier
 }
 

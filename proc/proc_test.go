@@ -234,4 +234,3 @@ func TestWaitTCP(t *testing.T) {
 		t.Fatalf("WaitTCP on a closed port = %v, want a deadline error", err)
 	}
 }
-

@@ -1,0 +1,124 @@
+package rebuild
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/windmilleng/pets/petsfile"
+)
+
+// fakeRunner records calls; services in running are up already, services in
+// fail fail to start.
+type fakeRunner struct {
+	running map[string]bool
+	fail    map[string]bool
+	calls   []string
+}
+
+var _ Runner = (*fakeRunner)(nil)
+
+func (f *fakeRunner) Running(_ context.Context, k petsfile.Key) (petsfile.Value, bool) {
+	if f.running[k.String()] {
+		return petsfile.Value{Hostname: "old-" + k.Name, Port: 1}, true
+	}
+	return petsfile.Value{}, false
+}
+
+func (f *fakeRunner) Up(_ context.Context, k petsfile.Key, deps []petsfile.Value) (petsfile.Value, error) {
+	var hosts []string
+	for _, d := range deps {
+		hosts = append(hosts, d.Hostname)
+	}
+	f.calls = append(f.calls, fmt.Sprintf("up %s %v", k, hosts))
+	if f.fail[k.String()] {
+		return petsfile.Value{}, errors.New("boom")
+	}
+	return petsfile.Value{Hostname: "new-" + k.Name, Port: 2}, nil
+}
+
+func (f *fakeRunner) Down(_ context.Context, k petsfile.Key) error {
+	f.calls = append(f.calls, "down "+k.String())
+	return nil
+}
+
+// diamond: web -> api -> store, web -> store.
+func diamond() *petsfile.Graph {
+	k := func(n string) petsfile.Key { return petsfile.Key{Name: n, Tier: "local"} }
+	return &petsfile.Graph{
+		Order: []petsfile.Key{k("store"), k("api"), k("web")},
+		Deps: map[petsfile.Key][]petsfile.Key{
+			k("store"): nil,
+			k("api"):   {k("store")},
+			k("web"):   {k("api"), k("store")},
+		},
+	}
+}
+
+func TestUp(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		running []string
+		fail    []string
+		want    string // calls, then the error if any
+	}{
+		{
+			name: "fresh start, deps first, values passed in deps order",
+			want: "up store-local [] | up api-local [new-store] | up web-local [new-api new-store]",
+		},
+		{
+			name:    "everything up: all reused",
+			running: []string{"store-local", "api-local", "web-local"},
+			want:    "",
+		},
+		{
+			name:    "dead dependency restarted: its running dependents are bounced",
+			running: []string{"api-local", "web-local"},
+			want:    "up store-local [] | up api-local [new-store] | up web-local [new-api new-store]",
+		},
+		{
+			name:    "only the top is down: deps reused with their recorded values",
+			running: []string{"store-local", "api-local"},
+			want:    "up web-local [old-api old-store]",
+		},
+		{
+			name: "failure rolls back what this call started, newest first",
+			fail: []string{"web-local"},
+			want: "up store-local [] | up api-local [new-store] | up web-local [new-api new-store] | down api-local | down store-local | error: web-local failed: boom",
+		},
+		{
+			name:    "failure leaves services that were already up alone",
+			running: []string{"store-local"},
+			fail:    []string{"web-local"},
+			want:    "up api-local [old-store] | up web-local [new-api old-store] | down api-local | error: web-local failed: boom",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeRunner{running: set(tc.running), fail: set(tc.fail)}
+			var events []string
+			e := &Engine{Runner: f, Report: func(ev Event) { events = append(events, fmt.Sprint(ev.Kind)) }}
+			_, err := e.Up(context.Background(), diamond())
+			got := strings.Join(f.calls, " | ")
+			if err != nil {
+				got += " | error: " + err.Error()
+			}
+			got = strings.TrimPrefix(got, " | ")
+			if got != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+			if err == nil && len(events) != len(diamond().Order) {
+				t.Errorf("events %v: want one per service", events)
+			}
+		})
+	}
+}
+
+func set(xs []string) map[string]bool {
+	m := map[string]bool{}
+	for _, x := range xs {
+		m[x] = true
+	}
+	return m
+}
