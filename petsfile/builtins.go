@@ -3,10 +3,12 @@ package petsfile
 import (
 	"context"
 	"fmt"
+	"path"
 	"path/filepath"
 	"regexp"
 	"time"
 
+	"github.com/bmatcuk/doublestar/v4"
 	"go.starlark.net/starlark"
 )
 
@@ -153,8 +155,10 @@ func builtinRegister(t *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 		name, tier string
 		provider   starlark.Callable
 		deps       *starlark.List
+		watch      *starlark.List
+		ignore     *starlark.List
 	)
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "tier", &tier, "provider", &provider, "deps?", &deps); err != nil {
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "tier", &tier, "provider", &provider, "deps?", &deps, "watch?", &watch, "ignore?", &ignore); err != nil {
 		return nil, err
 	}
 	reg, _ := t.Local(localRegister).(func(*starlark.Thread, *Service) error)
@@ -190,6 +194,13 @@ func builtinRegister(t *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 			s.Deps = append(s.Deps, d)
 		}
 	}
+	var err error
+	if s.Watch, err = globList("watch", watch); err != nil {
+		return nil, err
+	}
+	if s.Ignore, err = globList("ignore", ignore); err != nil {
+		return nil, err
+	}
 	if err := checkArity(provider, len(s.Deps)); err != nil {
 		return nil, fmt.Errorf("register: %s: %w", s.Key, err)
 	}
@@ -197,6 +208,28 @@ func builtinRegister(t *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 		return nil, err
 	}
 	return starlark.None, nil
+}
+
+// globList checks a list of doublestar globs, relative to the Petsfile's directory.
+func globList(kw string, l *starlark.List) ([]string, error) {
+	if l == nil {
+		return nil, nil
+	}
+	var out []string
+	for i := 0; i < l.Len(); i++ {
+		g, ok := starlark.AsString(l.Index(i))
+		if !ok {
+			return nil, fmt.Errorf("register: %s[%d] is a %s; want a glob string such as \"src/**/*.go\"", kw, i, l.Index(i).Type())
+		}
+		if g == "" || path.IsAbs(g) || filepath.IsAbs(g) {
+			return nil, fmt.Errorf("register: %s[%d] %q: globs are relative to the Petsfile's directory (\"../lib/**\" reaches outside it)", kw, i, g)
+		}
+		if !doublestar.ValidatePattern(g) {
+			return nil, fmt.Errorf("register: %s[%d] %q is not a valid glob (see doublestar: *, **, ?, [abc], {a,b})", kw, i, g)
+		}
+		out = append(out, path.Clean(g))
+	}
+	return out, nil
 }
 
 // checkArity reports a provider that cannot be called with n positional deps.

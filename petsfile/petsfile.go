@@ -38,8 +38,28 @@ type Service struct {
 	Pos      string   // file:line:col of the register() call
 	File     string   // absolute path of the file that registered it
 	Dir      string   // directory of that file: where its commands run
+	Watch    []string // doublestar globs relative to Dir whose changes restart it; empty: all of Dir
+	Ignore   []string // doublestar globs relative to Dir that never trigger it
 
 	provider starlark.Callable
+}
+
+// WatchGlobs returns the service's watch globs as absolute, slash-separated
+// patterns; nil means "the service's directory" (see DESIGN.md).
+func (s *Service) WatchGlobs() []string { return absGlobs(s.Dir, s.Watch) }
+
+// IgnoreGlobs returns the service's ignore globs as absolute patterns.
+func (s *Service) IgnoreGlobs() []string { return absGlobs(s.Dir, s.Ignore) }
+
+func absGlobs(dir string, globs []string) []string {
+	if len(globs) == 0 {
+		return nil
+	}
+	out := make([]string, len(globs))
+	for i, g := range globs {
+		out[i] = filepath.ToSlash(filepath.Join(dir, filepath.FromSlash(g)))
+	}
+	return out
 }
 
 // Value is what a provider returns: the service's address and main process.

@@ -71,6 +71,9 @@ func runCase(t *testing.T, dir string) string {
 	fmt.Fprintln(&out, "# services")
 	for _, s := range p.Services() {
 		fmt.Fprintf(&out, "%s deps=%v provider=%s at %s dir=%s\n", s.Key, s.Deps, s.Provider, s.Pos, rel(s.Dir))
+		if len(s.Watch)+len(s.Ignore) > 0 {
+			fmt.Fprintf(&out, "  watch=%v ignore=%v\n", rel(strings.Join(s.WatchGlobs(), " ")), rel(strings.Join(s.IgnoreGlobs(), " ")))
+		}
 	}
 	var names, withArgs []string
 	tier := "local"

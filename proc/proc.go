@@ -181,11 +181,22 @@ func ours(id Identity) bool {
 func GroupAlive(id Identity) bool { return ours(id) && (Alive(id) || groupExists(id.PID)) }
 
 func waitGone(ctx context.Context, pgid int) error {
-	t := time.NewTicker(5 * time.Millisecond)
-	defer t.Stop()
-	for groupExists(pgid) {
+	return poll(ctx, func() bool { return !groupExists(pgid) })
+}
+
+// poll calls done until it returns true or ctx ends: every millisecond for
+// the first 50ms (a restart is waiting on it), then every 10ms.
+func poll(ctx context.Context, done func() bool) error {
+	start := time.Now()
+	for !done() {
+		d := time.Millisecond
+		if time.Since(start) > 50*time.Millisecond {
+			d = 10 * time.Millisecond
+		}
+		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return ctx.Err()
 		case <-t.C:
 		}
@@ -193,12 +204,16 @@ func waitGone(ctx context.Context, pgid int) error {
 	return nil
 }
 
+// WaitClosed waits until addr no longer accepts TCP connections.
+func WaitClosed(ctx context.Context, addr string) error {
+	return poll(ctx, func() bool { return !Accepting(addr) })
+}
+
 // WaitTCP waits until addr accepts a TCP connection. It fails with ErrExited
 // as soon as exited is closed, and with ctx's error when ctx ends.
 func WaitTCP(ctx context.Context, addr string, exited <-chan struct{}) error {
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
 	var d net.Dialer
+	start := time.Now()
 	for {
 		dctx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
 		c, err := d.DialContext(dctx, "tcp", addr)
@@ -207,10 +222,18 @@ func WaitTCP(ctx context.Context, addr string, exited <-chan struct{}) error {
 			c.Close()
 			return nil
 		}
+		// Every millisecond at first (a restart waits on this), then every 10ms.
+		wait := time.Millisecond
+		if time.Since(start) > 100*time.Millisecond {
+			wait = 10 * time.Millisecond
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return fmt.Errorf("wait for %s: %w", addr, ctx.Err())
 		case <-exited:
+			t.Stop()
 			return ErrExited
 		case <-t.C:
 		}

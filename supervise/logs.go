@@ -200,3 +200,38 @@ func (t *tail) flush(line func([]byte)) {
 		t.partial = nil
 	}
 }
+
+// FollowLogs prints what is appended to the given logs (key -> path) from now
+// on, each line prefixed with its service, until ctx ends.
+func FollowLogs(ctx context.Context, files map[string]string, w io.Writer, useColor bool) error {
+	keys := make([]string, 0, len(files))
+	width := 0
+	for k := range files {
+		keys = append(keys, k)
+		width = max(width, len(k))
+	}
+	sort.Strings(keys)
+	pf := &Prefixer{W: w, Color: useColor, Width: width}
+	tails := make([]*tail, len(keys))
+	for i, k := range keys {
+		tails[i] = &tail{path: files[k]}
+		if fi, err := os.Stat(files[k]); err == nil {
+			tails[i].offset = fi.Size()
+		}
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		for i, t := range tails {
+			k := keys[i]
+			if err := t.read(func(l []byte) { pf.Line(k, string(l)) }); err != nil {
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}

@@ -214,8 +214,17 @@ func (s *Supervisor) down(ctx context.Context, name string, say bool) error {
 	if say {
 		s.printf("Stopping %s", rec.Key())
 	}
-	_, err = StopService(ctx, s.State, rec, s.grace())
-	return err
+	if _, err := StopService(ctx, s.State, rec, s.grace()); err != nil {
+		return err
+	}
+	if rec.Port != 0 {
+		// The next instance will want the port: wait until it is free (a
+		// server outside the group may hold it; then give up after grace).
+		wctx, cancel := context.WithTimeout(ctx, s.grace())
+		defer cancel()
+		_ = proc.WaitClosed(wctx, rec.Host())
+	}
+	return nil
 }
 
 // StopService stops every process group of rec, newest first, removing each

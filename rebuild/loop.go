@@ -1,0 +1,268 @@
+package rebuild
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/windmilleng/pets/petsfile"
+)
+
+// Changes is one debounced batch from the file watcher.
+type Changes struct {
+	Paths []string // absolute
+	All   bool     // the watcher lost events: anything may have changed
+}
+
+// Round is one pass of the loop: the services whose files changed were
+// restarted, then their dependents bounced, in dependency order.
+type Round struct {
+	N        int
+	Paths    []string // the changed files that caused it
+	Services []Result // in the order they were handled
+	Took     time.Duration
+}
+
+// Result is what happened to one service in a round.
+type Result struct {
+	Key     petsfile.Key
+	Changed bool   // its own files changed (else it is a dependent being bounced)
+	Skipped string // why it was not restarted ("" if it was)
+	Took    time.Duration
+	Err     error
+}
+
+// Loop restarts services as their files change. Create it with the graph
+// that is up and the values of its services, then Run it.
+type Loop struct {
+	Runner  Runner
+	Graph   *petsfile.Graph
+	Values  map[petsfile.Key]petsfile.Value // current values; owned by Run once it starts
+	Owners  []Owner
+	Skip    map[string]bool // paths owned by no service (the Petsfile and its loads)
+	Changes <-chan Changes
+
+	// Report is called after every round; Crashed when a service is found
+	// dead between rounds (once per crash). Both may be nil. They are called
+	// from Run's goroutines, one at a time.
+	Report  func(Round)
+	Crashed func(petsfile.Key)
+	// Started is called (may be nil) when a round begins, with its owners.
+	Started func(n int, owners []petsfile.Key)
+	// CheckEvery is how often services are checked for crashes between
+	// rounds; 0 means every second.
+	CheckEvery time.Duration
+}
+
+// roundState is shared between Run's select loop and the round goroutine:
+// the loop asks whether a service's restart has begun yet.
+type roundState struct {
+	mu    sync.Mutex
+	begun map[petsfile.Key]bool
+	todo  map[petsfile.Key]bool
+}
+
+func (r *roundState) pending(k petsfile.Key) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.todo[k] && !r.begun[k]
+}
+
+func (r *roundState) begin(k petsfile.Key) {
+	r.mu.Lock()
+	r.begun[k] = true
+	r.mu.Unlock()
+}
+
+// Run handles changes until ctx ends or the Changes channel closes, and
+// returns once no round is running.
+func (l *Loop) Run(ctx context.Context) error {
+	every := l.CheckEvery
+	if every == 0 {
+		every = time.Second
+	}
+	check := time.NewTicker(every)
+	defer check.Stop()
+
+	// Owned by this goroutine: pending, paths, crashed, n, inflight.
+	pending := map[petsfile.Key]bool{}
+	var paths []string
+	crashed := map[petsfile.Key]bool{}
+	n := 0
+	var inflight *roundState
+	done := make(chan Round, 1)
+	changes := l.Changes
+
+	start := func() {
+		n++
+		owners := make([]petsfile.Key, 0, len(pending))
+		for _, k := range l.Graph.Order {
+			if pending[k] {
+				owners = append(owners, k)
+				delete(crashed, k)
+			}
+		}
+		rs := &roundState{begun: map[petsfile.Key]bool{}, todo: map[petsfile.Key]bool{}}
+		plan := l.plan(owners)
+		for _, k := range plan {
+			rs.todo[k] = true
+		}
+		inflight = rs
+		values := make(map[petsfile.Key]petsfile.Value, len(l.Values))
+		for k, v := range l.Values {
+			values[k] = v
+		}
+		roundPaths := paths
+		pending, paths = map[petsfile.Key]bool{}, nil
+		if l.Started != nil {
+			l.Started(n, owners)
+		}
+		go func(n int) {
+			r := l.round(ctx, rs, n, owners, plan, roundPaths, values)
+			if l.Report != nil {
+				l.Report(r)
+			}
+			l.Values = values // the select loop does not read l.Values while a round runs
+			done <- r
+		}(n)
+	}
+
+	for {
+		select {
+		case c, ok := <-changes:
+			if !ok {
+				changes = nil
+				if inflight == nil {
+					return nil
+				}
+				continue
+			}
+			var owned map[petsfile.Key][]string
+			if c.All {
+				owned = map[petsfile.Key][]string{}
+				for _, k := range l.Graph.Order {
+					owned[k] = nil
+				}
+			} else {
+				owned = Own(l.Owners, l.Skip, c.Paths)
+			}
+			for k, ps := range owned {
+				if inflight != nil && inflight.pending(k) {
+					continue // its restart has not begun: it will see this edit
+				}
+				pending[k] = true
+				paths = append(paths, ps...)
+			}
+			if inflight == nil && len(pending) > 0 {
+				start()
+			}
+		case r := <-done:
+			inflight = nil
+			for _, res := range r.Services {
+				if res.Err != nil {
+					crashed[res.Key] = true // reported with the round; retried on its next change
+				}
+			}
+			if len(pending) > 0 && ctx.Err() == nil {
+				start()
+			} else if changes == nil || ctx.Err() != nil {
+				return ctx.Err()
+			}
+		case <-check.C:
+			if inflight != nil {
+				continue
+			}
+			for _, k := range l.Graph.Order {
+				if crashed[k] {
+					continue
+				}
+				if _, ok := l.Runner.Running(ctx, k); !ok && ctx.Err() == nil {
+					crashed[k] = true
+					if l.Crashed != nil {
+						l.Crashed(k)
+					}
+				}
+			}
+		case <-ctx.Done():
+			if inflight == nil {
+				return ctx.Err()
+			}
+			<-done // the round notices the cancellation and returns
+			return ctx.Err()
+		}
+	}
+}
+
+// plan returns owners plus their transitive dependents, in dependency order.
+func (l *Loop) plan(owners []petsfile.Key) []petsfile.Key {
+	in := map[petsfile.Key]bool{}
+	for _, k := range owners {
+		in[k] = true
+		for _, d := range l.Graph.Dependents(k) {
+			in[d] = true
+		}
+	}
+	var out []petsfile.Key
+	for _, k := range l.Graph.Order {
+		if in[k] {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// round restarts plan in order, each waiting for readiness. A service whose
+// dependency failed in this round is skipped and left as it is.
+func (l *Loop) round(ctx context.Context, rs *roundState, n int, owners, plan []petsfile.Key, paths []string, values map[petsfile.Key]petsfile.Value) Round {
+	t0 := time.Now()
+	isOwner := map[petsfile.Key]bool{}
+	for _, k := range owners {
+		isOwner[k] = true
+	}
+	failed := map[petsfile.Key]bool{}
+	r := Round{N: n, Paths: dedupe(paths)}
+	for _, k := range plan {
+		res := Result{Key: k, Changed: isOwner[k]}
+		for _, d := range l.Graph.Deps[k] {
+			if failed[d] {
+				res.Skipped = d.String() + " failed"
+			}
+		}
+		if ctx.Err() != nil {
+			res.Skipped = "interrupted"
+		}
+		if res.Skipped != "" {
+			failed[k] = true
+			r.Services = append(r.Services, res)
+			continue
+		}
+		rs.begin(k)
+		deps := make([]petsfile.Value, len(l.Graph.Deps[k]))
+		for i, d := range l.Graph.Deps[k] {
+			deps[i] = values[d]
+		}
+		st := time.Now()
+		v, err := l.Runner.Up(ctx, k, deps)
+		res.Took, res.Err = time.Since(st), err
+		if err != nil {
+			failed[k] = true
+		} else {
+			values[k] = v
+		}
+		r.Services = append(r.Services, res)
+	}
+	r.Took = time.Since(t0)
+	return r
+}
+
+func dedupe(ps []string) []string {
+	sort.Strings(ps)
+	out := ps[:0]
+	for i, p := range ps {
+		if i == 0 || p != ps[i-1] {
+			out = append(out, p)
+		}
+	}
+	return out
+}

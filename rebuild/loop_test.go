@@ -1,0 +1,266 @@
+package rebuild
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/windmilleng/pets/petsfile"
+)
+
+// loopRunner is a fake Runner for the loop: Up may block until released,
+// fail on demand, and services may be marked dead.
+type loopRunner struct {
+	mu      sync.Mutex
+	calls   []string
+	fail    map[string]bool
+	dead    map[string]bool
+	block   map[string]chan struct{} // Up(k) waits for this channel, if set
+	entered chan string              // receives k when Up(k) starts, if set
+	gen     int
+}
+
+var _ Runner = (*loopRunner)(nil)
+
+func (f *loopRunner) Running(_ context.Context, k petsfile.Key) (petsfile.Value, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return petsfile.Value{}, !f.dead[k.String()]
+}
+
+func (f *loopRunner) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Value) (petsfile.Value, error) {
+	f.mu.Lock()
+	var hosts []string
+	for _, d := range deps {
+		hosts = append(hosts, d.Hostname)
+	}
+	f.calls = append(f.calls, fmt.Sprintf("%s%v", k.Name, hosts))
+	b := f.block[k.String()]
+	fail := f.fail[k.String()]
+	f.gen++
+	v := petsfile.Value{Hostname: fmt.Sprintf("%s%d", k.Name, f.gen), Port: 1}
+	f.mu.Unlock()
+	if f.entered != nil {
+		f.entered <- k.String()
+	}
+	if b != nil {
+		select {
+		case <-b:
+		case <-ctx.Done():
+			return petsfile.Value{}, ctx.Err()
+		}
+	}
+	if fail {
+		return petsfile.Value{}, errors.New("boom")
+	}
+	f.mu.Lock()
+	delete(f.dead, k.String())
+	f.mu.Unlock()
+	return v, nil
+}
+
+func (f *loopRunner) Down(context.Context, petsfile.Key) error { return nil }
+
+func (f *loopRunner) takeCalls() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := strings.Join(f.calls, " ")
+	f.calls = nil
+	return s
+}
+
+// diamondLoop: store <- api <- web, store <- web, plus an unrelated tool;
+// each service owns /r/<name>.
+func diamondLoop(f *loopRunner, changes chan Changes, rounds chan Round) *Loop {
+	g := diamond()
+	tool := key("tool")
+	g.Order = append(g.Order, tool)
+	g.Deps[tool] = nil
+	var owners []Owner
+	values := map[petsfile.Key]petsfile.Value{}
+	for _, k := range g.Order {
+		owners = append(owners, Owner{Key: k, Dir: "/r/" + k.Name})
+		values[k] = petsfile.Value{Hostname: k.Name + "0", Port: 1}
+	}
+	return &Loop{
+		Runner: f, Graph: g, Values: values, Owners: owners, Changes: changes,
+		Skip:   map[string]bool{"/r/store/Petsfile": true},
+		Report: func(r Round) { rounds <- r },
+	}
+}
+
+func summary(r Round) string {
+	var parts []string
+	for _, s := range r.Services {
+		p := s.Key.Name
+		switch {
+		case s.Skipped != "":
+			p += "(skipped: " + s.Skipped + ")"
+		case s.Err != nil:
+			p += "(failed)"
+		case !s.Changed:
+			p += "(bounced)"
+		}
+		parts = append(parts, p)
+	}
+	return fmt.Sprintf("%v -> %s", r.Paths, strings.Join(parts, " "))
+}
+
+func runLoop(t *testing.T, l *Loop) (cancel func()) {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- l.Run(ctx) }()
+	return func() {
+		stop()
+		if err := <-errc; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("Run: %v", err)
+		}
+	}
+}
+
+func TestLoopRestartsOwnerThenDependentsInOrder(t *testing.T) {
+	f := &loopRunner{}
+	changes, rounds := make(chan Changes), make(chan Round, 10)
+	l := diamondLoop(f, changes, rounds)
+	defer runLoop(t, l)()
+
+	changes <- Changes{Paths: []string{"/r/store/db.go", "/r/store/schema.sql"}}
+	r := <-rounds
+	if got := summary(r); got != "[/r/store/db.go /r/store/schema.sql] -> store api(bounced) web(bounced)" {
+		t.Errorf("round = %s", got)
+	}
+	// Each started with its deps' new values, in deps order.
+	if got := f.takeCalls(); got != "store[] api[store1] web[api2 store1]" {
+		t.Errorf("calls = %s", got)
+	}
+
+	changes <- Changes{Paths: []string{"/r/tool/x"}}
+	if got := summary(<-rounds); got != "[/r/tool/x] -> tool" {
+		t.Errorf("round = %s", got)
+	}
+	changes <- Changes{Paths: []string{"/r/store/Petsfile", "/elsewhere"}}
+	changes <- Changes{Paths: []string{"/r/api/a.go", "/r/web/w.js"}}
+	// The first batch owned nothing: the next round is the second batch's,
+	// and web restarts once although it both changed and is api's dependent.
+	if got := summary(<-rounds); got != "[/r/api/a.go /r/web/w.js] -> api web" {
+		t.Errorf("round = %s", got)
+	}
+}
+
+func TestLoopCoalescesEditsDuringARound(t *testing.T) {
+	release := make(chan struct{})
+	f := &loopRunner{block: map[string]chan struct{}{"api-local": release}, entered: make(chan string, 10)}
+	changes, rounds := make(chan Changes), make(chan Round, 10)
+	l := diamondLoop(f, changes, rounds)
+	defer runLoop(t, l)()
+
+	changes <- Changes{Paths: []string{"/r/api/1"}}
+	if k := <-f.entered; k != "api-local" {
+		t.Fatalf("first restart is %s", k)
+	}
+	// While api restarts: web (not begun yet in this round) and api and tool
+	// (already begun / not in this round) change.
+	changes <- Changes{Paths: []string{"/r/web/2"}}
+	changes <- Changes{Paths: []string{"/r/api/3", "/r/tool/4"}}
+	changes <- Changes{Paths: []string{"/r/api/5"}}
+	f.mu.Lock()
+	f.block = nil
+	f.mu.Unlock()
+	close(release)
+	if got := summary(<-rounds); got != "[/r/api/1] -> api web(bounced)" {
+		t.Errorf("round 1 = %s", got)
+	}
+	<-f.entered
+	if got := summary(<-rounds); got != "[/r/api/3 /r/api/5 /r/tool/4] -> api web(bounced) tool" {
+		t.Errorf("round 2 = %s (edits during round 1 must all land here, each service once)", got)
+	}
+	<-f.entered
+	<-f.entered
+	select {
+	case r := <-rounds:
+		t.Errorf("unexpected round 3: %s", summary(r))
+	default:
+	}
+}
+
+func TestLoopFailureSkipsDependentsAndRetriesOnNextChange(t *testing.T) {
+	f := &loopRunner{fail: map[string]bool{"api-local": true}}
+	changes, rounds := make(chan Changes), make(chan Round, 10)
+	l := diamondLoop(f, changes, rounds)
+	defer runLoop(t, l)()
+
+	changes <- Changes{Paths: []string{"/r/api/a.go"}}
+	if got := summary(<-rounds); got != "[/r/api/a.go] -> api(failed) web(skipped: api-local failed)" {
+		t.Errorf("round = %s", got)
+	}
+	f.mu.Lock()
+	f.fail = nil
+	f.mu.Unlock()
+	changes <- Changes{Paths: []string{"/r/api/a.go"}}
+	if got := summary(<-rounds); got != "[/r/api/a.go] -> api web(bounced)" {
+		t.Errorf("retry = %s", got)
+	}
+	// web was started with the values api and store have now: store's from
+	// before (never restarted), api's from the retry.
+	if got := f.takeCalls(); got != "api[store0] api[store0] web[api2 store0]" {
+		t.Errorf("calls = %s", got)
+	}
+}
+
+func TestLoopOverflowRestartsEverythingOnce(t *testing.T) {
+	f := &loopRunner{}
+	changes, rounds := make(chan Changes), make(chan Round, 10)
+	l := diamondLoop(f, changes, rounds)
+	defer runLoop(t, l)()
+	changes <- Changes{All: true}
+	if got := summary(<-rounds); got != "[] -> store api web tool" {
+		t.Errorf("round = %s", got)
+	}
+}
+
+func TestLoopReportsCrashOnceAndWaitsForAChange(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &loopRunner{dead: map[string]bool{}}
+		changes, rounds := make(chan Changes), make(chan Round, 10)
+		l := diamondLoop(f, changes, rounds)
+		var crashes []string
+		l.Crashed = func(k petsfile.Key) { crashes = append(crashes, k.String()) }
+		l.CheckEvery = time.Second
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- l.Run(ctx) }()
+
+		f.mu.Lock()
+		f.dead["api-local"] = true
+		f.mu.Unlock()
+		time.Sleep(10 * time.Second) // fake time: ten crash checks
+		synctest.Wait()
+		if fmt.Sprint(crashes) != "[api-local]" {
+			t.Errorf("crashes = %v, want api-local once", crashes)
+		}
+		if got := f.takeCalls(); got != "" {
+			t.Errorf("a crashed service was restarted without a change: %s", got)
+		}
+		changes <- Changes{Paths: []string{"/r/api/fix.go"}}
+		if got := summary(<-rounds); got != "[/r/api/fix.go] -> api web(bounced)" {
+			t.Errorf("round = %s", got)
+		}
+		// Crashing again is reported again.
+		f.mu.Lock()
+		f.dead["api-local"] = true
+		f.mu.Unlock()
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if fmt.Sprint(crashes) != "[api-local api-local]" {
+			t.Errorf("crashes = %v", crashes)
+		}
+		cancel()
+		<-done
+	})
+}
