@@ -4,7 +4,9 @@
 // Layout under the state directory ($PETS_HOME, else $XDG_STATE_HOME/pets,
 // else ~/.local/state/pets; %LocalAppData%\pets on Windows):
 //
-//	state.json        the record, replaced atomically (write temp, fsync, rename)
+//	state.json        the record, replaced atomically (write temp, rename); not
+//	                  fsynced: it describes running processes, and none survive
+//	                  a power loss, the only thing fsync would guard against
 //	state.lock        flock'd around every read-modify-write of state.json
 //	up.lock           held by a `pets up` while it starts services, so two ups queue
 //	logs/NAME-TIER.log  each service's output, appended across restarts
@@ -214,10 +216,6 @@ func (d *Dir) write(f *File) error {
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write state: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		return fmt.Errorf("write state: %w", err)
 	}
