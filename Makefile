@@ -6,6 +6,8 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN := bin/pets
 DEMO := examples/announcement/Petsfile
 
+include cluster.mk
+
 .PHONY: help build test unit crossbuild lint bench demo demo-down clean
 
 help:
@@ -14,6 +16,7 @@ help:
 	@echo "make build    build $(BIN) (version $(VERSION))"
 	@echo "make bench    print the speed figures as a table"
 	@echo "make lint     gofmt, go vet, go mod tidy check"
+	@echo "make cluster-up / cluster-down   the local Kubernetes test cluster (root, Debian)"
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/pets
