@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fatih/color"
+	"github.com/fsnotify/fsnotify"
 
 	"github.com/windmilleng/pets/petsfile"
 	"github.com/windmilleng/pets/state"
@@ -202,7 +203,9 @@ func (t *tail) flush(line func([]byte)) {
 }
 
 // FollowLogs prints what is appended to the given logs (key -> path) from now
-// on, each line prefixed with its service, until ctx ends.
+// on, each line prefixed with its service, until ctx ends. It reads when
+// inotify says a log was written (so it costs nothing while services are
+// quiet), and every second in case no event comes (network filesystems).
 func FollowLogs(ctx context.Context, files map[string]string, w io.Writer, useColor bool) error {
 	keys := make([]string, 0, len(files))
 	width := 0
@@ -212,25 +215,46 @@ func FollowLogs(ctx context.Context, files map[string]string, w io.Writer, useCo
 	}
 	sort.Strings(keys)
 	pf := &Prefixer{W: w, Color: useColor, Width: width}
-	tails := make([]*tail, len(keys))
-	for i, k := range keys {
-		tails[i] = &tail{path: files[k]}
+	tails := map[string]*tail{}
+	dirs := map[string]bool{}
+	for _, k := range keys {
+		t := &tail{path: files[k]}
 		if fi, err := os.Stat(files[k]); err == nil {
-			tails[i].offset = fi.Size()
+			t.offset = fi.Size()
 		}
+		tails[k] = t
+		dirs[filepath.Dir(files[k])] = true
 	}
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		for i, t := range tails {
-			k := keys[i]
-			if err := t.read(func(l []byte) { pf.Line(k, string(l)) }); err != nil {
+	readAll := func() error {
+		for _, k := range keys {
+			if err := tails[k].read(func(l []byte) { pf.Line(k, string(l)) }); err != nil {
 				return err
 			}
 		}
+		return nil
+	}
+	var (
+		events chan fsnotify.Event
+		errs   chan error
+	)
+	if fw, err := fsnotify.NewWatcher(); err == nil {
+		defer fw.Close()
+		for d := range dirs {
+			_ = fw.Add(d)
+		}
+		events, errs = fw.Events, fw.Errors
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		if err := readAll(); err != nil {
+			return err
+		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return readAll()
+		case <-events:
+		case <-errs: // the ticker still reads
 		case <-tick.C:
 		}
 	}

@@ -18,7 +18,7 @@ import (
 var version = "dev"
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	err := newRoot(os.Stdout, os.Stderr).ExecuteContext(ctx)
 	stop()
 	if err != nil {
@@ -67,6 +67,6 @@ service with a provider that start()s it and returns service(server, host, port)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", "", "where pets records running services and logs (default $PETS_HOME, else ~/.local/state/pets)")
-	root.AddCommand(newUpCmd(g), newListCmd(g), newDownCmd(g), newLogsCmd(g), newVersionCmd(g))
+	root.AddCommand(newUpCmd(g), newWatchCmd(g), newListCmd(g), newDownCmd(g), newLogsCmd(g), newVersionCmd(g))
 	return root
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,6 +21,8 @@ type upFlags struct {
 	grace   time.Duration
 	watch   bool
 	noWatch bool
+
+	watchOpts watchFlags
 }
 
 func newUpCmd(g *globals) *cobra.Command {
@@ -46,12 +49,30 @@ The services stay up, tracked, until 'pets down'.`,
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print what would run, in order, and run nothing")
 	fl.DurationVar(&f.timeout, "timeout", supervise.DefaultReadyTimeout, "how long a service may take to accept TCP connections (service(..., timeout=) overrides)")
 	fl.DurationVar(&f.grace, "grace", supervise.DefaultGrace, "when stopping (a replaced or rolled-back service): time between SIGTERM and SIGKILL")
-	fl.BoolVar(&f.noWatch, "no-watch", false, "start, wait until ready and exit (the default)")
+	fl.BoolVar(&f.watch, "watch", false, "stay in the foreground: stream logs, restart services as their files change, stop them on Ctrl-C (default when PETS_WATCH=1)")
+	fl.BoolVar(&f.noWatch, "no-watch", false, "start, wait until ready and exit (the default; overrides PETS_WATCH=1)")
+	f.watchOpts.register(cmd)
 	return cmd
+}
+
+// watching says whether up stays in the foreground: --watch, else
+// PETS_WATCH=1, and --no-watch overrides both.
+func (f *upFlags) watching() (bool, error) {
+	if f.watch && f.noWatch {
+		return false, &petsfile.UsageError{Msg: "--watch and --no-watch contradict each other", Hint: "pick one"}
+	}
+	if f.noWatch {
+		return false, nil
+	}
+	return f.watch || os.Getenv("PETS_WATCH") == "1", nil
 }
 
 func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 	ctx := cmd.Context()
+	watch, err := f.watching()
+	if err != nil {
+		return err
+	}
 	with, err := petsfile.ParseWith(f.with)
 	if err != nil {
 		return err
@@ -76,15 +97,22 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 		State: dir, Project: project, Stderr: g.stderr,
 		Grace: f.grace, ReadyTimeout: f.timeout, DryRun: f.dryRun,
 	}
+	unlock := func() {}
 	if !f.dryRun {
-		unlock, err := dir.LockUp(ctx, func() { fmt.Fprintln(g.stderr, "Waiting for another `pets up` to finish...") })
+		unlock, err = dir.LockUp(ctx, func() { fmt.Fprintln(g.stderr, "Waiting for another `pets up` to finish...") })
 		if err != nil {
 			return err
 		}
-		defer unlock()
 	}
-	eng := &rebuild.Engine{Runner: sup, Report: func(ev rebuild.Event) { reportUp(g, f.dryRun, ev) }}
+	started := map[petsfile.Key]bool{}
+	eng := &rebuild.Engine{Runner: sup, Report: func(ev rebuild.Event) {
+		if ev.Kind == rebuild.Started {
+			started[ev.Key] = true
+		}
+		reportUp(g, f.dryRun, ev)
+	}}
 	values, err := eng.Up(ctx, graph)
+	unlock()
 	if err != nil {
 		var ue *rebuild.UpError
 		if errors.As(err, &ue) && ctx.Err() != nil {
@@ -103,6 +131,9 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 			line += "\t" + h
 		}
 		fmt.Fprintln(g.stdout, line)
+	}
+	if watch {
+		return watchLoop(ctx, g, &f.watchOpts, project, graph, sup, dir, values, started)
 	}
 	return nil
 }

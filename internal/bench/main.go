@@ -1,64 +1,195 @@
 // Command bench prints pets' speed figures as a table, each beside the floor
 // measured in the same run on the same machine. Run it with `make bench`.
+//
+// Floors: raw inotify event latency (fsnotify, write to event), and a plain
+// fork+exec of the same server until its port accepts connections.
+// Edit-to-restart is measured from the write to the new server answering
+// with a new pid; through a chain, to the last dependent answering anew.
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
+
 	"github.com/windmilleng/pets/proc"
+	"github.com/windmilleng/pets/watcher"
 )
 
 func main() {
-	n := flag.Int("n", 30, "samples per figure")
+	n := flag.Int("n", 30, "samples per latency figure")
 	pets := flag.String("pets", "bin/pets", "the pets binary to measure")
+	big := flag.Int("tree", 100_000, "files in the large tree (plus half as many in an ignored directory)")
 	flag.Parse()
-	if err := run(*pets, *n); err != nil {
+	b := &bench{n: *n, treeFiles: *big}
+	if err := b.run(*pets); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-type row struct {
-	name        string
-	median, p90 time.Duration
-	floorName   string
-	floor       time.Duration
+type bench struct {
+	n         int
+	treeFiles int
+	tmp       string
+	server    string
+	pets      string
+	rows      []row
 }
 
-func run(pets string, n int) error {
-	tmp, err := os.MkdirTemp("", "pets-bench-")
-	if err != nil {
+type row struct {
+	figure, value, floor, ratio string
+}
+
+func (b *bench) add(figure string, s samples, floorName string, floor time.Duration) {
+	value := fmt.Sprintf("median %s, p90 %s", ms(s.median()), ms(s.p90()))
+	b.rows = append(b.rows, row{figure, value, fmt.Sprintf("%s: %s", floorName, ms(floor)),
+		fmt.Sprintf("%.2fx (+%s)", float64(s.median())/float64(floor), ms(s.median()-floor))})
+}
+
+func (b *bench) note(figure, value string) { b.rows = append(b.rows, row{figure, value, "", ""}) }
+
+func (b *bench) run(pets string) error {
+	var err error
+	if b.tmp, err = os.MkdirTemp("", "pets-bench-"); err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
-	server := filepath.Join(tmp, "petserver")
-	if out, err := exec.Command("go", "build", "-o", server, "./examples/petserver").CombinedOutput(); err != nil {
+	defer os.RemoveAll(b.tmp)
+	b.server = filepath.Join(b.tmp, "petserver")
+	if out, err := exec.Command("go", "build", "-o", b.server, "./examples/petserver").CombinedOutput(); err != nil {
 		return fmt.Errorf("build petserver: %v\n%s", err, out)
 	}
-	pets, err = filepath.Abs(pets)
+	if b.pets, err = filepath.Abs(pets); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "measuring floors...\n")
+	inotify, err := b.inotifyFloor()
 	if err != nil {
 		return err
 	}
-	var rows []row
+	fork, err := b.forkFloor()
+	if err != nil {
+		return err
+	}
+	b.add("floor: inotify event latency (write to event)", inotify, "-", inotify.median())
+	b.add("floor: fork+exec of the server to accepting", fork, "-", fork.median())
+	floor := inotify.median() + fork.median()
 
-	// Floor: fork+exec the server and wait until its port accepts.
-	floor, err := sample(n, func() (time.Duration, error) {
+	fmt.Fprintf(os.Stderr, "measuring pets up...\n")
+	up, err := b.upLatency()
+	if err != nil {
+		return err
+	}
+	b.add("pets up, 1 service (command to ready, incl. pets start-up)", up, "fork+exec", fork.median())
+
+	for _, mode := range []string{"write in place", "atomic rename"} {
+		fmt.Fprintf(os.Stderr, "measuring edit-to-restart (%s)...\n", mode)
+		s, err := b.editToRestart(mode, 1)
+		if err != nil {
+			return err
+		}
+		b.add("edit-to-restart, 1 service, "+mode, s, "inotify+fork", floor)
+	}
+	fmt.Fprintf(os.Stderr, "measuring a 3-service chain...\n")
+	chain, err := b.editToRestart("write in place", 3)
+	if err != nil {
+		return err
+	}
+	b.add("edit-to-restart through a 3-service chain (to the last dependent)", chain, "3 x fork + inotify", inotify.median()+3*fork.median())
+
+	fmt.Fprintf(os.Stderr, "measuring a 2,000-file git checkout...\n")
+	if err := b.burst(); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "measuring a %d-file tree...\n", b.treeFiles)
+	if err := b.largeTree(); err != nil {
+		return err
+	}
+
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "FIGURE\tVALUE\tFLOOR (same run)\tRATIO\n")
+	for _, r := range b.rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.figure, r.value, r.floor, r.ratio)
+	}
+	tw.Flush()
+	fmt.Printf("(%d samples per latency; quiet window %s; %s)\n", b.n, watcher.DefaultQuiet, time.Now().Format(time.RFC3339))
+	return nil
+}
+
+// inotifyFloor: write a file, wait for fsnotify's event.
+func (b *bench) inotifyFloor() (samples, error) {
+	dir := filepath.Join(b.tmp, "inotify")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close()
+	if err := w.Add(dir); err != nil {
+		return nil, err
+	}
+	f := filepath.Join(dir, "f")
+	return sample(b.n, func() (time.Duration, error) {
+		t0 := time.Now()
+		if err := os.WriteFile(f, []byte(t0.String()), 0o644); err != nil {
+			return 0, err
+		}
+		for {
+			select {
+			case ev := <-w.Events:
+				if ev.Name == f && ev.Has(fsnotify.Write) {
+					d := time.Since(t0)
+					drain(w.Events)
+					return d, nil
+				}
+			case err := <-w.Errors:
+				return 0, err
+			case <-time.After(5 * time.Second):
+				return 0, fmt.Errorf("no inotify event")
+			}
+		}
+	})
+}
+
+func drain(c chan fsnotify.Event) {
+	for {
+		select {
+		case <-c:
+		case <-time.After(20 * time.Millisecond):
+			return
+		}
+	}
+}
+
+// forkFloor: fork+exec the server and wait until its port accepts.
+func (b *bench) forkFloor() (samples, error) {
+	return sample(b.n, func() (time.Duration, error) {
 		port, err := freePort()
 		if err != nil {
 			return 0, err
 		}
 		t0 := time.Now()
-		p, err := proc.Start(proc.Spec{Line: fmt.Sprintf("exec %s --port %d", server, port), Dir: tmp})
+		p, err := proc.Start(proc.Spec{Line: fmt.Sprintf("exec %s --port %d", b.server, port), Dir: b.tmp})
 		if err != nil {
 			return 0, err
 		}
@@ -68,46 +199,31 @@ func run(pets string, n int) error {
 		}
 		return time.Since(t0), nil
 	})
-	if err != nil {
-		return err
-	}
+}
 
-	// pets up of one service: from the command to its exit (server ready).
-	home := filepath.Join(tmp, "home")
-	up, err := sample(n, func() (time.Duration, error) {
+func (b *bench) upLatency() (samples, error) {
+	home := filepath.Join(b.tmp, "home-up")
+	return sample(b.n, func() (time.Duration, error) {
 		port, err := freePort()
 		if err != nil {
 			return 0, err
 		}
-		pf := filepath.Join(tmp, "Petsfile")
-		body := fmt.Sprintf("register('s', 'local', lambda: service(start('exec %s --port %d'), '127.0.0.1', %d))\n", server, port, port)
+		pf := filepath.Join(b.tmp, "Petsfile")
+		body := fmt.Sprintf("register('s', 'local', lambda: service(start('exec %s --port %d'), '127.0.0.1', %d))\n", b.server, port, port)
 		if err := os.WriteFile(pf, []byte(body), 0o644); err != nil {
 			return 0, err
 		}
 		t0 := time.Now()
-		if err := petsCmd(pets, home, "up", "-f", pf); err != nil {
+		if err := b.petsCmd(home, "up", "-f", pf); err != nil {
 			return 0, err
 		}
 		d := time.Since(t0)
-		return d, petsCmd(pets, home, "down", "--grace", "1s")
+		return d, b.petsCmd(home, "down", "--grace", "1s")
 	})
-	if err != nil {
-		return err
-	}
-	rows = append(rows, row{"pets up, 1 service (command to ready, incl. pets start-up)", up.median(), up.p90(), "fork+exec of the same server to ready", floor.median()})
-
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "figure\tmedian\tp90\tfloor\tfloor median\tratio\t\n")
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.1fx\t\n", r.name, ms(r.median), ms(r.p90), r.floorName, ms(r.floor), float64(r.median)/float64(r.floor))
-	}
-	tw.Flush()
-	fmt.Printf("(%d samples each; %s)\n", n, time.Now().Format(time.RFC3339))
-	return nil
 }
 
-func petsCmd(pets, home string, args ...string) error {
-	cmd := exec.Command(pets, args...)
+func (b *bench) petsCmd(home string, args ...string) error {
+	cmd := exec.Command(b.pets, args...)
 	cmd.Env = append(os.Environ(), "PETS_HOME="+home)
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
@@ -115,6 +231,389 @@ func petsCmd(pets, home string, args ...string) error {
 		return fmt.Errorf("pets %v: %v\n%s", args, err, errb.String())
 	}
 	return nil
+}
+
+// watchRun is a `pets up --watch` in the background with its stderr lines.
+type watchRun struct {
+	cmd   *exec.Cmd
+	mu    sync.Mutex
+	lines []string
+	times []time.Time
+	done  chan struct{}
+}
+
+func (b *bench) startWatch(dir, home string, args ...string) (*watchRun, error) {
+	w := &watchRun{cmd: exec.Command(b.pets, append([]string{"up", "--watch"}, args...)...), done: make(chan struct{})}
+	w.cmd.Dir = dir
+	w.cmd.Env = append(os.Environ(), "PETS_HOME="+home)
+	w.cmd.Stdout = io.Discard
+	stderr, err := w.cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := w.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		defer close(w.done)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			w.mu.Lock()
+			w.lines = append(w.lines, sc.Text())
+			w.times = append(w.times, time.Now())
+			w.mu.Unlock()
+		}
+	}()
+	if _, _, err := w.wait(regexp.MustCompile(`^Watching `), 0, 5*time.Minute); err != nil {
+		w.stop()
+		return nil, err
+	}
+	return w, nil
+}
+
+// wait returns the index and time of the first line at or after from matching re.
+func (w *watchRun) wait(re *regexp.Regexp, from int, timeout time.Duration) (int, time.Time, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		w.mu.Lock()
+		for i := from; i < len(w.lines); i++ {
+			if re.MatchString(w.lines[i]) {
+				t := w.times[i]
+				w.mu.Unlock()
+				return i, t, nil
+			}
+		}
+		out := strings.Join(w.lines, "\n")
+		w.mu.Unlock()
+		select {
+		case <-w.done:
+			return 0, time.Time{}, fmt.Errorf("pets exited:\n%s", out)
+		case <-time.After(time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return 0, time.Time{}, fmt.Errorf("no line matching %s:\n%s", re, out)
+		}
+	}
+}
+
+func (w *watchRun) count() int { w.mu.Lock(); defer w.mu.Unlock(); return len(w.lines) }
+
+func (w *watchRun) stop() {
+	_ = w.cmd.Process.Signal(syscall.SIGINT)
+	<-w.done
+	_ = w.cmd.Wait()
+}
+
+// editToRestart measures write -> the last of a chain of n services answering
+// with a new pid.
+func (b *bench) editToRestart(mode string, n int) (samples, error) {
+	dir, err := os.MkdirTemp(b.tmp, "edit-")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "src"), 0o755); err != nil {
+		return nil, err
+	}
+	var pf strings.Builder
+	var ports []int
+	for i := 0; i < n; i++ {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		ports = append(ports, port)
+		deps, params, dep := "", "", ""
+		if i > 0 {
+			deps, params, dep = fmt.Sprintf(`"s%d"`, i-1), "d", ` --dep d=" + d["host"] + "`
+		}
+		watch := ""
+		if i == 0 {
+			watch = `, watch=["src/**"]`
+		}
+		fmt.Fprintf(&pf, "def s%d_local(%s):\n  return service(start(\"exec %s --port %d%s\"), \"127.0.0.1\", %d)\nregister(\"s%d\", \"local\", s%d_local, deps=[%s]%s)\n",
+			i, params, b.server, port, dep, port, i, i, deps, watch)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Petsfile"), []byte(pf.String()), 0o644); err != nil {
+		return nil, err
+	}
+	file := filepath.Join(dir, "src", "main.go")
+	if err := os.WriteFile(file, []byte("0"), 0o644); err != nil {
+		return nil, err
+	}
+	w, err := b.startWatch(dir, filepath.Join(dir, "home"))
+	if err != nil {
+		return nil, err
+	}
+	defer w.stop()
+	last := ports[n-1]
+	i := 0
+	return sample(b.n, func() (time.Duration, error) {
+		i++
+		before, err := pidOf(last)
+		if err != nil {
+			return 0, err
+		}
+		from := w.count()
+		t0 := time.Now()
+		switch mode {
+		case "write in place":
+			err = os.WriteFile(file, []byte(strconv.Itoa(i)), 0o644)
+		case "atomic rename":
+			tmp := file + ".tmp~"
+			if err = os.WriteFile(tmp, []byte(strconv.Itoa(i)), 0o644); err == nil {
+				err = os.Rename(tmp, file)
+			}
+		}
+		if err != nil {
+			return 0, err
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if pid, err := pidOf(last); err == nil && pid != before {
+				d := time.Since(t0)
+				// Let the round finish before the next edit.
+				_, _, err := w.wait(regexp.MustCompile(`in all\)$`), from, 30*time.Second)
+				return d, err
+			}
+			if time.Now().After(deadline) {
+				return 0, fmt.Errorf("no restart within 30s")
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+	})
+}
+
+var httpc = &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+
+// pidOf asks a petserver for its pid.
+func pidOf(port int) (int, error) {
+	resp, err := httpc.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	m := regexp.MustCompile(`\(pid (\d+)\)`).FindSubmatch(body)
+	if m == nil {
+		return 0, fmt.Errorf("no pid in %q", body)
+	}
+	return strconv.Atoi(string(m[1]))
+}
+
+// burst: a git checkout that changes 2,000 files under a watched service.
+func (b *bench) burst() error {
+	dir, err := os.MkdirTemp(b.tmp, "burst-")
+	if err != nil {
+		return err
+	}
+	src := filepath.Join(dir, "src")
+	git := func(args ...string) error {
+		cmd := exec.Command("git", append([]string{"-c", "user.email=b@b", "-c", "user.name=b", "-c", "commit.gpgsign=false"}, args...)...)
+		cmd.Dir = src
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("git %v: %v\n%s", args, err, out)
+		}
+		return nil
+	}
+	write := func(v string) error {
+		for i := 0; i < 2000; i++ {
+			p := filepath.Join(src, fmt.Sprintf("pkg%02d", i%50), fmt.Sprintf("f%04d.go", i))
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				return err
+			}
+			if err := os.WriteFile(p, []byte(v+strconv.Itoa(i)), 0o644); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		return err
+	}
+	steps := []func() error{
+		func() error { return git("init", "-q", "-b", "main") },
+		func() error { return write("a") },
+		func() error { return git("add", "-A") },
+		func() error { return git("commit", "-qm", "a") },
+		func() error { return git("checkout", "-qb", "other") },
+		func() error { return write("b") },
+		func() error { return git("commit", "-qam", "b") },
+	}
+	for _, s := range steps {
+		if err := s(); err != nil {
+			return err
+		}
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	pf := fmt.Sprintf("register('s', 'local', lambda: service(start('exec %s --port %d'), '127.0.0.1', %d), watch=['src/**'])\n", b.server, port, port)
+	if err := os.WriteFile(filepath.Join(dir, "Petsfile"), []byte(pf), 0o644); err != nil {
+		return err
+	}
+	w, err := b.startWatch(dir, filepath.Join(dir, "home"))
+	if err != nil {
+		return err
+	}
+	defer w.stop()
+	var restarts []int
+	var settle []time.Duration
+	for i, branch := range []string{"main", "other", "main", "other", "main"} {
+		from := w.count()
+		t0 := time.Now()
+		if err := git("checkout", "-q", branch); err != nil {
+			return err
+		}
+		// Settled: a round has ended and no round starts for 2s after it.
+		idx, end, err := w.wait(regexp.MustCompile(`in all\)$`), from, time.Minute)
+		if err != nil {
+			return err
+		}
+		for {
+			next, t, err := w.wait(regexp.MustCompile(`in all\)$`), idx+1, 2*time.Second)
+			if err != nil {
+				break
+			}
+			idx, end = next, t
+		}
+		n := 0
+		w.mu.Lock()
+		for _, l := range w.lines[from:] {
+			if strings.Contains(l, "s-local restarted") {
+				n++
+			}
+		}
+		w.mu.Unlock()
+		restarts = append(restarts, n)
+		settle = append(settle, end.Sub(t0))
+		_ = i
+	}
+	sort.Slice(settle, func(i, j int) bool { return settle[i] < settle[j] })
+	b.note("2,000-file git checkout (5 checkouts): restarts of the owning service", fmt.Sprint(restarts))
+	b.note("2,000-file git checkout: checkout start to last restart done", fmt.Sprintf("median %s, max %s", ms(settle[len(settle)/2]), ms(settle[len(settle)-1])))
+	return nil
+}
+
+// largeTree: time until watching, peak RSS and idle CPU of pets on a tree of
+// b.treeFiles files plus an ignored directory of half as many.
+func (b *bench) largeTree() error {
+	dir, err := os.MkdirTemp(b.tmp, "tree-")
+	if err != nil {
+		return err
+	}
+	perDir := 10
+	mk := func(root string, files int) error {
+		for i := 0; i < files; i++ {
+			d := filepath.Join(root, fmt.Sprintf("d%03d", i/perDir/100), fmt.Sprintf("e%02d", (i/perDir)%100))
+			if i%perDir == 0 {
+				if err := os.MkdirAll(d, 0o755); err != nil {
+					return err
+				}
+			}
+			if err := os.WriteFile(filepath.Join(d, fmt.Sprintf("f%d", i)), nil, 0o644); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := mk(filepath.Join(dir, "src"), b.treeFiles); err != nil {
+		return err
+	}
+	if err := mk(filepath.Join(dir, "src", "node_modules"), b.treeFiles/2); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "src", ".gitignore"), []byte("node_modules/\n"), 0o644); err != nil {
+		return err
+	}
+	dirs := 0
+	_ = filepath.WalkDir(filepath.Join(dir, "src"), func(p string, d os.DirEntry, err error) error {
+		if d != nil && d.IsDir() {
+			if d.Name() == "node_modules" {
+				return filepath.SkipDir
+			}
+			dirs++
+		}
+		return nil
+	})
+
+	// In process: watcher.New on the tree.
+	var newTimes samples
+	for i := 0; i < 3; i++ {
+		t0 := time.Now()
+		w, err := watcher.New(watcher.Options{Roots: []string{filepath.Join(dir, "src")}})
+		if err != nil {
+			return err
+		}
+		newTimes = append(newTimes, time.Since(t0))
+		w.Close()
+	}
+	sort.Slice(newTimes, func(i, j int) bool { return newTimes[i] < newTimes[j] })
+
+	// The pets process itself.
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	pf := fmt.Sprintf("register('s', 'local', lambda: service(start('exec %s --port %d'), '127.0.0.1', %d), watch=['src/**'])\n", b.server, port, port)
+	if err := os.WriteFile(filepath.Join(dir, "Petsfile"), []byte(pf), 0o644); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	w, err := b.startWatch(dir, filepath.Join(dir, "home"))
+	if err != nil {
+		return err
+	}
+	_, ready, _ := w.wait(regexp.MustCompile(`s-local is now running`), 0, time.Second)
+	_, watching, _ := w.wait(regexp.MustCompile(`^Watching `), 0, time.Second)
+	pid := w.cmd.Process.Pid
+	cpu0, err := cpuTime(pid)
+	if err != nil {
+		return err
+	}
+	time.Sleep(10 * time.Second) // the idle period being measured
+	cpu1, err := cpuTime(pid)
+	if err != nil {
+		return err
+	}
+	hwm, err := statusKB(pid, "VmHWM")
+	if err != nil {
+		return err
+	}
+	rss, _ := statusKB(pid, "VmRSS")
+	w.stop()
+	_ = t0
+	b.note(fmt.Sprintf("%d-file tree (%d dirs) + %d ignored files: watcher.New", b.treeFiles, dirs, b.treeFiles/2),
+		fmt.Sprintf("median %s of 3", ms(newTimes[1])))
+	b.note("  pets up --watch: service ready to watching", ms(watching.Sub(ready)))
+	b.note("  pets up --watch: peak RSS (VmHWM) / RSS idle", fmt.Sprintf("%.1f MB / %.1f MB", float64(hwm)/1024, float64(rss)/1024))
+	b.note("  pets up --watch: CPU used over 10 s idle", fmt.Sprintf("%s (%.2f%% of a core)", ms(cpu1-cpu0), 100*float64(cpu1-cpu0)/float64(10*time.Second)))
+	return nil
+}
+
+// cpuTime is utime+stime of pid.
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100, nil // USER_HZ is 100 on Linux
+}
+
+func statusKB(pid int, field string) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	m := regexp.MustCompile(`(?m)^` + field + `:\s+(\d+) kB`).FindSubmatch(b)
+	if m == nil {
+		return 0, fmt.Errorf("no %s", field)
+	}
+	return strconv.Atoi(string(m[1]))
 }
 
 type samples []time.Duration

@@ -1,0 +1,283 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
+
+	"github.com/windmilleng/pets/petsfile"
+	"github.com/windmilleng/pets/rebuild"
+	"github.com/windmilleng/pets/state"
+	"github.com/windmilleng/pets/supervise"
+	"github.com/windmilleng/pets/watcher"
+)
+
+type watchFlags struct {
+	quiet time.Duration
+	cap   time.Duration
+	color string
+}
+
+func (w *watchFlags) register(cmd *cobra.Command) {
+	cmd.Flags().DurationVar(&w.quiet, "quiet", watcher.DefaultQuiet, "watch: a batch of changes closes after this long without a change")
+	cmd.Flags().DurationVar(&w.cap, "max-wait", watcher.DefaultCap, "watch: a batch closes at the latest this long after its first change")
+	cmd.Flags().StringVar(&w.color, "color", "auto", "watch: colour the log prefixes: auto, always or never")
+}
+
+func newWatchCmd(g *globals) *cobra.Command {
+	f := &upFlags{}
+	cmd := &cobra.Command{
+		Use:   "watch [SERVICE...]",
+		Short: "Restart running services as their files change",
+		Long: `Attach the watch loop to services that are already up (all of this
+Petsfile's running services when none is named): when a service's files
+change it restarts, then its dependents are bounced in dependency order.
+Logs stream with a prefix per service. Ctrl-C detaches and leaves the
+services running.`,
+		Example: `  pets up && pets watch
+  pets watch backend`,
+		RunE: func(cmd *cobra.Command, args []string) error { return runWatch(cmd, g, f, args) },
+	}
+	cmd.Flags().StringVarP(&g.file, "file", "f", "", "path of the Petsfile (default: ./Petsfile or the nearest parent's)")
+	cmd.Flags().DurationVar(&f.timeout, "timeout", supervise.DefaultReadyTimeout, "how long a restarted service may take to accept TCP connections")
+	cmd.Flags().DurationVar(&f.grace, "grace", supervise.DefaultGrace, "time between SIGTERM and SIGKILL when restarting")
+	f.watchOpts.register(cmd)
+	return cmd
+}
+
+func runWatch(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
+	ctx := cmd.Context()
+	project, err := g.loadProject(ctx, supervise.TopLevelHost(g.stderr))
+	if err != nil {
+		return err
+	}
+	dir, err := g.openState()
+	if err != nil {
+		return err
+	}
+	st, err := dir.Read()
+	if err != nil {
+		return err
+	}
+	// The tiers that run now are the ones to watch.
+	with := map[string]string{}
+	mine := map[string]bool{}
+	for _, rec := range st.Services {
+		if _, ok := project.Service(petsfile.Key{Name: rec.Name, Tier: rec.Tier}); ok {
+			with[rec.Name] = rec.Tier
+			mine[rec.Name] = true
+		}
+	}
+	if len(names) == 0 {
+		for n := range mine {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		if len(names) == 0 {
+			return &petsfile.UsageError{Msg: "none of " + project.Path + "'s services is running", Hint: "start them first with pets up, or use pets up --watch"}
+		}
+	}
+	graph, err := project.Resolve(names, "local", with)
+	if err != nil {
+		return err
+	}
+	sup := &supervise.Supervisor{State: dir, Project: project, Stderr: g.stderr, Grace: f.grace, ReadyTimeout: f.timeout}
+	values := map[petsfile.Key]petsfile.Value{}
+	for _, k := range graph.Order {
+		v, ok := sup.Running(ctx, k)
+		if !ok {
+			return &petsfile.UsageError{Msg: k.String() + " is not up", Hint: "start it with pets up " + k.Name + ", or use pets up --watch"}
+		}
+		values[k] = v
+	}
+	return watchLoop(ctx, g, &f.watchOpts, project, graph, sup, dir, values, nil)
+}
+
+// watchLoop runs the rebuild loop over graph until ctx ends. owned (may be
+// nil) is what this command started: it is stopped on the way out, with what
+// the loop restarted.
+func watchLoop(ctx context.Context, g *globals, wf *watchFlags, project *petsfile.Project, graph *petsfile.Graph,
+	sup *supervise.Supervisor, dir *state.Dir, values map[petsfile.Key]petsfile.Value, owned map[petsfile.Key]bool) error {
+	owners := rebuild.OwnersOf(project, graph)
+	ignores := append(rebuild.GlobalIgnores(owners), filepath.ToSlash(dir.Path)+"/**")
+	w, err := watcher.New(watcher.Options{Roots: rebuild.Roots(owners), Ignore: ignores, Quiet: wf.quiet, Cap: wf.cap})
+	if err != nil {
+		return stopOwned(g, sup, graph, owned, err)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer w.Close()
+
+	changes := make(chan rebuild.Changes)
+	wg.Add(1)
+	go func() { // adapts the watcher to the engine; owned by watchLoop
+		defer wg.Done()
+		defer close(changes)
+		for {
+			select {
+			case b := <-w.Batches():
+				select {
+				case changes <- rebuild.Changes{Paths: b.Paths, All: b.Overflow}:
+				case <-ctx.Done():
+					return
+				}
+			case err := <-w.Errors():
+				var le *watcher.LimitError
+				if errors.As(err, &le) {
+					cancel(err)
+					return
+				}
+				fmt.Fprintln(g.stderr, "pets: watch:", err)
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	tty := false
+	if f, ok := g.stdout.(*os.File); ok {
+		tty = isatty.IsTerminal(f.Fd())
+	}
+	useColor := supervise.ColorEnabled(wf.color, tty, os.Getenv("NO_COLOR"))
+	logs := map[string]string{}
+	for _, k := range graph.Order {
+		logs[k.String()] = dir.LogPath(k.Name, k.Tier)
+	}
+	wg.Add(1)
+	go func() { // streams logs; owned by watchLoop
+		defer wg.Done()
+		_ = supervise.FollowLogs(ctx, logs, g.stdout, useColor)
+	}()
+
+	var mu sync.Mutex // guards owned: Report runs on the round goroutine
+	loop := &rebuild.Loop{
+		Runner: sup, Graph: graph, Values: values, Owners: owners, Changes: changes,
+		Skip: map[string]bool{},
+		Started: func(n int, ks []petsfile.Key) {
+			fmt.Fprintf(g.stderr, "[%s] round %d: restarting %s\n", time.Now().Format("15:04:05.000"), n, keyList(ks))
+		},
+		Report: func(r rebuild.Round) {
+			mu.Lock()
+			for _, s := range r.Services {
+				if s.Skipped == "" && owned != nil {
+					owned[s.Key] = true
+				}
+			}
+			mu.Unlock()
+			fmt.Fprintln(g.stderr, roundLine(r))
+			for _, s := range r.Services {
+				if s.Err != nil && ctx.Err() == nil {
+					fmt.Fprintf(g.stderr, "pets: %s failed; it restarts on the next change to its files:\n%v\n", s.Key, s.Err)
+				}
+			}
+		},
+		Crashed: func(k petsfile.Key) {
+			fmt.Fprintf(g.stderr, "pets: %s is not running any more (see pets logs %s); it restarts on the next change to its files\n", k, k)
+		},
+	}
+	for _, p := range project.Files {
+		loop.Skip[p] = true
+	}
+	fmt.Fprintf(g.stderr, "Watching %s for %s. Ctrl-C to stop.\n", strings.Join(rebuild.Roots(owners), ", "), keyList(graph.Order))
+	err = loop.Run(ctx)
+	cause := context.Cause(ctx)
+	cancel(nil)
+	w.Close()
+	wg.Wait()
+	if le := (*watcher.LimitError)(nil); errors.As(cause, &le) {
+		return stopOwned(g, sup, graph, owned, le)
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return stopOwned(g, sup, graph, owned, err)
+	}
+	return stopOwned(g, sup, graph, owned, nil)
+}
+
+// stopOwned stops what the command started, dependents first, and returns err.
+func stopOwned(g *globals, sup *supervise.Supervisor, graph *petsfile.Graph, owned map[petsfile.Key]bool, err error) error {
+	if owned == nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var errs []error
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for i := len(graph.Order) - 1; i >= 0; i-- {
+		k := graph.Order[i]
+		if !owned[k] {
+			continue
+		}
+		if derr := sup.Down(ctx, k); derr != nil {
+			errs = append(errs, derr)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func keyList(ks []petsfile.Key) string {
+	parts := make([]string, len(ks))
+	for i, k := range ks {
+		parts[i] = k.String()
+	}
+	return strings.Join(parts, ", ")
+}
+
+// roundLine is the one line a round prints: files, services, how long each took.
+func roundLine(r rebuild.Round) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "[%s] round %d: ", time.Now().Format("15:04:05.000"), r.N)
+	switch len(r.Paths) {
+	case 0:
+		b.WriteString("files may have changed (events were lost)")
+	case 1, 2, 3:
+		b.WriteString(strings.Join(shortPaths(r.Paths), ", "))
+	default:
+		fmt.Fprintf(&b, "%s and %d more files", strings.Join(shortPaths(r.Paths[:2]), ", "), len(r.Paths)-2)
+	}
+	b.WriteString(" ->")
+	for i, s := range r.Services {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		verb := "restarted"
+		if !s.Changed {
+			verb = "bounced"
+		}
+		switch {
+		case s.Skipped != "":
+			fmt.Fprintf(&b, " %s skipped (%s)", s.Key, s.Skipped)
+		case s.Err != nil:
+			fmt.Fprintf(&b, " %s FAILED after %s", s.Key, s.Took.Round(time.Millisecond))
+		default:
+			fmt.Fprintf(&b, " %s %s in %s", s.Key, verb, s.Took.Round(time.Millisecond))
+		}
+	}
+	fmt.Fprintf(&b, " (%s in all)", r.Took.Round(time.Millisecond))
+	return b.String()
+}
+
+func shortPaths(ps []string) []string {
+	wd, _ := os.Getwd()
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		if rel, err := filepath.Rel(wd, p); err == nil && len(rel) < len(p) {
+			p = rel
+		}
+		out[i] = p
+	}
+	return out
+}

@@ -1,0 +1,469 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// watching is a `pets up --watch` (or `pets watch`) running in the background.
+type watching struct {
+	t     *testing.T
+	cmd   *exec.Cmd
+	mu    sync.Mutex
+	lines []string // stderr lines so far
+	seen  int      // lines already consumed by waitLine
+	done  chan struct{}
+}
+
+func (e *env) watch(args ...string) *watching {
+	e.t.Helper()
+	w := &watching{t: e.t, cmd: e.cmd(args...), done: make(chan struct{})}
+	stderr, err := w.cmd.StderrPipe()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := w.cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	go func() {
+		defer close(w.done)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			w.mu.Lock()
+			w.lines = append(w.lines, sc.Text())
+			w.mu.Unlock()
+		}
+	}()
+	e.t.Cleanup(func() { w.stop() })
+	w.waitLine(`^Watching `)
+	return w
+}
+
+// waitLine waits for the next stderr line matching re (after the last one
+// matched) and returns its submatches.
+func (w *watching) waitLine(re string) []string {
+	w.t.Helper()
+	rx := regexp.MustCompile(re)
+	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		w.mu.Lock()
+		for i := w.seen; i < len(w.lines); i++ {
+			if m := rx.FindStringSubmatch(w.lines[i]); m != nil {
+				w.seen = i + 1
+				w.mu.Unlock()
+				return m
+			}
+		}
+		w.mu.Unlock()
+		select {
+		case <-w.done:
+			w.t.Fatalf("pets exited while waiting for %q:\n%s", re, w.output())
+		case <-tick.C:
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatalf("no line matching %q within 30s:\n%s", re, w.output())
+		}
+	}
+}
+
+// rest returns the lines after the last matched one, and consumes them.
+func (w *watching) rest() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := append([]string(nil), w.lines[w.seen:]...)
+	w.seen = len(w.lines)
+	return out
+}
+
+func (w *watching) output() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.Join(w.lines, "\n")
+}
+
+// stop sends SIGINT (Ctrl-C) and waits for pets to exit; it returns the exit code.
+func (w *watching) stop() int {
+	if w.cmd.ProcessState != nil {
+		return w.cmd.ProcessState.ExitCode()
+	}
+	_ = w.cmd.Process.Signal(syscall.SIGINT)
+	<-w.done
+	_ = w.cmd.Wait()
+	return w.cmd.ProcessState.ExitCode()
+}
+
+// chain writes a Petsfile: a <- b (b depends on a), and c alone; each owns
+// its directory through watch=. Each server's command first records the
+// content of its directory's "data" file (if any) in "seen", so tests can
+// tell which edit a running instance saw.
+func (e *env) chain() {
+	var b strings.Builder
+	for _, s := range []struct{ name, deps, params, depArg string }{
+		{"a", "", "", ""},
+		{"b", `"a"`, "a", ` --dep a=" + a["host"] + "`},
+		{"c", "", "", ""},
+	} {
+		port := freePort(e.t)
+		e.write(s.name+"/keep", "")
+		fmt.Fprintf(&b, `
+def %[1]s_local(%[2]s):
+  s = start("cat %[1]s/data > %[1]s.seen 2>/dev/null; exec $PETSERVER --name %[1]s --port %[3]d%[4]s")
+  return service(s, "127.0.0.1", %[3]d)
+register("%[1]s", "local", %[1]s_local, deps=[%[5]s], watch=["%[1]s/**"], ignore=["%[1]s/ignored/**"])
+`, s.name, s.params, port, s.depArg, s.deps)
+	}
+	e.write("Petsfile", b.String())
+}
+
+// pids returns the current pid of each listed service.
+func (e *env) pids() map[string]int {
+	m := map[string]int{}
+	for n, it := range e.list() {
+		m[n] = it.PID
+	}
+	return m
+}
+
+// settle waits until every earlier change has been handled: it edits c (an
+// unrelated service) and waits for the round that restarts only c.
+func (w *watching) settle(e *env) {
+	w.t.Helper()
+	e.write("c/sentinel", strconv.FormatInt(time.Now().UnixNano(), 10))
+	w.waitLine(`round \d+: .* -> .*c-local restarted in `) // only the sentinel touches c
+}
+
+var roundRE = `round (\d+): (.*) -> (.*) \((\S+) in all\)$`
+
+func TestWatchRestartsOwnerThenDependentsInOrder(t *testing.T) {
+	e := newEnv(t)
+	e.chain()
+	w := e.watch("up", "--watch")
+	before := e.pids()
+
+	e.write("a/main.go", "package main // edited")
+	m := w.waitLine(roundRE)
+	if !strings.HasSuffix(m[2], "a/main.go") || !regexp.MustCompile(`^a-local restarted in \S+, b-local bounced in \S+$`).MatchString(m[3]) {
+		t.Errorf("round line: %q", m[0])
+	}
+	after := e.pids()
+	if after["a-local"] == before["a-local"] || after["b-local"] == before["b-local"] {
+		t.Errorf("a or b not restarted: %v -> %v", before, after)
+	}
+	if after["c-local"] != before["c-local"] {
+		t.Errorf("c restarted although none of its files changed")
+	}
+	// b was started after a was ready again: its log shows a's new pid.
+	if body := get(t, e.list()["b-local"].Port); !strings.Contains(body, fmt.Sprintf("a (pid %d)", after["a-local"])) {
+		t.Errorf("b talks to %q, want the new a (pid %d)", body, after["a-local"])
+	}
+
+	// A dependent's own edit restarts it alone.
+	e.write("b/x.txt", "1")
+	if m := w.waitLine(roundRE); !regexp.MustCompile(`^b-local restarted in \S+$`).MatchString(m[3]) {
+		t.Errorf("round line: %q", m[0])
+	}
+	// Ignored files and the Petsfile itself restart nothing.
+	e.write("a/ignored/x", "1")
+	e.write("Petsfile", readFile(t, filepath.Join(e.dir, "Petsfile"))+"\n# comment\n")
+	w.settle(e)
+	if n := e.pids()["a-local"]; n != after["a-local"] {
+		t.Error("an ignored file or the Petsfile restarted a")
+	}
+}
+
+func TestWatchBurstGivesOneRestartPerService(t *testing.T) {
+	e := newEnv(t)
+	e.chain()
+	for i := 0; i < 40; i++ {
+		if err := os.MkdirAll(filepath.Join(e.dir, "a", fmt.Sprintf("d%02d", i)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The default quiet window is chosen for a checkout on a machine that is
+	// not also running this race-instrumented test suite; a wider one makes the
+	// test about coalescing, not about scheduling.
+	w := e.watch("up", "--watch", "--quiet", "300ms")
+	// 2,000 files written as fast as a checkout writes them (bash builtins, no
+	// fork per file; the race-instrumented test binary would write slower).
+	burst := exec.Command("bash", "-c", `for i in $(seq 0 1999); do printf -v d %02d $((i % 40)); echo x > a/d$d/f$i.go; done`)
+	burst.Dir = e.dir
+	if out, err := burst.CombinedOutput(); err != nil {
+		t.Fatalf("burst: %v\n%s", err, out)
+	}
+	m := w.waitLine(roundRE)
+	if !strings.Contains(m[2], "and 1998 more files") || !regexp.MustCompile(`^a-local restarted in \S+, b-local bounced in \S+$`).MatchString(m[3]) {
+		t.Errorf("burst round: %q", m[0])
+	}
+	w.settle(e)
+	for _, l := range w.rest() {
+		if strings.Contains(l, "a-local restarted") {
+			t.Errorf("a restarted again for the same burst: %s", l)
+		}
+	}
+}
+
+func TestWatchNewAndRecreatedDirectories(t *testing.T) {
+	e := newEnv(t)
+	e.chain()
+	e.write("a/sub/old.txt", "1")
+	w := e.watch("up", "--watch")
+
+	// A directory created after start, written into at once.
+	if err := os.MkdirAll(filepath.Join(e.dir, "a", "new", "deep"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.write("a/new/deep/f.txt", "1")
+	if m := w.waitLine(roundRE); !strings.Contains(m[2], "a/new/deep/f.txt") {
+		t.Errorf("round for the new directory: %q", m[0])
+	}
+	w.settle(e)
+
+	// A watched directory deleted and recreated.
+	if err := os.RemoveAll(filepath.Join(e.dir, "a", "sub")); err != nil {
+		t.Fatal(err)
+	}
+	w.waitLine(`round \d+: .*a/sub.* -> a-local restarted`)
+	w.settle(e)
+	if err := os.Mkdir(filepath.Join(e.dir, "a", "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.write("a/sub/again.txt", "2")
+	w.waitLine(`round \d+: .*a/sub/again.txt -> a-local restarted`)
+}
+
+func TestWatchEditDuringRestartIsNotLost(t *testing.T) {
+	e := newEnv(t)
+	port, cport := freePort(t), freePort(t)
+	// a waits for a "go" file (which the test controls) before it starts, so
+	// the test can edit while a restart is under way.
+	e.write("a/data", "v0")
+	e.write("c/keep", "")
+	e.write("Petsfile", fmt.Sprintf(`
+def a_local():
+  s = start("until [ -e go ]; do sleep 0.01; done; cat a/data > a.seen; exec $PETSERVER --name a --port %d")
+  return service(s, "127.0.0.1", %d)
+register("a", "local", a_local, watch=["a/**"])
+register("c", "local", lambda: service(start("exec $PETSERVER --port %d"), "127.0.0.1", %d), watch=["c/**"])
+`, port, port, cport, cport))
+	e.write("go", "")
+	w := e.watch("up", "--watch")
+
+	if err := os.Remove(filepath.Join(e.dir, "go")); err != nil {
+		t.Fatal(err)
+	}
+	e.write("a/data", "v1")
+	w.waitLine(`round 1: restarting a-local`)
+	// Round 1 is now blocked in a's start: edit again, twice.
+	e.write("a/data", "v2")
+	e.write("a/data", "v3")
+	e.write("go", "")
+	w.waitLine(`round 1: .* -> a-local restarted`)
+	m := w.waitLine(roundRE)
+	if m[1] != "2" || !strings.Contains(m[2], "a/data") || !regexp.MustCompile(`^a-local restarted in \S+$`).MatchString(m[3]) {
+		t.Errorf("the edits during round 1 did not make round 2: %q", m[0])
+	}
+	waitFor(t, "a to have seen the last edit", func() bool { return readFile(t, filepath.Join(e.dir, "a.seen")) == "v3" })
+	w.settle(e)
+	for _, l := range w.rest() {
+		if strings.Contains(l, "a-local restarted") {
+			t.Errorf("a restarted a third time: %s", l)
+		}
+	}
+}
+
+func TestWatchFailureAndRecovery(t *testing.T) {
+	e := newEnv(t)
+	e.chain()
+	// a refuses to start while a/data says "bad".
+	pf := strings.Replace(readFile(t, filepath.Join(e.dir, "Petsfile")),
+		`cat a/data > a.seen 2>/dev/null;`, `cat a/data > a.seen 2>/dev/null; if grep -q bad a/data 2>/dev/null; then echo a cannot start: bad data; exit 4; fi;`, 1)
+	e.write("Petsfile", pf)
+	w := e.watch("up", "--watch")
+	cBefore := e.pids()["c-local"]
+
+	e.write("a/data", "bad")
+	m := w.waitLine(roundRE)
+	if !regexp.MustCompile(`^a-local FAILED after \S+, b-local skipped \(a-local failed\)$`).MatchString(m[3]) {
+		t.Errorf("round line: %q", m[0])
+	}
+	w.waitLine(`pets: a-local failed; it restarts on the next change to its files:`)
+	w.waitLine(`a cannot start: bad data`)
+	if l := e.list(); l["c-local"].PID != cBefore || l["b-local"].Status != "running" {
+		t.Errorf("a's failure disturbed other services: %+v", l)
+	}
+	e.write("a/data", "good")
+	if m := w.waitLine(roundRE); !regexp.MustCompile(`^a-local restarted in \S+, b-local bounced in \S+$`).MatchString(m[3]) {
+		t.Errorf("recovery round: %q", m[0])
+	}
+	if st := e.list()["a-local"].Status; st != "running" {
+		t.Errorf("a after the fix: %s", st)
+	}
+}
+
+func TestWatchReportsCrashAndRestartsOnNextChange(t *testing.T) {
+	e := newEnv(t)
+	e.chain()
+	w := e.watch("up", "--watch")
+	pid := e.pids()["a-local"]
+	if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	w.waitLine(`pets: a-local is not running any more`)
+	e.write("a/fix.go", "1")
+	w.waitLine(`round \d+: .*a/fix.go -> a-local restarted in \S+, b-local bounced`)
+	if e.list()["a-local"].Status != "running" {
+		t.Error("a not running after the change")
+	}
+	for _, l := range w.rest() {
+		if strings.Contains(l, "is not running any more") {
+			t.Errorf("crash reported more than once: %s", l)
+		}
+	}
+}
+
+func TestWatchCtrlCLeavesNothingBehind(t *testing.T) {
+	e := newEnv(t)
+	e.chain()
+	w := e.watch("up", "--watch")
+	e.write("a/x", "1")
+	w.waitLine(roundRE)
+	if code := w.stop(); code != 0 {
+		t.Errorf("exit code after Ctrl-C: %d\n%s", code, w.output())
+	}
+	if s := e.strays(); len(s) != 0 {
+		t.Errorf("left behind after Ctrl-C: %v", s)
+	}
+	if l := e.list(); len(l) != 0 {
+		t.Errorf("still recorded after Ctrl-C: %v", l)
+	}
+}
+
+func TestWatchAttachesToRunningServicesAndLeavesThemUp(t *testing.T) {
+	e := newEnv(t)
+	e.chain()
+	e.mustPets("up")
+	before := e.pids()
+	w := e.watch("watch")
+	e.write("b/y", "1")
+	if m := w.waitLine(roundRE); !regexp.MustCompile(`^b-local restarted in \S+$`).MatchString(m[3]) {
+		t.Errorf("round line: %q", m[0])
+	}
+	if code := w.stop(); code != 0 {
+		t.Errorf("pets watch exit code after Ctrl-C: %d", code)
+	}
+	after := e.list()
+	if len(after) != 3 || after["a-local"].PID != before["a-local"] || after["b-local"].Status != "running" {
+		t.Errorf("pets watch did not leave the services up: %+v", after)
+	}
+	if r := e.pets("watch", "nope"); r.code == 0 || !strings.Contains(r.stderr, `unknown service "nope"`) {
+		t.Errorf("pets watch nope: %d %s", r.code, r.stderr)
+	}
+}
+
+func TestNoWatchOverridesPetsWatch(t *testing.T) {
+	e := newEnv(t)
+	e.chain()
+	cmd := e.cmd("up", "--no-watch")
+	cmd.Env = append(cmd.Env, "PETS_WATCH=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if strings.Contains(string(out), "Watching") {
+		t.Errorf("--no-watch watched:\n%s", out)
+	}
+	if len(e.list()) != 3 {
+		t.Error("services not up after --no-watch")
+	}
+}
+
+func TestWatchIgnoredDirectoriesHoldNoInotifyWatch(t *testing.T) {
+	e := newEnv(t)
+	e.chain()
+	e.write("a/.gitignore", "node_modules/\n")
+	for i := 0; i < 30; i++ {
+		e.write(fmt.Sprintf("a/node_modules/m%d/index.js", i), "x")
+		e.write(fmt.Sprintf("a/ignored/i%d/x", i), "x")
+	}
+	e.write(".git/objects/aa/x", "x")
+	w := e.watch("up", "--watch")
+	// Watched: a, b, c (no subdirectories of theirs survive the ignores) and,
+	// for streaming logs, the state directory's logs; nothing else.
+	want := map[uint64]string{}
+	for _, d := range []string{"a", "b", "c"} {
+		want[inode(t, filepath.Join(e.dir, d))] = d
+	}
+	want[inode(t, filepath.Join(e.home, "logs"))] = "logs"
+	got := inotifyInodes(t, w.cmd.Process.Pid)
+	for ino := range got {
+		if _, ok := want[ino]; !ok {
+			t.Errorf("pets watches inode %d, which is none of %v", ino, want)
+		}
+	}
+	for ino, name := range want {
+		if !got[ino] {
+			t.Errorf("pets does not watch %s", name)
+		}
+	}
+	for _, ignored := range []string{"a/node_modules", "a/node_modules/m0", "a/ignored", "a/ignored/i0", ".git"} {
+		if got[inode(t, filepath.Join(e.dir, ignored))] {
+			t.Errorf("ignored directory %s holds an inotify watch", ignored)
+		}
+	}
+}
+
+func inode(t *testing.T, p string) uint64 {
+	t.Helper()
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Sys().(*syscall.Stat_t).Ino
+}
+
+// inotifyInodes returns the inodes a process holds inotify watches on, read
+// from the "inotify wd:N ino:HEX ..." lines of its /proc/PID/fdinfo.
+func inotifyInodes(t *testing.T, pid int) map[uint64]bool {
+	t.Helper()
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fdinfo", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[uint64]bool{}
+	re := regexp.MustCompile(`(?m)^inotify wd:\d+ ino:([0-9a-f]+) `)
+	for _, fd := range fds {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", pid, fd.Name()))
+		if err != nil {
+			continue
+		}
+		for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+			ino, err := strconv.ParseUint(m[1], 16, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[ino] = true
+		}
+	}
+	return out
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return string(b)
+}

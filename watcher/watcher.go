@@ -1,0 +1,612 @@
+package watcher
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// Defaults for Options.Quiet and Options.Cap, both chosen by measurement: see
+// the package doc.
+const (
+	DefaultQuiet = 40 * time.Millisecond
+	DefaultCap   = 10 * time.Second
+)
+
+// ErrClosed is returned by Update on a closed Watcher.
+var ErrClosed = errors.New("watcher: closed")
+
+// maxQueuedErrors bounds the errors held for a caller that does not read
+// Errors; later ones are logged and dropped.
+const maxQueuedErrors = 64
+
+// Options says what to watch and how to batch.
+type Options struct {
+	Roots  []string      // absolute directories, watched recursively
+	Ignore []string      // absolute doublestar patterns; a directory matching one is never watched
+	Quiet  time.Duration // a batch closes after this long with no event (0 = DefaultQuiet)
+	Cap    time.Duration // and at the latest this long after its first event (0 = DefaultCap)
+	Clock  Clock         // nil = the real clock
+}
+
+// Batch is the set of paths that changed in one burst.
+type Batch struct {
+	// Paths are absolute, deduplicated and sorted: files that were created,
+	// written, chmodded, removed or renamed away (and directories removed or
+	// renamed away), never a directory that merely got a child.
+	Paths []string
+	// Overflow says events were lost (the kernel queue overflowed): anything
+	// under the roots may have changed.
+	Overflow bool
+}
+
+// Watcher watches trees of files and sends batches of changed paths.
+type Watcher struct {
+	b       backend
+	clock   Clock
+	batches chan Batch
+	errs    chan error
+	reqs    chan func()
+	stop    chan struct{}
+	done    chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
+
+	// The fields below belong to the loop goroutine; New sets them up before
+	// starting it, and Update touches them only from inside the loop.
+	opts     Options
+	m        *Matcher
+	watched  map[string]bool // directories with an OS watch (the roots, for a recursive backend)
+	pending  map[string]bool // paths of the open batch
+	overflow bool            // the open batch lost events
+	deb      debounce
+	timer    Timer   // fires at or before the open batch's deadline; nil if none
+	ready    *Batch  // closed batch waiting for the caller; later batches merge into it
+	errq     []error // errors waiting for the caller
+	// limitWarned: a *LimitError was queued since the last Update.
+	limitWarned bool
+}
+
+// New starts watching and returns once every watch is in place, so a change
+// made after New returns is seen. On Linux it may return a *LimitError.
+func New(opts Options) (*Watcher, error) {
+	b, err := newBackend()
+	if err != nil {
+		return nil, err
+	}
+	return start(opts, b)
+}
+
+// start is New with the backend given; it closes b on failure.
+func start(opts Options, b backend) (*Watcher, error) {
+	o, err := normalize(opts)
+	if err != nil {
+		b.close()
+		return nil, err
+	}
+	m, err := NewMatcher(o.Roots, o.Ignore)
+	if err != nil {
+		b.close()
+		return nil, err
+	}
+	w := &Watcher{
+		b:       b,
+		clock:   o.Clock,
+		batches: make(chan Batch),
+		errs:    make(chan error),
+		reqs:    make(chan func()),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+		opts:    o,
+		m:       m,
+		watched: make(map[string]bool),
+		pending: make(map[string]bool),
+		deb:     debounce{quiet: o.Quiet, cap: o.Cap},
+	}
+	m.warn = w.warn
+	if err := w.reconcile(); err != nil {
+		b.close()
+		return nil, err
+	}
+	go w.loop()
+	return w, nil
+}
+
+func normalize(o Options) (Options, error) {
+	if len(o.Roots) == 0 {
+		return o, errors.New("watcher: no roots")
+	}
+	var roots []string
+	for _, r := range o.Roots {
+		if !filepath.IsAbs(r) {
+			return o, fmt.Errorf("watcher: root %q is not absolute", r)
+		}
+		r = filepath.Clean(r)
+		fi, err := os.Stat(r)
+		if err != nil {
+			return o, fmt.Errorf("watch %s: %w", r, err)
+		}
+		if !fi.IsDir() {
+			return o, fmt.Errorf("watch %s: not a directory", r)
+		}
+		if !slices.Contains(roots, r) {
+			roots = append(roots, r)
+		}
+	}
+	o.Roots = roots
+	if o.Quiet <= 0 {
+		o.Quiet = DefaultQuiet
+	}
+	if o.Cap <= 0 {
+		o.Cap = DefaultCap
+	}
+	if o.Clock == nil {
+		o.Clock = realClock{}
+	}
+	return o, nil
+}
+
+// Batches delivers the batches; it is closed by Close. A batch closes after
+// Options.Quiet without events or Options.Cap after its first event; while the
+// caller is not receiving, later batches merge into the one waiting.
+func (w *Watcher) Batches() <-chan Batch { return w.batches }
+
+// Errors delivers problems found while watching: a *LimitError (some
+// directories are not watched: stop), a root that was removed, unreadable
+// directories or ignore files. It is closed by Close.
+func (w *Watcher) Errors() <-chan error { return w.errs }
+
+// Update replaces the roots and ignore patterns (and Quiet and Cap; the Clock
+// stays) while running: new directories get watches, directories no longer
+// wanted lose theirs. It returns once the watches are in place.
+func (w *Watcher) Update(opts Options) error {
+	o, err := normalize(opts)
+	if err != nil {
+		return err
+	}
+	m, err := NewMatcher(o.Roots, o.Ignore)
+	if err != nil {
+		return err
+	}
+	var uerr error
+	if err := w.do(func() {
+		o.Clock = w.clock
+		w.opts = o
+		w.m = m
+		m.warn = w.warn
+		w.deb.quiet, w.deb.cap = o.Quiet, o.Cap
+		if w.timer != nil { // armed for the old window
+			w.timer.Stop()
+			w.timer = nil
+		}
+		w.limitWarned = false
+		uerr = w.reconcile()
+	}); err != nil {
+		return err
+	}
+	return uerr
+}
+
+// do runs f in the loop goroutine and waits for it.
+func (w *Watcher) do(f func()) error {
+	finished := make(chan struct{})
+	select {
+	case w.reqs <- func() { f(); close(finished) }:
+	case <-w.done:
+		return ErrClosed
+	}
+	<-finished
+	return nil
+}
+
+// Close stops watching, waits for every goroutine of the Watcher and closes
+// Batches and Errors. A batch still open is dropped.
+func (w *Watcher) Close() error {
+	w.closeOnce.Do(func() {
+		close(w.stop)
+		<-w.done
+		w.closeErr = w.b.close()
+	})
+	return w.closeErr
+}
+
+// loop is the Watcher's one goroutine: it owns all watch and batch state.
+func (w *Watcher) loop() {
+	defer func() {
+		if w.timer != nil {
+			w.timer.Stop()
+		}
+		close(w.batches)
+		close(w.errs)
+		close(w.done)
+	}()
+	evs, errs := w.b.events(), w.b.errors()
+	for {
+		now := w.clock.Now()
+		if w.deb.due(now) {
+			// Events already waiting happened before now: the burst is not
+			// over, however late this goroutine got to run. Take them first.
+			if w.drain(&evs) {
+				now = w.clock.Now()
+			}
+			if w.deb.due(now) {
+				w.closeBatch()
+			}
+		}
+		var timerC <-chan time.Time
+		if t, ok := w.deb.deadline(); ok {
+			if w.timer == nil {
+				w.timer = w.clock.NewTimer(t.Sub(now))
+			}
+			timerC = w.timer.C()
+		} else if w.timer != nil {
+			w.timer.Stop()
+			w.timer = nil
+		}
+		var out chan<- Batch
+		var next Batch
+		if w.ready != nil {
+			out, next = w.batches, *w.ready
+		}
+		var errOut chan<- error
+		var nextErr error
+		if len(w.errq) > 0 {
+			errOut, nextErr = w.errs, w.errq[0]
+		}
+
+		select {
+		case ev, ok := <-evs:
+			if !ok {
+				evs = nil
+				continue
+			}
+			w.handle(ev)
+		case err, ok := <-errs:
+			if !ok {
+				errs = nil
+				continue
+			}
+			w.handleError(err)
+		case <-timerC:
+			// Deadlines only move later while a batch is open, so the timer
+			// never fires late; if the batch is not due yet, re-arm.
+			w.timer = nil
+		case out <- next:
+			w.ready = nil
+		case errOut <- nextErr:
+			w.errq = w.errq[1:]
+		case f := <-w.reqs:
+			f()
+		case <-w.stop:
+			return
+		}
+	}
+}
+
+// maxDrain bounds how many waiting events drain takes at once.
+const maxDrain = 4096
+
+// drain handles the events already waiting, without blocking, and reports
+// whether there were any. It sets *evs to nil if the channel was closed.
+func (w *Watcher) drain(evs *<-chan fsnotify.Event) bool {
+	for i := 0; i < maxDrain; i++ {
+		select {
+		case ev, ok := <-*evs:
+			if !ok {
+				*evs = nil
+				return i > 0
+			}
+			w.handle(ev)
+		default:
+			return i > 0
+		}
+	}
+	return true
+}
+
+// closeBatch moves the open batch to the one waiting for the caller.
+func (w *Watcher) closeBatch() {
+	b := w.ready
+	if b == nil {
+		b = &Batch{}
+	}
+	b.Overflow = b.Overflow || w.overflow
+	for p := range w.pending {
+		b.Paths = append(b.Paths, p)
+	}
+	slices.Sort(b.Paths)
+	b.Paths = slices.Compact(b.Paths)
+	slog.Debug("watcher: batch closed", "paths", len(b.Paths), "overflow", b.Overflow)
+	w.ready = b
+	clear(w.pending)
+	w.overflow = false
+	w.deb.reset()
+}
+
+// note adds path to the open batch.
+func (w *Watcher) note(path string) {
+	w.pending[path] = true
+	w.deb.event(w.clock.Now())
+}
+
+// warn queues an error for the caller. Running out of watches is said once
+// (until Update), not for every new directory after it.
+func (w *Watcher) warn(err error) {
+	if _, ok := errors.AsType[*LimitError](err); ok {
+		if w.limitWarned {
+			return
+		}
+		w.limitWarned = true
+	}
+	if len(w.errq) >= maxQueuedErrors {
+		slog.Debug("watcher: error dropped, nobody reads Errors", "err", err)
+		return
+	}
+	w.errq = append(w.errq, err)
+}
+
+func (w *Watcher) handleError(err error) {
+	if errors.Is(err, fsnotify.ErrEventOverflow) {
+		slog.Debug("watcher: event queue overflowed, rescanning")
+		w.overflow = true
+		w.deb.event(w.clock.Now())
+		// Directories created while events were lost have no watch yet.
+		if err := w.reconcile(); err != nil {
+			w.warn(err)
+		}
+		return
+	}
+	w.warn(fmt.Errorf("watch: %w", err))
+}
+
+// handle turns one OS event into paths of the open batch and keeps the watches
+// in step with the tree.
+func (w *Watcher) handle(ev fsnotify.Event) {
+	p := filepath.Clean(ev.Name)
+	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+		w.gone(p)
+	}
+	if ev.Has(fsnotify.Create) || ev.Has(fsnotify.Write) || ev.Has(fsnotify.Chmod) {
+		w.present(p, ev.Has(fsnotify.Create))
+	}
+}
+
+// gone handles a path that was removed or renamed away.
+func (w *Watcher) gone(p string) {
+	wasDir := w.watched[p]
+	if wasDir {
+		w.unwatch(p)
+		if slices.Contains(w.opts.Roots, p) {
+			w.warn(fmt.Errorf("watch %s: the root directory was removed or renamed; changes under it are not seen until it is watched again", p))
+		}
+	}
+	// A path not watched as a directory may still have been an ignored one
+	// ("build/" ignores only directories): ignore it if either reading does.
+	if w.ignored(p, true) || (!wasDir && w.ignored(p, false)) {
+		return
+	}
+	w.note(p)
+	if isIgnoreFile(p) {
+		w.rulesChanged(filepath.Dir(p))
+	}
+}
+
+// present handles a path that was created, written or chmodded.
+func (w *Watcher) present(p string, created bool) {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		// Gone again already; its Remove or Rename event follows.
+		return
+	}
+	if fi.IsDir() {
+		if created && !w.watched[p] && !w.ignored(p, true) {
+			// Watch it, then read it: files made before the watch landed are
+			// found by the read, later ones come as events.
+			if err := w.walk(p, true, nil); err != nil {
+				w.warn(err)
+			}
+		}
+		return
+	}
+	if w.ignored(p, false) {
+		return
+	}
+	w.note(p)
+	if isIgnoreFile(p) {
+		w.rulesChanged(filepath.Dir(p))
+	}
+}
+
+func isIgnoreFile(p string) bool {
+	b := filepath.Base(p)
+	return b == GitignoreFile || b == PetsignoreFile
+}
+
+// rulesChanged re-reads dir's ignore files and brings the watches below dir
+// in line with them.
+func (w *Watcher) rulesChanged(dir string) {
+	w.m.Forget(dir)
+	if !w.watched[dir] && !w.b.recursive() {
+		return
+	}
+	if err := w.rewalk([]string{dir}, []string{dir}); err != nil {
+		w.warn(err)
+	}
+}
+
+// ignored decides an event's path. With a per-directory backend the parent is
+// watched, so it is not ignored; a recursive backend also reports events from
+// ignored directories, so every parent is checked.
+func (w *Watcher) ignored(p string, isDir bool) bool {
+	if w.b.recursive() {
+		return w.m.Ignored(p, isDir)
+	}
+	return w.m.match(p, isDir, w.m.rootIndex(p))
+}
+
+// reconcile walks the roots with the current rules, watches every directory
+// that should be watched and drops every other watch.
+func (w *Watcher) reconcile() error {
+	return w.rewalk(w.opts.Roots, nil)
+}
+
+// rewalk walks dirs with the current rules, watches every directory below them
+// that should be watched, and drops the watches in scope (every watch, if scope
+// is nil) that should not be.
+func (w *Watcher) rewalk(dirs []string, scope []string) error {
+	seen := make(map[string]bool)
+	var errs []error
+	for _, d := range dirs {
+		if err := w.walk(d, false, seen); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for p := range w.watched {
+		if seen[p] {
+			continue
+		}
+		if scope == nil || slices.ContainsFunc(scope, func(d string) bool { return within(p, d) }) {
+			w.unwatchOne(p)
+		}
+	}
+	if len(errs) == 1 {
+		return errs[0] // a *LimitError stays one
+	}
+	return errors.Join(errs...)
+}
+
+// walk watches dir and the unignored directories below it. With report set,
+// every file found is added to the open batch (a new directory's files are
+// new). seen, if not nil, collects the directories that should be watched.
+// Running out of watches gives a *LimitError counting every directory that
+// needs one.
+func (w *Watcher) walk(dir string, report bool, seen map[string]bool) error {
+	wk := walker{w: w, report: report, seen: seen}
+	if w.b.recursive() {
+		if slices.Contains(w.opts.Roots, dir) && !w.watched[dir] {
+			if err := w.b.add(dir); err != nil {
+				return fmt.Errorf("watch %s: %w", dir, err)
+			}
+			w.watched[dir] = true
+		}
+		if seen != nil {
+			seen[dir] = true
+		}
+		if !report {
+			return nil
+		}
+	}
+	wk.dir(dir)
+	if wk.full != nil {
+		limit, ns := watchLimit()
+		return &LimitError{Needed: w.countDirs(), Limit: limit, NSLimit: ns, Err: wk.full}
+	}
+	return nil
+}
+
+// countDirs counts the directories under the roots that need a watch.
+func (w *Watcher) countDirs() int {
+	n := 0
+	var count func(d string)
+	count = func(d string) {
+		n++
+		f, err := os.Open(d)
+		if err != nil {
+			return
+		}
+		entries, _ := f.ReadDir(-1)
+		f.Close()
+		for _, e := range entries {
+			if p := filepath.Join(d, e.Name()); e.IsDir() && !w.m.match(p, true, w.m.rootIndex(p)) {
+				count(p)
+			}
+		}
+	}
+	for _, r := range w.opts.Roots {
+		count(r)
+	}
+	return n
+}
+
+type walker struct {
+	w      *Watcher
+	report bool
+	seen   map[string]bool
+	full   error // the first ENOSPC; after it no more watches are tried
+}
+
+func (wk *walker) dir(d string) {
+	w := wk.w
+	if wk.seen != nil {
+		wk.seen[d] = true
+	}
+	if !w.b.recursive() && !w.watched[d] {
+		if wk.full != nil {
+			// Out of watches: keep walking only to report the files of a new
+			// directory; countDirs says how many watches are needed.
+		} else if err := w.b.add(d); err == nil {
+			w.watched[d] = true
+		} else if errors.Is(err, syscall.ENOSPC) {
+			wk.full = err
+		} else if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return // gone already; its parent reports it
+		} else {
+			w.warn(fmt.Errorf("watch %s: %w", d, err))
+			return
+		}
+	}
+	f, err := os.Open(d)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+			w.warn(fmt.Errorf("read directory %s: %w", d, err))
+		}
+		return
+	}
+	entries, err := f.ReadDir(-1)
+	f.Close()
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		w.warn(fmt.Errorf("read directory %s: %w", d, err))
+	}
+	w.m.seed(d, entries)
+	for _, e := range entries {
+		isDir := e.IsDir()
+		if !isDir && !wk.report {
+			continue
+		}
+		p := filepath.Join(d, e.Name())
+		if w.m.match(p, isDir, w.m.rootIndex(p)) {
+			continue
+		}
+		if isDir {
+			wk.dir(p)
+		} else {
+			w.note(p)
+		}
+	}
+}
+
+// unwatch drops the watches on dir and every directory below it.
+func (w *Watcher) unwatch(dir string) {
+	for p := range w.watched {
+		if within(p, dir) {
+			w.unwatchOne(p)
+		}
+	}
+}
+
+func (w *Watcher) unwatchOne(p string) {
+	// The kernel drops the watch of a deleted directory by itself; removing it
+	// again fails harmlessly.
+	_ = w.b.remove(p)
+	delete(w.watched, p)
+}
