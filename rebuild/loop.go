@@ -53,6 +53,11 @@ type Loop struct {
 	// CheckEvery is how often services are checked for crashes between
 	// rounds; 0 means every second.
 	CheckEvery time.Duration
+
+	// Reloads (may be nil) brings new configurations, applied in order
+	// between rounds; Reloaded (may be nil) reports each once applied.
+	Reloads  <-chan *Reload
+	Reloaded func(ReloadResult)
 }
 
 // roundState is shared between Run's select loop and the round goroutine:
@@ -85,7 +90,10 @@ func (l *Loop) Run(ctx context.Context) error {
 	check := time.NewTicker(every)
 	defer check.Stop()
 
-	// Owned by this goroutine: pending, paths, crashed, n, inflight.
+	// Owned by this goroutine: pending, paths, crashed, n, inflight, reloads.
+	// l.Graph, l.Owners, l.Skip, l.Runner and l.Values change only between
+	// rounds (the round goroutine hands them back through done).
+	var reloads []*Reload
 	pending := map[petsfile.Key]bool{}
 	var paths []string
 	crashed := map[petsfile.Key]bool{}
@@ -94,6 +102,34 @@ func (l *Loop) Run(ctx context.Context) error {
 	done := make(chan Round, 1)
 	changes := l.Changes
 
+	startReload := func() {
+		n++
+		r := reloads[0]
+		reloads = reloads[1:]
+		old := l.Graph
+		l.Runner, l.Graph, l.Owners, l.Skip = r.Runner, r.Graph, r.Owners, r.Skip
+		for k := range pending {
+			if _, ok := r.Graph.Deps[k]; !ok {
+				delete(pending, k)
+			}
+		}
+		for _, k := range append(append([]petsfile.Key(nil), r.Removed...), r.Added...) {
+			delete(crashed, k)
+		}
+		inflight = &roundState{begun: map[petsfile.Key]bool{}, todo: map[petsfile.Key]bool{}}
+		values := make(map[petsfile.Key]petsfile.Value, len(l.Values))
+		for k, v := range l.Values {
+			values[k] = v
+		}
+		go func(n int) {
+			res := l.apply(ctx, r, old, values, n)
+			if l.Reloaded != nil {
+				l.Reloaded(res)
+			}
+			l.Values = values
+			done <- res.Round
+		}(n)
+	}
 	start := func() {
 		n++
 		owners := make([]petsfile.Key, 0, len(pending))
@@ -104,7 +140,7 @@ func (l *Loop) Run(ctx context.Context) error {
 			}
 		}
 		rs := &roundState{begun: map[petsfile.Key]bool{}, todo: map[petsfile.Key]bool{}}
-		plan := l.plan(owners)
+		plan := planFor(l.Graph, owners)
 		for _, k := range plan {
 			rs.todo[k] = true
 		}
@@ -119,13 +155,23 @@ func (l *Loop) Run(ctx context.Context) error {
 			l.Started(n, owners)
 		}
 		go func(n int) {
-			r := l.round(ctx, rs, n, owners, plan, roundPaths, values)
+			r := l.roundWith(ctx, l.Runner, l.Graph, rs, n, owners, plan, roundPaths, values)
 			if l.Report != nil {
 				l.Report(r)
 			}
 			l.Values = values // the select loop does not read l.Values while a round runs
 			done <- r
 		}(n)
+	}
+
+	next := func() {
+		switch {
+		case ctx.Err() != nil:
+		case len(reloads) > 0:
+			startReload()
+		case len(pending) > 0:
+			start()
+		}
 	}
 
 	for {
@@ -154,8 +200,17 @@ func (l *Loop) Run(ctx context.Context) error {
 				pending[k] = true
 				paths = append(paths, ps...)
 			}
-			if inflight == nil && len(pending) > 0 {
-				start()
+			if inflight == nil {
+				next()
+			}
+		case r, ok := <-l.Reloads:
+			if !ok {
+				l.Reloads = nil
+				continue
+			}
+			reloads = append(reloads, r)
+			if inflight == nil {
+				next()
 			}
 		case r := <-done:
 			inflight = nil
@@ -164,9 +219,8 @@ func (l *Loop) Run(ctx context.Context) error {
 					crashed[res.Key] = true // reported with the round; retried on its next change
 				}
 			}
-			if len(pending) > 0 && ctx.Err() == nil {
-				start()
-			} else if changes == nil || ctx.Err() != nil {
+			next()
+			if inflight == nil && (changes == nil || ctx.Err() != nil) {
 				return ctx.Err()
 			}
 		case <-check.C:
@@ -194,17 +248,17 @@ func (l *Loop) Run(ctx context.Context) error {
 	}
 }
 
-// plan returns owners plus their transitive dependents, in dependency order.
-func (l *Loop) plan(owners []petsfile.Key) []petsfile.Key {
+// planFor returns owners plus their transitive dependents in g, in dependency order.
+func planFor(g *petsfile.Graph, owners []petsfile.Key) []petsfile.Key {
 	in := map[petsfile.Key]bool{}
 	for _, k := range owners {
 		in[k] = true
-		for _, d := range l.Graph.Dependents(k) {
+		for _, d := range g.Dependents(k) {
 			in[d] = true
 		}
 	}
 	var out []petsfile.Key
-	for _, k := range l.Graph.Order {
+	for _, k := range g.Order {
 		if in[k] {
 			out = append(out, k)
 		}
@@ -214,7 +268,7 @@ func (l *Loop) plan(owners []petsfile.Key) []petsfile.Key {
 
 // round restarts plan in order, each waiting for readiness. A service whose
 // dependency failed in this round is skipped and left as it is.
-func (l *Loop) round(ctx context.Context, rs *roundState, n int, owners, plan []petsfile.Key, paths []string, values map[petsfile.Key]petsfile.Value) Round {
+func (l *Loop) roundWith(ctx context.Context, runner Runner, g *petsfile.Graph, rs *roundState, n int, owners, plan []petsfile.Key, paths []string, values map[petsfile.Key]petsfile.Value) Round {
 	t0 := time.Now()
 	isOwner := map[petsfile.Key]bool{}
 	for _, k := range owners {
@@ -224,7 +278,7 @@ func (l *Loop) round(ctx context.Context, rs *roundState, n int, owners, plan []
 	r := Round{N: n, Paths: dedupe(paths)}
 	for _, k := range plan {
 		res := Result{Key: k, Changed: isOwner[k]}
-		for _, d := range l.Graph.Deps[k] {
+		for _, d := range g.Deps[k] {
 			if failed[d] {
 				res.Skipped = d.String() + " failed"
 			}
@@ -238,12 +292,12 @@ func (l *Loop) round(ctx context.Context, rs *roundState, n int, owners, plan []
 			continue
 		}
 		rs.begin(k)
-		deps := make([]petsfile.Value, len(l.Graph.Deps[k]))
-		for i, d := range l.Graph.Deps[k] {
+		deps := make([]petsfile.Value, len(g.Deps[k]))
+		for i, d := range g.Deps[k] {
 			deps[i] = values[d]
 		}
 		st := time.Now()
-		v, err := l.Runner.Up(ctx, k, deps)
+		v, err := runner.Up(ctx, k, deps)
 		res.Took, res.Err = time.Since(st), err
 		if err != nil {
 			failed[k] = true

@@ -133,7 +133,7 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 		fmt.Fprintln(g.stdout, line)
 	}
 	if watch {
-		return watchLoop(ctx, g, &f.watchOpts, project, graph, sup, dir, values, started)
+		return watchLoop(ctx, g, &f.watchOpts, project, graph, sup, dir, values, started, resolveSpec{names, f.tier, with})
 	}
 	return nil
 }

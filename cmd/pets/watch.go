@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -99,18 +100,41 @@ func runWatch(cmd *cobra.Command, g *globals, f *upFlags, names []string) error 
 		}
 		values[k] = v
 	}
-	return watchLoop(ctx, g, &f.watchOpts, project, graph, sup, dir, values, nil)
+	return watchLoop(ctx, g, &f.watchOpts, project, graph, sup, dir, values, nil, resolveSpec{names, "local", with})
+}
+
+// resolveSpec is how the graph was resolved, to resolve it again on reload.
+type resolveSpec struct {
+	names []string
+	tier  string
+	with  map[string]string
 }
 
 // watchLoop runs the rebuild loop over graph until ctx ends. owned (may be
 // nil) is what this command started: it is stopped on the way out, with what
 // the loop restarted.
 func watchLoop(ctx context.Context, g *globals, wf *watchFlags, project *petsfile.Project, graph *petsfile.Graph,
-	sup *supervise.Supervisor, dir *state.Dir, values map[petsfile.Key]petsfile.Value, owned map[petsfile.Key]bool) error {
+	sup *supervise.Supervisor, dir *state.Dir, values map[petsfile.Key]petsfile.Value, owned map[petsfile.Key]bool, spec resolveSpec) error {
 	owners := rebuild.OwnersOf(project, graph)
-	ignores := append(rebuild.GlobalIgnores(owners), filepath.ToSlash(dir.Path)+"/**")
-	w, err := watcher.New(watcher.Options{Roots: rebuild.Roots(owners), Ignore: ignores, Quiet: wf.quiet, Cap: wf.cap})
+	watchOpts := func(owners []rebuild.Owner) watcher.Options {
+		ignores := append(rebuild.GlobalIgnores(owners), filepath.ToSlash(dir.Path)+"/**")
+		var roots []string
+		for _, r := range rebuild.Roots(owners) {
+			if fi, err := os.Stat(r); err != nil || !fi.IsDir() {
+				fmt.Fprintf(g.stderr, "pets: not watching %s: it is not a directory (create it, then touch the Petsfile)\n", r)
+				continue
+			}
+			roots = append(roots, r)
+		}
+		return watcher.Options{Roots: roots, Ignore: ignores, Quiet: wf.quiet, Cap: wf.cap}
+	}
+	w, err := watcher.New(watchOpts(owners))
 	if err != nil {
+		return stopOwned(g, sup, graph, owned, err)
+	}
+	pf, err := watcher.WatchFiles(project.Files, wf.quiet)
+	if err != nil {
+		w.Close()
 		return stopOwned(g, sup, graph, owned, err)
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -119,6 +143,7 @@ func watchLoop(ctx context.Context, g *globals, wf *watchFlags, project *petsfil
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer w.Close()
+	defer pf.Close()
 
 	changes := make(chan rebuild.Changes)
 	wg.Add(1)
@@ -161,8 +186,75 @@ func watchLoop(ctx context.Context, g *globals, wf *watchFlags, project *petsfil
 		_ = supervise.FollowLogs(ctx, logs, g.stdout, useColor)
 	}()
 
-	var mu sync.Mutex // guards owned: Report runs on the round goroutine
+	var mu sync.Mutex  // guards owned and stopGraph: callbacks run on the round goroutine
+	stopGraph := graph // what stopOwned stops on the way out: the last applied graph
+	reloads := make(chan *rebuild.Reload)
+	wg.Add(1)
+	go func() { // re-reads the Petsfile when it or a loaded file changes; owned by watchLoop
+		defer wg.Done()
+		defer close(reloads)
+		fp := project.Fingerprints(ctx, graph)
+		cur := graph
+		for {
+			var changed []string
+			select {
+			case changed = <-pf.Changes():
+			case err := <-pf.Errors():
+				fmt.Fprintln(g.stderr, "pets: watch Petsfile:", err)
+				continue
+			case <-ctx.Done():
+				return
+			}
+			noticed := time.Now()
+			r, next, nextFP, err := reloadProject(ctx, g, project.Path, spec, cur, fp)
+			if err != nil {
+				fmt.Fprintf(g.stderr, "[%s] %s changed but does not evaluate; still running the previous configuration:\n%v\n",
+					time.Now().Format("15:04:05.000"), strings.Join(shortPaths(changed), ", "), err)
+				continue
+			}
+			r.Noticed = noticed
+			r.Runner = &supervise.Supervisor{State: dir, Project: next, Stderr: g.stderr, Grace: sup.Grace, ReadyTimeout: sup.ReadyTimeout}
+			r.Owners = rebuild.OwnersOf(next, r.Graph)
+			r.Skip = map[string]bool{}
+			for _, p := range next.Files {
+				r.Skip[p] = true
+			}
+			if err := w.Update(watchOpts(r.Owners)); err != nil {
+				fmt.Fprintln(g.stderr, "pets: watch:", err)
+			}
+			if err := pf.Update(next.Files); err != nil {
+				fmt.Fprintln(g.stderr, "pets: watch Petsfile:", err)
+			}
+			select {
+			case reloads <- r:
+			case <-ctx.Done():
+				return
+			}
+			cur, fp = r.Graph, nextFP
+		}
+	}()
+
 	loop := &rebuild.Loop{
+		Reloads: reloads,
+		Reloaded: func(res rebuild.ReloadResult) {
+			mu.Lock()
+			stopGraph = res.Graph
+			for _, s := range res.Round.Services {
+				if s.Skipped == "" && owned != nil {
+					owned[s.Key] = true
+				}
+			}
+			for _, k := range res.Removed {
+				delete(owned, k)
+			}
+			mu.Unlock()
+			fmt.Fprintln(g.stderr, reloadLine(res))
+			for _, s := range res.Round.Services {
+				if s.Err != nil && ctx.Err() == nil {
+					fmt.Fprintf(g.stderr, "pets: %s failed; it restarts on the next change to its files:\n%v\n", s.Key, s.Err)
+				}
+			}
+		},
 		Runner: sup, Graph: graph, Values: values, Owners: owners, Changes: changes,
 		Skip: map[string]bool{},
 		Started: func(n int, ks []petsfile.Key) {
@@ -196,13 +288,69 @@ func watchLoop(ctx context.Context, g *globals, wf *watchFlags, project *petsfil
 	cancel(nil)
 	w.Close()
 	wg.Wait()
+	mu.Lock()
+	last := stopGraph
+	mu.Unlock()
 	if le := (*watcher.LimitError)(nil); errors.As(cause, &le) {
-		return stopOwned(g, sup, graph, owned, le)
+		return stopOwned(g, sup, last, owned, le)
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
-		return stopOwned(g, sup, graph, owned, err)
+		return stopOwned(g, sup, last, owned, err)
 	}
-	return stopOwned(g, sup, graph, owned, nil)
+	return stopOwned(g, sup, last, owned, nil)
+}
+
+// reloadProject evaluates the Petsfile again and compares the result with
+// the running graph.
+func reloadProject(ctx context.Context, g *globals, path string, spec resolveSpec, cur *petsfile.Graph, curFP map[petsfile.Key]string) (*rebuild.Reload, *petsfile.Project, map[petsfile.Key]string, error) {
+	next, err := petsfile.Load(ctx, path, petsfile.Options{Host: supervise.TopLevelHost(g.stderr), Stderr: g.stderr})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	graph, err := next.Resolve(spec.names, spec.tier, spec.with)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	fp := next.Fingerprints(ctx, graph)
+	return rebuild.NewReload(cur, graph, curFP, fp), next, fp, nil
+}
+
+// reloadLine is the one line a reload prints.
+func reloadLine(res rebuild.ReloadResult) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "[%s] Petsfile reloaded in %dms:", time.Now().Format("15:04:05.000"), time.Since(res.Noticed).Milliseconds())
+	for _, part := range []struct {
+		what string
+		ks   []petsfile.Key
+	}{{"added", res.Added}, {"removed", res.Removed}, {"changed", res.Changed}} {
+		fmt.Fprintf(&b, " %d %s", len(part.ks), part.what)
+		if len(part.ks) > 0 {
+			fmt.Fprintf(&b, " (%s)", keyList(part.ks))
+		}
+		b.WriteString(",")
+	}
+	fmt.Fprintf(&b, " %d unchanged", len(res.Unchanged))
+	if len(res.Round.Services) > 0 {
+		b.WriteString("; ")
+		for i, s := range res.Round.Services {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			switch {
+			case s.Skipped != "":
+				fmt.Fprintf(&b, "%s skipped (%s)", s.Key, s.Skipped)
+			case s.Err != nil:
+				fmt.Fprintf(&b, "%s FAILED", s.Key)
+			case slices.Contains(res.Added, s.Key):
+				fmt.Fprintf(&b, "%s started in %s", s.Key, s.Took.Round(time.Millisecond))
+			case s.Changed:
+				fmt.Fprintf(&b, "%s restarted in %s", s.Key, s.Took.Round(time.Millisecond))
+			default:
+				fmt.Fprintf(&b, "%s bounced in %s", s.Key, s.Took.Round(time.Millisecond))
+			}
+		}
+	}
+	return b.String()
 }
 
 // stopOwned stops what the command started, dependents first, and returns err.

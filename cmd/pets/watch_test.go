@@ -399,9 +399,10 @@ func TestWatchIgnoredDirectoriesHoldNoInotifyWatch(t *testing.T) {
 	}
 	e.write(".git/objects/aa/x", "x")
 	w := e.watch("up", "--watch")
-	// Watched: a, b, c (no subdirectories of theirs survive the ignores) and,
-	// for streaming logs, the state directory's logs; nothing else.
-	want := map[uint64]string{}
+	// Watched: a, b, c (no subdirectories of theirs survive the ignores), the
+	// Petsfile's directory (not recursively: for Petsfile edits) and, for
+	// streaming logs, the state directory's logs; nothing else.
+	want := map[uint64]string{inode(t, e.dir): "the Petsfile's directory"}
 	for _, d := range []string{"a", "b", "c"} {
 		want[inode(t, filepath.Join(e.dir, d))] = d
 	}
@@ -442,7 +443,7 @@ func inotifyInodes(t *testing.T, pid int) map[uint64]bool {
 		t.Fatal(err)
 	}
 	out := map[uint64]bool{}
-	re := regexp.MustCompile(`(?m)^inotify wd:\d+ ino:([0-9a-f]+) `)
+	re := regexp.MustCompile(`(?m)^inotify wd:[0-9a-f]+ ino:([0-9a-f]+) `) // both hex
 	for _, fd := range fds {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", pid, fd.Name()))
 		if err != nil {

@@ -1,0 +1,81 @@
+package rebuild
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/windmilleng/pets/petsfile"
+)
+
+func TestNewReload(t *testing.T) {
+	old := diamond() // store <- api <- web, store <- web
+	newG := &petsfile.Graph{
+		Order: []petsfile.Key{key("store"), {Name: "api", Tier: "k8s"}, key("cache"), key("web")},
+		Deps: map[petsfile.Key][]petsfile.Key{
+			key("store"): nil, {Name: "api", Tier: "k8s"}: {key("store")}, key("cache"): nil,
+			key("web"): {{Name: "api", Tier: "k8s"}, key("store"), key("cache")},
+		},
+	}
+	oldFP := map[petsfile.Key]string{key("store"): "s", key("api"): "a", key("web"): "w"}
+	newFP := map[petsfile.Key]string{key("store"): "s", {Name: "api", Tier: "k8s"}: "a", key("cache"): "c", key("web"): "w2"}
+	r := NewReload(old, newG, oldFP, newFP)
+	got := fmt.Sprintf("added %v removed %v changed %v unchanged %v", r.Added, r.Removed, r.Changed, r.Unchanged)
+	want := "added [api-k8s cache-local] removed [api-local] changed [web-local] unchanged [store-local]"
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+func TestLoopAppliesReloadBetweenRounds(t *testing.T) {
+	f := &loopRunner{}
+	changes, rounds := make(chan Changes), make(chan Round, 10)
+	l := diamondLoop(f, changes, rounds)
+	reloads := make(chan *Reload)
+	results := make(chan ReloadResult, 1)
+	l.Reloads, l.Reloaded = reloads, func(r ReloadResult) { results <- r }
+	var downs []string
+	f2 := &downRecorder{loopRunner: f, downs: &downs}
+	defer runLoop(t, l)()
+
+	// New config: tool removed, api changed, cache added (web now needs it).
+	g := diamond()
+	cache := key("cache")
+	g.Order = []petsfile.Key{key("store"), cache, key("api"), key("web")}
+	g.Deps[cache] = nil
+	g.Deps[key("web")] = []petsfile.Key{key("api"), key("store"), cache}
+	old := l.Graph
+	r := NewReload(old, g,
+		map[petsfile.Key]string{key("store"): "s", key("api"): "a", key("web"): "w", key("tool"): "t"},
+		map[petsfile.Key]string{key("store"): "s", key("api"): "a2", key("web"): "w2", cache: "c"})
+	r.Runner = f2
+	r.Owners = []Owner{{Key: key("store"), Dir: "/r/store"}, {Key: cache, Dir: "/r/cache"}, {Key: key("api"), Dir: "/r/api"}, {Key: key("web"), Dir: "/r/web"}}
+	reloads <- r
+	res := <-results
+	if fmt.Sprint(downs) != "[tool-local]" {
+		t.Errorf("downs = %v", downs)
+	}
+	// cache started, api restarted, web (changed, and api's dependent) once.
+	if got := summary(res.Round); got != "[] -> cache api web" {
+		t.Errorf("reload round = %s", got)
+	}
+	if got := f.takeCalls(); got != "cache[] api[store0] web[api2 store0 cache1]" {
+		t.Errorf("calls = %s", got)
+	}
+	// The new owners apply: cache's files restart cache (and web); tool's nothing.
+	changes <- Changes{Paths: []string{"/r/tool/x", "/r/cache/y"}}
+	if got := summary(<-rounds); got != "[/r/cache/y] -> cache web(bounced)" {
+		t.Errorf("round after reload = %s", got)
+	}
+}
+
+// downRecorder records Down calls.
+type downRecorder struct {
+	*loopRunner
+	downs *[]string
+}
+
+func (d *downRecorder) Down(_ context.Context, k petsfile.Key) error {
+	*d.downs = append(*d.downs, k.String())
+	return nil
+}
