@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/windmilleng/pets/proc"
+)
+
+// The examples run as the README says, unchanged (go run and fixed ports).
+func TestExamples(t *testing.T) {
+	abs := func(p string) string {
+		a, err := filepath.Abs(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	for _, tc := range []struct {
+		name, dir string
+		args      []string
+		ports     []int
+		want      map[int]string // port -> what its answer contains
+	}{
+		{"announcement", "../../examples/announcement", []string{"up", "frontend"}, []int{8080, 8081},
+			map[int]string{8081: "the backend at localhost:8080 says: hello from the backend"}},
+		{"two repos, diamond", "../../examples/two-repos/web-repo", []string{"up", "web"}, []int{8090, 8091, 8092},
+			map[int]string{8090: "; api -> [api (pid", 8091: "; store -> [store (pid"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, p := range tc.ports {
+				if proc.Accepting(fmt.Sprintf("127.0.0.1:%d", p)) {
+					t.Fatalf("port %d is in use by another program; the example needs it", p)
+				}
+			}
+			e := newEnv(t)
+			e.dir = abs(tc.dir)
+			r := e.mustPets(tc.args...)
+			if n := strings.Count(r.stderr, "is now running"); n != len(tc.ports) {
+				t.Errorf("%d services started, want %d:\n%s", n, len(tc.ports), r.stderr)
+			}
+			for port, want := range tc.want {
+				if body := get(t, port); !strings.Contains(body, want) {
+					t.Errorf(":%d answered %q, want it to contain %q", port, body, want)
+				}
+			}
+			e.mustPets("down")
+			for _, p := range tc.ports {
+				if proc.Accepting(fmt.Sprintf("127.0.0.1:%d", p)) {
+					t.Errorf("port %d still served after down", p)
+				}
+			}
+		})
+	}
+}
+
+func TestLogsFollow(t *testing.T) {
+	e := newEnv(t)
+	e.twoServers()
+	e.mustPets("up", "frontend")
+	cmd := e.cmd("logs", "-f", "backend")
+	var out syncBuffer
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	waitFor(t, "the existing log", func() bool { return strings.Count(out.String(), "listening on") == 1 })
+	// A restart appends to the same log; -f shows it.
+	e.mustPets("down", "backend")
+	e.mustPets("up", "backend")
+	waitFor(t, "the restart's lines", func() bool { return strings.Count(out.String(), "listening on") == 2 })
+	if strings.Contains(out.String(), "frontend") {
+		t.Errorf("logs -f backend shows the frontend:\n%s", out.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
