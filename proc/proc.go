@@ -142,11 +142,27 @@ func (s Stopped) String() string {
 // Stop stops the process group led by id: SIGTERM, then SIGKILL once grace has
 // passed, and returns only when no process of the group is left (or ctx ends).
 func Stop(ctx context.Context, id Identity, grace time.Duration) (Stopped, error) {
+	return stop(ctx, id, grace, nil)
+}
+
+// Stop stops p's group like the package's Stop; knowing when p itself exits
+// saves polling for the common case of a group of one.
+func (p *Proc) Stop(ctx context.Context, grace time.Duration) (Stopped, error) {
+	return stop(ctx, p.Identity, grace, p.done)
+}
+
+func stop(ctx context.Context, id Identity, grace time.Duration, exited <-chan struct{}) (Stopped, error) {
 	if !ours(id) {
 		return AlreadyGone, nil
 	}
 	_ = signalGroup(id.PID, sigTerm)
 	termCtx, cancel := context.WithTimeout(ctx, grace)
+	if exited != nil {
+		select {
+		case <-exited:
+		case <-termCtx.Done():
+		}
+	}
 	err := waitGone(termCtx, id.PID)
 	cancel()
 	if err == nil {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sync"
 	"time"
@@ -126,9 +127,11 @@ func (s *Supervisor) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Val
 	if s.DryRun {
 		return s.dryUp(ctx, k, deps)
 	}
+	t0 := time.Now()
 	if err := s.replace(ctx, k, svc); err != nil {
 		return petsfile.Value{}, err
 	}
+	stopped := time.Since(t0)
 	logPath := s.State.LogPath(k.Name, k.Tier)
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -161,6 +164,7 @@ func (s *Supervisor) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Val
 			return nil
 		})
 	}
+	slog.Debug("supervise: up", "service", k, "stop", stopped, "total", time.Since(t0), "err", err)
 	if err != nil {
 		serr := &ServiceError{Key: k, Err: err, LogPath: logPath, Tail: tailFrom(logPath, offset, tailLines)}
 		stopCtx, cancel := context.WithTimeout(context.Background(), s.grace()+15*time.Second)
@@ -214,7 +218,7 @@ func (s *Supervisor) down(ctx context.Context, name string, say bool) error {
 	if say {
 		s.printf("Stopping %s", rec.Key())
 	}
-	if _, err := StopService(ctx, s.State, rec, s.grace()); err != nil {
+	if _, err := s.stopService(ctx, rec); err != nil {
 		return err
 	}
 	if rec.Port != 0 {
@@ -227,15 +231,38 @@ func (s *Supervisor) down(ctx context.Context, name string, say bool) error {
 	return nil
 }
 
+// stopService is StopService for a service this Supervisor may have started
+// itself: it waits for its own children's exit instead of polling.
+func (s *Supervisor) stopService(ctx context.Context, rec *state.Service) ([]proc.Stopped, error) {
+	return stopService(ctx, s.State, rec, s.grace(), func(id proc.Identity) (proc.Stopped, error) {
+		s.mu.Lock()
+		p := s.procs[id.PID]
+		if p != nil && p.Identity == id {
+			delete(s.procs, id.PID)
+		} else {
+			p = nil
+		}
+		s.mu.Unlock()
+		if p != nil {
+			return p.Stop(ctx, s.grace())
+		}
+		return proc.Stop(ctx, id, s.grace())
+	})
+}
+
 // StopService stops every process group of rec, newest first, removing each
 // from the record as it goes, and then the record itself. It returns how each
 // group ended.
 func StopService(ctx context.Context, dir *state.Dir, rec *state.Service, grace time.Duration) ([]proc.Stopped, error) {
+	return stopService(ctx, dir, rec, grace, func(id proc.Identity) (proc.Stopped, error) { return proc.Stop(ctx, id, grace) })
+}
+
+func stopService(ctx context.Context, dir *state.Dir, rec *state.Service, grace time.Duration, stop func(proc.Identity) (proc.Stopped, error)) ([]proc.Stopped, error) {
 	var how []proc.Stopped
 	var errs []error
 	for i := len(rec.Procs) - 1; i >= 0; i-- {
 		p := rec.Procs[i]
-		st, err := proc.Stop(ctx, p.Identity, grace)
+		st, err := stop(p.Identity)
 		how = append(how, st)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("stop %q (pid %d): %w", p.Cmd, p.PID, err))
@@ -342,6 +369,8 @@ func (h *host) Run(ctx context.Context, c petsfile.Command) error {
 }
 
 func (h *host) Ready(ctx context.Context, k petsfile.Key, p petsfile.Process, r petsfile.Readiness) error {
+	t0 := time.Now()
+	defer func() { slog.Debug("supervise: ready", "service", k, "wait", time.Since(t0)) }()
 	timeout := r.Timeout
 	if timeout == 0 {
 		timeout = h.s.ReadyTimeout
