@@ -202,47 +202,61 @@ func (t *tail) flush(line func([]byte)) {
 	}
 }
 
-// FollowLogs prints what is appended to the given logs (key -> path) from now
-// on, each line prefixed with its service, until ctx ends. It reads when
-// inotify says a log was written (so it costs nothing while services are
-// quiet), and every second in case no event comes (network filesystems).
-func FollowLogs(ctx context.Context, files map[string]string, w io.Writer, useColor bool) error {
-	keys := make([]string, 0, len(files))
+// LogFollower prints what is appended to some services' logs, each line
+// prefixed with its service. It reads when inotify says a log was written
+// (so it costs nothing while services are quiet), and every second in case
+// no event comes (network filesystems).
+type LogFollower struct {
+	keys  []string
+	tails map[string]*tail
+	pf    *Prefixer
+	fw    *fsnotify.Watcher // nil if inotify is unavailable
+}
+
+// FollowLogs starts following the given logs (key -> path) from their
+// current ends; its watches are in place when it returns. Run prints.
+func FollowLogs(files map[string]string, w io.Writer, useColor bool) *LogFollower {
+	f := &LogFollower{tails: map[string]*tail{}}
 	width := 0
-	for k := range files {
-		keys = append(keys, k)
-		width = max(width, len(k))
-	}
-	sort.Strings(keys)
-	pf := &Prefixer{W: w, Color: useColor, Width: width}
-	tails := map[string]*tail{}
 	dirs := map[string]bool{}
-	for _, k := range keys {
-		t := &tail{path: files[k]}
-		if fi, err := os.Stat(files[k]); err == nil {
+	for k, p := range files {
+		f.keys = append(f.keys, k)
+		width = max(width, len(k))
+		t := &tail{path: p}
+		if fi, err := os.Stat(p); err == nil {
 			t.offset = fi.Size()
 		}
-		tails[k] = t
-		dirs[filepath.Dir(files[k])] = true
+		f.tails[k] = t
+		dirs[filepath.Dir(p)] = true
 	}
-	readAll := func() error {
-		for _, k := range keys {
-			if err := tails[k].read(func(l []byte) { pf.Line(k, string(l)) }); err != nil {
-				return err
-			}
+	sort.Strings(f.keys)
+	f.pf = &Prefixer{W: w, Color: useColor, Width: width}
+	if fw, err := fsnotify.NewWatcher(); err == nil {
+		f.fw = fw
+		for d := range dirs {
+			_ = fw.Add(d)
 		}
-		return nil
 	}
+	return f
+}
+
+// Run prints until ctx ends, then reads once more and closes the watches.
+func (f *LogFollower) Run(ctx context.Context) error {
 	var (
 		events chan fsnotify.Event
 		errs   chan error
 	)
-	if fw, err := fsnotify.NewWatcher(); err == nil {
-		defer fw.Close()
-		for d := range dirs {
-			_ = fw.Add(d)
+	if f.fw != nil {
+		defer f.fw.Close()
+		events, errs = f.fw.Events, f.fw.Errors
+	}
+	readAll := func() error {
+		for _, k := range f.keys {
+			if err := f.tails[k].read(func(l []byte) { f.pf.Line(k, string(l)) }); err != nil {
+				return err
+			}
 		}
-		events, errs = fw.Events, fw.Errors
+		return nil
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()

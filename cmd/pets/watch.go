@@ -180,10 +180,11 @@ func watchLoop(ctx context.Context, g *globals, wf *watchFlags, project *petsfil
 	for _, k := range graph.Order {
 		logs[k.String()] = dir.LogPath(k.Name, k.Tier)
 	}
+	follower := supervise.FollowLogs(logs, g.stdout, useColor)
 	wg.Add(1)
 	go func() { // streams logs; owned by watchLoop
 		defer wg.Done()
-		_ = supervise.FollowLogs(ctx, logs, g.stdout, useColor)
+		_ = follower.Run(ctx)
 	}()
 
 	var mu sync.Mutex  // guards owned and stopGraph: callbacks run on the round goroutine
