@@ -42,6 +42,10 @@ func (p *Project) predeclared() starlark.StringDict {
 		"run":      starlark.NewBuiltin("run", p.builtinRun),
 		"service":  starlark.NewBuiltin("service", builtinService),
 		"register": starlark.NewBuiltin("register", builtinRegister),
+
+		"sync_rule":          starlark.NewBuiltin("sync_rule", p.builtinSyncRule),
+		"sync_run":           starlark.NewBuiltin("sync_run", p.builtinSyncRun),
+		"allow_k8s_contexts": starlark.NewBuiltin("allow_k8s_contexts", p.builtinAllowContexts),
 	}
 }
 
@@ -157,8 +161,9 @@ func builtinRegister(t *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 		deps       *starlark.List
 		watch      *starlark.List
 		ignore     *starlark.List
+		sync       *starlark.List
 	)
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "tier", &tier, "provider", &provider, "deps?", &deps, "watch?", &watch, "ignore?", &ignore); err != nil {
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "tier", &tier, "provider", &provider, "deps?", &deps, "watch?", &watch, "ignore?", &ignore, "sync?", &sync); err != nil {
 		return nil, err
 	}
 	reg, _ := t.Local(localRegister).(func(*starlark.Thread, *Service) error)
@@ -199,6 +204,9 @@ func builtinRegister(t *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 		return nil, err
 	}
 	if s.Ignore, err = globList("ignore", ignore); err != nil {
+		return nil, err
+	}
+	if s.Sync, err = syncList(sync); err != nil {
 		return nil, err
 	}
 	if err := checkArity(provider, len(s.Deps)); err != nil {

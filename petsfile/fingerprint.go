@@ -30,7 +30,7 @@ func (p *Project) Fingerprints(ctx context.Context, g *Graph) map[Key]string {
 			h.add("provider error: " + err.Error())
 		}
 		values[k] = v
-		fmt.Fprintf(&h.b, "deps=%v watch=%v ignore=%v dir=%s", g.Deps[k], svc.Watch, svc.Ignore, svc.Dir)
+		fmt.Fprintf(&h.b, "deps=%v watch=%v ignore=%v sync=%+v dir=%s", g.Deps[k], svc.Watch, svc.Ignore, syncWithoutPos(svc.Sync), svc.Dir)
 		out[k] = h.b.String()
 	}
 	return out
@@ -60,4 +60,14 @@ func (r *recorder) Run(_ context.Context, c Command) error {
 func (r *recorder) Ready(_ context.Context, _ Key, p Process, rd Readiness) error {
 	r.add(fmt.Sprintf("ready server %d at %s:%d within %s", -p.PID, rd.Hostname, rd.Port, rd.Timeout))
 	return nil
+}
+
+// syncWithoutPos drops positions, which move with every edit above them.
+func syncWithoutPos(rules []SyncRule) []SyncRule {
+	out := make([]SyncRule, len(rules))
+	for i, r := range rules {
+		r.Pos = ""
+		out[i] = r
+	}
+	return out
 }

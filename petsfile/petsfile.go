@@ -40,6 +40,7 @@ type Service struct {
 	Dir      string   // directory of that file: where its commands run
 	Watch    []string // doublestar globs relative to Dir whose changes restart it; empty: all of Dir
 	Ignore   []string // doublestar globs relative to Dir that never trigger it
+	Sync     []SyncRule
 
 	provider starlark.Callable
 }
@@ -116,6 +117,8 @@ type Options struct {
 type Project struct {
 	Path  string   // absolute path of the root Petsfile
 	Files []string // every evaluated file, absolute, in evaluation order
+	// AllowedContexts are the Kubernetes contexts allow_k8s_contexts() named.
+	AllowedContexts []string
 
 	services map[Key]*Service
 	order    []Key // registration order

@@ -74,6 +74,12 @@ func runCase(t *testing.T, dir string) string {
 		if len(s.Watch)+len(s.Ignore) > 0 {
 			fmt.Fprintf(&out, "  watch=%v ignore=%v\n", rel(strings.Join(s.WatchGlobs(), " ")), rel(strings.Join(s.IgnoreGlobs(), " ")))
 		}
+		for _, r := range s.Sync {
+			fmt.Fprintf(&out, "  sync %s\n", rel(fmt.Sprintf("%+v", r)))
+		}
+	}
+	if len(p.AllowedContexts) > 0 {
+		fmt.Fprintf(&out, "# allowed contexts %q\n", p.AllowedContexts)
 	}
 	var names, withArgs []string
 	tier := "local"
@@ -192,5 +198,32 @@ func TestFind(t *testing.T) {
 	got, err := petsfile.Find(deep)
 	if err != nil || got != pf {
 		t.Fatalf("Find(%s) = %q, %v; want %q", deep, got, err, pf)
+	}
+}
+
+func TestSyncRuleCoversAndTriggers(t *testing.T) {
+	r := petsfile.SyncRule{Paths: []petsfile.SyncPath{{Local: "/p/static", Remote: "/www"}, {Local: "/p/conf/app.conf", Remote: "/etc/app.conf"}}}
+	for _, tc := range []struct{ path, want string }{
+		{"/p/static/css/a.css", "/www/css/a.css"},
+		{"/p/static", "/www"},
+		{"/p/conf/app.conf", "/etc/app.conf"},
+		{"/p/conf/other.conf", ""},
+		{"/p/staticx/a", ""},
+		{"/p/main.go", ""},
+	} {
+		got, ok := r.Covers(tc.path)
+		if !ok {
+			got = ""
+		}
+		if got != tc.want {
+			t.Errorf("Covers(%s) = %q, want %q", tc.path, got, tc.want)
+		}
+	}
+	run := petsfile.SyncRun{Cmd: "x", Trigger: []string{"/p/conf/**"}}
+	if run.Triggered([]string{"/p/static/a.css"}) || !run.Triggered([]string{"/p/static/a.css", "/p/conf/app.conf"}) {
+		t.Error("Triggered ignores its globs")
+	}
+	if !(petsfile.SyncRun{Cmd: "x"}).Triggered(nil) {
+		t.Error("a run without triggers must always run")
 	}
 }
