@@ -26,11 +26,14 @@ type Round struct {
 
 // Result is what happened to one service in a round.
 type Result struct {
-	Key     petsfile.Key
-	Changed bool   // its own files changed (else it is a dependent being bounced)
-	Skipped string // why it was not restarted ("" if it was)
-	Took    time.Duration
-	Err     error
+	Key      petsfile.Key
+	Changed  bool   // its own files changed (else it is a dependent being bounced)
+	Skipped  string // why it was not restarted ("" if it was)
+	Synced   bool   // its changes were synced into it instead of a restart
+	Sync     SyncReport
+	Fallback string // why a service with sync rules was restarted instead ("" if not)
+	Took     time.Duration
+	Err      error
 }
 
 // Loop restarts services as their files change. Create it with the graph
@@ -53,6 +56,10 @@ type Loop struct {
 	// CheckEvery is how often services are checked for crashes between
 	// rounds; 0 means every second.
 	CheckEvery time.Duration
+
+	// Syncer (may be nil) syncs changes covered by a service's sync rules
+	// instead of restarting it.
+	Syncer Syncer
 
 	// Reloads (may be nil) brings new configurations, applied in order
 	// between rounds; Reloaded (may be nil) reports each once applied.
@@ -96,6 +103,8 @@ func (l *Loop) Run(ctx context.Context) error {
 	var reloads []*Reload
 	pending := map[petsfile.Key]bool{}
 	var paths []string
+	ownPaths := map[petsfile.Key][]string{} // per owner; nil entry with all[k]: unknown (overflow)
+	all := map[petsfile.Key]bool{}
 	crashed := map[petsfile.Key]bool{}
 	n := 0
 	var inflight *roundState
@@ -150,12 +159,18 @@ func (l *Loop) Run(ctx context.Context) error {
 			values[k] = v
 		}
 		roundPaths := paths
-		pending, paths = map[petsfile.Key]bool{}, nil
+		byOwner := map[petsfile.Key][]string{}
+		for _, k := range owners {
+			if !all[k] {
+				byOwner[k] = ownPaths[k]
+			}
+		}
+		pending, paths, ownPaths, all = map[petsfile.Key]bool{}, nil, map[petsfile.Key][]string{}, map[petsfile.Key]bool{}
 		if l.Started != nil {
 			l.Started(n, owners)
 		}
 		go func(n int) {
-			r := l.roundWith(ctx, l.Runner, l.Graph, rs, n, owners, plan, roundPaths, values)
+			r := l.roundWith(ctx, l.Runner, l.Graph, rs, n, owners, plan, roundPaths, values, byOwner)
 			if l.Report != nil {
 				l.Report(r)
 			}
@@ -199,6 +214,10 @@ func (l *Loop) Run(ctx context.Context) error {
 				}
 				pending[k] = true
 				paths = append(paths, ps...)
+				ownPaths[k] = append(ownPaths[k], ps...)
+				if c.All {
+					all[k] = true
+				}
 			}
 			if inflight == nil {
 				next()
@@ -268,7 +287,12 @@ func planFor(g *petsfile.Graph, owners []petsfile.Key) []petsfile.Key {
 
 // round restarts plan in order, each waiting for readiness. A service whose
 // dependency failed in this round is skipped and left as it is.
-func (l *Loop) roundWith(ctx context.Context, runner Runner, g *petsfile.Graph, rs *roundState, n int, owners, plan []petsfile.Key, paths []string, values map[petsfile.Key]petsfile.Value) Round {
+//
+// byOwner holds each owner's changed paths; an owner in it whose changes are
+// all covered by its sync rules (see Owner.Sync) is synced by l.Syncer instead
+// of restarted, and falls back to a restart if the sync fails. Owners missing
+// from byOwner (events were lost) always restart.
+func (l *Loop) roundWith(ctx context.Context, runner Runner, g *petsfile.Graph, rs *roundState, n int, owners, plan []petsfile.Key, paths []string, values map[petsfile.Key]petsfile.Value, byOwner map[petsfile.Key][]string) Round {
 	t0 := time.Now()
 	isOwner := map[petsfile.Key]bool{}
 	for _, k := range owners {
@@ -292,6 +316,22 @@ func (l *Loop) roundWith(ctx context.Context, runner Runner, g *petsfile.Graph, 
 			continue
 		}
 		rs.begin(k)
+		if ps, ok := byOwner[k]; ok && l.Syncer != nil {
+			if rules := l.syncRules(k); len(rules) > 0 {
+				st := time.Now()
+				rep, covered, err := l.trySync(ctx, k, rules, ps)
+				if covered && err == nil {
+					res.Synced, res.Sync, res.Took = true, rep, time.Since(st)
+					r.Services = append(r.Services, res)
+					continue
+				}
+				if covered {
+					res.Fallback = "sync failed: " + err.Error()
+				} else {
+					res.Fallback = "a change outside its sync rules"
+				}
+			}
+		}
 		deps := make([]petsfile.Value, len(g.Deps[k]))
 		for i, d := range g.Deps[k] {
 			deps[i] = values[d]

@@ -17,6 +17,7 @@ type Owner struct {
 	Dir    string   // the registering Petsfile's directory (absolute)
 	Watch  []string // absolute slash-separated globs; empty: all of Dir minus deeper Petsfiles' services
 	Ignore []string // absolute globs that never trigger this service
+	Sync   []petsfile.SyncRule
 }
 
 // OwnersOf builds the owners of the services in g.
@@ -27,7 +28,7 @@ func OwnersOf(p *petsfile.Project, g *petsfile.Graph) []Owner {
 		if !ok {
 			continue
 		}
-		out = append(out, Owner{Key: k, Dir: filepath.ToSlash(s.Dir), Watch: s.WatchGlobs(), Ignore: s.IgnoreGlobs()})
+		out = append(out, Owner{Key: k, Dir: filepath.ToSlash(s.Dir), Watch: s.WatchGlobs(), Ignore: s.IgnoreGlobs(), Sync: s.Sync})
 	}
 	return out
 }

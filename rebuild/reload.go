@@ -77,7 +77,7 @@ func (l *Loop) apply(ctx context.Context, r *Reload, old *petsfile.Graph, values
 	res := ReloadResult{Reload: r}
 	if len(owners) > 0 {
 		rs := &roundState{begun: map[petsfile.Key]bool{}, todo: map[petsfile.Key]bool{}}
-		res.Round = l.roundWith(ctx, r.Runner, r.Graph, rs, n, owners, planFor(r.Graph, owners), nil, values)
+		res.Round = l.roundWith(ctx, r.Runner, r.Graph, rs, n, owners, planFor(r.Graph, owners), nil, values, nil)
 	}
 	res.Took = time.Since(t0)
 	return res

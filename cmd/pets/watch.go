@@ -409,10 +409,15 @@ func roundLine(r rebuild.Round) string {
 		switch {
 		case s.Skipped != "":
 			fmt.Fprintf(&b, " %s skipped (%s)", s.Key, s.Skipped)
+		case s.Synced:
+			fmt.Fprintf(&b, " %s synced %d files (%d deleted) to %s in %s", s.Key, s.Sync.Files, s.Sync.Gone, strings.Join(s.Sync.Pods, " "), s.Took.Round(time.Millisecond))
 		case s.Err != nil:
 			fmt.Fprintf(&b, " %s FAILED after %s", s.Key, s.Took.Round(time.Millisecond))
 		default:
 			fmt.Fprintf(&b, " %s %s in %s", s.Key, verb, s.Took.Round(time.Millisecond))
+		}
+		if s.Fallback != "" {
+			fmt.Fprintf(&b, " (instead of a sync: %s)", s.Fallback)
 		}
 	}
 	fmt.Fprintf(&b, " (%s in all)", r.Took.Round(time.Millisecond))

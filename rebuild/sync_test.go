@@ -1,0 +1,84 @@
+package rebuild
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/windmilleng/pets/petsfile"
+)
+
+type fakeSyncer struct {
+	fail  bool
+	calls []string
+}
+
+var _ Syncer = (*fakeSyncer)(nil)
+
+func (f *fakeSyncer) Sync(_ context.Context, k petsfile.Key, _ []petsfile.SyncRule, paths []string) (SyncReport, error) {
+	f.calls = append(f.calls, fmt.Sprintf("%s%v", k.Name, paths))
+	if f.fail {
+		return SyncReport{}, errors.New("no tar in the image")
+	}
+	return SyncReport{Files: len(paths), Pods: []string{"ns/pod-1"}}, nil
+}
+
+func syncSummary(r Round) string {
+	s := ""
+	for _, res := range r.Services {
+		switch {
+		case res.Synced:
+			s += res.Key.Name + "(synced) "
+		case res.Fallback != "":
+			s += res.Key.Name + "(restarted: " + res.Fallback + ") "
+		case !res.Changed:
+			s += res.Key.Name + "(bounced) "
+		default:
+			s += res.Key.Name + " "
+		}
+	}
+	return s
+}
+
+func TestLoopSyncsCoveredChangesAndFallsBack(t *testing.T) {
+	f := &loopRunner{}
+	changes, rounds := make(chan Changes), make(chan Round, 10)
+	l := diamondLoop(f, changes, rounds)
+	s := &fakeSyncer{}
+	l.Syncer = s
+	for i := range l.Owners {
+		if l.Owners[i].Key == key("api") {
+			l.Owners[i].Sync = []petsfile.SyncRule{{Selector: "app=api", Paths: []petsfile.SyncPath{{Local: "/r/api/static", Remote: "/www"}}}}
+		}
+	}
+	defer runLoop(t, l)()
+
+	// Wholly covered: synced, not restarted; its dependent is bounced.
+	changes <- Changes{Paths: []string{"/r/api/static/a.css", "/r/api/static/b.css"}}
+	if got := syncSummary(<-rounds); got != "api(synced) web(bounced) " {
+		t.Errorf("covered change: %s", got)
+	}
+	if got := f.takeCalls(); got != "web[api0 store0]" {
+		t.Errorf("runner calls = %s (api must not restart)", got)
+	}
+	// One path outside the rules: a full restart, saying why.
+	changes <- Changes{Paths: []string{"/r/api/static/c.css", "/r/api/main.go"}}
+	if got := syncSummary(<-rounds); got != "api(restarted: a change outside its sync rules) web(bounced) " {
+		t.Errorf("uncovered change: %s", got)
+	}
+	// A failed sync falls back to a restart with the reason.
+	s.fail = true
+	changes <- Changes{Paths: []string{"/r/api/static/d.css"}}
+	if got := syncSummary(<-rounds); got != "api(restarted: sync failed: no tar in the image) web(bounced) " {
+		t.Errorf("failed sync: %s", got)
+	}
+	// Lost events: no sync attempted.
+	s.fail = false
+	n := len(s.calls)
+	changes <- Changes{All: true}
+	<-rounds
+	if len(s.calls) != n {
+		t.Errorf("synced after lost events: %v", s.calls[n:])
+	}
+}
