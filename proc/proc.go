@@ -34,8 +34,9 @@ type Spec struct {
 // Proc is a started background process, the leader of its own process group.
 type Proc struct {
 	Identity
-	done chan struct{}
-	err  error // valid once done is closed
+	done    chan struct{}
+	err     error    // valid once done is closed
+	release *os.File // write end of the go-ahead pipe while held
 }
 
 // Done is closed when the process has exited and been reaped.
@@ -47,13 +48,38 @@ func (p *Proc) Err() error { <-p.done; return p.err }
 // Start starts spec in the background, in a new process group that outlives
 // the calling process.
 func Start(spec Spec) (*Proc, error) {
-	cmd := command(spec)
-	setGroup(cmd, false)
-	if err := cmd.Start(); err != nil {
+	p, err := StartHeld(spec)
+	if err != nil {
+		return nil, err
+	}
+	return p, p.Release()
+}
+
+// heldScript waits on fd 3 for "go" before it runs the command ($1). If the
+// starter dies first, the pipe closes, the read fails, and it exits: a
+// process is never left running that its starter could not record.
+const heldScript = `IFS= read -r go <&3 && [ "$go" = go ] || exit 0; exec 3<&-; exec bash -c "$1"`
+
+// StartHeld is Start, except that the command does not begin until Release:
+// the caller records the identity first (so a caller killed in between
+// leaves nothing behind: the held process exits on its own).
+func StartHeld(spec Spec) (*Proc, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
 		return nil, fmt.Errorf("start %q: %w", spec.Line, err)
 	}
-	p := &Proc{Identity: Identity{PID: cmd.Process.Pid}, done: make(chan struct{})}
-	p.Start, _ = StartTime(p.PID) // the child cannot be reaped before Wait, so this cannot race with reuse
+	cmd := heldCommand(spec, r, "pets-start")
+	setGroup(cmd, false)
+	err = cmd.Start()
+	r.Close()
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("start %q: %w", spec.Line, err)
+	}
+	p := &Proc{Identity: Identity{PID: cmd.Process.Pid}, done: make(chan struct{}), release: w}
+	// Not reaped before Wait, so the pid cannot be reused under us; a zombie
+	// still has its start time.
+	p.Start, _ = startTime(p.PID, true)
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
@@ -61,19 +87,52 @@ func Start(spec Spec) (*Proc, error) {
 	return p, nil
 }
 
+// heldCommand runs heldScript, waiting on r (fd 3) before spec.Line.
+func heldCommand(spec Spec, r *os.File, name string) *exec.Cmd {
+	cmd := exec.Command(shell(), shellFlag(), heldScript, name, spec.Line)
+	cmd.Dir = spec.Dir
+	cmd.Env = append(os.Environ(), spec.Env...)
+	cmd.Stdout, cmd.Stderr = spec.Out, spec.Out
+	cmd.ExtraFiles = []*os.File{r}
+	return cmd
+}
+
+// Release lets a held process run its command.
+func (p *Proc) Release() error {
+	if p.release == nil {
+		return nil
+	}
+	_, err := p.release.Write([]byte("go\n"))
+	p.release.Close()
+	p.release = nil
+	if err != nil {
+		return fmt.Errorf("release pid %d: %w", p.PID, err)
+	}
+	return nil
+}
+
 // Run runs spec in the foreground, in its own process group; onStart (may be
 // nil) learns its identity before Run waits. When ctx ends the group is killed.
 func Run(ctx context.Context, spec Spec, onStart func(Identity)) error {
-	cmd := command(spec)
+	r, w, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("run %q: %w", spec.Line, err)
+	}
+	cmd := heldCommand(spec, r, "pets-run")
 	setGroup(cmd, true)
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	r.Close()
+	if err != nil {
+		w.Close()
 		return fmt.Errorf("run %q: %w", spec.Line, err)
 	}
 	id := Identity{PID: cmd.Process.Pid}
-	id.Start, _ = StartTime(id.PID)
+	id.Start, _ = startTime(id.PID, true)
 	if onStart != nil {
-		onStart(id)
+		onStart(id) // recorded before the command begins: see heldScript
 	}
+	_, _ = w.Write([]byte("go\n"))
+	w.Close()
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
 	select {
@@ -97,15 +156,6 @@ func killGroup(pgid int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = waitGone(ctx, pgid)
-}
-
-func command(spec Spec) *exec.Cmd {
-	cmd := exec.Command(shell(), shellFlag(), spec.Line)
-	cmd.Dir = spec.Dir
-	cmd.Env = append(os.Environ(), spec.Env...)
-	cmd.Stdout = spec.Out
-	cmd.Stderr = spec.Out
-	return cmd
 }
 
 // Alive reports whether the process with this identity is still running.

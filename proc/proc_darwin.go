@@ -27,3 +27,5 @@ func StartTime(pid int) (uint64, error) {
 	tv := kp.Proc.P_starttime
 	return uint64(tv.Sec)*1e6 + uint64(tv.Usec), nil
 }
+
+func startTime(pid int, _ bool) (uint64, error) { return StartTime(pid) }

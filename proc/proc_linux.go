@@ -45,7 +45,9 @@ func setPdeathsig(a *syscall.SysProcAttr) { a.Pdeathsig = syscall.SIGKILL }
 
 // StartTime returns the process's start time in clock ticks since boot
 // (field 22 of /proc/PID/stat). A zombie counts as not running.
-func StartTime(pid int) (uint64, error) {
+func StartTime(pid int) (uint64, error) { return startTime(pid, false) }
+
+func startTime(pid int, zombieOK bool) (uint64, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0, err
@@ -61,7 +63,7 @@ func StartTime(pid int) (uint64, error) {
 	if len(f) < 20 {
 		return 0, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(f))
 	}
-	if string(f[0]) == "Z" || string(f[0]) == "X" {
+	if !zombieOK && (string(f[0]) == "Z" || string(f[0]) == "X") {
 		return 0, fmt.Errorf("process %d has exited", pid)
 	}
 	return strconv.ParseUint(string(f[19]), 10, 64)

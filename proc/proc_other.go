@@ -19,3 +19,5 @@ func StartTime(pid int) (uint64, error) {
 	}
 	return 0, nil
 }
+
+func startTime(pid int, _ bool) (uint64, error) { return StartTime(pid) }

@@ -234,3 +234,35 @@ func TestWaitTCP(t *testing.T) {
 		t.Fatalf("WaitTCP on a closed port = %v, want a deadline error", err)
 	}
 }
+
+func TestHeldProcessExitsIfNeverReleased(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "ran")
+	p, err := StartHeld(Spec{Line: "echo ran > " + out + "; exec sleep 1000", Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The starter "dies" before recording it: the go-ahead pipe closes.
+	p.release.Close()
+	p.release = nil
+	select {
+	case <-p.Done():
+	case <-time.After(10 * time.Second):
+		_ = signalGroup(p.PID, syscall.SIGKILL)
+		t.Fatal("a held process kept running after its starter went away")
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Fatal("the command ran without being released")
+	}
+
+	p, err = StartHeld(Spec{Line: "echo ran > " + out, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Release(); err != nil {
+		t.Fatal(err)
+	}
+	<-p.Done()
+	if b, err := os.ReadFile(out); err != nil || string(b) != "ran\n" {
+		t.Fatalf("released command: %q %v", b, err)
+	}
+}

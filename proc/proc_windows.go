@@ -55,3 +55,5 @@ func StartTime(pid int) (uint64, error) {
 	}
 	return uint64(c.HighDateTime)<<32 | uint64(c.LowDateTime), nil
 }
+
+func startTime(pid int, _ bool) (uint64, error) { return StartTime(pid) }

@@ -312,7 +312,8 @@ func (h *host) env() []string {
 }
 
 func (h *host) Start(ctx context.Context, c petsfile.Command) (petsfile.Process, error) {
-	p, err := proc.Start(proc.Spec{Line: c.Line, Dir: c.Dir, Env: h.env(), Out: h.log})
+	// Held until recorded: if pets dies in between, the process exits by itself.
+	p, err := proc.StartHeld(proc.Spec{Line: c.Line, Dir: c.Dir, Env: h.env(), Out: h.log})
 	if err != nil {
 		return petsfile.Process{}, err
 	}
@@ -331,7 +332,10 @@ func (h *host) Start(ctx context.Context, c petsfile.Command) (petsfile.Process,
 		return nil
 	})
 	if err != nil {
-		_, _ = proc.Stop(context.Background(), p.Identity, 0)
+		_, _ = p.Stop(context.Background(), 0)
+		return petsfile.Process{}, err
+	}
+	if err := p.Release(); err != nil {
 		return petsfile.Process{}, err
 	}
 	h.s.printf("Pets ran %q", c.Line)

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // End-to-end tests: the real pets binary (built with -race), real processes,
@@ -16,7 +18,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -70,9 +71,6 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	if runtime.GOOS != "linux" {
-		t.Skip("the end-to-end tests read /proc")
-	}
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	e := &env{t: t, home: t.TempDir(), dir: t.TempDir(), marker: "PETS_TEST_MARKER=" + hex.EncodeToString(b)}

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -462,5 +464,32 @@ func TestVersion(t *testing.T) {
 	e := newEnv(t)
 	if r := e.mustPets("version"); !strings.HasPrefix(r.stdout, "pets "+testVersion+" ") {
 		t.Errorf("pets version = %q", r.stdout)
+	}
+}
+
+// kill -9 at many moments of an up that starts 30 processes: after each,
+// pets down must find and stop everything that runs. (The delays are fault
+// injection: where pets is when it dies, not synchronisation.)
+func TestKill9AtAnyMomentLeavesNothingDownCannotFind(t *testing.T) {
+	e := newEnv(t)
+	var b strings.Builder
+	b.WriteString("def many():\n")
+	for i := 0; i < 30; i++ {
+		b.WriteString("  start(\"exec sleep 1000\")\n")
+	}
+	b.WriteString(fmt.Sprintf("  return service(start(\"exec $PETSERVER --port %d\"), \"127.0.0.1\", %d)\nregister(\"many\", \"local\", many)\n", freePort(t), freePort(t)))
+	e.write("Petsfile", b.String())
+	for delay := 2 * time.Millisecond; delay < 80*time.Millisecond; delay += 7 * time.Millisecond {
+		cmd := e.cmd("up", "--timeout", "1m")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		timer := time.AfterFunc(delay, func() { _ = cmd.Process.Signal(syscall.SIGKILL) })
+		_ = cmd.Wait()
+		timer.Stop()
+		e.mustPets("down", "--grace", "1s")
+		if s := e.strays(); len(s) != 0 {
+			t.Fatalf("killed after %s: pets down left %d processes: %v", delay, len(s), s)
+		}
 	}
 }
