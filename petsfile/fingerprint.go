@@ -25,7 +25,7 @@ func (p *Project) Fingerprints(ctx context.Context, g *Graph) map[Key]string {
 		for i, d := range g.Deps[k] {
 			deps[i] = values[d]
 		}
-		v, err := p.Provide(ctx, k, deps, h)
+		v, err := p.provide(ctx, k, deps, h, true)
 		if err != nil {
 			h.add("provider error: " + err.Error())
 		}

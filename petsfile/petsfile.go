@@ -210,11 +210,19 @@ func (p *Project) Tiers(name string) []string {
 // Provide calls the provider of svc with its dependencies' values, in deps
 // order, and returns the service value it produced.
 func (p *Project) Provide(ctx context.Context, k Key, deps []Value, host Host) (Value, error) {
+	return p.provide(ctx, k, deps, host, false)
+}
+
+// provide is Provide; quiet drops print() output (for fingerprinting).
+func (p *Project) provide(ctx context.Context, k Key, deps []Value, host Host, quiet bool) (Value, error) {
 	svc, ok := p.services[k]
 	if !ok {
 		return Value{}, fmt.Errorf("provide %s: no such service", k)
 	}
 	thread := p.newThread(ctx, host, k)
+	if quiet {
+		thread.Print = func(*starlark.Thread, string) {}
+	}
 	args := make(starlark.Tuple, len(deps))
 	for i, d := range deps {
 		args[i] = valueDict(d)

@@ -57,6 +57,10 @@ type Loop struct {
 	// rounds; 0 means every second.
 	CheckEvery time.Duration
 
+	// Failed (may be nil) are services that are down at the start (they
+	// failed to start): like crashed ones, they start on their next change.
+	Failed map[petsfile.Key]bool
+
 	// Syncer (may be nil) syncs changes covered by a service's sync rules
 	// instead of restarting it.
 	Syncer Syncer
@@ -106,6 +110,9 @@ func (l *Loop) Run(ctx context.Context) error {
 	ownPaths := map[petsfile.Key][]string{} // per owner; nil entry with all[k]: unknown (overflow)
 	all := map[petsfile.Key]bool{}
 	crashed := map[petsfile.Key]bool{}
+	for k := range l.Failed {
+		crashed[k] = true
+	}
 	n := 0
 	var inflight *roundState
 	done := make(chan Round, 1)
@@ -250,7 +257,7 @@ func (l *Loop) Run(ctx context.Context) error {
 				if crashed[k] {
 					continue
 				}
-				if _, ok := l.Runner.Running(ctx, k); !ok && ctx.Err() == nil {
+				if !l.alive(ctx, k) && ctx.Err() == nil {
 					crashed[k] = true
 					if l.Crashed != nil {
 						l.Crashed(k)
@@ -265,6 +272,20 @@ func (l *Loop) Run(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// aliveChecker is a Runner that can tell cheaply whether a service still
+// runs (without connecting to it, as Running may).
+type aliveChecker interface {
+	Alive(ctx context.Context, k petsfile.Key) bool
+}
+
+func (l *Loop) alive(ctx context.Context, k petsfile.Key) bool {
+	if a, ok := l.Runner.(aliveChecker); ok {
+		return a.Alive(ctx, k)
+	}
+	_, ok := l.Runner.Running(ctx, k)
+	return ok
 }
 
 // planFor returns owners plus their transitive dependents in g, in dependency order.

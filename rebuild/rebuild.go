@@ -11,6 +11,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/windmilleng/pets/petsfile"
@@ -44,12 +47,33 @@ const (
 	Started                  // started and ready
 	Failed                   // its provider or readiness failed
 	Stopped                  // stopped during rollback
+	Skipped                  // not started: a dependency failed (KeepGoing)
 )
 
 // Engine drives a Runner.
 type Engine struct {
 	Runner Runner
 	Report func(Event) // may be nil
+	// KeepGoing (for the watch loop): a failed service is reported and
+	// skipped with its dependents, the rest still start, and nothing is
+	// rolled back. Up then returns a *KeepGoingError listing the failures.
+	KeepGoing bool
+}
+
+// KeepGoingError lists the services that failed, or were skipped because a
+// dependency failed, in a KeepGoing Up.
+type KeepGoingError struct {
+	Failed  map[petsfile.Key]error
+	Skipped []petsfile.Key
+}
+
+func (e *KeepGoingError) Error() string {
+	var names []string
+	for k := range e.Failed {
+		names = append(names, k.String())
+	}
+	sort.Strings(names)
+	return fmt.Sprintf("%d services failed to start: %s", len(names), strings.Join(names, ", "))
 }
 
 func (e *Engine) report(ev Event) {
@@ -77,12 +101,22 @@ func (e *Engine) Up(ctx context.Context, g *petsfile.Graph) (map[petsfile.Key]pe
 	values := map[petsfile.Key]petsfile.Value{}
 	fresh := map[petsfile.Key]bool{}
 	var started []petsfile.Key
+	var kg *KeepGoingError
 	for _, k := range g.Order {
-		depFresh := false
+		depFresh, depFailed := false, false
 		deps := make([]petsfile.Value, len(g.Deps[k]))
 		for i, d := range g.Deps[k] {
 			deps[i] = values[d]
 			depFresh = depFresh || fresh[d]
+			if kg != nil {
+				_, f := kg.Failed[d]
+				depFailed = depFailed || f || slices.Contains(kg.Skipped, d)
+			}
+		}
+		if depFailed {
+			kg.Skipped = append(kg.Skipped, k)
+			e.report(Event{Key: k, Kind: Skipped, Reason: "a dependency failed"})
+			continue
 		}
 		if !depFresh {
 			if v, ok := e.Runner.Running(ctx, k); ok {
@@ -95,6 +129,13 @@ func (e *Engine) Up(ctx context.Context, g *petsfile.Graph) (map[petsfile.Key]pe
 		v, err := e.Runner.Up(ctx, k, deps)
 		if err != nil {
 			e.report(Event{Key: k, Kind: Failed, Err: err, Took: time.Since(t0)})
+			if e.KeepGoing && ctx.Err() == nil {
+				if kg == nil {
+					kg = &KeepGoingError{Failed: map[petsfile.Key]error{}}
+				}
+				kg.Failed[k] = err
+				continue
+			}
 			rolled := e.rollback(started)
 			return values, &UpError{Key: k, Err: err, RolledBack: rolled}
 		}
@@ -102,6 +143,9 @@ func (e *Engine) Up(ctx context.Context, g *petsfile.Graph) (map[petsfile.Key]pe
 		fresh[k] = true
 		started = append(started, k)
 		e.report(Event{Key: k, Kind: Started, Took: time.Since(t0)})
+	}
+	if kg != nil {
+		return values, kg
 	}
 	return values, nil
 }

@@ -55,6 +55,9 @@ type Service struct {
 	Hostname string    `json:"hostname,omitempty"`
 	Port     int       `json:"port,omitempty"`
 	Procs    []Proc    `json:"procs,omitempty"`
+	// Fingerprint of the definition it was started from (see
+	// petsfile.Project.Fingerprints), to notice a changed Petsfile.
+	Fingerprint string `json:"fingerprint,omitempty"`
 }
 
 // Key is the display name "name-tier".

@@ -207,37 +207,49 @@ func (t *tail) flush(line func([]byte)) {
 // (so it costs nothing while services are quiet), and every second in case
 // no event comes (network filesystems).
 type LogFollower struct {
+	mu    sync.Mutex // guards keys and tails: Add may run while Run does
 	keys  []string
 	tails map[string]*tail
 	pf    *Prefixer
 	fw    *fsnotify.Watcher // nil if inotify is unavailable
+	dirs  map[string]bool
 }
 
 // FollowLogs starts following the given logs (key -> path) from their
 // current ends; its watches are in place when it returns. Run prints.
 func FollowLogs(files map[string]string, w io.Writer, useColor bool) *LogFollower {
-	f := &LogFollower{tails: map[string]*tail{}}
-	width := 0
-	dirs := map[string]bool{}
+	f := &LogFollower{tails: map[string]*tail{}, dirs: map[string]bool{}, pf: &Prefixer{W: w, Color: useColor}}
+	if fw, err := fsnotify.NewWatcher(); err == nil {
+		f.fw = fw
+	}
+	f.Add(files)
+	return f
+}
+
+// Add follows more logs (key -> path), from their current ends. Keys already
+// followed are left as they are.
+func (f *LogFollower) Add(files map[string]string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	for k, p := range files {
-		f.keys = append(f.keys, k)
-		width = max(width, len(k))
+		if _, ok := f.tails[k]; ok {
+			continue
+		}
 		t := &tail{path: p}
 		if fi, err := os.Stat(p); err == nil {
 			t.offset = fi.Size()
 		}
 		f.tails[k] = t
-		dirs[filepath.Dir(p)] = true
-	}
-	sort.Strings(f.keys)
-	f.pf = &Prefixer{W: w, Color: useColor, Width: width}
-	if fw, err := fsnotify.NewWatcher(); err == nil {
-		f.fw = fw
-		for d := range dirs {
-			_ = fw.Add(d)
+		f.keys = append(f.keys, k)
+		f.pf.mu.Lock()
+		f.pf.Width = max(f.pf.Width, len(k))
+		f.pf.mu.Unlock()
+		if d := filepath.Dir(p); !f.dirs[d] && f.fw != nil {
+			f.dirs[d] = true
+			_ = f.fw.Add(d)
 		}
 	}
-	return f
+	sort.Strings(f.keys)
 }
 
 // Run prints until ctx ends, then reads once more and closes the watches.
@@ -251,6 +263,8 @@ func (f *LogFollower) Run(ctx context.Context) error {
 		events, errs = f.fw.Events, f.fw.Errors
 	}
 	readAll := func() error {
+		f.mu.Lock()
+		defer f.mu.Unlock()
 		for _, k := range f.keys {
 			if err := f.tails[k].read(func(l []byte) { f.pf.Line(k, string(l)) }); err != nil {
 				return err

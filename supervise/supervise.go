@@ -36,6 +36,10 @@ type Supervisor struct {
 	Grace        time.Duration // SIGTERM -> SIGKILL
 	ReadyTimeout time.Duration // default for service() without timeout=
 	DryRun       bool          // print what would run; run nothing
+	// Fingerprints (may be nil) of the services as the Petsfile defines them
+	// now (petsfile.Project.Fingerprints): a running service whose recorded
+	// fingerprint differs is not reused but restarted.
+	Fingerprints map[petsfile.Key]string
 
 	mu    sync.Mutex
 	procs map[int]*proc.Proc // started by this process, by pid; guarded by mu
@@ -74,25 +78,45 @@ func (s *Supervisor) Running(ctx context.Context, k petsfile.Key) (petsfile.Valu
 	if svc, ok := s.Project.Service(k); ok && rec.Petsfile != svc.File {
 		return petsfile.Value{}, false
 	}
+	if fp := s.Fingerprints[k]; fp != "" && rec.Fingerprint != "" && fp != rec.Fingerprint {
+		return petsfile.Value{}, false // its definition changed: Up restarts it
+	}
 	if rec.Port != 0 && !proc.Accepting(rec.Host()) {
 		return petsfile.Value{}, false
 	}
 	return petsfile.Value{PID: rec.PID, Hostname: rec.Hostname, Port: rec.Port}, true
 }
 
-// Alive reports whether every background process group of rec still runs.
+// Alive reports whether rec's service still runs: the process group of its
+// main server (the one passed to service()) if it has one, else any of the
+// groups it started. Helpers that exited on their own do not count.
 func Alive(rec *state.Service) bool {
-	n := 0
+	someAlive := false
 	for _, p := range rec.Procs {
 		if p.Run {
 			continue
 		}
-		n++
-		if !proc.GroupAlive(p.Identity) {
-			return false
+		alive := proc.GroupAlive(p.Identity)
+		if rec.PID != 0 && p.PID == rec.PID {
+			return alive
 		}
+		someAlive = someAlive || alive
 	}
-	return n > 0 || rec.Status == state.Ready
+	if len(rec.Procs) == 0 {
+		return rec.Status == state.Ready // a provider that started nothing
+	}
+	return someAlive
+}
+
+// Alive is the cheap liveness check the watch loop runs between rounds: the
+// recorded processes, without connecting to the service.
+func (s *Supervisor) Alive(_ context.Context, k petsfile.Key) bool {
+	f, err := s.State.Read()
+	if err != nil {
+		return true // cannot tell; do not report a crash
+	}
+	rec, ok := f.Services[k.Name]
+	return ok && rec.Tier == k.Tier && Alive(rec)
 }
 
 // ServiceError is a service that failed to come up, with the tail of its log.
@@ -144,7 +168,7 @@ func (s *Supervisor) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Val
 	err = s.State.Update(func(f *state.File) error {
 		f.Services[k.Name] = &state.Service{
 			Name: k.Name, Tier: k.Tier, Petsfile: svc.File, Deps: svc.Deps,
-			Status: state.Starting, Started: time.Now(),
+			Status: state.Starting, Started: time.Now(), Fingerprint: s.Fingerprints[k],
 		}
 		return nil
 	})
@@ -193,6 +217,8 @@ func (s *Supervisor) replace(ctx context.Context, k petsfile.Key, svc *petsfile.
 	}
 	if rec.Tier != k.Tier {
 		s.printf("Replacing %s with %s", rec.Key(), k)
+	} else if fp := s.Fingerprints[k]; fp != "" && rec.Fingerprint != "" && fp != rec.Fingerprint && Alive(rec) {
+		s.printf("Restarting %s: the Petsfile changed it since it started", k)
 	}
 	return s.down(ctx, k.Name, false)
 }

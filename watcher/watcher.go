@@ -123,9 +123,7 @@ func start(opts Options, b backend) (*Watcher, error) {
 }
 
 func normalize(o Options) (Options, error) {
-	if len(o.Roots) == 0 {
-		return o, errors.New("watcher: no roots")
-	}
+	// No roots is allowed: nothing is watched until Update brings some.
 	var roots []string
 	for _, r := range o.Roots {
 		if !filepath.IsAbs(r) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -64,7 +65,11 @@ func (f *upFlags) watching() (bool, error) {
 	if f.noWatch {
 		return false, nil
 	}
-	return f.watch || os.Getenv("PETS_WATCH") == "1", nil
+	switch strings.ToLower(os.Getenv("PETS_WATCH")) {
+	case "1", "true", "yes", "on":
+		return true, nil
+	}
+	return f.watch, nil
 }
 
 func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
@@ -96,6 +101,7 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 	sup := &supervise.Supervisor{
 		State: dir, Project: project, Stderr: g.stderr,
 		Grace: f.grace, ReadyTimeout: f.timeout, DryRun: f.dryRun,
+		Fingerprints: project.Fingerprints(ctx, graph),
 	}
 	unlock := func() {}
 	if !f.dryRun {
@@ -104,15 +110,19 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 			return err
 		}
 	}
-	started := map[petsfile.Key]bool{}
-	eng := &rebuild.Engine{Runner: sup, Report: func(ev rebuild.Event) {
-		if ev.Kind == rebuild.Started {
-			started[ev.Key] = true
-		}
-		reportUp(g, f.dryRun, ev)
-	}}
+	var follower *supervise.LogFollower
+	if watch && !f.dryRun {
+		// Stream from before the first start, so its output shows too.
+		follower = supervise.FollowLogs(logFiles(dir, graph), g.stdout, useColor(g, f.watchOpts.color))
+	}
+	eng := &rebuild.Engine{Runner: sup, KeepGoing: watch && !f.dryRun, Report: func(ev rebuild.Event) { reportUp(g, f.dryRun, watch, ev) }}
 	values, err := eng.Up(ctx, graph)
 	unlock()
+	var kg *rebuild.KeepGoingError
+	if errors.As(err, &kg) {
+		// Watching: what failed starts again on the next change to its files.
+		err = nil
+	}
 	if err != nil {
 		var ue *rebuild.UpError
 		if errors.As(err, &ue) && ctx.Err() != nil {
@@ -133,12 +143,23 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 		fmt.Fprintln(g.stdout, line)
 	}
 	if watch {
-		return watchLoop(ctx, g, &f.watchOpts, project, graph, sup, dir, values, started, resolveSpec{names, f.tier, with})
+		w := &watchRun{g: g, wf: &f.watchOpts, project: project, graph: graph, sup: sup, dir: dir, values: values,
+			stopOnExit: true, spec: resolveSpec{names, f.tier, with}, follower: follower, failed: map[petsfile.Key]bool{}}
+		if kg != nil {
+			for k := range kg.Failed {
+				w.failed[k] = true
+			}
+			for _, k := range kg.Skipped {
+				w.failed[k] = true
+			}
+			fmt.Fprintf(g.stderr, "pets: %v; they start again on the next change to their files\n", kg)
+		}
+		return w.run(ctx)
 	}
 	return nil
 }
 
-func reportUp(g *globals, dry bool, ev rebuild.Event) {
+func reportUp(g *globals, dry, keepGoing bool, ev rebuild.Event) {
 	switch ev.Kind {
 	case rebuild.Reused:
 		fmt.Fprintf(g.stderr, "The service %s is already running\n", ev.Key)
@@ -146,6 +167,12 @@ func reportUp(g *globals, dry bool, ev rebuild.Event) {
 		if !dry {
 			fmt.Fprintf(g.stderr, "The service %s is now running (ready in %s)\n", ev.Key, ev.Took.Round(time.Millisecond))
 		}
+	case rebuild.Failed:
+		if keepGoing && ev.Err != nil { // else the error ends the command
+			fmt.Fprintf(g.stderr, "pets: %s failed: %v\n", ev.Key, ev.Err)
+		}
+	case rebuild.Skipped:
+		fmt.Fprintf(g.stderr, "pets: %s not started: %s\n", ev.Key, ev.Reason)
 	case rebuild.Stopped:
 		if ev.Reason == "rollback" {
 			fmt.Fprintf(g.stderr, "Stopped %s (it was started by this command, which failed)\n", ev.Key)

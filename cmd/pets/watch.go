@@ -100,7 +100,8 @@ func runWatch(cmd *cobra.Command, g *globals, f *upFlags, names []string) error 
 		}
 		values[k] = v
 	}
-	return watchLoop(ctx, g, &f.watchOpts, project, graph, sup, dir, values, nil, resolveSpec{names, "local", with})
+	w := &watchRun{g: g, wf: &f.watchOpts, project: project, graph: graph, sup: sup, dir: dir, values: values, spec: resolveSpec{names, "local", with}}
+	return w.run(ctx)
 }
 
 // resolveSpec is how the graph was resolved, to resolve it again on reload.
@@ -110,11 +111,40 @@ type resolveSpec struct {
 	with  map[string]string
 }
 
-// watchLoop runs the rebuild loop over graph until ctx ends. owned (may be
-// nil) is what this command started: it is stopped on the way out, with what
-// the loop restarted.
-func watchLoop(ctx context.Context, g *globals, wf *watchFlags, project *petsfile.Project, graph *petsfile.Graph,
-	sup *supervise.Supervisor, dir *state.Dir, values map[petsfile.Key]petsfile.Value, owned map[petsfile.Key]bool, spec resolveSpec) error {
+// watchRun is one watch loop: pets up --watch or pets watch.
+type watchRun struct {
+	g          *globals
+	wf         *watchFlags
+	project    *petsfile.Project
+	graph      *petsfile.Graph
+	sup        *supervise.Supervisor
+	dir        *state.Dir
+	values     map[petsfile.Key]petsfile.Value
+	failed     map[petsfile.Key]bool // down at the start: they start on their next change
+	stopOnExit bool                  // pets up --watch: Ctrl-C stops every service of the graph
+	spec       resolveSpec
+	follower   *supervise.LogFollower // may be nil: made here
+}
+
+func logFiles(dir *state.Dir, graph *petsfile.Graph) map[string]string {
+	logs := map[string]string{}
+	for _, k := range graph.Order {
+		logs[k.String()] = dir.LogPath(k.Name, k.Tier)
+	}
+	return logs
+}
+
+func useColor(g *globals, mode string) bool {
+	tty := false
+	if f, ok := g.stdout.(*os.File); ok {
+		tty = isatty.IsTerminal(f.Fd())
+	}
+	return supervise.ColorEnabled(mode, tty, os.Getenv("NO_COLOR"))
+}
+
+// run runs the rebuild loop over the graph until ctx ends.
+func (wr *watchRun) run(ctx context.Context) error {
+	g, wf, project, graph, sup, dir, values, spec := wr.g, wr.wf, wr.project, wr.graph, wr.sup, wr.dir, wr.values, wr.spec
 	owners := rebuild.OwnersOf(project, graph)
 	watchOpts := func(owners []rebuild.Owner) watcher.Options {
 		ignores := append(rebuild.GlobalIgnores(owners), filepath.ToSlash(dir.Path)+"/**")
@@ -130,12 +160,12 @@ func watchLoop(ctx context.Context, g *globals, wf *watchFlags, project *petsfil
 	}
 	w, err := watcher.New(watchOpts(owners))
 	if err != nil {
-		return stopOwned(g, sup, graph, owned, err)
+		return wr.stop(graph, err)
 	}
 	pf, err := watcher.WatchFiles(project.Files, wf.quiet)
 	if err != nil {
 		w.Close()
-		return stopOwned(g, sup, graph, owned, err)
+		return wr.stop(graph, err)
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -171,16 +201,10 @@ func watchLoop(ctx context.Context, g *globals, wf *watchFlags, project *petsfil
 		}
 	}()
 
-	tty := false
-	if f, ok := g.stdout.(*os.File); ok {
-		tty = isatty.IsTerminal(f.Fd())
+	follower := wr.follower
+	if follower == nil {
+		follower = supervise.FollowLogs(logFiles(dir, graph), g.stdout, useColor(g, wf.color))
 	}
-	useColor := supervise.ColorEnabled(wf.color, tty, os.Getenv("NO_COLOR"))
-	logs := map[string]string{}
-	for _, k := range graph.Order {
-		logs[k.String()] = dir.LogPath(k.Name, k.Tier)
-	}
-	follower := supervise.FollowLogs(logs, g.stdout, useColor)
 	wg.Add(1)
 	go func() { // streams logs; owned by watchLoop
 		defer wg.Done()
@@ -194,7 +218,10 @@ func watchLoop(ctx context.Context, g *globals, wf *watchFlags, project *petsfil
 	go func() { // re-reads the Petsfile when it or a loaded file changes; owned by watchLoop
 		defer wg.Done()
 		defer close(reloads)
-		fp := project.Fingerprints(ctx, graph)
+		fp := sup.Fingerprints
+		if fp == nil {
+			fp = project.Fingerprints(ctx, graph)
+		}
 		cur := graph
 		for {
 			var changed []string
@@ -214,7 +241,7 @@ func watchLoop(ctx context.Context, g *globals, wf *watchFlags, project *petsfil
 				continue
 			}
 			r.Noticed = noticed
-			r.Runner = &supervise.Supervisor{State: dir, Project: next, Stderr: g.stderr, Grace: sup.Grace, ReadyTimeout: sup.ReadyTimeout}
+			r.Runner = &supervise.Supervisor{State: dir, Project: next, Stderr: g.stderr, Grace: sup.Grace, ReadyTimeout: sup.ReadyTimeout, Fingerprints: nextFP}
 			r.Owners = rebuild.OwnersOf(next, r.Graph)
 			r.Skip = map[string]bool{}
 			for _, p := range next.Files {
@@ -226,6 +253,7 @@ func watchLoop(ctx context.Context, g *globals, wf *watchFlags, project *petsfil
 			if err := pf.Update(next.Files); err != nil {
 				fmt.Fprintln(g.stderr, "pets: watch Petsfile:", err)
 			}
+			follower.Add(logFiles(dir, r.Graph)) // before the new services start
 			select {
 			case reloads <- r:
 			case <-ctx.Done():
@@ -236,25 +264,14 @@ func watchLoop(ctx context.Context, g *globals, wf *watchFlags, project *petsfil
 	}()
 
 	loop := &rebuild.Loop{
+		Failed:  wr.failed,
 		Reloads: reloads,
 		Reloaded: func(res rebuild.ReloadResult) {
 			mu.Lock()
 			stopGraph = res.Graph
-			for _, s := range res.Round.Services {
-				if s.Skipped == "" && owned != nil {
-					owned[s.Key] = true
-				}
-			}
-			for _, k := range res.Removed {
-				delete(owned, k)
-			}
 			mu.Unlock()
 			fmt.Fprintln(g.stderr, reloadLine(res))
-			for _, s := range res.Round.Services {
-				if s.Err != nil && ctx.Err() == nil {
-					fmt.Fprintf(g.stderr, "pets: %s failed; it restarts on the next change to its files:\n%v\n", s.Key, s.Err)
-				}
-			}
+			reportFailures(ctx, g, res.Round)
 		},
 		Runner: sup, Graph: graph, Values: values, Owners: owners, Changes: changes,
 		Skip: map[string]bool{},
@@ -262,19 +279,8 @@ func watchLoop(ctx context.Context, g *globals, wf *watchFlags, project *petsfil
 			fmt.Fprintf(g.stderr, "[%s] round %d: restarting %s\n", time.Now().Format("15:04:05.000"), n, keyList(ks))
 		},
 		Report: func(r rebuild.Round) {
-			mu.Lock()
-			for _, s := range r.Services {
-				if s.Skipped == "" && owned != nil {
-					owned[s.Key] = true
-				}
-			}
-			mu.Unlock()
 			fmt.Fprintln(g.stderr, roundLine(r))
-			for _, s := range r.Services {
-				if s.Err != nil && ctx.Err() == nil {
-					fmt.Fprintf(g.stderr, "pets: %s failed; it restarts on the next change to its files:\n%v\n", s.Key, s.Err)
-				}
-			}
+			reportFailures(ctx, g, r)
 		},
 		Crashed: func(k petsfile.Key) {
 			fmt.Fprintf(g.stderr, "pets: %s is not running any more (see pets logs %s); it restarts on the next change to its files\n", k, k)
@@ -283,7 +289,15 @@ func watchLoop(ctx context.Context, g *globals, wf *watchFlags, project *petsfil
 	for _, p := range project.Files {
 		loop.Skip[p] = true
 	}
-	fmt.Fprintf(g.stderr, "Watching %s for %s. Ctrl-C to stop.\n", strings.Join(rebuild.Roots(owners), ", "), keyList(graph.Order))
+	stopHow := "Ctrl-C to stop them."
+	if !wr.stopOnExit {
+		stopHow = "Ctrl-C to detach (they keep running)."
+	}
+	roots := strings.Join(rebuild.Roots(owners), ", ")
+	if roots == "" {
+		roots = "no directories (only the Petsfile)"
+	}
+	fmt.Fprintf(g.stderr, "Watching %s for %s. %s\n", roots, keyList(graph.Order), stopHow)
 	err = loop.Run(ctx)
 	cause := context.Cause(ctx)
 	cancel(nil)
@@ -293,12 +307,35 @@ func watchLoop(ctx context.Context, g *globals, wf *watchFlags, project *petsfil
 	last := stopGraph
 	mu.Unlock()
 	if le := (*watcher.LimitError)(nil); errors.As(cause, &le) {
-		return stopOwned(g, sup, last, owned, le)
+		return wr.stop(last, le)
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
-		return stopOwned(g, sup, last, owned, err)
+		return wr.stop(last, err)
 	}
-	return stopOwned(g, sup, last, owned, nil)
+	return wr.stop(last, nil)
+}
+
+func reportFailures(ctx context.Context, g *globals, r rebuild.Round) {
+	for _, s := range r.Services {
+		if s.Err != nil && ctx.Err() == nil {
+			fmt.Fprintf(g.stderr, "pets: %s failed; it restarts on the next change to its files:\n%v\n", s.Key, s.Err)
+		}
+	}
+}
+
+// stop stops, for pets up --watch, every service of graph, dependents first,
+// and returns err.
+func (wr *watchRun) stop(graph *petsfile.Graph, err error) error {
+	if !wr.stopOnExit {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	errs := []error{err}
+	for i := len(graph.Order) - 1; i >= 0; i-- {
+		errs = append(errs, wr.sup.Down(ctx, graph.Order[i]))
+	}
+	return errors.Join(errs...)
 }
 
 // reloadProject evaluates the Petsfile again and compares the result with
@@ -354,29 +391,6 @@ func reloadLine(res rebuild.ReloadResult) string {
 	return b.String()
 }
 
-// stopOwned stops what the command started, dependents first, and returns err.
-func stopOwned(g *globals, sup *supervise.Supervisor, graph *petsfile.Graph, owned map[petsfile.Key]bool, err error) error {
-	if owned == nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var errs []error
-	if err != nil {
-		errs = append(errs, err)
-	}
-	for i := len(graph.Order) - 1; i >= 0; i-- {
-		k := graph.Order[i]
-		if !owned[k] {
-			continue
-		}
-		if derr := sup.Down(ctx, k); derr != nil {
-			errs = append(errs, derr)
-		}
-	}
-	return errors.Join(errs...)
-}
-
 func keyList(ks []petsfile.Key) string {
 	parts := make([]string, len(ks))
 	for i, k := range ks {
@@ -411,6 +425,8 @@ func roundLine(r rebuild.Round) string {
 			fmt.Fprintf(&b, " %s skipped (%s)", s.Key, s.Skipped)
 		case s.Synced:
 			fmt.Fprintf(&b, " %s synced %d files (%d deleted) to %s in %s", s.Key, s.Sync.Files, s.Sync.Gone, strings.Join(s.Sync.Pods, " "), s.Took.Round(time.Millisecond))
+		case errors.Is(s.Err, context.Canceled):
+			fmt.Fprintf(&b, " %s interrupted", s.Key)
 		case s.Err != nil:
 			fmt.Fprintf(&b, " %s FAILED after %s", s.Key, s.Took.Round(time.Millisecond))
 		default:

@@ -101,7 +101,13 @@ func (w *watching) stop() int {
 		return w.cmd.ProcessState.ExitCode()
 	}
 	_ = w.cmd.Process.Signal(syscall.SIGINT)
-	<-w.done
+	select {
+	case <-w.done:
+	case <-time.After(time.Minute):
+		_ = w.cmd.Process.Kill()
+		<-w.done
+		w.t.Errorf("pets did not exit within a minute of Ctrl-C:\n%s", w.output())
+	}
 	_ = w.cmd.Wait()
 	return w.cmd.ProcessState.ExitCode()
 }

@@ -1,0 +1,133 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// The reviewer's cases: first-start failures, streamed output, helpers,
+// missing watch roots, changed Petsfiles under plain up, Ctrl-C after reuse.
+
+func TestWatchKeepsGoingWhenTheFirstStartFails(t *testing.T) {
+	e := newEnv(t)
+	e.chain()
+	e.write("a/data", "bad")
+	pf := strings.Replace(readFile(t, e.dir+"/Petsfile"),
+		`cat a/data > a.seen 2>/dev/null;`, `cat a/data > a.seen 2>/dev/null; if grep -q bad a/data 2>/dev/null; then echo a cannot start: bad data; exit 4; fi;`, 1)
+	e.write("Petsfile", pf)
+	w := e.watch("up", "--watch")
+	out := w.output()
+	for _, want := range []string{"pets: a-local failed:", "a cannot start: bad data", "pets: b-local not started: a dependency failed", "The service c-local is now running"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	e.write("a/data", "good")
+	m := w.waitLine(roundRE)
+	if m[3] != strings.TrimSpace(m[3]) || !strings.HasPrefix(m[3], "a-local restarted in ") || !strings.Contains(m[3], "b-local bounced in ") {
+		t.Errorf("round after the fix: %q", m[0])
+	}
+	if l := e.list(); l["a-local"].Status != "running" || l["b-local"].Status != "running" {
+		t.Errorf("after the fix: %+v", l)
+	}
+}
+
+func TestWatchStreamsStartupAndAddedServicesLogs(t *testing.T) {
+	e := newEnv(t)
+	e.chain()
+	cmd := e.cmd("up", "--watch")
+	var out syncBuffer
+	cmd.Stdout = &out
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, stderr) }()
+	defer func() { _ = cmd.Process.Signal(syscall.SIGINT); _ = cmd.Wait() }()
+	waitFor(t, "a's startup line", func() bool {
+		return strings.Contains(out.String(), "a-local | ") && strings.Contains(out.String(), "a (pid")
+	})
+	port := freePort(t)
+	e.edit("Petsfile", func(s string) string {
+		return s + fmt.Sprintf("\nregister(\"z\", \"local\", lambda: service(start(\"echo z says hello; exec $PETSERVER --name z --port %d\"), \"127.0.0.1\", %d), watch=[\"c/**\"])\n", port, port)
+	})
+	waitFor(t, "the added service's log", func() bool { return strings.Contains(out.String(), "z says hello") })
+}
+
+func TestHelpersThatExitDoNotMakeAServiceDead(t *testing.T) {
+	e := newEnv(t)
+	port := freePort(t)
+	e.write("Petsfile", fmt.Sprintf(`
+def web():
+  start("true")
+  s = start("exec $PETSERVER --port %d")
+  start("sleep 0.01")
+  return service(s, "127.0.0.1", %d)
+register("web", "local", web)
+`, port, port))
+	e.mustPets("up")
+	// Wait until the helpers are gone, then: still running, and reused.
+	waitFor(t, "the helpers to exit", func() bool { return len(e.strays()) == 1 })
+	if st := e.list()["web-local"].Status; st != "running" {
+		t.Errorf("status with exited helpers: %s", st)
+	}
+	if r := e.mustPets("up"); !strings.Contains(r.stderr, "already running") {
+		t.Errorf("not reused:\n%s", r.stderr)
+	}
+}
+
+func TestWatchWithoutItsWatchDirectoryKeepsRunning(t *testing.T) {
+	e := newEnv(t)
+	port := freePort(t)
+	e.write("Petsfile", fmt.Sprintf("register(\"s\", \"local\", lambda: service(start(\"exec $PETSERVER --port %d\"), \"127.0.0.1\", %d), watch=[\"src/**\"])\n", port, port))
+	w := e.watch("up", "--watch")
+	if !strings.Contains(w.output(), "not watching") {
+		t.Errorf("no word about the missing directory:\n%s", w.output())
+	}
+	// Create it and touch the Petsfile: now it is watched.
+	e.write("src/keep", "")
+	e.edit("Petsfile", func(s string) string { return s + "\n" })
+	w.reloaded("", "", "", 1)
+	e.write("src/main.go", "x")
+	w.waitLine(`round \d+: .*src/main.go -> s-local restarted`)
+}
+
+func TestUpRestartsAServiceWhosePetsfileDefinitionChanged(t *testing.T) {
+	e := newEnv(t)
+	e.chain()
+	e.mustPets("up")
+	before := e.pids()
+	e.edit("Petsfile", func(s string) string { return strings.Replace(s, "--name c ", "--name c2 ", 1) })
+	r := e.mustPets("up")
+	if !strings.Contains(r.stderr, "Restarting c-local: the Petsfile changed it since it started") {
+		t.Errorf("no restart message:\n%s", r.stderr)
+	}
+	after := e.pids()
+	if after["c-local"] == before["c-local"] || after["a-local"] != before["a-local"] || after["b-local"] != before["b-local"] {
+		t.Errorf("pids %v -> %v: only c should restart", before, after)
+	}
+}
+
+func TestWatchCtrlCStopsReusedServicesToo(t *testing.T) {
+	e := newEnv(t)
+	e.chain()
+	e.mustPets("up")
+	w := e.watch("up", "--watch")
+	if !strings.Contains(w.output(), "already running") {
+		t.Fatalf("not reused:\n%s", w.output())
+	}
+	if code := w.stop(); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	if s := e.strays(); len(s) != 0 {
+		t.Errorf("left behind: %v", s)
+	}
+}
