@@ -1,0 +1,230 @@
+package sync
+
+// Tests against the project's real cluster (make cluster-up); they skip
+// without it and fail under CI=true (internal/testcluster).
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/windmilleng/pets/internal/testcluster"
+	"github.com/windmilleng/pets/kube"
+	"github.com/windmilleng/pets/petsfile"
+)
+
+func deployment(name, image string) string {
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: %[1]s}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: %[1]s}}
+  template:
+    metadata: {labels: {app: %[1]s}}
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers:
+      - name: app
+        image: %[2]s
+        imagePullPolicy: Never
+`, name, image)
+}
+
+type cluster struct {
+	c  *kube.Client
+	cs *kubernetes.Clientset
+	ns string
+}
+
+func setup(t *testing.T, name, image string) *cluster {
+	t.Helper()
+	path := testcluster.Kubeconfig(t)
+	cfg, err := kube.LoadConfig(kube.LoadOptions{Kubeconfig: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kube.CheckContext(cfg.Context, cfg.Server, nil); err != nil {
+		t.Fatal(err)
+	}
+	c, err := kube.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg.Rest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := testcluster.Namespace(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	objs, err := c.Apply(ctx, []byte(deployment(name, image)), ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitRollout(ctx, objs, 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	return &cluster{c: c, cs: cs, ns: ns}
+}
+
+func (k *cluster) pod(t *testing.T, sel string) kube.Pod {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		pods, err := k.c.ReadyPods(context.Background(), kube.PodSelector{Namespace: k.ns, Selector: sel})
+		if err == nil && len(pods) == 1 {
+			return pods[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no single ready pod for %s: %v %v", sel, pods, err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the API server for a state, with a deadline
+	}
+}
+
+func (k *cluster) sh(t *testing.T, pod kube.Pod, script string) string {
+	t.Helper()
+	var out bytes.Buffer
+	if err := k.c.Exec(context.Background(), pod, []string{"sh", "-c", script}, kube.Streams{Stdout: &out, Stderr: &out}); err != nil {
+		t.Fatalf("exec %q: %v\n%s", script, err, out.String())
+	}
+	return out.String()
+}
+
+func writeFile(t *testing.T, p, body string, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(body), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSyncEditsDeletionsCommandsAndReplacedPods(t *testing.T) {
+	k := setup(t, "web", "pets.local/busybox-app:1")
+	dir := t.TempDir()
+	static := filepath.Join(dir, "static")
+	rule := petsfile.SyncRule{
+		Selector: "app=web", Namespace: k.ns, Pos: "Petsfile:1:1",
+		Paths: []petsfile.SyncPath{{Local: static, Remote: "/www"}},
+		Run: []petsfile.SyncRun{
+			{Cmd: "date +%s%N > /tmp/ran-always"},
+			{Cmd: "touch /tmp/ran-conf", Trigger: []string{filepath.ToSlash(static) + "/**/*.conf"}},
+		},
+	}
+	key := petsfile.Key{Name: "web", Tier: "k8s"}
+	s := &Syncer{Client: k.c}
+	ctx := context.Background()
+
+	a, b := filepath.Join(static, "index.html"), filepath.Join(static, "css", "run.sh")
+	writeFile(t, a, "hello v1\n", 0o644)
+	writeFile(t, b, "#!/bin/sh\necho hi\n", 0o755)
+	rep, err := s.Sync(ctx, key, []petsfile.SyncRule{rule}, []string{a, b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := k.pod(t, "app=web")
+	if rep.Files != 2 || len(rep.Pods) != 1 || rep.Pods[0] != pod.String() {
+		t.Errorf("report %+v", rep)
+	}
+	if got := k.sh(t, pod, "cat /www/index.html; stat -c %a /www/css/run.sh; ls /tmp"); got != "hello v1\n755\nran-always\n" {
+		t.Errorf("in the pod after the first sync:\n%s", got)
+	}
+
+	// An edit, a deletion and a triggered command.
+	writeFile(t, a, "hello v2\n", 0o644)
+	if err := os.Remove(b); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(static, "app.conf")
+	writeFile(t, conf, "x=1\n", 0o600)
+	rep, err = s.Sync(ctx, key, []petsfile.SyncRule{rule}, []string{a, b, conf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Files != 2 || rep.Gone != 1 || len(rep.Ran) != 2 {
+		t.Errorf("report %+v", rep)
+	}
+	if got := k.sh(t, pod, "cat /www/index.html; [ -e /www/css/run.sh ] || echo run.sh gone; stat -c %a /www/app.conf; ls /tmp"); got != "hello v2\nrun.sh gone\n600\nran-always\nran-conf\n" {
+		t.Errorf("after edit, deletion and a triggered command:\n%s", got)
+	}
+
+	// The pod is replaced: its successor gets everything changed since
+	// deploy with the next sync, not only the next change.
+	if err := k.cs.CoreV1().Pods(k.ns).Delete(ctx, pod.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var next kube.Pod
+	deadline := time.Now().Add(2 * time.Minute)
+	for next = k.pod(t, "app=web"); next.UID == pod.UID; next = k.pod(t, "app=web") {
+		if time.Now().After(deadline) {
+			t.Fatal("the pod was not replaced")
+		}
+		time.Sleep(50 * time.Millisecond) // polling the API server, with a deadline
+	}
+	other := filepath.Join(static, "new.txt")
+	writeFile(t, other, "new\n", 0o644)
+	if _, err := s.Sync(ctx, key, []petsfile.SyncRule{rule}, []string{other}); err != nil {
+		t.Fatal(err)
+	}
+	if got := k.sh(t, next, "cat /www/index.html /www/new.txt /www/app.conf; [ -e /www/css/run.sh ] || echo run.sh gone"); got != "hello v2\nnew\nx=1\nrun.sh gone\n" {
+		t.Errorf("the replacement pod lacks earlier changes:\n%s", got)
+	}
+
+	// After a redeploy the history is forgotten.
+	s.Deployed(key)
+	s.mu.Lock()
+	n := len(s.history[key])
+	s.mu.Unlock()
+	if n != 0 {
+		t.Errorf("history after Deployed: %d paths", n)
+	}
+}
+
+func TestSyncRefusesEscapesAndMissingTools(t *testing.T) {
+	k := setup(t, "notar", "pets.local/notar-http:1")
+	dir := t.TempDir()
+	static := filepath.Join(dir, "static")
+	writeFile(t, filepath.Join(static, "ok.txt"), "x", 0o644)
+	rule := petsfile.SyncRule{Selector: "app=notar", Namespace: k.ns, Pos: "Petsfile:3:5", Paths: []petsfile.SyncPath{{Local: static, Remote: "/www"}}}
+	s := &Syncer{Client: k.c}
+	ctx := context.Background()
+	key := petsfile.Key{Name: "notar", Tier: "k8s"}
+
+	// No tar, no shell in the image: advice, so the caller restarts instead.
+	_, err := s.Sync(ctx, key, []petsfile.SyncRule{rule}, []string{filepath.Join(static, "ok.txt")})
+	var adv *kube.AdviceError
+	if !errors.As(err, &adv) || !strings.Contains(err.Error(), "tar") {
+		t.Fatalf("sync into an image without tar: %v", err)
+	}
+
+	// A symlink leading out of the tree is never followed.
+	if err := os.Symlink("/etc/passwd", filepath.Join(static, "passwd")); err != nil {
+		t.Fatal(err)
+	}
+	s2 := &Syncer{Client: k.c}
+	_, err = s2.Sync(ctx, petsfile.Key{Name: "x", Tier: "k8s"}, []petsfile.SyncRule{rule}, []string{filepath.Join(static, "passwd")})
+	if !errors.Is(err, kube.ErrUnsafePath) {
+		t.Fatalf("a symlink out of the tree: %v", err)
+	}
+
+	// restart=True is refused plainly.
+	rule.Restart = true
+	if _, err := s2.Sync(ctx, key, []petsfile.SyncRule{rule}, []string{filepath.Join(static, "ok.txt")}); err == nil || !strings.Contains(err.Error(), "restart=True is not supported yet") {
+		t.Fatalf("restart=True: %v", err)
+	}
+}
