@@ -8,7 +8,6 @@ cd "$(dirname "$0")/.."
 GO=${GO:-go}
 
 if [ "$(uname -s)" = Linux ] && [ "$(id -u)" = 0 ] && [ -z "${PETS_NO_CLUSTER:-}" ]; then
-
   trap 'make --no-print-directory cluster-down' EXIT
   make --no-print-directory cluster-up
 fi

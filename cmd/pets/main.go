@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/windmilleng/pets/kube"
 )
 
 // version is stamped by the Makefile with -ldflags "-X main.version=...".
@@ -22,6 +24,7 @@ func main() {
 	if os.Getenv("PETS_DEBUG") == "1" {
 		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	}
+	kube.RouteClientGoLogs(slog.Default()) // client-go's klog lines: debug output, not noise on stderr
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	err := newRoot(os.Stdout, os.Stderr).ExecuteContext(ctx)
 	stop()

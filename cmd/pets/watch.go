@@ -167,6 +167,12 @@ func (wr *watchRun) run(ctx context.Context) error {
 		w.Close()
 		return wr.stop(graph, err)
 	}
+	syncer, err := syncerFor(project, graph)
+	if err != nil {
+		w.Close()
+		pf.Close()
+		return wr.stop(graph, fmt.Errorf("live sync: %w", err))
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
@@ -242,6 +248,9 @@ func (wr *watchRun) run(ctx context.Context) error {
 			}
 			r.Noticed = noticed
 			r.Runner = &supervise.Supervisor{State: dir, Project: next, Stderr: g.stderr, Grace: sup.Grace, ReadyTimeout: sup.ReadyTimeout, Fingerprints: nextFP}
+			if syncer != nil {
+				r.Runner = deployingRunner{Runner: r.Runner, syncer: syncer}
+			}
 			r.Owners = rebuild.OwnersOf(next, r.Graph)
 			r.Skip = map[string]bool{}
 			for _, p := range next.Files {
@@ -263,6 +272,10 @@ func (wr *watchRun) run(ctx context.Context) error {
 		}
 	}()
 
+	var runner rebuild.Runner = sup
+	if syncer != nil {
+		runner = deployingRunner{Runner: sup, syncer: syncer}
+	}
 	loop := &rebuild.Loop{
 		Failed:  wr.failed,
 		Reloads: reloads,
@@ -273,7 +286,7 @@ func (wr *watchRun) run(ctx context.Context) error {
 			fmt.Fprintln(g.stderr, reloadLine(res))
 			reportFailures(ctx, g, res.Round)
 		},
-		Runner: sup, Graph: graph, Values: values, Owners: owners, Changes: changes,
+		Runner: runner, Graph: graph, Values: values, Owners: owners, Changes: changes,
 		Skip: map[string]bool{},
 		Started: func(n int, ks []petsfile.Key) {
 			fmt.Fprintf(g.stderr, "[%s] round %d: restarting %s\n", time.Now().Format("15:04:05.000"), n, keyList(ks))
@@ -285,6 +298,9 @@ func (wr *watchRun) run(ctx context.Context) error {
 		Crashed: func(k petsfile.Key) {
 			fmt.Fprintf(g.stderr, "pets: %s is not running any more (see pets logs %s); it restarts on the next change to its files\n", k, k)
 		},
+	}
+	if syncer != nil {
+		loop.Syncer = syncer
 	}
 	for _, p := range project.Files {
 		loop.Skip[p] = true

@@ -1,0 +1,115 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/windmilleng/pets/internal/testcluster"
+)
+
+// The announcement's case on the project's real cluster: a backend in
+// Kubernetes (kubectl apply + port-forward, as in 2018) with sync rules for
+// its static files, and a local frontend depending on it. An edit is synced
+// into the pod (no restart), a post-sync command runs, and the frontend is
+// bounced after it.
+func TestSyncIntoKubernetesThenBounceDependents(t *testing.T) {
+	kubeconfig := testcluster.Kubeconfig(t)
+	ns := testcluster.Namespace(t)
+	e := newEnv(t)
+	t.Setenv("KUBECONFIG", kubeconfig) // for pets, kubectl and client-go in the child
+	bport, fport := freePort(t), freePort(t)
+	e.write("backend.yaml", `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: backend}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: backend}}
+  template:
+    metadata: {labels: {app: backend}}
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers:
+      - name: app
+        image: pets.local/busybox-app:1
+        imagePullPolicy: Never
+`)
+	e.write("static/keep", "")
+	e.write("Petsfile", fmt.Sprintf(`
+def backend_local():
+  return service(start("exec $PETSERVER --name backend --port %[1]d"), "127.0.0.1", %[1]d)
+register("backend", "local", backend_local)
+
+def backend_k8s():
+  run("kubectl apply -n %[3]s -f backend.yaml && kubectl rollout status -n %[3]s deployment/backend --timeout=2m")
+  s = start("exec kubectl port-forward -n %[3]s deployment/backend %[1]d:8080")
+  return service(s, "127.0.0.1", %[1]d)
+register("backend", "k8s", backend_k8s, watch=["static/**"],
+         sync=[sync_rule("app=backend", {"static": "/www"}, namespace="%[3]s", run=["date > /tmp/synced"])])
+
+def frontend_local(b):
+  return service(start("exec $PETSERVER --name frontend --port %[2]d --dep b=" + b["host"]), "127.0.0.1", %[2]d)
+register("frontend", "local", frontend_local, deps=["backend"], watch=["frontend/**"])
+`, bport, fport, ns))
+	e.write("frontend/keep", "")
+	w := e.watch("up", "frontend", "--with", "backend=k8s", "--watch")
+	if code := httpStatus(t, bport, "/page.html"); code != http.StatusNotFound {
+		t.Fatalf("before any sync, the pod already has page.html (%d)", code)
+	}
+	before := e.pids()
+
+	e.write("static/page.html", "v2\n")
+	m := w.waitLine(roundRE)
+	if !regexp.MustCompile(`^backend-k8s synced 1 files \(0 deleted\) to ` + ns + `/backend-\S+ in \S+, frontend-local bounced in \S+$`).MatchString(m[3]) {
+		t.Errorf("round line: %q", m[0])
+	}
+	if got := fetch(t, bport, "/page.html"); got != "v2\n" {
+		t.Errorf("after the sync, the pod serves %q", got)
+	}
+	after := e.pids()
+	if after["backend-k8s"] != before["backend-k8s"] {
+		t.Error("the backend was restarted instead of synced")
+	}
+	if after["frontend-local"] == before["frontend-local"] {
+		t.Error("the frontend was not bounced after the sync")
+	}
+
+	// A deletion is synced too.
+	if err := os.Remove(e.dir + "/static/page.html"); err != nil {
+		t.Fatal(err)
+	}
+	m = w.waitLine(roundRE)
+	if !strings.Contains(m[3], "backend-k8s synced 0 files (1 deleted)") {
+		t.Errorf("round line for a deletion: %q", m[0])
+	}
+	if code := httpStatus(t, bport, "/page.html"); code != http.StatusNotFound {
+		t.Errorf("after the deletion the pod answers %d", code)
+	}
+}
+
+func fetch(t *testing.T, port int, path string) string {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func httpStatus(t *testing.T, port int, path string) int {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
