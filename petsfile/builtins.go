@@ -46,6 +46,8 @@ func (p *Project) predeclared() starlark.StringDict {
 		"sync_rule":          starlark.NewBuiltin("sync_rule", p.builtinSyncRule),
 		"sync_run":           starlark.NewBuiltin("sync_run", p.builtinSyncRun),
 		"allow_k8s_contexts": starlark.NewBuiltin("allow_k8s_contexts", p.builtinAllowContexts),
+		"k8s_apply":          starlark.NewBuiltin("k8s_apply", p.builtinK8sApply),
+		"k8s_port_forward":   starlark.NewBuiltin("k8s_port_forward", p.builtinK8sPortForward),
 	}
 }
 

@@ -153,6 +153,17 @@ func (h *recordingHost) Run(_ context.Context, c petsfile.Command) error {
 	return nil
 }
 
+func (h *recordingHost) Apply(_ context.Context, k petsfile.Key, manifests []byte, ns string, wait bool, allowed []string) error {
+	fmt.Fprintf(h.out, "  k8s_apply %d bytes ns=%q wait=%v allowed=%q (for %q)\n", len(manifests), ns, wait, allowed, k.String())
+	return nil
+}
+
+func (h *recordingHost) PortForward(_ context.Context, k petsfile.Key, ns, sel string, local, remote int, allowed []string) (petsfile.Process, error) {
+	h.nextPID++
+	fmt.Fprintf(h.out, "  k8s_port_forward %s ns=%q %d:%d allowed=%q (for %q) -> pid %d\n", sel, ns, local, remote, allowed, k.String(), 100+h.nextPID)
+	return petsfile.Process{PID: 100 + h.nextPID}, nil
+}
+
 func (h *recordingHost) Ready(_ context.Context, k petsfile.Key, p petsfile.Process, r petsfile.Readiness) error {
 	fmt.Fprintf(h.out, "  ready? %s pid %d %s:%d timeout=%s\n", k, p.PID, r.Hostname, r.Port, r.Timeout)
 	return nil

@@ -40,6 +40,8 @@ type Supervisor struct {
 	// now (petsfile.Project.Fingerprints): a running service whose recorded
 	// fingerprint differs is not reused but restarted.
 	Fingerprints map[petsfile.Key]string
+	// Kube applies manifests for k8s_apply (nil: not available).
+	Kube Applier
 
 	mu    sync.Mutex
 	procs map[int]*proc.Proc // started by this process, by pid; guarded by mu

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"strings"
+	"time"
 
 	"github.com/windmilleng/pets/kube"
 	"github.com/windmilleng/pets/petsfile"
@@ -22,18 +25,49 @@ func syncerFor(project *petsfile.Project, graph *petsfile.Graph) (*livesync.Sync
 	if !need {
 		return nil, nil
 	}
-	cfg, err := kube.LoadConfig(kube.LoadOptions{})
-	if err != nil {
-		return nil, err
-	}
-	if err := kube.CheckContext(cfg.Context, cfg.Server, project.AllowedContexts); err != nil {
-		return nil, err
-	}
-	c, err := kube.New(cfg)
+	c, _, err := kubeClient(project.AllowedContexts)
 	if err != nil {
 		return nil, err
 	}
 	return &livesync.Syncer{Client: c}, nil
+}
+
+// kubeClient connects to the current context (KUBECONFIG, as kubectl) if it
+// looks local or is allowed.
+func kubeClient(allowed []string) (*kube.Client, *kube.Config, error) {
+	cfg, err := kube.LoadConfig(kube.LoadOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := kube.CheckContext(cfg.Context, cfg.Server, allowed); err != nil {
+		return nil, nil, err
+	}
+	c, err := kube.New(cfg)
+	return c, cfg, err
+}
+
+// applier implements supervise.Applier with package kube.
+type applier struct{}
+
+func (applier) Apply(ctx context.Context, manifests []byte, ns string, wait bool, allowed []string) (string, error) {
+	c, cfg, err := kubeClient(allowed)
+	if err != nil {
+		return "", err
+	}
+	objs, err := c.Apply(ctx, manifests, ns)
+	if err != nil {
+		return "", err
+	}
+	if wait {
+		if err := c.WaitRollout(ctx, objs, 5*time.Minute); err != nil {
+			return "", err
+		}
+	}
+	names := make([]string, len(objs))
+	for i, o := range objs {
+		names[i] = o.String()
+	}
+	return fmt.Sprintf("%s to context %s", strings.Join(names, ", "), cfg.Context), nil
 }
 
 // deployingRunner tells the Syncer when a service is (re)deployed, so a

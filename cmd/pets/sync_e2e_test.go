@@ -113,3 +113,99 @@ func httpStatus(t *testing.T, port int, path string) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+const backendManifest = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: backend}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: backend}}
+  template:
+    metadata: {labels: {app: backend}}
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers:
+      - name: app
+        image: pets.local/busybox-app:1
+        imagePullPolicy: Never
+`
+
+// Native builtins: k8s_apply (server-side apply + rollout) and
+// k8s_port_forward (a tracked server that outlives pets up and is stopped by
+// pets down); a post-sync command runs in the container.
+func TestNativeApplyAndPortForward(t *testing.T) {
+	kubeconfig := testcluster.Kubeconfig(t)
+	ns := testcluster.Namespace(t)
+	e := newEnv(t)
+	t.Setenv("KUBECONFIG", kubeconfig)
+	port := freePort(t)
+	e.write("k8s/backend.yaml", backendManifest)
+	e.write("static/keep", "")
+	e.write("Petsfile", fmt.Sprintf(`
+def backend_k8s():
+  k8s_apply("k8s", namespace="%[1]s")
+  return service(k8s_port_forward("app=backend", %[2]d, 8080, namespace="%[1]s"), "127.0.0.1", %[2]d)
+register("backend", "k8s", backend_k8s, watch=["static/**"],
+         sync=[sync_rule("app=backend", {"static": "/www"}, namespace="%[1]s", run=["cat /www/page.html > /tmp/ran"])])
+`, ns, port))
+	r := e.mustPets("up", "--tier", "k8s")
+	if !strings.Contains(r.stderr, "Pets applied Deployment "+ns+"/backend to context pets-test") {
+		t.Errorf("no apply line:\n%s", r.stderr)
+	}
+	// pets has exited; the forward is a tracked server of the service.
+	if got := fetch(t, port, "/"); !strings.Contains(got, "hello from pets.local/busybox-app:1") {
+		t.Errorf("through the forward: %q", got)
+	}
+	if l := e.list(); l["backend-k8s"].Status != "running" {
+		t.Errorf("list: %+v", l)
+	}
+
+	w := e.watch("watch")
+	e.write("static/page.html", "synced\n")
+	m := w.waitLine(roundRE)
+	if !strings.HasPrefix(m[3], "backend-k8s synced 1 files (0 deleted) to "+ns+"/backend-") {
+		t.Errorf("round: %q", m[0])
+	}
+	if got := fetch(t, port, "/page.html"); got != "synced\n" {
+		t.Errorf("synced page through the forward: %q", got)
+	}
+	w.stop()
+	e.mustPets("down")
+	if s := e.strays(); len(s) != 0 {
+		t.Errorf("left behind: %v", s)
+	}
+}
+
+// A context that does not look local is refused before any connection, and
+// the message says what to add to the Petsfile.
+func TestNonLocalContextIsRefused(t *testing.T) {
+	e := newEnv(t)
+	e.write("kubeconfig", `apiVersion: v1
+kind: Config
+clusters:
+- name: prod
+  cluster: {server: "https://203.0.113.10:6443"}
+users:
+- name: me
+  user: {token: "x"}
+contexts:
+- name: prod-cluster
+  context: {cluster: prod, user: me}
+current-context: prod-cluster
+`)
+	t.Setenv("KUBECONFIG", e.dir+"/kubeconfig")
+	e.write("Petsfile", `
+def backend_k8s():
+  k8s_apply("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+register("backend", "k8s", backend_k8s)
+`)
+	r := e.pets("up", "--tier", "k8s")
+	if r.code == 0 {
+		t.Fatal("up against a non-local context succeeded")
+	}
+	for _, want := range []string{"prod-cluster", `allow_k8s_contexts(["prod-cluster"])`} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("refusal lacks %q:\n%s", want, r.stderr)
+		}
+	}
+}

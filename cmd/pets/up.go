@@ -101,7 +101,7 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 	sup := &supervise.Supervisor{
 		State: dir, Project: project, Stderr: g.stderr,
 		Grace: f.grace, ReadyTimeout: f.timeout, DryRun: f.dryRun,
-		Fingerprints: project.Fingerprints(ctx, graph),
+		Fingerprints: project.Fingerprints(ctx, graph), Kube: applier{},
 	}
 	unlock := func() {}
 	if !f.dryRun {

@@ -91,7 +91,7 @@ func runWatch(cmd *cobra.Command, g *globals, f *upFlags, names []string) error 
 	if err != nil {
 		return err
 	}
-	sup := &supervise.Supervisor{State: dir, Project: project, Stderr: g.stderr, Grace: f.grace, ReadyTimeout: f.timeout}
+	sup := &supervise.Supervisor{State: dir, Project: project, Stderr: g.stderr, Grace: f.grace, ReadyTimeout: f.timeout, Kube: applier{}}
 	values := map[petsfile.Key]petsfile.Value{}
 	for _, k := range graph.Order {
 		v, ok := sup.Running(ctx, k)
@@ -247,7 +247,7 @@ func (wr *watchRun) run(ctx context.Context) error {
 				continue
 			}
 			r.Noticed = noticed
-			r.Runner = &supervise.Supervisor{State: dir, Project: next, Stderr: g.stderr, Grace: sup.Grace, ReadyTimeout: sup.ReadyTimeout, Fingerprints: nextFP}
+			r.Runner = &supervise.Supervisor{State: dir, Project: next, Stderr: g.stderr, Grace: sup.Grace, ReadyTimeout: sup.ReadyTimeout, Fingerprints: nextFP, Kube: sup.Kube}
 			if syncer != nil {
 				r.Runner = deployingRunner{Runner: r.Runner, syncer: syncer}
 			}

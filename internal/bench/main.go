@@ -30,6 +30,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/windmilleng/pets/kube"
 	"github.com/windmilleng/pets/proc"
 	"github.com/windmilleng/pets/watcher"
 )
@@ -117,6 +118,10 @@ func (b *bench) run(pets string) error {
 
 	fmt.Fprintf(os.Stderr, "measuring a 2,000-file git checkout...\n")
 	if err := b.burst(); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "measuring sync into a pod (if the test cluster is up)...\n")
+	if err := b.syncLatency(); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "measuring a %d-file tree...\n", b.treeFiles)
@@ -643,4 +648,113 @@ func freePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// syncLatency: write -> the new content readable in the container, through
+// pets up --watch with a sync rule, beside a bare exec round trip in the
+// same pod. Needs the project's test cluster (make cluster-up).
+func (b *bench) syncLatency() error {
+	kubeconfig := os.Getenv("PETS_CLUSTER_KUBECONFIG")
+	if kubeconfig == "" {
+		kubeconfig = "/var/tmp/pets-cluster/kubeconfig"
+	}
+	cfg, err := kube.LoadConfig(kube.LoadOptions{Kubeconfig: kubeconfig})
+	if err != nil {
+		b.note("edit-to-synced-in-pod", "not measured: no test cluster ("+err.Error()+"); run make cluster-up")
+		return nil
+	}
+	c, err := kube.New(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	ns := fmt.Sprintf("pets-bench-%d", time.Now().UnixNano()%1e6)
+	manifest := fmt.Sprintf(`apiVersion: v1
+kind: Namespace
+metadata: {name: %[1]s}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: %[1]s}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers:
+      - {name: app, image: pets.local/busybox-app:1, imagePullPolicy: Never}
+`, ns)
+	objs, err := c.Apply(ctx, []byte(manifest), ns)
+	if err != nil {
+		b.note("edit-to-synced-in-pod", "not measured: the test cluster does not answer ("+err.Error()+"); run make cluster-up")
+		return nil
+	}
+	defer func() {
+		_ = exec.Command("kubectl", "--kubeconfig", kubeconfig, "delete", "namespace", ns, "--wait=false").Run()
+	}()
+	if err := c.WaitRollout(ctx, objs, 2*time.Minute); err != nil {
+		return err
+	}
+	var pod kube.Pod
+	for {
+		pods, err := c.ReadyPods(ctx, kube.PodSelector{Namespace: ns, Selector: "app=web"})
+		if err == nil && len(pods) == 1 {
+			pod = pods[0]
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	floor, err := c.MeasureExec(ctx, pod, b.n)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp(b.tmp, "sync-")
+	if err != nil {
+		return err
+	}
+	static := filepath.Join(dir, "static")
+	if err := os.MkdirAll(static, 0o755); err != nil {
+		return err
+	}
+	pf := fmt.Sprintf("register('web', 'k8s', lambda: None, watch=['static/**'], sync=[sync_rule('app=web', {'static': '/www'}, namespace='%s')])\n", ns)
+	if err := os.WriteFile(filepath.Join(dir, "Petsfile"), []byte(pf), 0o644); err != nil {
+		return err
+	}
+	os.Setenv("KUBECONFIG", kubeconfig)
+	w, err := b.startWatch(dir, filepath.Join(dir, "home"), "--tier", "k8s")
+	if err != nil {
+		return err
+	}
+	defer w.stop()
+	file := filepath.Join(static, "v.txt")
+	i := 0
+	s, err := sample(b.n, func() (time.Duration, error) {
+		i++
+		want := strconv.Itoa(i)
+		from := w.count()
+		t0 := time.Now()
+		if err := os.WriteFile(file, []byte(want), 0o644); err != nil {
+			return 0, err
+		}
+		for {
+			var out bytes.Buffer
+			err := c.Exec(ctx, pod, []string{"cat", "/www/v.txt"}, kube.Streams{Stdout: &out})
+			if err == nil && out.String() == want {
+				d := time.Since(t0)
+				_, _, err := w.wait(regexp.MustCompile(`in all\)$`), from, 30*time.Second)
+				return d, err
+			}
+			if time.Since(t0) > 30*time.Second {
+				return 0, fmt.Errorf("not synced within 30s")
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	b.add("edit-to-synced-in-pod (write to content readable by exec in the container)", s, "bare exec round trip", floor.Median)
+	return nil
 }
