@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -208,4 +210,41 @@ register("backend", "k8s", backend_k8s)
 			t.Errorf("refusal lacks %q:\n%s", want, r.stderr)
 		}
 	}
+}
+
+// examples/k8s as its README says, on the test cluster.
+func TestKubernetesExample(t *testing.T) {
+	kubeconfig := testcluster.Kubeconfig(t)
+	for _, p := range []int{8080, 8081} {
+		if fetchable(p) {
+			t.Fatalf("port %d is in use by another program; the example needs it", p)
+		}
+	}
+	e := newEnv(t)
+	t.Setenv("KUBECONFIG", kubeconfig)
+	dir, err := filepath.Abs("../../examples/k8s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.dir = dir
+	t.Cleanup(func() {
+		_ = exec.Command("kubectl", "delete", "-f", filepath.Join(dir, "backend.yaml"), "--wait=false").Run()
+	})
+	r := e.mustPets("up", "frontend", "--with", "backend=k8s")
+	if !strings.Contains(r.stdout, "backend-k8s\tlocalhost:8080") {
+		t.Errorf("up stdout: %q", r.stdout)
+	}
+	if got := fetch(t, 8081, "/"); !strings.Contains(got, "the backend at localhost:8080 says: hello from pets.local/busybox-app:1") {
+		t.Errorf("frontend: %q", got)
+	}
+	e.mustPets("down")
+}
+
+func fetchable(port int) bool {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return true
 }
