@@ -2,7 +2,9 @@ package rebuild
 
 import (
 	"context"
+	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -347,7 +349,8 @@ func (l *Loop) roundWith(ctx context.Context, runner Runner, g *petsfile.Graph, 
 					continue
 				}
 				if covered {
-					res.Fallback = "sync failed: " + err.Error()
+					res.Fallback = "sync failed: " + oneLine(err)
+					slog.Debug("rebuild: sync failed", "service", k, "err", err)
 				} else {
 					res.Fallback = "a change outside its sync rules"
 				}
@@ -369,6 +372,13 @@ func (l *Loop) roundWith(ctx context.Context, runner Runner, g *petsfile.Graph, 
 	}
 	r.Took = time.Since(t0)
 	return r
+}
+
+// oneLine makes an error one line for a round's report: a multi-line error
+// (an exec's script, then advice) is told by its last line, the advice.
+func oneLine(err error) string {
+	lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }
 
 func dedupe(ps []string) []string {

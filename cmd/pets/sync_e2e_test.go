@@ -248,3 +248,31 @@ func fetchable(port int) bool {
 	resp.Body.Close()
 	return true
 }
+
+// An image without tar or a shell: the sync fails with advice, and the
+// service is restarted instead, saying why in the round's line.
+func TestSyncFallsBackToARestartWithoutTar(t *testing.T) {
+	kubeconfig := testcluster.Kubeconfig(t)
+	ns := testcluster.Namespace(t)
+	e := newEnv(t)
+	t.Setenv("KUBECONFIG", kubeconfig)
+	port := freePort(t)
+	e.write("k8s/backend.yaml", strings.Replace(backendManifest, "pets.local/busybox-app:1", "pets.local/notar-http:1", 1))
+	e.write("static/keep", "")
+	e.write("Petsfile", fmt.Sprintf(`
+def backend_k8s():
+  k8s_apply("k8s", namespace="%[1]s")
+  return service(k8s_port_forward("app=backend", %[2]d, 8080, namespace="%[1]s"), "127.0.0.1", %[2]d)
+register("backend", "k8s", backend_k8s, watch=["static/**"], sync=[sync_rule("app=backend", {"static": "/www"}, namespace="%[1]s")])
+`, ns, port))
+	w := e.watch("up", "--tier", "k8s", "--watch")
+	before := e.pids()["backend-k8s"]
+	e.write("static/page.html", "x\n")
+	m := w.waitLine(roundRE)
+	if !regexp.MustCompile(`^backend-k8s restarted in \S+ \(instead of a sync: sync failed: .*(tar|shell)`).MatchString(m[3]) {
+		t.Errorf("round: %q", m[0])
+	}
+	if after := e.pids()["backend-k8s"]; after == before {
+		t.Error("the backend was not restarted")
+	}
+}
