@@ -279,31 +279,30 @@ func WaitClosed(ctx context.Context, addr string) error {
 // as soon as exited is closed, and with ctx's error when ctx ends.
 func WaitTCP(ctx context.Context, addr string, exited <-chan struct{}) error {
 	var d net.Dialer
-	start := time.Now()
-	for {
+	gone := false
+	err := poll(ctx, func() bool {
 		dctx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
 		c, err := d.DialContext(dctx, "tcp", addr)
 		cancel()
 		if err == nil {
 			c.Close()
-			return nil
+			return true
 		}
-		// Every millisecond at first (a restart waits on this), then every 10ms.
-		wait := time.Millisecond
-		if time.Since(start) > 100*time.Millisecond {
-			wait = 10 * time.Millisecond
-		}
-		t := time.NewTimer(wait)
 		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("wait for %s: %w", addr, ctx.Err())
 		case <-exited:
-			t.Stop()
-			return ErrExited
-		case <-t.C:
+			gone = true
+			return true
+		default:
+			return false
 		}
+	})
+	switch {
+	case gone:
+		return ErrExited
+	case err != nil:
+		return fmt.Errorf("wait for %s: %w", addr, err)
 	}
+	return nil
 }
 
 // Accepting reports whether addr accepts a TCP connection right now.

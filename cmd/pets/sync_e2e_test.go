@@ -27,21 +27,7 @@ func TestSyncIntoKubernetesThenBounceDependents(t *testing.T) {
 	e := newEnv(t)
 	t.Setenv("KUBECONFIG", kubeconfig) // for pets, kubectl and client-go in the child
 	bport, fport := freePort(t), freePort(t)
-	e.write("backend.yaml", `apiVersion: apps/v1
-kind: Deployment
-metadata: {name: backend}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: backend}}
-  template:
-    metadata: {labels: {app: backend}}
-    spec:
-      terminationGracePeriodSeconds: 0
-      containers:
-      - name: app
-        image: pets.local/busybox-app:1
-        imagePullPolicy: Never
-`)
+	e.write("backend.yaml", backendManifest)
 	e.write("static/keep", "")
 	e.write("Petsfile", fmt.Sprintf(`
 def backend_local():
