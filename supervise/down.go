@@ -22,6 +22,10 @@ func DownAll(ctx context.Context, dir *state.Dir, names []string, grace time.Dur
 		return err
 	}
 	want := map[string]bool{}
+	if len(names) == 0 && len(f.Services) == 0 {
+		fmt.Fprintln(w, "Nothing is running.")
+		return nil
+	}
 	if len(names) == 0 {
 		for n := range f.Services {
 			want[n] = true

@@ -83,8 +83,14 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 		return err
 	}
 	top := supervise.TopLevelHost(g.stderr)
+	progress := g.stderr
 	if f.dryRun {
-		top = supervise.DryHost(g.stderr)
+		// The plan is the result of a dry run: stdout.
+		progress = g.stdout
+		top = supervise.DryHost(progress)
+		if watch {
+			return &petsfile.UsageError{Msg: "--dry-run and --watch do not go together", Hint: "drop one of them"}
+		}
 	}
 	project, err := g.loadProject(ctx, top)
 	if err != nil {
@@ -99,7 +105,7 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 		return err
 	}
 	sup := &supervise.Supervisor{
-		State: dir, Project: project, Stderr: g.stderr,
+		State: dir, Project: project, Stderr: progress,
 		Grace: f.grace, ReadyTimeout: f.timeout, DryRun: f.dryRun,
 		Fingerprints: project.Fingerprints(ctx, graph), Kube: applier{},
 	}
@@ -115,7 +121,7 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 		// Stream from before the first start, so its output shows too.
 		follower = supervise.FollowLogs(logFiles(dir, graph), g.stdout, useColor(g, f.watchOpts.color))
 	}
-	eng := &rebuild.Engine{Runner: sup, KeepGoing: watch && !f.dryRun, Report: func(ev rebuild.Event) { reportUp(g, f.dryRun, watch, ev) }}
+	eng := &rebuild.Engine{Runner: sup, KeepGoing: watch, Report: func(ev rebuild.Event) { reportUp(g, f.dryRun, watch, ev) }}
 	values, err := eng.Up(ctx, graph)
 	unlock()
 	var kg *rebuild.KeepGoingError
@@ -131,7 +137,7 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 		return err
 	}
 	if f.dryRun {
-		fmt.Fprintln(g.stderr, "Dry run: nothing was started.")
+		fmt.Fprintln(g.stdout, "Dry run: nothing was started.")
 		return nil
 	}
 	for _, k := range graph.Order {

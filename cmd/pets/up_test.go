@@ -161,6 +161,7 @@ func TestDryRunStartsNothing(t *testing.T) {
 	e := newEnv(t)
 	bp, _ := e.twoServers()
 	r := e.mustPets("up", "--dry-run", "frontend")
+	r.stderr = r.stdout // the plan is the result: stdout
 	want := []string{
 		"Pets would start backend-local:",
 		fmt.Sprintf(`start "$PETSERVER --name backend --port %d"`, bp),
@@ -452,8 +453,8 @@ func TestPetsfileFoundInParentOrByFlag(t *testing.T) {
 	e.dir = filepath.Join(e.dir, "proj", "sub", "dir")
 	e.mustPets("up", "--dry-run")
 	r := e.mustPets("up", "-f", "../../Petsfile", "--dry-run")
-	if !strings.Contains(r.stderr, "Pets would start a-local") {
-		t.Errorf("-f: %s", r.stderr)
+	if !strings.Contains(r.stdout, "Pets would start a-local") {
+		t.Errorf("-f: %s", r.stdout)
 	}
 	if err := os.Remove(filepath.Join(e.dir, "keep")); err != nil {
 		t.Fatal(err)
