@@ -40,7 +40,7 @@ lint:
 	$(GO) mod tidy -diff
 
 bench: build
-	$(GO) run ./internal/bench
+	@scripts/bench.sh
 
 demo: build
 	@echo "== $(BIN) up frontend -f $(DEMO)"

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# make bench: every speed figure beside its floor, one run, this machine. As
+# root on Linux the Kubernetes test cluster is brought up for the sync figure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "$(uname -s)" = Linux ] && [ "$(id -u)" = 0 ] && [ -z "${PETS_NO_CLUSTER:-}" ]; then
+  trap 'make --no-print-directory cluster-down >/dev/null' EXIT
+  make --no-print-directory cluster-up >/dev/null
+fi
+go run ./internal/bench "$@"
