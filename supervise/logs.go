@@ -107,49 +107,21 @@ func LogFiles(dir *state.Dir, names []string) (map[string]string, error) {
 // are copied as they are; with several each line gets a prefixed, coloured
 // service name. With follow it keeps printing what is appended until ctx ends.
 func ShowLogs(ctx context.Context, files map[string]string, follow bool, w io.Writer, useColor bool) error {
-	keys := make([]string, 0, len(files))
-	width := 0
-	for k := range files {
-		keys = append(keys, k)
-		width = max(width, len(k))
+	f := newLogFollower(files, w, useColor, true)
+	f.raw = len(files) == 1
+	if follow {
+		return f.Run(ctx)
 	}
-	sort.Strings(keys)
-	pf := &Prefixer{W: w, Color: useColor, Width: width}
-	emit := func(key string, line []byte) {
-		if len(keys) == 1 {
-			w.Write(line)
-			w.Write([]byte{'\n'})
-			return
-		}
-		pf.Line(key, string(line))
+	defer f.close()
+	if err := f.readAll(); err != nil {
+		return err
 	}
-	tails := make([]*tail, len(keys))
-	for i, k := range keys {
-		tails[i] = &tail{path: files[k]}
-		if err := tails[i].read(func(l []byte) { emit(k, l) }); err != nil {
-			return err
-		}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, k := range f.keys {
+		f.tails[k].flush(func(l []byte) { f.emit(k, l) })
 	}
-	if !follow {
-		for i, t := range tails {
-			t.flush(func(l []byte) { emit(keys[i], l) })
-		}
-		return nil
-	}
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		}
-		for i, t := range tails {
-			if err := t.read(func(l []byte) { emit(keys[i], l) }); err != nil {
-				return err
-			}
-		}
-	}
+	return nil
 }
 
 // tail reads whole lines appended to a file since the last read.
@@ -207,18 +179,24 @@ func (t *tail) flush(line func([]byte)) {
 // (so it costs nothing while services are quiet), and every second in case
 // no event comes (network filesystems).
 type LogFollower struct {
-	mu    sync.Mutex // guards keys and tails: Add may run while Run does
-	keys  []string
-	tails map[string]*tail
-	pf    *Prefixer
-	fw    *fsnotify.Watcher // nil if inotify is unavailable
-	dirs  map[string]bool
+	mu        sync.Mutex // guards keys and tails: Add may run while Run does
+	keys      []string
+	tails     map[string]*tail
+	pf        *Prefixer
+	fw        *fsnotify.Watcher // nil if inotify is unavailable
+	dirs      map[string]bool
+	fromStart bool // new logs are read from their beginning, not their end
+	raw       bool // lines without a prefix (one log)
 }
 
 // FollowLogs starts following the given logs (key -> path) from their
 // current ends; its watches are in place when it returns. Run prints.
 func FollowLogs(files map[string]string, w io.Writer, useColor bool) *LogFollower {
-	f := &LogFollower{tails: map[string]*tail{}, dirs: map[string]bool{}, pf: &Prefixer{W: w, Color: useColor}}
+	return newLogFollower(files, w, useColor, false)
+}
+
+func newLogFollower(files map[string]string, w io.Writer, useColor, fromStart bool) *LogFollower {
+	f := &LogFollower{tails: map[string]*tail{}, dirs: map[string]bool{}, pf: &Prefixer{W: w, Color: useColor}, fromStart: fromStart}
 	if fw, err := fsnotify.NewWatcher(); err == nil {
 		f.fw = fw
 	}
@@ -236,7 +214,7 @@ func (f *LogFollower) Add(files map[string]string) {
 			continue
 		}
 		t := &tail{path: p}
-		if fi, err := os.Stat(p); err == nil {
+		if fi, err := os.Stat(p); err == nil && !f.fromStart {
 			t.offset = fi.Size()
 		}
 		f.tails[k] = t
@@ -252,35 +230,54 @@ func (f *LogFollower) Add(files map[string]string) {
 	sort.Strings(f.keys)
 }
 
+// emit writes one line of key's log.
+func (f *LogFollower) emit(key string, line []byte) {
+	if f.raw {
+		f.pf.mu.Lock()
+		defer f.pf.mu.Unlock()
+		f.pf.W.Write(append(line, '\n'))
+		return
+	}
+	f.pf.Line(key, string(line))
+}
+
+// readAll prints what every followed log has gained.
+func (f *LogFollower) readAll() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, k := range f.keys {
+		if err := f.tails[k].read(func(l []byte) { f.emit(k, l) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *LogFollower) close() {
+	if f.fw != nil {
+		f.fw.Close()
+	}
+}
+
 // Run prints until ctx ends, then reads once more and closes the watches.
 func (f *LogFollower) Run(ctx context.Context) error {
+	defer f.close()
 	var (
 		events chan fsnotify.Event
 		errs   chan error
 	)
 	if f.fw != nil {
-		defer f.fw.Close()
 		events, errs = f.fw.Events, f.fw.Errors
-	}
-	readAll := func() error {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		for _, k := range f.keys {
-			if err := f.tails[k].read(func(l []byte) { f.pf.Line(k, string(l)) }); err != nil {
-				return err
-			}
-		}
-		return nil
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
-		if err := readAll(); err != nil {
+		if err := f.readAll(); err != nil {
 			return err
 		}
 		select {
 		case <-ctx.Done():
-			return readAll()
+			return f.readAll()
 		case <-events:
 		case <-errs: // the ticker still reads
 		case <-tick.C:
