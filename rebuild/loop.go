@@ -107,6 +107,8 @@ func (l *Loop) Run(ctx context.Context) error {
 	// l.Graph, l.Owners, l.Skip, l.Runner and l.Values change only between
 	// rounds (the round goroutine hands them back through done).
 	var reloads []*Reload
+	var stash []Changes // changes seen while a reload was queued or running
+	reloading := false  // the running round is a reload's
 	pending := map[petsfile.Key]bool{}
 	var paths []string
 	ownPaths := map[petsfile.Key][]string{} // per owner; nil entry with all[k]: unknown (overflow)
@@ -135,6 +137,7 @@ func (l *Loop) Run(ctx context.Context) error {
 			delete(crashed, k)
 		}
 		inflight = &roundState{begun: map[petsfile.Key]bool{}, todo: map[petsfile.Key]bool{}}
+		reloading = true
 		values := make(map[petsfile.Key]petsfile.Value, len(l.Values))
 		for k, v := range l.Values {
 			values[k] = v
@@ -198,6 +201,31 @@ func (l *Loop) Run(ctx context.Context) error {
 		}
 	}
 
+	// take owns a batch of changes: its owners become pending, unless a
+	// running round has yet to begin them.
+	take := func(c Changes) {
+		var owned map[petsfile.Key][]string
+		if c.All {
+			owned = map[petsfile.Key][]string{}
+			for _, k := range l.Graph.Order {
+				owned[k] = nil
+			}
+		} else {
+			owned = Own(l.Owners, l.Skip, c.Paths)
+		}
+		for k, ps := range owned {
+			if inflight != nil && inflight.pending(k) {
+				continue // its restart has not begun: it will see this edit
+			}
+			pending[k] = true
+			paths = append(paths, ps...)
+			ownPaths[k] = append(ownPaths[k], ps...)
+			if c.All {
+				all[k] = true
+			}
+		}
+	}
+
 	for {
 		select {
 		case c, ok := <-changes:
@@ -208,26 +236,12 @@ func (l *Loop) Run(ctx context.Context) error {
 				}
 				continue
 			}
-			var owned map[petsfile.Key][]string
-			if c.All {
-				owned = map[petsfile.Key][]string{}
-				for _, k := range l.Graph.Order {
-					owned[k] = nil
-				}
-			} else {
-				owned = Own(l.Owners, l.Skip, c.Paths)
+			if len(reloads) > 0 || reloading {
+				// The owners are about to change: own these with the new ones.
+				stash = append(stash, c)
+				continue
 			}
-			for k, ps := range owned {
-				if inflight != nil && inflight.pending(k) {
-					continue // its restart has not begun: it will see this edit
-				}
-				pending[k] = true
-				paths = append(paths, ps...)
-				ownPaths[k] = append(ownPaths[k], ps...)
-				if c.All {
-					all[k] = true
-				}
-			}
+			take(c)
 			if inflight == nil {
 				next()
 			}
@@ -242,6 +256,15 @@ func (l *Loop) Run(ctx context.Context) error {
 			}
 		case r := <-done:
 			inflight = nil
+			if reloading {
+				reloading = false
+				if len(reloads) == 0 {
+					for _, c := range stash {
+						take(c)
+					}
+					stash = nil
+				}
+			}
 			for _, res := range r.Services {
 				if res.Err != nil {
 					crashed[res.Key] = true // reported with the round; retried on its next change

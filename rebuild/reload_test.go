@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/windmilleng/pets/petsfile"
 )
@@ -78,4 +79,46 @@ type downRecorder struct {
 func (d *downRecorder) Down(_ context.Context, k petsfile.Key) error {
 	*d.downs = append(*d.downs, k.String())
 	return nil
+}
+
+// A change that arrives while a reload waits is owned by the new owners:
+// a new service's files are not dropped in the window.
+func TestLoopOwnsChangesDuringAReloadWithTheNewOwners(t *testing.T) {
+	release := make(chan struct{})
+	f := &loopRunner{block: map[string]chan struct{}{"tool-local": release}, entered: make(chan string, 10)}
+	changes, rounds := make(chan Changes), make(chan Round, 10)
+	l := diamondLoop(f, changes, rounds)
+	reloads := make(chan *Reload)
+	results := make(chan ReloadResult, 1)
+	l.Reloads, l.Reloaded = reloads, func(r ReloadResult) { results <- r }
+	defer runLoop(t, l)()
+
+	changes <- Changes{Paths: []string{"/r/tool/x"}} // round 1 blocks in tool's restart
+	<-f.entered
+	g := diamond()
+	cache := key("cache")
+	g.Order = append(g.Order, cache)
+	g.Deps[cache] = nil
+	r := NewReload(l.Graph, g, map[petsfile.Key]string{}, map[petsfile.Key]string{})
+	r.Runner = f
+	r.Owners = []Owner{{Key: key("store"), Dir: "/r/store"}, {Key: key("api"), Dir: "/r/api"}, {Key: key("web"), Dir: "/r/web"}, {Key: cache, Dir: "/r/cache"}}
+	reloads <- r
+	changes <- Changes{Paths: []string{"/r/cache/new.go"}} // only the new config owns it
+	f.mu.Lock()
+	f.block = nil
+	f.mu.Unlock()
+	close(release)
+	<-rounds // round 1
+	res := <-results
+	if len(res.Added) != 1 || len(res.Removed) != 1 {
+		t.Fatalf("reload: added %v removed %v", res.Added, res.Removed)
+	}
+	select {
+	case r := <-rounds:
+		if got := summary(r); got != "[/r/cache/new.go] -> cache" {
+			t.Errorf("the change made during the reload: %s", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the change made during the reload was dropped")
+	}
 }

@@ -256,17 +256,17 @@ func (wr *watchRun) run(ctx context.Context) error {
 			for _, p := range next.Files {
 				r.Skip[p] = true
 			}
+			follower.Add(logFiles(dir, r.Graph)) // before the new services start
+			select {
+			case reloads <- r: // from here on the loop owns changes with r's owners
+			case <-ctx.Done():
+				return
+			}
 			if err := w.Update(watchOpts(r.Owners)); err != nil {
 				fmt.Fprintln(g.stderr, "pets: watch:", err)
 			}
 			if err := pf.Update(next.Files); err != nil {
 				fmt.Fprintln(g.stderr, "pets: watch Petsfile:", err)
-			}
-			follower.Add(logFiles(dir, r.Graph)) // before the new services start
-			select {
-			case reloads <- r:
-			case <-ctx.Done():
-				return
 			}
 			cur, fp = r.Graph, nextFP
 		}
