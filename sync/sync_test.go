@@ -48,6 +48,11 @@ type cluster struct {
 
 func setup(t *testing.T, name, image string) *cluster {
 	t.Helper()
+	return setupManifest(t, deployment(name, image))
+}
+
+func setupManifest(t *testing.T, manifest string) *cluster {
+	t.Helper()
 	path := testcluster.Kubeconfig(t)
 	cfg, err := kube.LoadConfig(kube.LoadOptions{Kubeconfig: path})
 	if err != nil {
@@ -67,7 +72,7 @@ func setup(t *testing.T, name, image string) *cluster {
 	ns := testcluster.Namespace(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	objs, err := c.Apply(ctx, []byte(deployment(name, image)), ns)
+	objs, err := c.Apply(ctx, []byte(manifest), ns)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,9 +227,81 @@ func TestSyncRefusesEscapesAndMissingTools(t *testing.T) {
 		t.Fatalf("a symlink out of the tree: %v", err)
 	}
 
-	// restart=True is refused plainly.
-	rule.Restart = true
-	if _, err := s2.Sync(ctx, key, []petsfile.SyncRule{rule}, []string{filepath.Join(static, "ok.txt")}); err == nil || !strings.Contains(err.Error(), "restart=True is not supported yet") {
-		t.Fatalf("restart=True: %v", err)
+}
+
+// restart=True: the container restarts after the files land, and the files
+// are there in the new container (here on an emptyDir, and synced again).
+func TestSyncRestartsTheContainer(t *testing.T) {
+	k := setupManifest(t, `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: rs}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: rs}}
+  template:
+    metadata: {labels: {app: rs}}
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers:
+      - name: app
+        image: pets.local/busybox-app:1
+        imagePullPolicy: Never
+        # PID 1 is a shell that exits on SIGTERM; it records each start.
+        command: ["sh", "-c", "date +%s%N >> /data/starts; trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait"]
+        volumeMounts: [{name: data, mountPath: /data}]
+      volumes: [{name: data, emptyDir: {}}]
+`)
+	dir := t.TempDir()
+	static := filepath.Join(dir, "static")
+	writeFile(t, filepath.Join(static, "a.txt"), "one\n", 0o644)
+	rule := petsfile.SyncRule{Selector: "app=rs", Namespace: k.ns, Pos: "Petsfile:1:1", Restart: true,
+		Paths: []petsfile.SyncPath{{Local: static, Remote: "/www/s"}}}
+	s := &Syncer{Client: k.c}
+	before := k.pod(t, "app=rs")
+	rep, err := s.Sync(context.Background(), petsfile.Key{Name: "rs", Tier: "k8s"}, []petsfile.SyncRule{rule}, []string{filepath.Join(static, "a.txt")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(rep.Ran) != "[restart]" {
+		t.Errorf("report: %+v", rep)
+	}
+	after := k.pod(t, "app=rs")
+	if after.UID != before.UID || after.ContainerID == before.ContainerID {
+		t.Fatalf("container not restarted: %+v -> %+v", before, after)
+	}
+	if got := k.sh(t, after, "cat /www/s/a.txt; wc -l < /data/starts"); got != "one\n2\n" {
+		t.Errorf("in the restarted container:\n%s", got)
+	}
+}
+
+// A main process that ignores SIGTERM: the restart gives up with a clear
+// error (and the caller restarts the service in full).
+func TestSyncRestartGivesUpOnAProcessIgnoringTerm(t *testing.T) {
+	k := setupManifest(t, `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: deaf}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: deaf}}
+  template:
+    metadata: {labels: {app: deaf}}
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers:
+      - name: app
+        image: pets.local/busybox-app:1
+        imagePullPolicy: Never
+        command: ["sh", "-c", "trap '' TERM; while :; do sleep 1; done"]
+`)
+	old := RestartTimeout
+	RestartTimeout = 3 * time.Second
+	t.Cleanup(func() { RestartTimeout = old })
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "s", "a.txt"), "x", 0o644)
+	rule := petsfile.SyncRule{Selector: "app=deaf", Namespace: k.ns, Pos: "Petsfile:1:1", Restart: true,
+		Paths: []petsfile.SyncPath{{Local: filepath.Join(dir, "s"), Remote: "/tmp/s"}}}
+	_, err := (&Syncer{Client: k.c}).Sync(context.Background(), petsfile.Key{Name: "deaf", Tier: "k8s"}, []petsfile.SyncRule{rule}, []string{filepath.Join(dir, "s", "a.txt")})
+	if err == nil || !strings.Contains(err.Error(), "did not restart within 3s of SIGTERM") {
+		t.Fatalf("restart of a process ignoring SIGTERM: %v", err)
 	}
 }
