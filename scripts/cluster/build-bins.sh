@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kube-controller-manager, kube-scheduler and kubelet at the
+# Builds kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kubectl at the
 # pinned version from the Go module proxy (separate module in ./k8sbin) and caches
 # them outside the tree, in $PETS_CLUSTER_CACHE (default ~/.cache/pets-cluster).
 # Does nothing when the cached binaries were built from the same pinned module files.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-BINS=(kube-apiserver kube-controller-manager kube-scheduler kubelet)
+# kubectl too: the Petsfile style of 2018 (run("kubectl apply ..."), start("kubectl
+# port-forward ...")) needs it, and it is not a Debian package.
+BINS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl)
 MOD_DIR="$CLUSTER_DIR/k8sbin"
 
 stamp_want() {
@@ -28,8 +30,16 @@ mkdir -p "$CACHE_DIR"
 exec 9>"$CACHE_DIR/.build-bins.lock"
 flock 9
 
+# A kubectl on PATH is used as it is; else the one built here is linked in.
+link_kubectl() {
+	command -v kubectl >/dev/null && return 0
+	ln -sf "$K8S_BIN_DIR/kubectl" /usr/local/bin/kubectl
+	log "kubectl: none on PATH; linked /usr/local/bin/kubectl -> $K8S_BIN_DIR/kubectl"
+}
+
 if up_to_date; then
 	[[ ${1:-} == -v ]] && log "kubernetes $K8S_VERSION binaries cached in $K8S_BIN_DIR"
+	link_kubectl
 	exit 0
 fi
 
@@ -56,4 +66,5 @@ stamp_want >"$tmp/.stamp"
 rm -rf "$K8S_BIN_DIR"
 mv "$tmp" "$K8S_BIN_DIR"
 trap - EXIT
+link_kubectl
 log "built in $(( ($(now_ms) - start) / 1000 )) s: $("$K8S_BIN_DIR/kube-apiserver" --version)"

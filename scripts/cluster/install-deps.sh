@@ -21,7 +21,7 @@ if ((${#missing[@]})); then
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-for c in etcd containerd containerd-shim-runc-v2 runc ctr busybox kubectl; do
+for c in etcd containerd containerd-shim-runc-v2 runc ctr busybox; do # kubectl: build-bins.sh
 	command -v "$c" >/dev/null || die "$c not found on PATH after installing packages"
 done
 [[ -x /usr/lib/cni/loopback ]] || die "/usr/lib/cni/loopback missing (containernetworking-plugins)"
