@@ -128,6 +128,9 @@ func (l *Loop) Run(ctx context.Context) error {
 		reloads = reloads[1:]
 		old := l.Graph
 		l.Runner, l.Graph, l.Owners, l.Skip = r.Runner, r.Graph, r.Owners, r.Skip
+		if r.Syncer != nil {
+			l.Syncer = r.Syncer
+		}
 		for k := range pending {
 			if _, ok := r.Graph.Deps[k]; !ok {
 				delete(pending, k)

@@ -14,6 +14,7 @@ type Reload struct {
 	Graph  *petsfile.Graph
 	Owners []Owner
 	Skip   map[string]bool
+	Syncer Syncer // nil: keep the loop's
 
 	Added, Removed, Changed, Unchanged []petsfile.Key
 	Noticed                            time.Time // when the edit was seen

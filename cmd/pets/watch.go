@@ -229,6 +229,7 @@ func (wr *watchRun) run(ctx context.Context) error {
 			fp = project.Fingerprints(ctx, graph)
 		}
 		cur := graph
+		syncer := syncer // this goroutine's own: it may start one when sync rules appear
 		for {
 			var changed []string
 			select {
@@ -248,6 +249,16 @@ func (wr *watchRun) run(ctx context.Context) error {
 			}
 			r.Noticed = noticed
 			r.Runner = &supervise.Supervisor{State: dir, Project: next, Stderr: g.stderr, Grace: sup.Grace, ReadyTimeout: sup.ReadyTimeout, Fingerprints: nextFP, Kube: sup.Kube}
+			if syncer == nil {
+				// Sync rules that appear in a reload get a Syncer then.
+				s, err := syncerFor(next, r.Graph)
+				if err != nil {
+					fmt.Fprintf(g.stderr, "pets: live sync unavailable (changes restart the services instead): %v\n", err)
+				} else if s != nil {
+					syncer = s
+					r.Syncer = s
+				}
+			}
 			if syncer != nil {
 				r.Runner = deployingRunner{Runner: r.Runner, syncer: syncer}
 			}
