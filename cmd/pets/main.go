@@ -24,10 +24,28 @@ func main() {
 	if os.Getenv("PETS_DEBUG") == "1" {
 		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	}
-	kube.RouteClientGoLogs(slog.Default()) // client-go's klog lines: debug output, not noise on stderr
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	// client-go's klog lines are debug output, not noise on stderr.
+	klogTo := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if os.Getenv("PETS_DEBUG") == "1" {
+		klogTo = slog.Default()
+	}
+	kube.RouteClientGoLogs(klogTo)
+
+	// The first Ctrl-C (or SIGTERM, SIGHUP) cancels: commands stop what they
+	// started and exit. A second one quits at once; whatever is still running
+	// is recorded, and pets down stops it.
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	go func() { // lives as long as the process
+		<-sigs
+		cancel()
+		<-sigs
+		fmt.Fprintln(os.Stderr, "pets: interrupted again: quitting now; `pets down` stops whatever is still running")
+		os.Exit(130)
+	}()
 	err := newRoot(os.Stdout, os.Stderr).ExecuteContext(ctx)
-	stop()
+	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pets: "+err.Error())
 		var ee *exitError

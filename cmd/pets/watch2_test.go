@@ -131,3 +131,27 @@ func TestWatchCtrlCStopsReusedServicesToo(t *testing.T) {
 		t.Errorf("left behind: %v", s)
 	}
 }
+
+func TestSecondCtrlCQuitsAtOnceAndDownCleansUp(t *testing.T) {
+	e := newEnv(t)
+	port := freePort(t)
+	e.write("s/keep", "")
+	e.write("Petsfile", fmt.Sprintf("register(\"stubborn\", \"local\", lambda: service(start(\"exec $PETSERVER --ignore-term --port %d\"), \"127.0.0.1\", %d), watch=[\"s/**\"])\n", port, port))
+	w := e.watch("up", "--watch", "--grace", "10m")
+	_ = w.cmd.Process.Signal(syscall.SIGINT)
+	w.waitLine(`^Stopping stubborn-local`) // now waiting out the grace period
+	_ = w.cmd.Process.Signal(syscall.SIGINT)
+	if code := w.stop(); code != 130 {
+		t.Errorf("exit code after a second Ctrl-C: %d", code)
+	}
+	if !strings.Contains(w.output(), "pets down` stops whatever is still running") {
+		t.Errorf("no word about what is left:\n%s", w.output())
+	}
+	if l := e.list(); l["stubborn-local"].Status != "running" {
+		t.Errorf("the stubborn service should still be recorded: %+v", l)
+	}
+	e.mustPets("down", "--grace", "100ms")
+	if s := e.strays(); len(s) != 0 {
+		t.Errorf("left behind: %v", s)
+	}
+}
