@@ -8,7 +8,6 @@ import (
 
 	"github.com/windmilleng/pets/kube"
 	"github.com/windmilleng/pets/petsfile"
-	"github.com/windmilleng/pets/rebuild"
 	livesync "github.com/windmilleng/pets/sync"
 )
 
@@ -68,26 +67,4 @@ func (applier) Apply(ctx context.Context, manifests []byte, ns string, wait bool
 		names[i] = o.String()
 	}
 	return fmt.Sprintf("%s to context %s", strings.Join(names, ", "), cfg.Context), nil
-}
-
-// deployingRunner tells the Syncer when a service is (re)deployed, so a
-// restarted service's pods are not assumed to hold earlier syncs.
-type deployingRunner struct {
-	rebuild.Runner
-	syncer *livesync.Syncer
-}
-
-func (d deployingRunner) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Value) (petsfile.Value, error) {
-	d.syncer.Deployed(k)
-	return d.Runner.Up(ctx, k, deps)
-}
-
-func (d deployingRunner) Alive(ctx context.Context, k petsfile.Key) bool {
-	if a, ok := d.Runner.(interface {
-		Alive(context.Context, petsfile.Key) bool
-	}); ok {
-		return a.Alive(ctx, k)
-	}
-	_, ok := d.Runner.Running(ctx, k)
-	return ok
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/windmilleng/pets/rebuild"
 	"github.com/windmilleng/pets/state"
 	"github.com/windmilleng/pets/supervise"
+	livesync "github.com/windmilleng/pets/sync"
 	"github.com/windmilleng/pets/watcher"
 )
 
@@ -259,9 +260,7 @@ func (wr *watchRun) run(ctx context.Context) error {
 					r.Syncer = s
 				}
 			}
-			if syncer != nil {
-				r.Runner = deployingRunner{Runner: r.Runner, syncer: syncer}
-			}
+			r.Runner = roundRunner{Runner: r.Runner, syncer: syncer, dir: dir}
 			r.Owners = rebuild.OwnersOf(next, r.Graph)
 			r.Skip = map[string]bool{}
 			for _, p := range next.Files {
@@ -283,10 +282,7 @@ func (wr *watchRun) run(ctx context.Context) error {
 		}
 	}()
 
-	var runner rebuild.Runner = sup
-	if syncer != nil {
-		runner = deployingRunner{Runner: sup, syncer: syncer}
-	}
+	runner := roundRunner{Runner: sup, syncer: syncer, dir: dir}
 	loop := &rebuild.Loop{
 		Failed:  wr.failed,
 		Reloads: reloads,
@@ -477,4 +473,46 @@ func shortPaths(ps []string) []string {
 		out[i] = p
 	}
 	return out
+}
+
+// roundRunner is the watch loop's Runner: each restart holds the lock that
+// `pets up` holds, so a pets up in another terminal and a round never start
+// the same service at once; and a Syncer (if any) learns of redeploys, so a
+// restarted service's pods are not assumed to hold earlier syncs.
+type roundRunner struct {
+	rebuild.Runner
+	syncer *livesync.Syncer // may be nil
+	dir    *state.Dir
+}
+
+func (r roundRunner) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Value) (petsfile.Value, error) {
+	unlock, err := r.dir.LockUp(ctx, nil)
+	if err != nil {
+		return petsfile.Value{}, err
+	}
+	defer unlock()
+	if r.syncer != nil {
+		r.syncer.Deployed(k)
+	}
+	return r.Runner.Up(ctx, k, deps)
+}
+
+func (r roundRunner) Down(ctx context.Context, k petsfile.Key) error {
+	unlock, err := r.dir.LockUp(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return r.Runner.Down(ctx, k)
+}
+
+// Alive passes the cheap liveness check through.
+func (r roundRunner) Alive(ctx context.Context, k petsfile.Key) bool {
+	if a, ok := r.Runner.(interface {
+		Alive(context.Context, petsfile.Key) bool
+	}); ok {
+		return a.Alive(ctx, k)
+	}
+	_, ok := r.Runner.Running(ctx, k)
+	return ok
 }
