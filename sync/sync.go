@@ -13,13 +13,9 @@
 // only under the rule's container path. A container without sh or tar gets
 // a kube.AdviceError, and the caller falls back to a full restart.
 //
-// restart=True in a rule restarts the container after the files land:
-// SIGTERM to its main process (the kubelet starts the container again),
-// then, once it is ready, everything changed since deploy is synced into the
-// new container (files outside volumes do not survive a container restart;
-// put the rule's container path on an emptyDir to have them there as the
-// process starts). A main process that ignores SIGTERM makes the sync fail,
-// and the service is restarted in full instead.
+// restart=True in a rule is not supported yet (restarting a container's
+// process from outside makes the kubelet back off and loses files outside
+// volumes): such a sync fails with a clear error and the service restarts.
 package sync
 
 import (
@@ -133,10 +129,10 @@ func (s *Syncer) Sync(ctx context.Context, k petsfile.Key, rules []petsfile.Sync
 				rep.Ran = append(rep.Ran, run.Cmd)
 			}
 			if r.Restart {
-				if err := s.restart(ctx, k, pod, r, history); err != nil {
-					return rep, err
-				}
-				rep.Ran = append(rep.Ran, "restart")
+				// Restarting a container's process from outside (SIGTERM to
+				// PID 1) makes the kubelet back off longer at every restart and
+				// loses files outside volumes: not supported yet.
+				return rep, fmt.Errorf("%s: restart=True is not supported yet; pets restarts the service instead", r.Pos)
 			}
 		}
 	}
@@ -144,56 +140,13 @@ func (s *Syncer) Sync(ctx context.Context, k petsfile.Key, rules []petsfile.Sync
 	return rep, nil
 }
 
-// RestartTimeout bounds how long a restart=True rule waits for the
-// container to come back.
-var RestartTimeout = 30 * time.Second
-
-// restart restarts pod's container: SIGTERM to its main process (PID 1), so
-// the kubelet starts the container again, then waits until it runs (a new
-// container ID) and is ready, and syncs into it everything changed since the
-// service was deployed (a container restart keeps only what lives on a
-// volume: mount the rule's container path on an emptyDir to have the files
-// there as the process starts).
-func (s *Syncer) restart(ctx context.Context, k petsfile.Key, pod kube.Pod, r petsfile.SyncRule, history []string) error {
-	var out bytes.Buffer
-	if err := s.Client.Exec(ctx, pod, []string{"sh", "-c", "kill 1"}, kube.Streams{Stdout: &out, Stderr: &out}); err != nil {
-		return fmt.Errorf("restart %s: %w", pod, kube.Advise(err))
-	}
-	deadline := time.Now().Add(RestartTimeout)
-	sel := kube.PodSelector{Namespace: pod.Namespace, Selector: r.Selector, Container: r.Container}
-	for {
-		pods, err := s.Client.ReadyPods(ctx, sel)
-		if err != nil {
-			return err
-		}
-		for _, p := range pods {
-			if p.UID == pod.UID && p.ContainerID != pod.ContainerID {
-				if _, _, err := s.syncPod(ctx, p, r, covered(r, history)); err != nil {
-					return fmt.Errorf("sync into %s after its restart: %w", p, kube.Advise(err))
-				}
-				s.mu.Lock()
-				if s.seen[k] != nil {
-					s.seen[k][p.UID+"/"+p.ContainerID] = true
-				}
-				s.mu.Unlock()
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("restart %s: its container did not restart within %s of SIGTERM to its main process (PID 1 may ignore SIGTERM: give it a handler, e.g. run it under sh with trap)", pod, RestartTimeout)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond): // polling the API server for the restarted container
-		}
-	}
-}
-
 // syncPod sends the rule's share of paths into one pod: per rule path, one
 // tar of what exists plus the deletion of what does not.
 func (s *Syncer) syncPod(ctx context.Context, pod kube.Pod, r petsfile.SyncRule, paths []string) (files, gone int, err error) {
 	for _, sp := range r.Paths {
+		if fi, err := os.Lstat(sp.Local); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+			return files, gone, fmt.Errorf("%s: %s is a symlink; sync never follows a symlink out of the local tree: map the real directory", r.Pos, sp.Local)
+		}
 		root, remote := sp.Local, sp.Remote
 		if fi, err := os.Stat(sp.Local); err == nil && !fi.IsDir() || err != nil && isFileMapping(sp) {
 			// A single file: its directory is the root; the names must agree.
