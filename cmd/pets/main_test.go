@@ -247,3 +247,14 @@ register(frontend, "local", frontend_local, deps=[backend])
 `, backendPort, backendPort, frontendPort, frontendPort))
 	return backendPort, frontendPort
 }
+
+// nothingRunning fails the test if anything is recorded or running.
+func (e *env) nothingRunning() {
+	e.t.Helper()
+	if l := e.list(); len(l) != 0 {
+		e.t.Errorf("recorded, but should not be: %v", l)
+	}
+	if s := e.strays(); len(s) != 0 {
+		e.t.Errorf("running, but should not be: %v", s)
+	}
+}

@@ -178,12 +178,7 @@ func TestDryRunStartsNothing(t *testing.T) {
 		}
 		last = i
 	}
-	if l := e.list(); len(l) != 0 {
-		t.Errorf("dry run recorded services: %v", l)
-	}
-	if s := e.strays(); len(s) != 0 {
-		t.Errorf("dry run started processes: %v", s)
-	}
+	e.nothingRunning()
 }
 
 func TestDownKillsServiceIgnoringTerm(t *testing.T) {
@@ -435,12 +430,7 @@ func TestBadInputStartsNothing(t *testing.T) {
 			if r.stdout != "" {
 				t.Errorf("errors went to stdout: %q", r.stdout)
 			}
-			if l := e.list(); len(l) != 0 {
-				t.Errorf("something was recorded: %v", l)
-			}
-			if s := e.strays(); len(s) != 0 {
-				t.Errorf("something was started: %v", s)
-			}
+			e.nothingRunning()
 		})
 	}
 }
