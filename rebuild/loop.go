@@ -53,8 +53,9 @@ type Loop struct {
 	// from Run's goroutines, one at a time.
 	Report  func(Round)
 	Crashed func(petsfile.Key)
-	// Started is called (may be nil) when a round begins, with its owners.
-	Started func(n int, owners []petsfile.Key)
+	// Started is called (may be nil) when a round begins, with its owners;
+	// syncing holds those whose changes are to be synced, not restarted.
+	Started func(n int, owners []petsfile.Key, syncing map[petsfile.Key]bool)
 	// CheckEvery is how often services are checked for crashes between
 	// rounds; 0 means every second.
 	CheckEvery time.Duration
@@ -68,7 +69,11 @@ type Loop struct {
 	Syncer Syncer
 
 	// Reloads (may be nil) brings new configurations, applied in order
-	// between rounds; Reloaded (may be nil) reports each once applied.
+	// between rounds; Reloaded (may be nil) reports each once applied. A nil
+	// Reload says the Petsfile changed but did not evaluate. A batch of
+	// changes that holds a Skip path waits (up to two seconds) for the
+	// reload, which restarts what it changes; the batch then restarts only
+	// the others.
 	Reloads  <-chan *Reload
 	Reloaded func(ReloadResult)
 }
@@ -85,6 +90,17 @@ func (r *roundState) pending(k petsfile.Key) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.todo[k] && !r.begun[k]
+}
+
+// begunNow copies the set of services whose restart has begun.
+func (r *roundState) begunNow() map[petsfile.Key]bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[petsfile.Key]bool, len(r.begun))
+	for k := range r.begun {
+		out[k] = true
+	}
+	return out
 }
 
 func (r *roundState) begin(k petsfile.Key) {
@@ -107,8 +123,9 @@ func (l *Loop) Run(ctx context.Context) error {
 	// l.Graph, l.Owners, l.Skip, l.Runner and l.Values change only between
 	// rounds (the round goroutine hands them back through done).
 	var reloads []*Reload
-	var stash []Changes // changes seen while a reload was queued or running
+	var stash []stashed // changes seen while a reload was queued, running or expected
 	reloading := false  // the running round is a reload's
+	var expect <-chan time.Time // a batch held a Petsfile: its reload is due before this
 	pending := map[petsfile.Key]bool{}
 	var paths []string
 	ownPaths := map[petsfile.Key][]string{} // per owner; nil entry with all[k]: unknown (overflow)
@@ -139,14 +156,15 @@ func (l *Loop) Run(ctx context.Context) error {
 		for _, k := range append(append([]petsfile.Key(nil), r.Removed...), r.Added...) {
 			delete(crashed, k)
 		}
-		inflight = &roundState{begun: map[petsfile.Key]bool{}, todo: map[petsfile.Key]bool{}}
+		rs := &roundState{begun: map[petsfile.Key]bool{}, todo: map[petsfile.Key]bool{}}
+		inflight = rs
 		reloading = true
 		values := make(map[petsfile.Key]petsfile.Value, len(l.Values))
 		for k, v := range l.Values {
 			values[k] = v
 		}
 		go func(n int) {
-			res := l.apply(ctx, r, old, values, n)
+			res := l.apply(ctx, r, old, rs, values, n)
 			if l.Reloaded != nil {
 				l.Reloaded(res)
 			}
@@ -160,7 +178,6 @@ func (l *Loop) Run(ctx context.Context) error {
 		for _, k := range l.Graph.Order {
 			if pending[k] {
 				owners = append(owners, k)
-				delete(crashed, k)
 			}
 		}
 		rs := &roundState{begun: map[petsfile.Key]bool{}, todo: map[petsfile.Key]bool{}}
@@ -176,13 +193,22 @@ func (l *Loop) Run(ctx context.Context) error {
 		roundPaths := paths
 		byOwner := map[petsfile.Key][]string{}
 		for _, k := range owners {
-			if !all[k] {
+			// A service that lost events, or is down (crashed, failed),
+			// restarts: there is nothing running to sync into.
+			if !all[k] && !crashed[k] {
 				byOwner[k] = ownPaths[k]
 			}
 		}
+		for _, k := range owners {
+			delete(crashed, k)
+		}
 		pending, paths, ownPaths, all = map[petsfile.Key]bool{}, nil, map[petsfile.Key][]string{}, map[petsfile.Key]bool{}
 		if l.Started != nil {
-			l.Started(n, owners)
+			syncing := map[petsfile.Key]bool{}
+			for k, ps := range byOwner {
+				syncing[k] = l.Syncer != nil && covers(l.syncRules(k), ps)
+			}
+			l.Started(n, owners, syncing)
 		}
 		go func(n int) {
 			r := l.roundWith(ctx, l.Runner, l.Graph, rs, n, owners, plan, roundPaths, values, byOwner)
@@ -205,8 +231,9 @@ func (l *Loop) Run(ctx context.Context) error {
 	}
 
 	// take owns a batch of changes: its owners become pending, unless a
-	// running round has yet to begin them.
-	take := func(c Changes) {
+	// running round has yet to begin them, or fresh says a reload's restart
+	// that began after the change already covered them.
+	take := func(c Changes, fresh map[petsfile.Key]bool) {
 		var owned map[petsfile.Key][]string
 		if c.All {
 			owned = map[petsfile.Key][]string{}
@@ -217,6 +244,9 @@ func (l *Loop) Run(ctx context.Context) error {
 			owned = Own(l.Owners, l.Skip, c.Paths)
 		}
 		for k, ps := range owned {
+			if fresh[k] {
+				continue // a reload restarted it after this change
+			}
 			if inflight != nil && inflight.pending(k) {
 				continue // its restart has not begun: it will see this edit
 			}
@@ -229,6 +259,34 @@ func (l *Loop) Run(ctx context.Context) error {
 		}
 	}
 
+	// release owns the stashed changes once no reload is queued, running or
+	// expected; last is the reload round that just ended (nil if none).
+	release := func(last *Round) {
+		if reloading || len(reloads) > 0 || expect != nil {
+			return
+		}
+		restarted := map[petsfile.Key]bool{}
+		if last != nil {
+			for _, res := range last.Services {
+				if res.Skipped == "" && res.Err == nil {
+					restarted[res.Key] = true
+				}
+			}
+		}
+		for _, st := range stash {
+			fresh := map[petsfile.Key]bool{}
+			if last != nil && st.round <= last.N {
+				for k := range restarted {
+					if st.round < last.N || !st.begun[k] {
+						fresh[k] = true
+					}
+				}
+			}
+			take(st.c, fresh)
+		}
+		stash = nil
+	}
+
 	for {
 		select {
 		case c, ok := <-changes:
@@ -239,21 +297,47 @@ func (l *Loop) Run(ctx context.Context) error {
 				}
 				continue
 			}
-			if len(reloads) > 0 || reloading {
+			if !reloading && len(reloads) == 0 && expect == nil && l.Reloads != nil && holdsAny(c, l.Skip) {
+				// The Petsfile changed with these files (a checkout, a
+				// save-all): its reload restarts what it changes, so hold
+				// the batch for it rather than restart twice.
+				expect = time.After(reloadWait)
+			}
+			if len(reloads) > 0 || reloading || expect != nil {
 				// The owners are about to change: own these with the new ones.
-				stash = append(stash, c)
+				st := stashed{c: c, round: -1}
+				if reloading && inflight != nil {
+					st.round, st.begun = n, inflight.begunNow()
+				}
+				stash = append(stash, st)
 				continue
 			}
-			take(c)
+			take(c, nil)
 			if inflight == nil {
 				next()
 			}
 		case r, ok := <-l.Reloads:
 			if !ok {
 				l.Reloads = nil
+				expect = nil
+				release(nil)
+				if inflight == nil {
+					next()
+				}
 				continue
 			}
-			reloads = append(reloads, r)
+			expect = nil
+			if r == nil { // the Petsfile changed but did not evaluate
+				release(nil)
+			} else {
+				reloads = append(reloads, r)
+			}
+			if inflight == nil {
+				next()
+			}
+		case <-expect: // no reload came
+			expect = nil
+			release(nil)
 			if inflight == nil {
 				next()
 			}
@@ -261,12 +345,7 @@ func (l *Loop) Run(ctx context.Context) error {
 			inflight = nil
 			if reloading {
 				reloading = false
-				if len(reloads) == 0 {
-					for _, c := range stash {
-						take(c)
-					}
-					stash = nil
-				}
+				release(&r)
 			}
 			for _, res := range r.Services {
 				if res.Err != nil {
@@ -300,6 +379,28 @@ func (l *Loop) Run(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// stashed is a batch of changes held while a reload was due: round is the
+// reload round running when it came (-1: none had begun), begun the
+// services whose restart in that round had begun.
+type stashed struct {
+	c     Changes
+	round int
+	begun map[petsfile.Key]bool
+}
+
+// reloadWait is how long a batch that holds a Petsfile waits for its reload
+// (evaluating a Petsfile takes milliseconds; loads from the network longer).
+const reloadWait = 2 * time.Second
+
+func holdsAny(c Changes, files map[string]bool) bool {
+	for _, p := range c.Paths {
+		if files[p] {
+			return true
+		}
+	}
+	return false
 }
 
 // aliveChecker is a Runner that can tell cheaply whether a service still
@@ -337,12 +438,17 @@ func planFor(g *petsfile.Graph, owners []petsfile.Key) []petsfile.Key {
 // round restarts plan in order, each waiting for readiness. A service whose
 // dependency failed in this round is skipped and left as it is.
 //
+// When ctx ends the service in hand still finishes its restart or sync (on
+// a context without the cancellation: stopping half-way would leave it
+// neither running nor recorded), and the rest are skipped as interrupted.
+//
 // byOwner holds each owner's changed paths; an owner in it whose changes are
 // all covered by its sync rules (see Owner.Sync) is synced by l.Syncer instead
 // of restarted, and falls back to a restart if the sync fails. Owners missing
 // from byOwner (events were lost) always restart.
 func (l *Loop) roundWith(ctx context.Context, runner Runner, g *petsfile.Graph, rs *roundState, n int, owners, plan []petsfile.Key, paths []string, values map[petsfile.Key]petsfile.Value, byOwner map[petsfile.Key][]string) Round {
 	t0 := time.Now()
+	work := context.WithoutCancel(ctx)
 	isOwner := map[petsfile.Key]bool{}
 	for _, k := range owners {
 		isOwner[k] = true
@@ -368,7 +474,7 @@ func (l *Loop) roundWith(ctx context.Context, runner Runner, g *petsfile.Graph, 
 		if ps, ok := byOwner[k]; ok && l.Syncer != nil {
 			if rules := l.syncRules(k); len(rules) > 0 {
 				st := time.Now()
-				rep, covered, err := l.trySync(ctx, k, rules, ps)
+				rep, covered, err := l.trySync(work, k, rules, ps)
 				if covered && err == nil {
 					res.Synced, res.Sync, res.Took = true, rep, time.Since(st)
 					r.Services = append(r.Services, res)
@@ -387,7 +493,7 @@ func (l *Loop) roundWith(ctx context.Context, runner Runner, g *petsfile.Graph, 
 			deps[i] = values[d]
 		}
 		st := time.Now()
-		v, err := runner.Up(ctx, k, deps)
+		v, err := runner.Up(work, k, deps)
 		res.Took, res.Err = time.Since(st), err
 		if err != nil {
 			failed[k] = true

@@ -264,3 +264,33 @@ func TestLoopReportsCrashOnceAndWaitsForAChange(t *testing.T) {
 		<-done
 	})
 }
+
+func TestLoopCancelFinishesTheServiceInHand(t *testing.T) {
+	release := make(chan struct{})
+	f := &loopRunner{block: map[string]chan struct{}{"api-local": release}, entered: make(chan string, 10)}
+	changes, rounds := make(chan Changes), make(chan Round, 10)
+	l := diamondLoop(f, changes, rounds)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- l.Run(ctx) }()
+
+	changes <- Changes{Paths: []string{"/r/api/main.go"}}
+	if k := <-f.entered; k != "api-local" {
+		t.Fatalf("entered %s", k)
+	}
+	cancel() // Ctrl-C while api restarts
+	select {
+	case err := <-errc:
+		t.Fatalf("Run returned (%v) while api was still restarting", err)
+	case r := <-rounds:
+		t.Fatalf("round ended while api was still restarting: %s", summary(r))
+	default:
+	}
+	close(release)
+	if got := summary(<-rounds); got != "[/r/api/main.go] -> api web(skipped: interrupted)" {
+		t.Errorf("round = %s; want api's restart finished and web left alone", got)
+	}
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run = %v", err)
+	}
+}

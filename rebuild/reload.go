@@ -62,7 +62,7 @@ func NewReload(old, new *petsfile.Graph, oldFP, newFP map[petsfile.Key]string) *
 // apply runs a reload on the loop's goroutine's behalf (called from the round
 // goroutine): removed services stop, dependents first; then added and changed
 // ones start in dependency order, each changed one's dependents bounced.
-func (l *Loop) apply(ctx context.Context, r *Reload, old *petsfile.Graph, values map[petsfile.Key]petsfile.Value, n int) ReloadResult {
+func (l *Loop) apply(ctx context.Context, r *Reload, old *petsfile.Graph, rs *roundState, values map[petsfile.Key]petsfile.Value, n int) ReloadResult {
 	t0 := time.Now()
 	removed := map[petsfile.Key]bool{}
 	for _, k := range r.Removed {
@@ -70,14 +70,13 @@ func (l *Loop) apply(ctx context.Context, r *Reload, old *petsfile.Graph, values
 	}
 	for i := len(old.Order) - 1; i >= 0; i-- {
 		if k := old.Order[i]; removed[k] {
-			_ = r.Runner.Down(ctx, k)
+			_ = r.Runner.Down(context.WithoutCancel(ctx), k) // as in a round: never half-way
 			delete(values, k)
 		}
 	}
 	owners := append(append([]petsfile.Key(nil), r.Added...), r.Changed...)
 	res := ReloadResult{Reload: r}
 	if len(owners) > 0 {
-		rs := &roundState{begun: map[petsfile.Key]bool{}, todo: map[petsfile.Key]bool{}}
 		res.Round = l.roundWith(ctx, r.Runner, r.Graph, rs, n, owners, planFor(r.Graph, owners), nil, values, nil)
 	}
 	res.Took = time.Since(t0)

@@ -82,7 +82,7 @@ func (d *downRecorder) Down(_ context.Context, k petsfile.Key) error {
 }
 
 // A change that arrives while a reload waits is owned by the new owners:
-// a new service's files are not dropped in the window.
+// files that only the new configuration owns are not dropped in the window.
 func TestLoopOwnsChangesDuringAReloadWithTheNewOwners(t *testing.T) {
 	release := make(chan struct{})
 	f := &loopRunner{block: map[string]chan struct{}{"tool-local": release}, entered: make(chan string, 10)}
@@ -101,9 +101,9 @@ func TestLoopOwnsChangesDuringAReloadWithTheNewOwners(t *testing.T) {
 	g.Deps[cache] = nil
 	r := NewReload(l.Graph, g, map[petsfile.Key]string{}, map[petsfile.Key]string{})
 	r.Runner = f
-	r.Owners = []Owner{{Key: key("store"), Dir: "/r/store"}, {Key: key("api"), Dir: "/r/api"}, {Key: key("web"), Dir: "/r/web"}, {Key: cache, Dir: "/r/cache"}}
+	r.Owners = []Owner{{Key: key("store"), Dir: "/r/store"}, {Key: key("api"), Dir: "/r/api"}, {Key: key("web"), Dir: "/r/web"}, {Key: cache, Dir: "/r/cache"}, {Key: key("web"), Dir: "/r/shared"}}
 	reloads <- r
-	changes <- Changes{Paths: []string{"/r/cache/new.go"}} // only the new config owns it
+	changes <- Changes{Paths: []string{"/r/shared/new.go"}} // only the new config owns it
 	f.mu.Lock()
 	f.block = nil
 	f.mu.Unlock()
@@ -115,10 +115,60 @@ func TestLoopOwnsChangesDuringAReloadWithTheNewOwners(t *testing.T) {
 	}
 	select {
 	case r := <-rounds:
-		if got := summary(r); got != "[/r/cache/new.go] -> cache" {
+		if got := summary(r); got != "[/r/shared/new.go] -> web" {
 			t.Errorf("the change made during the reload: %s", got)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the change made during the reload was dropped")
+	}
+}
+
+// A batch that holds the Petsfile waits for the reload; what the reload
+// restarted is not restarted again for that batch.
+func TestLoopBatchWithPetsfileWaitsForItsReload(t *testing.T) {
+	f := &loopRunner{}
+	changes, rounds := make(chan Changes), make(chan Round, 10)
+	l := diamondLoop(f, changes, rounds)
+	reloads := make(chan *Reload)
+	results := make(chan ReloadResult, 1)
+	l.Reloads, l.Reloaded = reloads, func(r ReloadResult) { results <- r }
+	defer runLoop(t, l)()
+
+	// A checkout changes the Petsfile (api's config) and files of api and tool.
+	changes <- Changes{Paths: []string{"/r/store/Petsfile", "/r/api/main.go", "/r/tool/x.go"}}
+	g := diamond()
+	g.Order = append(g.Order, key("tool"))
+	g.Deps[key("tool")] = nil
+	r := NewReload(l.Graph, g,
+		map[petsfile.Key]string{key("store"): "s", key("api"): "a", key("web"): "w", key("tool"): "t"},
+		map[petsfile.Key]string{key("store"): "s", key("api"): "a2", key("web"): "w", key("tool"): "t"})
+	r.Runner, r.Owners, r.Skip = f, l.Owners, l.Skip
+	reloads <- r
+	res := <-results
+	if got := summary(res.Round); got != "[] -> api web(bounced)" {
+		t.Errorf("reload round = %s", got)
+	}
+	// Then the held batch: api and web were restarted after it, tool was not.
+	if got := summary(<-rounds); got != "[/r/tool/x.go] -> tool" {
+		t.Errorf("held batch = %s, want only tool", got)
+	}
+	if got := f.takeCalls(); got != "api[store0] web[api1 store0] tool[]" {
+		t.Errorf("calls = %s (api must restart once)", got)
+	}
+}
+
+// When the Petsfile does not evaluate (a nil Reload), the held batch goes on.
+func TestLoopHeldBatchGoesOnWhenTheReloadFails(t *testing.T) {
+	f := &loopRunner{}
+	changes, rounds := make(chan Changes), make(chan Round, 10)
+	l := diamondLoop(f, changes, rounds)
+	reloads := make(chan *Reload)
+	l.Reloads = reloads
+	defer runLoop(t, l)()
+
+	changes <- Changes{Paths: []string{"/r/store/Petsfile", "/r/api/main.go"}}
+	reloads <- nil
+	if got := summary(<-rounds); got != "[/r/api/main.go] -> api web(bounced)" {
+		t.Errorf("round = %s", got)
 	}
 }

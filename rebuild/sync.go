@@ -37,8 +37,18 @@ func (l *Loop) syncRules(k petsfile.Key) []petsfile.SyncRule {
 // trySync syncs paths if every one is covered by a rule; covered says
 // whether it tried.
 func (l *Loop) trySync(ctx context.Context, k petsfile.Key, rules []petsfile.SyncRule, paths []string) (rep SyncReport, covered bool, err error) {
-	if len(paths) == 0 {
+	if !covers(rules, paths) {
 		return rep, false, nil
+	}
+	rep, err = l.Syncer.Sync(ctx, k, rules, paths)
+	return rep, true, err
+}
+
+// covers says whether paths is a batch that rules can sync: not empty, and
+// every path covered by one of them.
+func covers(rules []petsfile.SyncRule, paths []string) bool {
+	if len(rules) == 0 || len(paths) == 0 {
+		return false
 	}
 	for _, p := range paths {
 		ok := false
@@ -49,9 +59,8 @@ func (l *Loop) trySync(ctx context.Context, k petsfile.Key, rules []petsfile.Syn
 			}
 		}
 		if !ok {
-			return rep, false, nil
+			return false
 		}
 	}
-	rep, err = l.Syncer.Sync(ctx, k, rules, paths)
-	return rep, true, err
+	return true
 }

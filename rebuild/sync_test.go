@@ -82,3 +82,38 @@ func TestLoopSyncsCoveredChangesAndFallsBack(t *testing.T) {
 		t.Errorf("synced after lost events: %v", s.calls[n:])
 	}
 }
+
+func TestLoopRestartsAFailedServiceInsteadOfSyncingIt(t *testing.T) {
+	f := &loopRunner{}
+	changes, rounds := make(chan Changes), make(chan Round, 10)
+	l := diamondLoop(f, changes, rounds)
+	s := &fakeSyncer{}
+	l.Syncer = s
+	for i := range l.Owners {
+		if l.Owners[i].Key == key("api") {
+			l.Owners[i].Sync = []petsfile.SyncRule{{Selector: "app=api", Paths: []petsfile.SyncPath{{Local: "/r/api/static", Remote: "/www"}}}}
+		}
+	}
+	l.Failed = map[petsfile.Key]bool{key("api"): true} // down: nothing to sync into
+	var started []string
+	l.Started = func(n int, ks []petsfile.Key, syncing map[petsfile.Key]bool) {
+		started = append(started, fmt.Sprintf("%d:%v", n, syncing[key("api")]))
+	}
+	defer runLoop(t, l)()
+
+	changes <- Changes{Paths: []string{"/r/api/static/a.css"}}
+	if got := syncSummary(<-rounds); got != "api web(bounced) " {
+		t.Errorf("first change to a failed service: %s (want a restart)", got)
+	}
+	if len(s.calls) != 0 {
+		t.Errorf("synced into a service that was down: %v", s.calls)
+	}
+	// Up again: the next covered change is synced.
+	changes <- Changes{Paths: []string{"/r/api/static/b.css"}}
+	if got := syncSummary(<-rounds); got != "api(synced) web(bounced) " {
+		t.Errorf("second change: %s", got)
+	}
+	if fmt.Sprint(started) != "[1:false 2:true]" {
+		t.Errorf("Started said syncing = %v, want [1:false 2:true]", started)
+	}
+}

@@ -246,6 +246,11 @@ func (wr *watchRun) run(ctx context.Context) error {
 			if err != nil {
 				fmt.Fprintf(g.stderr, "[%s] %s changed but does not evaluate; still running the previous configuration:\n%v\n",
 					time.Now().Format("15:04:05.000"), strings.Join(shortPaths(changed), ", "), err)
+				select {
+				case reloads <- nil: // changes held for this reload go ahead
+				case <-ctx.Done():
+					return
+				}
 				continue
 			}
 			r.Noticed = noticed
@@ -295,8 +300,8 @@ func (wr *watchRun) run(ctx context.Context) error {
 		},
 		Runner: runner, Graph: graph, Values: values, Owners: owners, Changes: changes,
 		Skip: map[string]bool{},
-		Started: func(n int, ks []petsfile.Key) {
-			fmt.Fprintf(g.stderr, "[%s] round %d: restarting %s\n", time.Now().Format("15:04:05.000"), n, keyList(ks))
+		Started: func(n int, ks []petsfile.Key, syncing map[petsfile.Key]bool) {
+			fmt.Fprintf(g.stderr, "[%s] round %d: %s\n", time.Now().Format("15:04:05.000"), n, startLine(ks, syncing))
 		},
 		Report: func(r rebuild.Round) {
 			fmt.Fprintln(g.stderr, roundLine(r))
@@ -412,6 +417,27 @@ func reloadLine(res rebuild.ReloadResult) string {
 		}
 	}
 	return b.String()
+}
+
+// startLine says what a round is about to do: "syncing backend-k8s,
+// restarting db-local".
+func startLine(ks []petsfile.Key, syncing map[petsfile.Key]bool) string {
+	var sync, restart []petsfile.Key
+	for _, k := range ks {
+		if syncing[k] {
+			sync = append(sync, k)
+		} else {
+			restart = append(restart, k)
+		}
+	}
+	var parts []string
+	if len(sync) > 0 {
+		parts = append(parts, "syncing "+keyList(sync))
+	}
+	if len(restart) > 0 {
+		parts = append(parts, "restarting "+keyList(restart))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func keyList(ks []petsfile.Key) string {
