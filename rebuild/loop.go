@@ -123,8 +123,8 @@ func (l *Loop) Run(ctx context.Context) error {
 	// l.Graph, l.Owners, l.Skip, l.Runner and l.Values change only between
 	// rounds (the round goroutine hands them back through done).
 	var reloads []*Reload
-	var stash []stashed // changes seen while a reload was queued, running or expected
-	reloading := false  // the running round is a reload's
+	var stash []stashed         // changes seen while a reload was queued, running or expected
+	reloading := false          // the running round is a reload's
 	var expect <-chan time.Time // a batch held a Petsfile: its reload is due before this
 	pending := map[petsfile.Key]bool{}
 	var paths []string
