@@ -3,8 +3,10 @@
 # the test cluster into $PETS_CLUSTER_CACHE. Skips work whose inputs did not change.
 #   pause image   pets.local/pause:1        the pod sandbox (a static Go sleeper)
 #   app image     pets.local/busybox-app:1  busybox-static with every applet in /bin
-#                                           (sh, tar, httpd, ...); default command:
-#                                           httpd -f -v -p 8080 -h /www
+#                                           (sh, tar, httpd, ...) and /bin/pets-restart
+#                                           (cmd/pets-restart, the in-container restart
+#                                           wrapper for sync rules with restart=True);
+#                                           default command: httpd -f -v -p 8080 -h /www
 #   no-tar image  pets.local/notar-http:1   only /notar-http (static Go HTTP server on
 #                                           :8080 serving /www): no shell, no tar
 set -euo pipefail
@@ -19,9 +21,16 @@ flock 9
 	export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-buildvcs=false"
 	go build -trimpath -ldflags "-s -w" -o "$TOOLS_BIN_DIR/" ./...
 )
+# The restart wrapper comes from the pets module itself (the repository root).
+(
+	cd "$CLUSTER_DIR/../.."
+	CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-buildvcs=false \
+		go build -trimpath -ldflags "-s -w" -o "$TOOLS_BIN_DIR/pets-restart" ./cmd/pets-restart
+)
 
 BUSYBOX=$(command -v busybox)
 stamp=$(cat "$TOOLS_BIN_DIR/pause" "$TOOLS_BIN_DIR/notar-http" "$TOOLS_BIN_DIR/oci-layout" "$BUSYBOX" \
+	"$TOOLS_BIN_DIR/pets-restart" \
 	"${BASH_SOURCE[0]}" "$CLUSTER_DIR/common.sh" | sha256sum | cut -d' ' -f1)
 if [[ -f $IMAGES_DIR/.stamp && "$(<"$IMAGES_DIR/.stamp")" == "$stamp" ]] &&
 	[[ -f $IMAGES_DIR/pause.tar && -f $IMAGES_DIR/app.tar && -f $IMAGES_DIR/notar.tar ]]; then
@@ -46,6 +55,7 @@ install -m 0755 "$BUSYBOX" "$r/bin/busybox"
 for a in $("$BUSYBOX" --list); do
 	[[ $a == busybox ]] || ln -s busybox "$r/bin/$a"
 done
+install -m 0755 "$TOOLS_BIN_DIR/pets-restart" "$r/bin/pets-restart"
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$r/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$r/etc/group"
 printf 'hello from %s\n' "$APP_IMAGE" >"$r/www/index.html"
