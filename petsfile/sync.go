@@ -22,6 +22,7 @@ type SyncRule struct {
 	Run       []SyncRun
 	Restart   bool   // restart the container's main process after syncing
 	Pos       string // file:line:col of the sync_rule() call
+	Base      string // the directory of the calling file: every Local path is inside it
 }
 
 // SyncPath maps a local path (absolute; a directory or a file) to a path in
@@ -76,7 +77,7 @@ func (p *Project) builtinSyncRule(t *starlark.Thread, b *starlark.Builtin, args 
 		return nil, fmt.Errorf("sync_rule: selector is empty; give the pods' labels, e.g. \"app=backend\"")
 	}
 	dir := p.callerDir(t)
-	rule := SyncRule{Selector: selector, Namespace: namespace, Container: container, Restart: restart, Pos: t.CallFrame(1).Pos.String()}
+	rule := SyncRule{Selector: selector, Namespace: namespace, Container: container, Restart: restart, Pos: t.CallFrame(1).Pos.String(), Base: dir}
 	for _, item := range paths.Items() {
 		local, ok1 := starlark.AsString(item[0])
 		remote, ok2 := starlark.AsString(item[1])
@@ -88,6 +89,9 @@ func (p *Project) builtinSyncRule(t *starlark.Thread, b *starlark.Builtin, args 
 		}
 		if !path.IsAbs(remote) {
 			return nil, fmt.Errorf("sync_rule: container path %q must be absolute, e.g. \"/app\"", remote)
+		}
+		if path.Clean(remote) == "/" {
+			return nil, fmt.Errorf("sync_rule: container path %q is the container's root; sync into a directory of its own, e.g. \"/app\"", remote)
 		}
 		abs := filepath.Join(dir, filepath.FromSlash(local))
 		if rel, err := filepath.Rel(dir, abs); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {

@@ -4,18 +4,22 @@
 // deletions, streamed through exec into every matching pod's container; then
 // the rule's commands whose triggers match. It implements rebuild.Syncer.
 //
-// A pod that appeared since the last sync (a new pod, or a restarted
-// container: either way its files are the image's) receives everything that
-// changed since the service was deployed, not just the latest batch.
+// Seed, called once a service is deployed, sends each rule's whole local
+// tree into its pods, so they start from the developer's files rather than
+// the image's. A pod that appeared since the last sync (a new pod, or a
+// restarted container: either way its files are the image's) gets the same:
+// the whole tree, plus the deletions since the service was deployed.
 //
 // Safety comes from package kube: the tar never holds a name or a symlink
 // leading outside the rule's local directory, and the container side unpacks
 // only under the rule's container path. A container without sh or tar gets
 // a kube.AdviceError, and the caller falls back to a full restart.
 //
-// restart=True in a rule is not supported yet (restarting a container's
-// process from outside makes the kubelet back off and loses files outside
-// volumes): such a sync fails with a clear error and the service restarts.
+// restart=True in a rule restarts the container's process after the files
+// land, through the in-image wrapper cmd/pets-restart (the container's
+// command runs as pets-restart -- CMD; pets execs pets-restart -restart). A
+// container without it gets advice, and the caller falls back to a full
+// restart of the service.
 package sync
 
 import (
@@ -24,10 +28,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"sort"
+	"strings"
 	gosync "sync"
 	"time"
 
@@ -71,6 +77,18 @@ func (s *Syncer) Deployed(k petsfile.Key) {
 
 // Sync implements rebuild.Syncer.
 func (s *Syncer) Sync(ctx context.Context, k petsfile.Key, rules []petsfile.SyncRule, paths []string) (rebuild.SyncReport, error) {
+	return s.sync(ctx, k, rules, paths, false)
+}
+
+// Seed sends every rule's whole local tree into the pods of k, which was
+// just deployed: its pods hold the image's files. The rules' commands run
+// (those whose triggers match a file sent) and restart=True restarts. It
+// waits up to a minute for a ready pod.
+func (s *Syncer) Seed(ctx context.Context, k petsfile.Key, rules []petsfile.SyncRule) (rebuild.SyncReport, error) {
+	return s.sync(ctx, k, rules, nil, true)
+}
+
+func (s *Syncer) sync(ctx context.Context, k petsfile.Key, rules []petsfile.SyncRule, paths []string, seed bool) (rebuild.SyncReport, error) {
 	t0 := time.Now()
 	var rep rebuild.SyncReport
 	s.mu.Lock()
@@ -88,11 +106,23 @@ func (s *Syncer) Sync(ctx context.Context, k petsfile.Key, rules []petsfile.Sync
 	s.mu.Unlock()
 
 	for _, r := range rules {
+		if err := checkLinks(r); err != nil {
+			return rep, err
+		}
 		mine := covered(r, paths)
-		if len(mine) == 0 {
+		var tree []string
+		if seed {
+			var err error
+			if tree, err = walk(r); err != nil {
+				return rep, err
+			}
+			mine = tree
+		}
+		if len(mine) == 0 && !seed {
 			continue
 		}
-		pods, err := s.Client.ReadyPods(ctx, kube.PodSelector{Namespace: r.Namespace, Selector: r.Selector, Container: r.Container})
+		sel := kube.PodSelector{Namespace: r.Namespace, Selector: r.Selector, Container: r.Container}
+		pods, err := s.readyPods(ctx, sel, seed)
 		if err != nil {
 			return rep, err
 		}
@@ -105,8 +135,15 @@ func (s *Syncer) Sync(ctx context.Context, k petsfile.Key, rules []petsfile.Sync
 			s.mu.Lock()
 			fresh := !seen[id]
 			s.mu.Unlock()
-			if fresh {
-				send = covered(r, history) // a new pod or container gets everything since deploy
+			if fresh && !seed {
+				// A new pod or container holds the image's files: it gets
+				// the whole tree, and the deletions since deploy.
+				if tree == nil {
+					if tree, err = walk(r); err != nil {
+						return rep, err
+					}
+				}
+				send = union(tree, covered(r, history))
 			}
 			files, gone, err := s.syncPod(ctx, pod, r, send)
 			if err != nil {
@@ -122,17 +159,18 @@ func (s *Syncer) Sync(ctx context.Context, k petsfile.Key, rules []petsfile.Sync
 				if !run.Triggered(mine) {
 					continue
 				}
-				var out bytes.Buffer
+				var out lockedBuffer
 				if err := s.Client.Exec(ctx, pod, []string{"sh", "-c", run.Cmd}, kube.Streams{Stdout: &out, Stderr: &out}); err != nil {
 					return rep, fmt.Errorf("after syncing into %s, %q failed: %w\n%s", pod, run.Cmd, kube.Advise(err), bytes.TrimSpace(out.Bytes()))
 				}
 				rep.Ran = append(rep.Ran, run.Cmd)
 			}
 			if r.Restart {
-				// Restarting a container's process from outside (SIGTERM to
-				// PID 1) makes the kubelet back off longer at every restart and
-				// loses files outside volumes: not supported yet.
-				return rep, fmt.Errorf("%s: restart=True is not supported yet; pets restarts the service instead", r.Pos)
+				var out lockedBuffer
+				if err := s.Client.Exec(ctx, pod, RestartCommand, kube.Streams{Stdout: &out, Stderr: &out}); err != nil {
+					return rep, fmt.Errorf("%s: restart=True: restarting the process in %s failed: %w\n%s", r.Pos, pod, restartAdvice(err), bytes.TrimSpace(out.Bytes()))
+				}
+				rep.Ran = append(rep.Ran, "restart")
 			}
 		}
 	}
@@ -140,13 +178,107 @@ func (s *Syncer) Sync(ctx context.Context, k petsfile.Key, rules []petsfile.Sync
 	return rep, nil
 }
 
+// RestartCommand restarts, through exec, the process that runs under
+// cmd/pets-restart in a container.
+var RestartCommand = []string{"pets-restart", "-restart"}
+
+// restartAdvice explains a failed pets-restart -restart: the image lacks
+// the wrapper, or the container's command does not run under it.
+func restartAdvice(err error) error {
+	var exit *kube.ExitError
+	if errors.As(err, &exit) && exit.Code == 3 {
+		return fmt.Errorf("%w; its command must run as pets-restart -- CMD (see cmd/pets-restart)", err)
+	}
+	if a := kube.Advise(err); a != err {
+		return fmt.Errorf("%w; restart=True needs cmd/pets-restart in the image, running the container's command as pets-restart -- CMD", a)
+	}
+	return err
+}
+
+// readyPods lists the rule's ready pods; when seeding, it waits up to a
+// minute for one (a rollout that was not waited for).
+func (s *Syncer) readyPods(ctx context.Context, sel kube.PodSelector, wait bool) ([]kube.Pod, error) {
+	deadline := time.Now().Add(time.Minute)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		pods, err := s.Client.ReadyPods(ctx, sel)
+		if err != nil || len(pods) > 0 || !wait || time.Now().After(deadline) {
+			return pods, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// walk lists what the rule's local paths hold: files and symlinks (a
+// symlink is sent as a symlink; kube.WriteTar refuses one that leads out),
+// not directories themselves, nor anything under a .git directory.
+func walk(r petsfile.SyncRule) ([]string, error) {
+	var out []string
+	for _, sp := range r.Paths {
+		err := filepath.WalkDir(sp.Local, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) && p == sp.Local {
+					return nil // not created yet
+				}
+				return err
+			}
+			if d.IsDir() {
+				if d.Name() == ".git" {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			out = append(out, p)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", r.Pos, err)
+		}
+	}
+	return out, nil
+}
+
+// checkLinks refuses a rule whose local path, or a directory on the way to
+// it from the Petsfile's directory, is a symlink: sync would read from
+// wherever it leads, outside the local tree.
+func checkLinks(r petsfile.SyncRule) error {
+	for _, sp := range r.Paths {
+		var steps []string
+		if rel, err := filepath.Rel(r.Base, sp.Local); r.Base != "" && err == nil && filepath.IsLocal(rel) {
+			p := r.Base
+			for _, part := range strings.Split(rel, string(filepath.Separator)) {
+				p = filepath.Join(p, part)
+				steps = append(steps, p)
+			}
+		} else {
+			steps = []string{sp.Local}
+		}
+		for _, p := range steps {
+			fi, err := os.Lstat(p)
+			if err != nil {
+				break // not there (yet): nothing below it is either
+			}
+			if fi.Mode()&os.ModeSymlink != 0 {
+				what := p + " is a symlink"
+				if p != sp.Local {
+					what = fmt.Sprintf("%s lies under %s, a symlink", sp.Local, p)
+				}
+				return fmt.Errorf("%s: %s; sync never follows a symlink out of the local tree: map the real directory", r.Pos, what)
+			}
+		}
+	}
+	return nil
+}
+
 // syncPod sends the rule's share of paths into one pod: per rule path, one
 // tar of what exists plus the deletion of what does not.
 func (s *Syncer) syncPod(ctx context.Context, pod kube.Pod, r petsfile.SyncRule, paths []string) (files, gone int, err error) {
 	for _, sp := range r.Paths {
-		if fi, err := os.Lstat(sp.Local); err == nil && fi.Mode()&os.ModeSymlink != 0 {
-			return files, gone, fmt.Errorf("%s: %s is a symlink; sync never follows a symlink out of the local tree: map the real directory", r.Pos, sp.Local)
-		}
 		root, remote := sp.Local, sp.Remote
 		if fi, err := os.Stat(sp.Local); err == nil && !fi.IsDir() || err != nil && isFileMapping(sp) {
 			// A single file: its directory is the root; the names must agree.
@@ -165,11 +297,11 @@ func (s *Syncer) syncPod(ctx context.Context, pod kube.Pod, r petsfile.SyncRule,
 				return files, gone, err
 			}
 			rel = filepath.ToSlash(rel)
-			if _, err := os.Lstat(p); err == nil {
-				if fi, _ := os.Stat(p); fi != nil && fi.IsDir() {
+			if fi, err := os.Lstat(p); err == nil {
+				if fi.IsDir() {
 					continue // a directory that got a child: the child is in paths
 				}
-				present = append(present, rel)
+				present = append(present, rel) // a file, or a symlink (sent as one)
 			} else {
 				deleted = append(deleted, rel)
 			}
@@ -188,7 +320,7 @@ func (s *Syncer) syncPod(ctx context.Context, pod kube.Pod, r petsfile.SyncRule,
 			pw.CloseWithError(err)
 			werr <- err
 		}()
-		var out bytes.Buffer
+		var out lockedBuffer
 		err = s.Client.Exec(ctx, pod, argv, kube.Streams{Stdin: pr, Stdout: &out, Stderr: &out})
 		pr.CloseWithError(io.ErrClosedPipe)
 		if terr := <-werr; terr != nil {
@@ -222,6 +354,17 @@ func covered(r petsfile.SyncRule, paths []string) []string {
 	return out
 }
 
+func union(a, b []string) []string {
+	m := map[string]bool{}
+	for _, p := range a {
+		m[p] = true
+	}
+	for _, p := range b {
+		m[p] = true
+	}
+	return keys(m)
+}
+
 func keys(m map[string]bool) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
@@ -229,4 +372,29 @@ func keys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// lockedBuffer is a buffer for an exec's stdout and stderr together: the
+// two streams are copied from different goroutines.
+type lockedBuffer struct {
+	mu  gosync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Bytes()
+}
+
+func (b *lockedBuffer) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Len()
 }

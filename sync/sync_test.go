@@ -228,3 +228,88 @@ func TestSyncRefusesEscapesAndMissingTools(t *testing.T) {
 	}
 
 }
+
+// restartDeployment runs busybox httpd under pets-restart; every start of
+// the server appends a line to /tmp/starts.
+func restartDeployment(name string) string {
+	return deployment(name, "pets.local/busybox-app:1") + `        command: ["pets-restart", "--", "sh", "-c", "date +%s%N >> /tmp/starts; exec httpd -f -p 8080 -h /www"]
+`
+}
+
+func TestSeedAtDeployAndRestartUnderTheWrapper(t *testing.T) {
+	k := setupManifest(t, restartDeployment("rs"))
+	dir := t.TempDir()
+	static := filepath.Join(dir, "static")
+	writeFile(t, filepath.Join(static, "index.html"), "seeded\n", 0o644)
+	writeFile(t, filepath.Join(static, "sub", "a.txt"), "a\n", 0o644)
+	if err := os.Symlink("sub", filepath.Join(static, "link")); err != nil { // a symlink to a directory inside the tree
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(static, ".git", "HEAD"), "ref\n", 0o644)
+	rule := petsfile.SyncRule{Selector: "app=rs", Namespace: k.ns, Pos: "Petsfile:2:3", Base: dir, Restart: true,
+		Paths: []petsfile.SyncPath{{Local: static, Remote: "/www"}}}
+	rules := []petsfile.SyncRule{rule}
+	key := petsfile.Key{Name: "rs", Tier: "k8s"}
+	s := &Syncer{Client: k.c}
+	ctx := context.Background()
+	pod := k.pod(t, "app=rs")
+
+	rep, err := s.Seed(ctx, key, rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Files != 3 || fmt.Sprint(rep.Ran) != "[restart]" {
+		t.Errorf("seed report %+v; want 3 files (index.html, sub/a.txt, link) and a restart", rep)
+	}
+	if got := k.sh(t, pod, "cat /www/index.html /www/link/a.txt; readlink /www/link; [ -e /www/.git ] || echo no .git; wc -l < /tmp/starts"); got != "seeded\na\nsub\nno .git\n2\n" {
+		t.Errorf("in the pod after the seed (want the tree, the link kept, no .git, the server started twice):\n%s", got)
+	}
+
+	// An edit: synced, and the server restarts in the same container.
+	writeFile(t, filepath.Join(static, "index.html"), "edited\n", 0o644)
+	if _, err := s.Sync(ctx, key, rules, []string{filepath.Join(static, "index.html")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := k.sh(t, pod, "cat /www/index.html; wc -l < /tmp/starts"); got != "edited\n3\n" {
+		t.Errorf("after an edit:\n%s", got)
+	}
+	p, err := k.cs.CoreV1().Pods(k.ns).Get(ctx, pod.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc := p.Status.ContainerStatuses[0].RestartCount; rc != 0 {
+		t.Errorf("the container restarted %d times; restart=True must restart only its process", rc)
+	}
+}
+
+func TestRestartWithoutTheWrapperAndSymlinkedParents(t *testing.T) {
+	k := setup(t, "plain", "pets.local/busybox-app:1") // httpd, not under pets-restart
+	dir := t.TempDir()
+	static := filepath.Join(dir, "static")
+	writeFile(t, filepath.Join(static, "index.html"), "x\n", 0o644)
+	rule := petsfile.SyncRule{Selector: "app=plain", Namespace: k.ns, Pos: "Petsfile:4:1", Base: dir, Restart: true,
+		Paths: []petsfile.SyncPath{{Local: static, Remote: "/www"}}}
+	s := &Syncer{Client: k.c}
+	ctx := context.Background()
+	_, err := s.Sync(ctx, petsfile.Key{Name: "plain", Tier: "k8s"}, []petsfile.SyncRule{rule}, []string{filepath.Join(static, "index.html")})
+	if err == nil || !strings.Contains(err.Error(), "Petsfile:4:1: restart=True") || !strings.Contains(err.Error(), "pets-restart -- CMD") {
+		t.Errorf("restart=True without the wrapper: %v", err)
+	}
+
+	// A rule path under a symlinked directory reads from wherever it leads.
+	elsewhere := t.TempDir()
+	writeFile(t, filepath.Join(elsewhere, "static", "secret.txt"), "s\n", 0o644)
+	if err := os.Symlink(elsewhere, filepath.Join(dir, "lnk")); err != nil {
+		t.Fatal(err)
+	}
+	via := petsfile.SyncRule{Selector: "app=plain", Namespace: k.ns, Pos: "Petsfile:5:1", Base: dir,
+		Paths: []petsfile.SyncPath{{Local: filepath.Join(dir, "lnk", "static"), Remote: "/www"}}}
+	secret := filepath.Join(dir, "lnk", "static", "secret.txt")
+	_, err = s.Sync(ctx, petsfile.Key{Name: "via", Tier: "k8s"}, []petsfile.SyncRule{via}, []string{secret})
+	if err == nil || !strings.Contains(err.Error(), "lies under "+filepath.Join(dir, "lnk")+", a symlink") {
+		t.Errorf("a rule path under a symlink: %v", err)
+	}
+	if got := k.sh(t, k.pod(t, "app=plain"), "[ -e /www/secret.txt ] && echo leaked || echo ok"); got != "ok\n" {
+		t.Errorf("the file behind the symlink reached the pod: %s", got)
+	}
+}
