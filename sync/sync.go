@@ -56,19 +56,38 @@ var (
 // ErrNoPods is returned when a rule's selector matches no ready pod.
 var ErrNoPods = errors.New("sync: no ready pod matches")
 
-// Syncer syncs files into pods. Its history is guarded by mu; Sync may be
+// Syncer syncs files into pods. Its history is guarded by mu; the syncs of
+// one service are serialized (by its lock in locks). Its methods may be
 // called from any goroutine.
 type Syncer struct {
 	Client Client
 
 	mu      gosync.Mutex
+	locks   map[petsfile.Key]*gosync.Mutex   // one per service: its syncs run one at a time
 	history map[petsfile.Key]map[string]bool // paths changed since the service was deployed
 	seen    map[petsfile.Key]map[string]bool // pod UID + container ID that received them
 }
 
-// Deployed forgets what was synced into k: its provider ran again, so its
+// lock serializes the syncs of k and returns its unlock.
+func (s *Syncer) lock(k petsfile.Key) func() {
+	s.mu.Lock()
+	if s.locks == nil {
+		s.locks = map[petsfile.Key]*gosync.Mutex{}
+	}
+	l := s.locks[k]
+	if l == nil {
+		l = &gosync.Mutex{}
+		s.locks[k] = l
+	}
+	s.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+// Deployed forgets what was synced into k: its provider runs again, so its
 // pods hold the image's files.
 func (s *Syncer) Deployed(k petsfile.Key) {
+	defer s.lock(k)()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.history, k)
@@ -80,18 +99,19 @@ func (s *Syncer) Sync(ctx context.Context, k petsfile.Key, rules []petsfile.Sync
 	return s.sync(ctx, k, rules, paths, false)
 }
 
-// Seed sends every rule's whole local tree into the pods of k, which was
-// just deployed: its pods hold the image's files. The rules' commands run
-// (those whose triggers match a file sent) and restart=True restarts. It
-// waits up to a minute for a ready pod.
+// Seed sends every rule's whole local tree into the pods of k that have not
+// had it since k was deployed (see Deployed): they hold the image's files.
+// The rules' commands run (those whose triggers match a file sent) and
+// restart=True restarts. It waits up to a minute for a ready pod.
 func (s *Syncer) Seed(ctx context.Context, k petsfile.Key, rules []petsfile.SyncRule) (rebuild.SyncReport, error) {
 	return s.sync(ctx, k, rules, nil, true)
 }
 
-func (s *Syncer) sync(ctx context.Context, k petsfile.Key, rules []petsfile.SyncRule, paths []string, seed bool) (rebuild.SyncReport, error) {
-	t0 := time.Now()
-	var rep rebuild.SyncReport
+// state returns k's history (with paths added) and the set of pods that
+// received it; the set is only touched under k's lock.
+func (s *Syncer) state(k petsfile.Key, paths []string) (history []string, seen map[string]bool) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.history == nil {
 		s.history, s.seen = map[petsfile.Key]map[string]bool{}, map[petsfile.Key]map[string]bool{}
 	}
@@ -101,23 +121,19 @@ func (s *Syncer) sync(ctx context.Context, k petsfile.Key, rules []petsfile.Sync
 	for _, p := range paths {
 		s.history[k][p] = true
 	}
-	history := keys(s.history[k])
-	seen := s.seen[k]
-	s.mu.Unlock()
+	return keys(s.history[k]), s.seen[k]
+}
 
+func (s *Syncer) sync(ctx context.Context, k petsfile.Key, rules []petsfile.SyncRule, paths []string, seed bool) (rebuild.SyncReport, error) {
+	defer s.lock(k)()
+	t0 := time.Now()
+	var rep rebuild.SyncReport
+	history, seen := s.state(k, paths)
 	for _, r := range rules {
 		if err := checkLinks(r); err != nil {
 			return rep, err
 		}
 		mine := covered(r, paths)
-		var tree []string
-		if seed {
-			var err error
-			if tree, err = walk(r); err != nil {
-				return rep, err
-			}
-			mine = tree
-		}
 		if len(mine) == 0 && !seed {
 			continue
 		}
@@ -129,13 +145,10 @@ func (s *Syncer) sync(ctx context.Context, k petsfile.Key, rules []petsfile.Sync
 		if len(pods) == 0 {
 			return rep, fmt.Errorf("%w %q (namespace %q); is the service deployed?", ErrNoPods, r.Selector, r.Namespace)
 		}
+		var tree []string // walked once, for the first fresh pod
 		for _, pod := range pods {
-			id := pod.UID + "/" + pod.ContainerID
 			send := mine
-			s.mu.Lock()
-			fresh := !seen[id]
-			s.mu.Unlock()
-			if fresh && !seed {
+			if fresh := !seen[podID(pod)]; fresh {
 				// A new pod or container holds the image's files: it gets
 				// the whole tree, and the deletions since deploy.
 				if tree == nil {
@@ -144,38 +157,128 @@ func (s *Syncer) sync(ctx context.Context, k petsfile.Key, rules []petsfile.Sync
 					}
 				}
 				send = union(tree, covered(r, history))
+			} else if seed {
+				continue // it has had the tree since the deploy
 			}
-			files, gone, err := s.syncPod(ctx, pod, r, send)
-			if err != nil {
-				return rep, fmt.Errorf("sync into %s: %w", pod, kube.Advise(err))
-			}
-			s.mu.Lock()
-			seen[id] = true
-			s.mu.Unlock()
-			rep.Files += files
-			rep.Gone += gone
-			rep.Pods = append(rep.Pods, pod.String())
-			for _, run := range r.Run {
-				if !run.Triggered(mine) {
-					continue
-				}
-				var out lockedBuffer
-				if err := s.Client.Exec(ctx, pod, []string{"sh", "-c", run.Cmd}, kube.Streams{Stdout: &out, Stderr: &out}); err != nil {
-					return rep, fmt.Errorf("after syncing into %s, %q failed: %w\n%s", pod, run.Cmd, kube.Advise(err), bytes.TrimSpace(out.Bytes()))
-				}
-				rep.Ran = append(rep.Ran, run.Cmd)
-			}
-			if r.Restart {
-				var out lockedBuffer
-				if err := s.Client.Exec(ctx, pod, RestartCommand, kube.Streams{Stdout: &out, Stderr: &out}); err != nil {
-					return rep, fmt.Errorf("%s: restart=True: restarting the process in %s failed: %w\n%s", r.Pos, pod, restartAdvice(err), bytes.TrimSpace(out.Bytes()))
-				}
-				rep.Ran = append(rep.Ran, "restart")
+			if err := s.toPod(ctx, pod, r, send, seen, &rep); err != nil {
+				return rep, err
 			}
 		}
 	}
 	rep.Took = time.Since(t0)
 	return rep, nil
+}
+
+func podID(p kube.Pod) string { return p.UID + "/" + p.ContainerID }
+
+// toPod sends paths into pod, runs the rule's commands that they trigger and
+// restarts the process if the rule asks, adding to rep. Called under the
+// service's lock.
+func (s *Syncer) toPod(ctx context.Context, pod kube.Pod, r petsfile.SyncRule, paths []string, seen map[string]bool, rep *rebuild.SyncReport) error {
+	files, gone, err := s.syncPod(ctx, pod, r, paths)
+	if err != nil {
+		return fmt.Errorf("sync into %s: %w", pod, kube.Advise(err))
+	}
+	seen[podID(pod)] = true
+	rep.Files += files
+	rep.Gone += gone
+	rep.Pods = append(rep.Pods, pod.String())
+	for _, run := range r.Run {
+		if !run.Triggered(paths) {
+			continue
+		}
+		var out lockedBuffer
+		if err := s.Client.Exec(ctx, pod, []string{"sh", "-c", run.Cmd}, kube.Streams{Stdout: &out, Stderr: &out}); err != nil {
+			return fmt.Errorf("after syncing into %s, %q failed: %w\n%s", pod, run.Cmd, kube.Advise(err), bytes.TrimSpace(out.Bytes()))
+		}
+		rep.Ran = append(rep.Ran, run.Cmd)
+	}
+	if r.Restart {
+		var out lockedBuffer
+		if err := s.Client.Exec(ctx, pod, RestartCommand, kube.Streams{Stdout: &out, Stderr: &out}); err != nil {
+			return fmt.Errorf("%s: restart=True: restarting the process in %s failed: %w\n%s", r.Pos, pod, restartAdvice(err), bytes.TrimSpace(out.Bytes()))
+		}
+		rep.Ran = append(rep.Ran, "restart")
+	}
+	return nil
+}
+
+// Follow keeps the pods of k's rules in step as they come and go until ctx
+// ends: a pod that becomes ready and has not had k's files since its deploy
+// (a replacement of a deleted pod, a restarted container, a scale-up) gets
+// them at once, as Seed gives them; report is told of each (rep or err).
+// Pods already ready when Follow starts are left to Seed and Sync. It
+// needs a Client that can watch pods (kube.Client).
+func (s *Syncer) Follow(ctx context.Context, k petsfile.Key, rules []petsfile.SyncRule, report func(rebuild.SyncReport, error)) error {
+	w, ok := s.Client.(interface {
+		WatchPods(context.Context, kube.PodSelector) (*kube.PodWatch, error)
+	})
+	if !ok {
+		return errors.New("sync: this client cannot watch pods")
+	}
+	var wg gosync.WaitGroup
+	defer wg.Wait()
+	for _, r := range rules {
+		sel := kube.PodSelector{Namespace: r.Namespace, Selector: r.Selector, Container: r.Container}
+		before, err := s.Client.ReadyPods(ctx, sel)
+		if err != nil {
+			return err
+		}
+		old := map[string]bool{}
+		for _, p := range before {
+			old[podID(p)] = true
+		}
+		pw, err := w.WatchPods(ctx, sel)
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() { // owned by Follow: ends with ctx
+			defer wg.Done()
+			defer pw.Close()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case ev, ok := <-pw.Events():
+					if !ok {
+						return
+					}
+					if ev.Type != kube.PodReady || old[podID(ev.Pod)] {
+						continue
+					}
+					if rep, did, err := s.fresh(ctx, k, r, ev.Pod); did || err != nil {
+						if ctx.Err() == nil {
+							report(rep, err)
+						}
+					}
+				}
+			}
+		}()
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// fresh gives one pod the rule's tree and the deletions since deploy,
+// unless it has had them.
+func (s *Syncer) fresh(ctx context.Context, k petsfile.Key, r petsfile.SyncRule, pod kube.Pod) (rep rebuild.SyncReport, did bool, err error) {
+	defer s.lock(k)()
+	t0 := time.Now()
+	history, seen := s.state(k, nil)
+	if seen[podID(pod)] {
+		return rep, false, nil
+	}
+	if err := checkLinks(r); err != nil {
+		return rep, true, err
+	}
+	tree, err := walk(r)
+	if err != nil {
+		return rep, true, err
+	}
+	err = s.toPod(ctx, pod, r, union(tree, covered(r, history)), seen, &rep)
+	rep.Took = time.Since(t0)
+	return rep, true, err
 }
 
 // RestartCommand restarts, through exec, the process that runs under

@@ -20,6 +20,7 @@ import (
 	"github.com/windmilleng/pets/internal/testcluster"
 	"github.com/windmilleng/pets/kube"
 	"github.com/windmilleng/pets/petsfile"
+	"github.com/windmilleng/pets/rebuild"
 )
 
 func deployment(name, image string) string {
@@ -279,6 +280,39 @@ func TestSeedAtDeployAndRestartUnderTheWrapper(t *testing.T) {
 	}
 	if rc := p.Status.ContainerStatuses[0].RestartCount; rc != 0 {
 		t.Errorf("the container restarted %d times; restart=True must restart only its process", rc)
+	}
+
+	// Following the pods: a replacement gets the tree as soon as it is
+	// ready, before any further edit.
+	fctx, stop := context.WithCancel(ctx)
+	reports := make(chan string, 10)
+	followed := make(chan error, 1)
+	go func() {
+		followed <- s.Follow(fctx, key, rules, func(rep rebuild.SyncReport, err error) {
+			reports <- fmt.Sprintf("%v %v", rep.Pods, err)
+		})
+	}()
+	defer func() {
+		stop()
+		if err := <-followed; err != nil {
+			t.Errorf("Follow: %v", err)
+		}
+	}()
+	if err := k.cs.CoreV1().Pods(k.ns).Delete(ctx, pod.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	select {
+	case got = <-reports:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the replacement pod was not synced")
+	}
+	next := k.pod(t, "app=rs")
+	if next.UID == pod.UID || got != fmt.Sprintf("[%s] <nil>", next) {
+		t.Fatalf("follow reported %q; want the replacement %s synced", got, next)
+	}
+	if got := k.sh(t, next, "cat /www/index.html; readlink /www/link; wc -l < /tmp/starts"); got != "edited\nsub\n2\n" {
+		t.Errorf("in the replacement pod (want the edit, the link, and its server restarted once):\n%s", got)
 	}
 }
 
