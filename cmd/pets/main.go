@@ -31,6 +31,10 @@ func main() {
 	}
 	kube.RouteClientGoLogs(klogTo)
 
+	// A closed stdout (pets up --watch | tee, then Ctrl-C) must not kill pets
+	// before it stops its services: writes fail instead.
+	signal.Ignore(syscall.SIGPIPE)
+
 	// The first Ctrl-C (or SIGTERM, SIGHUP) cancels: commands stop what they
 	// started and exit. A second one quits at once; whatever is still running
 	// is recorded, and pets down stops it.

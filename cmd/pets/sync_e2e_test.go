@@ -134,11 +134,14 @@ def backend_k8s():
   k8s_apply("k8s", namespace="%[1]s")
   return service(k8s_port_forward("app=backend", %[2]d, 8080, namespace="%[1]s"), "127.0.0.1", %[2]d)
 register("backend", "k8s", backend_k8s, watch=["static/**"],
-         sync=[sync_rule("app=backend", {"static": "/www"}, namespace="%[1]s", run=["cat /www/page.html > /tmp/ran"])])
+         sync=[sync_rule("app=backend", {"static": "/www"}, namespace="%[1]s", run=[sync_run("cat /www/page.html > /tmp/ran", trigger=["static/page.html"])])])
 `, ns, port))
 	r := e.mustPets("up", "--tier", "k8s")
 	if !strings.Contains(r.stderr, "Pets applied Deployment "+ns+"/backend to context pets-test") {
 		t.Errorf("no apply line:\n%s", r.stderr)
+	}
+	if !regexp.MustCompile(`backend-k8s: synced 1 files to ` + ns + `/backend-\S+ at deploy in `).MatchString(r.stderr) {
+		t.Errorf("no sync at deploy:\n%s", r.stderr)
 	}
 	// pets has exited; the forward is a tracked server of the service.
 	if got := fetch(t, port, "/"); !strings.Contains(got, "hello from pets.local/busybox-app:1") {
@@ -156,6 +159,9 @@ register("backend", "k8s", backend_k8s, watch=["static/**"],
 	}
 	if got := fetch(t, port, "/page.html"); got != "synced\n" {
 		t.Errorf("synced page through the forward: %q", got)
+	}
+	if out, err := exec.Command("kubectl", "exec", "-n", ns, "deploy/backend", "--", "cat", "/tmp/ran").CombinedOutput(); err != nil || string(out) != "synced\n" {
+		t.Errorf("the post-sync command's output in the pod: %q (%v)", out, err)
 	}
 	w.stop()
 	e.mustPets("down")
@@ -198,7 +204,10 @@ register("backend", "k8s", backend_k8s)
 	}
 }
 
-// examples/k8s as its README says, on the test cluster.
+// examples/k8s as its README says, on the test cluster (in a copy, since
+// the test edits it): the backend's pod gets static/ at deploy, an edit is
+// synced and the frontend bounced, and a replacement pod gets the edit at
+// once while the port-forward follows it.
 func TestKubernetesExample(t *testing.T) {
 	kubeconfig := testcluster.Kubeconfig(t)
 	for _, p := range []int{8080, 8081} {
@@ -208,22 +217,52 @@ func TestKubernetesExample(t *testing.T) {
 	}
 	e := newEnv(t)
 	t.Setenv("KUBECONFIG", kubeconfig)
-	dir, err := filepath.Abs("../../examples/k8s")
-	if err != nil {
-		t.Fatal(err)
+	root := t.TempDir()
+	for _, ex := range []string{"k8s", "announcement"} {
+		if err := os.CopyFS(filepath.Join(root, ex), os.DirFS(filepath.Join("../../examples", ex))); err != nil {
+			t.Fatal(err)
+		}
 	}
-	e.dir = dir
+	e.dir = filepath.Join(root, "k8s")
 	t.Cleanup(func() {
-		_ = exec.Command("kubectl", "delete", "-f", filepath.Join(dir, "backend.yaml"), "--wait=false").Run()
+		_ = exec.Command("kubectl", "delete", "-f", filepath.Join(e.dir, "backend.yaml"), "--wait=false").Run()
 	})
-	r := e.mustPets("up", "frontend", "--with", "backend=k8s")
-	if !strings.Contains(r.stdout, "backend-k8s\tlocalhost:8080") {
-		t.Errorf("up stdout: %q", r.stdout)
+	w := e.watch("up", "frontend", "--with", "backend=k8s", "--watch")
+	if !strings.Contains(w.output(), "backend-k8s: synced 1 files to default/backend-") {
+		t.Errorf("no sync at deploy:\n%s", w.output())
 	}
-	if got := fetch(t, 8081, "/"); !strings.Contains(got, "the backend at localhost:8080 says: hello from pets.local/busybox-app:1") {
-		t.Errorf("frontend: %q", got)
+	says := func(port int) string {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+		if err != nil {
+			return err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
 	}
-	e.mustPets("down")
+	if got := says(8081); !strings.Contains(got, "the backend at localhost:8080 says: hello from the backend's static files") {
+		t.Errorf("frontend before any edit (the pod should serve static/): %q", got)
+	}
+
+	e.write("static/index.html", "edited\n")
+	m := w.waitLine(roundRE)
+	if !regexp.MustCompile(`^backend-k8s synced 1 files \(0 deleted\) to default/backend-\S+ in \S+, frontend-local bounced in \S+$`).MatchString(m[3]) {
+		t.Errorf("round line: %q", m[0])
+	}
+	if got := says(8081); !strings.Contains(got, "says: edited") {
+		t.Errorf("frontend after the edit: %q", got)
+	}
+
+	// The pod is deleted: its replacement gets the edit before anything
+	// else changes, and the port-forward follows it.
+	if out, err := exec.Command("kubectl", "delete", "pod", "-l", "app=backend", "--wait=false").CombinedOutput(); err != nil {
+		t.Fatalf("kubectl delete pod: %v\n%s", err, out)
+	}
+	w.waitLine(`backend-k8s: new pod default/backend-\S+: synced 1 files in`)
+	waitFor(t, "the replacement pod to serve the edit through the port-forward", func() bool { return says(8080) == "edited\n" })
+	if code := w.stop(); code != 0 {
+		t.Errorf("pets up --watch exited %d after Ctrl-C:\n%s", code, w.output())
+	}
 }
 
 func fetchable(port int) bool {
@@ -260,5 +299,49 @@ register("backend", "k8s", backend_k8s, watch=["static/**"], sync=[sync_rule("ap
 	}
 	if after := e.pids()["backend-k8s"]; after == before {
 		t.Error("the backend was not restarted")
+	}
+}
+
+// restart=True: the server runs under pets-restart, and every sync (the one
+// at deploy, then each edit) restarts it inside the same container.
+func TestSyncRestartsTheProcessUnderTheWrapper(t *testing.T) {
+	kubeconfig := testcluster.Kubeconfig(t)
+	ns := testcluster.Namespace(t)
+	e := newEnv(t)
+	t.Setenv("KUBECONFIG", kubeconfig)
+	port := freePort(t)
+	e.write("k8s/backend.yaml", backendManifest+`        command: ["pets-restart", "--", "sh", "-c", "date +%s%N >> /tmp/starts; exec httpd -f -p 8080 -h /www"]
+`)
+	e.write("static/index.html", "v1\n")
+	e.write("Petsfile", fmt.Sprintf(`
+def backend_k8s():
+  k8s_apply("k8s", namespace="%[1]s")
+  return service(k8s_port_forward("app=backend", %[2]d, 8080, namespace="%[1]s"), "127.0.0.1", %[2]d)
+register("backend", "k8s", backend_k8s, watch=["static/**"], sync=[sync_rule("app=backend", {"static": "/www"}, namespace="%[1]s", restart=True)])
+`, ns, port))
+	w := e.watch("up", "--tier", "k8s", "--watch")
+	starts := func() string {
+		out, err := exec.Command("kubectl", "exec", "-n", ns, "deploy/backend", "--", "sh", "-c", "wc -l < /tmp/starts").CombinedOutput()
+		if err != nil {
+			t.Fatalf("kubectl exec: %v\n%s", err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if got := starts(); got != "2" {
+		t.Errorf("server starts after the deploy and its sync = %s, want 2", got)
+	}
+	if got := fetch(t, port, "/"); got != "v1\n" {
+		t.Errorf("after deploy: %q", got)
+	}
+	e.write("static/index.html", "v2\n")
+	m := w.waitLine(roundRE)
+	if !strings.HasPrefix(m[3], "backend-k8s synced 1 files (0 deleted) to "+ns+"/backend-") {
+		t.Errorf("round: %q", m[0])
+	}
+	if got := starts(); got != "3" {
+		t.Errorf("server starts after an edit = %s, want 3", got)
+	}
+	if got := fetch(t, port, "/"); got != "v2\n" {
+		t.Errorf("after the edit: %q", got)
 	}
 }

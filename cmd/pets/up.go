@@ -12,6 +12,7 @@ import (
 	"github.com/windmilleng/pets/petsfile"
 	"github.com/windmilleng/pets/rebuild"
 	"github.com/windmilleng/pets/supervise"
+	livesync "github.com/windmilleng/pets/sync"
 )
 
 type upFlags struct {
@@ -109,6 +110,14 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 		Grace: f.grace, ReadyTimeout: f.timeout, DryRun: f.dryRun,
 		Fingerprints: project.Fingerprints(ctx, graph), Kube: applier{},
 	}
+	// Live sync needs its cluster before anything starts: a missing
+	// kubeconfig or a context that is not allowed stops here.
+	var syncer *livesync.Syncer
+	if !f.dryRun {
+		if syncer, err = syncerFor(project, graph); err != nil {
+			return fmt.Errorf("live sync: %w", err)
+		}
+	}
 	unlock := func() {}
 	if !f.dryRun {
 		unlock, err = dir.LockUp(ctx, func() { fmt.Fprintln(g.stderr, "Waiting for another `pets up` to finish...") })
@@ -121,7 +130,7 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 		// Stream from before the first start, so its output shows too.
 		follower = supervise.FollowLogs(logFiles(dir, graph), g.stdout, useColor(g, f.watchOpts.color))
 	}
-	eng := &rebuild.Engine{Runner: sup, KeepGoing: watch, Report: func(ev rebuild.Event) { reportUp(g, f.dryRun, watch, ev) }}
+	eng := &rebuild.Engine{Runner: seeding{Runner: sup, syncer: syncer, project: project, stderr: g.stderr}, KeepGoing: watch, Report: func(ev rebuild.Event) { reportUp(g, f.dryRun, watch, ev) }}
 	values, err := eng.Up(ctx, graph)
 	unlock()
 	var kg *rebuild.KeepGoingError
@@ -150,7 +159,7 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 	}
 	if watch {
 		w := &watchRun{g: g, wf: &f.watchOpts, project: project, graph: graph, sup: sup, dir: dir, values: values,
-			stopOnExit: true, spec: resolveSpec{names, f.tier, with}, follower: follower, failed: map[petsfile.Key]bool{}}
+			stopOnExit: true, spec: resolveSpec{names, f.tier, with}, follower: follower, failed: map[petsfile.Key]bool{}, syncer: syncer}
 		if kg != nil {
 			for k := range kg.Failed {
 				w.failed[k] = true

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -101,7 +102,16 @@ func runWatch(cmd *cobra.Command, g *globals, f *upFlags, names []string) error 
 		}
 		values[k] = v
 	}
-	w := &watchRun{g: g, wf: &f.watchOpts, project: project, graph: graph, sup: sup, dir: dir, values: values, spec: resolveSpec{names, "local", with}}
+	// Attaching, pets does not know what the pods hold: bring them in step
+	// with the tree once, so that each edit then sends only itself.
+	syncer, err := syncerFor(project, graph)
+	if err != nil {
+		return fmt.Errorf("live sync: %w", err)
+	}
+	for _, k := range graph.Order {
+		seed(ctx, g.stderr, syncer, project, k, "")
+	}
+	w := &watchRun{g: g, wf: &f.watchOpts, project: project, graph: graph, sup: sup, dir: dir, values: values, spec: resolveSpec{names, "local", with}, syncer: syncer}
 	return w.run(ctx)
 }
 
@@ -125,6 +135,7 @@ type watchRun struct {
 	stopOnExit bool                  // pets up --watch: Ctrl-C stops every service of the graph
 	spec       resolveSpec
 	follower   *supervise.LogFollower // may be nil: made here
+	syncer     *livesync.Syncer       // may be nil: made here if the graph syncs
 }
 
 func logFiles(dir *state.Dir, graph *petsfile.Graph) map[string]string {
@@ -168,11 +179,13 @@ func (wr *watchRun) run(ctx context.Context) error {
 		w.Close()
 		return wr.stop(graph, err)
 	}
-	syncer, err := syncerFor(project, graph)
-	if err != nil {
-		w.Close()
-		pf.Close()
-		return wr.stop(graph, fmt.Errorf("live sync: %w", err))
+	syncer := wr.syncer
+	if syncer == nil {
+		if syncer, err = syncerFor(project, graph); err != nil {
+			w.Close()
+			pf.Close()
+			return wr.stop(graph, fmt.Errorf("live sync: %w", err))
+		}
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -231,6 +244,8 @@ func (wr *watchRun) run(ctx context.Context) error {
 		}
 		cur := graph
 		syncer := syncer // this goroutine's own: it may start one when sync rules appear
+		unfollow := followPods(ctx, g.stderr, syncer, project, graph)
+		defer func() { unfollow() }()
 		for {
 			var changed []string
 			select {
@@ -265,7 +280,7 @@ func (wr *watchRun) run(ctx context.Context) error {
 					r.Syncer = s
 				}
 			}
-			r.Runner = roundRunner{Runner: r.Runner, syncer: syncer, dir: dir}
+			r.Runner = roundRunner{Runner: seeding{Runner: r.Runner, syncer: syncer, project: next, stderr: g.stderr}, dir: dir}
 			r.Owners = rebuild.OwnersOf(next, r.Graph)
 			r.Skip = map[string]bool{}
 			for _, p := range next.Files {
@@ -283,11 +298,13 @@ func (wr *watchRun) run(ctx context.Context) error {
 			if err := pf.Update(next.Files); err != nil {
 				fmt.Fprintln(g.stderr, "pets: watch Petsfile:", err)
 			}
+			unfollow()
+			unfollow = followPods(ctx, g.stderr, syncer, next, r.Graph)
 			cur, fp = r.Graph, nextFP
 		}
 	}()
 
-	runner := roundRunner{Runner: sup, syncer: syncer, dir: dir}
+	runner := roundRunner{Runner: seeding{Runner: sup, syncer: syncer, project: project, stderr: g.stderr}, dir: dir}
 	loop := &rebuild.Loop{
 		Failed:  wr.failed,
 		Reloads: reloads,
@@ -341,6 +358,37 @@ func (wr *watchRun) run(ctx context.Context) error {
 		return wr.stop(last, err)
 	}
 	return wr.stop(last, nil)
+}
+
+// followPods keeps the pods of graph's syncing services in step as they
+// are replaced (sync.Syncer.Follow) until the returned stop is called.
+func followPods(ctx context.Context, stderr io.Writer, syncer *livesync.Syncer, project *petsfile.Project, graph *petsfile.Graph) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, k := range graph.Order {
+		svc, ok := project.Service(k)
+		if syncer == nil || !ok || len(svc.Sync) == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() { // owned by followPods: ends with stop
+			defer wg.Done()
+			err := syncer.Follow(ctx, k, svc.Sync, func(rep rebuild.SyncReport, err error) {
+				if err != nil {
+					fmt.Fprintf(stderr, "pets: %s: a new pod did not get its files (it gets them with the next sync): %v\n", k, err)
+					return
+				}
+				fmt.Fprintf(stderr, "[%s] %s: new pod %s: synced %d files in %s\n", time.Now().Format("15:04:05.000"), k, strings.Join(rep.Pods, " "), rep.Files, rep.Took.Round(time.Millisecond))
+			})
+			if err != nil && ctx.Err() == nil {
+				fmt.Fprintf(stderr, "pets: %s: not following its pods (a replaced pod gets its files with the next sync): %v\n", k, err)
+			}
+		}()
+	}
+	return func() {
+		cancel()
+		wg.Wait()
+	}
 }
 
 func reportFailures(ctx context.Context, g *globals, r rebuild.Round) {
@@ -503,12 +551,10 @@ func shortPaths(ps []string) []string {
 
 // roundRunner is the watch loop's Runner: each restart holds the lock that
 // `pets up` holds, so a pets up in another terminal and a round never start
-// the same service at once; and a Syncer (if any) learns of redeploys, so a
-// restarted service's pods are not assumed to hold earlier syncs.
+// the same service at once.
 type roundRunner struct {
-	rebuild.Runner
-	syncer *livesync.Syncer // may be nil
-	dir    *state.Dir
+	rebuild.Runner // a seeding Runner
+	dir            *state.Dir
 }
 
 func (r roundRunner) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Value) (petsfile.Value, error) {
@@ -517,9 +563,6 @@ func (r roundRunner) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Val
 		return petsfile.Value{}, err
 	}
 	defer unlock()
-	if r.syncer != nil {
-		r.syncer.Deployed(k)
-	}
 	return r.Runner.Up(ctx, k, deps)
 }
 

@@ -29,7 +29,13 @@ type watching struct {
 
 func (e *env) watch(args ...string) *watching {
 	e.t.Helper()
-	w := &watching{t: e.t, cmd: e.cmd(args...), done: make(chan struct{})}
+	return e.watchCmd(e.cmd(args...))
+}
+
+// watchCmd starts cmd (a pets command line from e.cmd) as a watching.
+func (e *env) watchCmd(cmd *exec.Cmd) *watching {
+	e.t.Helper()
+	w := &watching{t: e.t, cmd: cmd, done: make(chan struct{})}
 	stderr, err := w.cmd.StderrPipe()
 	if err != nil {
 		e.t.Fatal(err)
@@ -356,6 +362,29 @@ func TestWatchCtrlCLeavesNothingBehind(t *testing.T) {
 	if l := e.list(); len(l) != 0 {
 		t.Errorf("still recorded after Ctrl-C: %v", l)
 	}
+}
+
+// pets up --watch | tee, then Ctrl-C: tee is gone first, and pets, whose
+// log lines now go to a closed pipe, must still stop its services.
+func TestWatchOutputToAClosedPipeStillStopsEverything(t *testing.T) {
+	e := newEnv(t)
+	e.chain()
+	cmd := e.cmd("up", "--watch")
+	r, wr, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = wr
+	w := e.watchCmd(cmd)
+	wr.Close()
+	r.Close()           // the reader (tee) is gone
+	e.write("a/x", "1") // restarts a and b: their log lines go to stdout
+	w.waitLine(roundRE)
+	w.settle(e)
+	if code := w.stop(); code != 0 {
+		t.Errorf("exit code after Ctrl-C: %d\n%s", code, w.output())
+	}
+	e.nothingRunning()
 }
 
 func TestWatchAttachesToRunningServicesAndLeavesThemUp(t *testing.T) {
