@@ -505,3 +505,45 @@ func readFile(t *testing.T, p string) string {
 	}
 	return string(b)
 }
+
+// Ctrl-C while pets watch restarts a service: the restart finishes (pets
+// watch detaches; it never leaves a service stopped half-way).
+func TestWatchCtrlCDuringARestartFinishesIt(t *testing.T) {
+	e := newEnv(t)
+	port := freePort(t)
+	e.write("s/keep", "")
+	e.write("go", "") // the server starts listening only while this file exists
+	e.write("Petsfile", fmt.Sprintf(`
+def s_local():
+  return service(start("while [ ! -e go ]; do sleep 0.05; done; exec $PETSERVER --name s --port %[1]d"), "127.0.0.1", %[1]d)
+register("s", "local", s_local, watch=["s/**"])
+`, port))
+	e.mustPets("up")
+	before := e.pids()["s-local"]
+	w := e.watch("watch")
+	if err := os.Remove(filepath.Join(e.dir, "go")); err != nil {
+		t.Fatal(err)
+	}
+	e.write("s/x", "1")
+	w.waitLine(`round 1: restarting s-local$`)
+	if err := w.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	e.write("go", "")
+	w.waitLine(`round 1: .* -> s-local restarted in `) // not "interrupted"
+	select { // the one Ctrl-C ends pets watch
+	case <-w.done:
+	case <-time.After(time.Minute):
+		t.Fatalf("pets watch did not exit after Ctrl-C:\n%s", w.output())
+	}
+	if err := w.cmd.Wait(); err != nil {
+		t.Errorf("pets watch: %v\n%s", err, w.output())
+	}
+	l := e.list()
+	if s := l["s-local"]; s.Status != "running" || s.PID == before {
+		t.Errorf("after Ctrl-C during its restart, s-local is %+v (was pid %d); want restarted and running", s, before)
+	}
+	if got := get(t, port); !strings.Contains(got, "s") {
+		t.Errorf("s answers %q", got)
+	}
+}
