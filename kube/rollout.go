@@ -18,13 +18,14 @@ import (
 // ErrRolloutStuck is what a [*RolloutError] unwraps to when no other cause is known.
 var ErrRolloutStuck = errors.New("kube: rollout did not finish")
 
-// RolloutError is a Deployment that did not finish rolling out in time, with what its pods
-// are waiting for.
+// RolloutError is a Deployment, StatefulSet or DaemonSet that did not finish rolling out in
+// time, with what its pods are waiting for.
 type RolloutError struct {
+	Kind            string // Deployment, StatefulSet or DaemonSet
 	Namespace, Name string
 	Status          string     // the last rollout status, as kubectl rollout status words it
-	Pods            []PodIssue // pods of the Deployment that are not ready, and why
-	Err             error      // the deadline, or the progress deadline the Deployment reported
+	Pods            []PodIssue // pods of the object's selector that are not ready, and why
+	Err             error      // the deadline, or the progress deadline a Deployment reported
 }
 
 // PodIssue says why one pod is not ready: a reason such as ImagePullBackOff,
@@ -37,7 +38,7 @@ type PodIssue struct {
 
 func (e *RolloutError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "rollout of Deployment %s/%s did not finish: %v", e.Namespace, e.Name, e.Err)
+	fmt.Fprintf(&b, "rollout of %s did not finish: %v", strings.TrimSpace(e.Kind+" "+e.Namespace+"/"+e.Name), e.Err)
 	if e.Status != "" {
 		fmt.Fprintf(&b, " (%s)", e.Status)
 	}
@@ -57,36 +58,82 @@ func (e *RolloutError) Unwrap() error {
 	return ErrRolloutStuck
 }
 
-// WaitRollout waits until every Deployment among objs has rolled out, as `kubectl rollout
-// status` decides it: the controller has observed its generation, all replicas are updated,
-// no old replica is left, and the updated ones are available. Other kinds are skipped.
+// WaitRollout waits until every Deployment, StatefulSet and DaemonSet among objs has rolled
+// out, as `kubectl rollout status` decides it. Other kinds are skipped. For each, the
+// controller must first have observed the object's generation; then
+//
+//   - a Deployment has all replicas updated, no old replica left, and the updated ones
+//     available (a reported progress deadline is an error at once);
+//   - a StatefulSet has spec.replicas ready and, with the RollingUpdate strategy, the replicas
+//     at or above its partition updated (all of them at partition 0); without rollingUpdate
+//     parameters, its current revision is its update revision;
+//   - a DaemonSet runs an updated pod on every node that should run one, all available.
+//
+// With the OnDelete strategy a StatefulSet or DaemonSet replaces a pod only when someone
+// deletes it, so `kubectl rollout status` refuses to wait. WaitRollout instead waits until
+// every replica is ready (StatefulSet) or every scheduled pod available (DaemonSet), whatever
+// template it runs: pods from before the change keep the old spec until they are deleted.
+//
 // When timeout passes (or ctx ends) first, the error is a [*RolloutError] naming each stuck
-// pod's reason (ImagePullBackOff, CrashLoopBackOff, Pending with the scheduler's message, ...).
+// pod of the object's selector and its reason (ImagePullBackOff, CrashLoopBackOff, Pending
+// with the scheduler's message, ...).
 func (c *Client) WaitRollout(ctx context.Context, objs []Object, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	apps := c.Clientset.AppsV1()
 	for _, o := range objs {
-		if o.Kind != "Deployment" {
-			continue
+		ns := c.namespace(o.Namespace)
+		var err error
+		switch o.Kind {
+		case "Deployment":
+			api := apps.Deployments(ns)
+			err = waitRollout(ctx, c, rolloutKind[*appsv1.Deployment]{
+				kind: o.Kind, get: api.Get, watch: api.Watch, status: deploymentStatus,
+				selector: func(d *appsv1.Deployment) *metav1.LabelSelector { return d.Spec.Selector },
+			}, ns, o.Name, timeout)
+		case "StatefulSet":
+			api := apps.StatefulSets(ns)
+			err = waitRollout(ctx, c, rolloutKind[*appsv1.StatefulSet]{
+				kind: o.Kind, get: api.Get, watch: api.Watch, status: statefulSetStatus,
+				selector: func(s *appsv1.StatefulSet) *metav1.LabelSelector { return s.Spec.Selector },
+			}, ns, o.Name, timeout)
+		case "DaemonSet":
+			api := apps.DaemonSets(ns)
+			err = waitRollout(ctx, c, rolloutKind[*appsv1.DaemonSet]{
+				kind: o.Kind, get: api.Get, watch: api.Watch, status: daemonSetStatus,
+				selector: func(d *appsv1.DaemonSet) *metav1.LabelSelector { return d.Spec.Selector },
+			}, ns, o.Name, timeout)
 		}
-		if err := c.waitDeployment(ctx, o.Namespace, o.Name, timeout); err != nil {
+		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (c *Client) waitDeployment(ctx context.Context, ns, name string, timeout time.Duration) error {
-	ns = c.namespace(ns)
-	deps := c.Clientset.AppsV1().Deployments(ns)
-	var last *appsv1.Deployment
-	status := ""
-	// check reports whether d has rolled out; a progress deadline is an error.
-	check := func(d *appsv1.Deployment) (bool, error) {
-		last = d
+// rolloutKind is what waitRollout needs of one kind of workload: its typed client calls,
+// kubectl's status viewer for it, and its pod selector.
+type rolloutKind[T metav1.Object] struct {
+	kind     string // Deployment, StatefulSet or DaemonSet
+	get      func(context.Context, string, metav1.GetOptions) (T, error)
+	watch    func(context.Context, metav1.ListOptions) (watch.Interface, error)
+	status   func(T) (status string, done bool, err error)
+	selector func(T) *metav1.LabelSelector
+}
+
+// waitRollout waits until k.status says the object ns/name has rolled out.
+func waitRollout[T metav1.Object](ctx context.Context, c *Client, k rolloutKind[T], ns, name string, timeout time.Duration) error {
+	var (
+		last   T
+		seen   bool
+		status string
+	)
+	// check reports whether o has rolled out; a progress deadline is an error.
+	check := func(o T) (bool, error) {
+		last, seen = o, true
 		var done bool
 		var err error
-		status, done, err = deploymentStatus(d)
+		status, done, err = k.status(o)
 		return done, err
 	}
 	err := func() error {
@@ -94,16 +141,16 @@ func (c *Client) waitDeployment(ctx context.Context, ns, name string, timeout ti
 		// server closes watches after a while). No informer: its reflector would log to
 		// stderr when the deadline cuts a watch.
 		for {
-			d, err := deps.Get(ctx, name, metav1.GetOptions{})
+			o, err := k.get(ctx, name, metav1.GetOptions{})
 			if err != nil {
 				return err
 			}
-			if done, err := check(d); done || err != nil {
+			if done, err := check(o); done || err != nil {
 				return err
 			}
-			w, err := deps.Watch(ctx, metav1.ListOptions{
+			w, err := k.watch(ctx, metav1.ListOptions{
 				FieldSelector:   fields.OneTermEqualSelector("metadata.name", name).String(),
-				ResourceVersion: d.ResourceVersion,
+				ResourceVersion: o.GetResourceVersion(),
 			})
 			if err != nil {
 				return err
@@ -111,13 +158,13 @@ func (c *Client) waitDeployment(ctx context.Context, ns, name string, timeout ti
 			for ev := range w.ResultChan() {
 				if ev.Type == watch.Deleted {
 					w.Stop()
-					return fmt.Errorf("deployment %s/%s was deleted", ns, name)
+					return fmt.Errorf("%s %s/%s was deleted", strings.ToLower(k.kind), ns, name)
 				}
-				d, ok := ev.Object.(*appsv1.Deployment)
+				o, ok := ev.Object.(T)
 				if !ok {
 					continue // a watch error (e.g. resourceVersion too old): get again
 				}
-				if done, err := check(d); done || err != nil {
+				if done, err := check(o); done || err != nil {
 					w.Stop()
 					return err
 				}
@@ -131,18 +178,18 @@ func (c *Client) waitDeployment(ctx context.Context, ns, name string, timeout ti
 	if err == nil {
 		return nil
 	}
-	rerr := &RolloutError{Namespace: ns, Name: name, Status: status, Err: err}
+	rerr := &RolloutError{Kind: k.kind, Namespace: ns, Name: name, Status: status, Err: err}
 	if ctx.Err() != nil {
 		rerr.Err = fmt.Errorf("timed out after %v: %w", timeout, ctx.Err())
-		if last == nil {
-			rerr.Status = "the Deployment was never seen"
+		if !seen {
+			rerr.Status = "the " + k.kind + " was never seen"
 		}
 	}
-	if last != nil {
+	if seen {
 		// A fresh context: the waiting one has ended.
 		qctx, qcancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer qcancel()
-		rerr.Pods = c.stuckPods(qctx, last)
+		rerr.Pods = c.stuckPods(qctx, ns, k.selector(last))
 	}
 	return rerr
 }
@@ -169,14 +216,64 @@ func deploymentStatus(d *appsv1.Deployment) (string, bool, error) {
 	return "rolled out", true, nil
 }
 
-// stuckPods lists the Deployment's pods that are not ready, with the reason. Errors leave
+// statefulSetStatus is kubectl's StatefulSetStatusViewer, except that with the OnDelete
+// strategy (where kubectl gives up) all replicas ready is done.
+func statefulSetStatus(s *appsv1.StatefulSet) (string, bool, error) {
+	if s.Status.ObservedGeneration == 0 || s.Generation > s.Status.ObservedGeneration {
+		return "waiting for the statefulset controller to observe the new spec", false, nil
+	}
+	spec, st := s.Spec, s.Status
+	if spec.Replicas != nil && st.ReadyReplicas < *spec.Replicas {
+		return fmt.Sprintf("%d of %d replicas ready", st.ReadyReplicas, *spec.Replicas), false, nil
+	}
+	if spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType {
+		return "all replicas ready (OnDelete: pods keep their spec until deleted)", true, nil
+	}
+	if ru := spec.UpdateStrategy.RollingUpdate; ru != nil {
+		if spec.Replicas != nil && ru.Partition != nil && st.UpdatedReplicas < *spec.Replicas-*ru.Partition {
+			return fmt.Sprintf("%d of %d new replicas updated (partition %d)", st.UpdatedReplicas, *spec.Replicas-*ru.Partition, *ru.Partition), false, nil
+		}
+		return "rolled out", true, nil
+	}
+	if st.UpdateRevision != st.CurrentRevision {
+		return fmt.Sprintf("%d replicas at the update revision %s, others still at %s", st.UpdatedReplicas, st.UpdateRevision, st.CurrentRevision), false, nil
+	}
+	return "rolled out", true, nil
+}
+
+// daemonSetStatus is kubectl's DaemonSetStatusViewer, except that with the OnDelete
+// strategy (where kubectl gives up) every scheduled pod available is done.
+func daemonSetStatus(d *appsv1.DaemonSet) (string, bool, error) {
+	if d.Generation > d.Status.ObservedGeneration {
+		return "waiting for the daemonset controller to observe the new spec", false, nil
+	}
+	st := d.Status
+	if d.Spec.UpdateStrategy.Type == appsv1.OnDeleteDaemonSetStrategyType {
+		if st.NumberAvailable < st.DesiredNumberScheduled {
+			return fmt.Sprintf("%d of %d pods available", st.NumberAvailable, st.DesiredNumberScheduled), false, nil
+		}
+		return "all pods available (OnDelete: pods keep their spec until deleted)", true, nil
+	}
+	switch {
+	case st.UpdatedNumberScheduled < st.DesiredNumberScheduled:
+		return fmt.Sprintf("%d of %d new pods updated", st.UpdatedNumberScheduled, st.DesiredNumberScheduled), false, nil
+	case st.NumberAvailable < st.DesiredNumberScheduled:
+		return fmt.Sprintf("%d of %d updated pods available", st.NumberAvailable, st.DesiredNumberScheduled), false, nil
+	}
+	return "rolled out", true, nil
+}
+
+// stuckPods lists the pods of sel in ns that are not ready, with the reason. Errors leave
 // the list short: it only decorates an error.
-func (c *Client) stuckPods(ctx context.Context, d *appsv1.Deployment) []PodIssue {
-	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+func (c *Client) stuckPods(ctx context.Context, ns string, sel *metav1.LabelSelector) []PodIssue {
+	if sel == nil {
+		return nil // would select every pod of the namespace
+	}
+	s, err := metav1.LabelSelectorAsSelector(sel)
 	if err != nil {
 		return nil
 	}
-	list, err := c.Clientset.CoreV1().Pods(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	list, err := c.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: s.String()})
 	if err != nil {
 		return nil
 	}
