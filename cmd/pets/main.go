@@ -32,8 +32,9 @@ func main() {
 	kube.RouteClientGoLogs(klogTo)
 
 	// A closed stdout (pets up --watch | tee, then Ctrl-C) must not kill pets
-	// before it stops its services: writes fail instead.
-	signal.Ignore(syscall.SIGPIPE)
+	// before it stops its services: writes fail instead. Notify, not Ignore:
+	// an ignored signal stays ignored in every service pets starts.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 
 	// The first Ctrl-C (or SIGTERM, SIGHUP) cancels: commands stop what they
 	// started and exit. A second one quits at once; whatever is still running

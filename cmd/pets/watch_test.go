@@ -369,6 +369,9 @@ func TestWatchCtrlCLeavesNothingBehind(t *testing.T) {
 func TestWatchOutputToAClosedPipeStillStopsEverything(t *testing.T) {
 	e := newEnv(t)
 	e.chain()
+	// c also records which signals it started with ignored.
+	pf := readFile(t, filepath.Join(e.dir, "Petsfile"))
+	e.write("Petsfile", strings.Replace(pf, `start("cat c/data`, `start("grep SigIgn /proc/$$/status > c.sigign; cat c/data`, 1))
 	cmd := e.cmd("up", "--watch")
 	r, wr, err := os.Pipe()
 	if err != nil {
@@ -381,6 +384,14 @@ func TestWatchOutputToAClosedPipeStillStopsEverything(t *testing.T) {
 	e.write("a/x", "1") // restarts a and b: their log lines go to stdout
 	w.waitLine(roundRE)
 	w.settle(e)
+	// The services start with SIGPIPE as usual, not ignored (bit 13-1).
+	var mask uint64
+	if _, err := fmt.Sscanf(readFile(t, filepath.Join(e.dir, "c.sigign")), "SigIgn: %x", &mask); err != nil {
+		t.Fatal(err)
+	}
+	if mask&(1<<(13-1)) != 0 {
+		t.Errorf("a service started with SIGPIPE ignored (SigIgn %x)", mask)
+	}
 	if code := w.stop(); code != 0 {
 		t.Errorf("exit code after Ctrl-C: %d\n%s", code, w.output())
 	}
