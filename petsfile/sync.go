@@ -2,6 +2,7 @@ package petsfile
 
 import (
 	"fmt"
+	"os"
 	"path"
 	"path/filepath"
 	"sort"
@@ -20,9 +21,10 @@ type SyncRule struct {
 	Container string // "" = the pod's first container
 	Paths     []SyncPath
 	Run       []SyncRun
-	Restart   bool   // restart the container's main process after syncing
-	Pos       string // file:line:col of the sync_rule() call
-	Base      string // the directory of the calling file: every Local path is inside it
+	Restart   bool     // restart the container's main process after syncing
+	Pos       string   // file:line:col of the sync_rule() call
+	Base      string   // the directory of the calling file: every Local path is inside it
+	Ignore    []string // the service's ignore= globs (absolute): never sent
 }
 
 // SyncPath maps a local path (absolute; a directory or a file) to a path in
@@ -97,6 +99,9 @@ func (p *Project) builtinSyncRule(t *starlark.Thread, b *starlark.Builtin, args 
 		if rel, err := filepath.Rel(dir, abs); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
 			return nil, fmt.Errorf("sync_rule: local path %q leaves the Petsfile's directory; sync only what the service's tree holds", local)
 		}
+		if link := SymlinkOnTheWay(dir, abs); link != "" {
+			return nil, fmt.Errorf("sync_rule: local path %q goes through %s, a symlink; sync never follows a symlink out of the local tree: map the real directory", local, link)
+		}
 		rule.Paths = append(rule.Paths, SyncPath{Local: abs, Remote: path.Clean(remote)})
 	}
 	if len(rule.Paths) == 0 {
@@ -133,6 +138,29 @@ func (p *Project) builtinSyncRun(t *starlark.Thread, b *starlark.Builtin, args s
 		return nil, fmt.Errorf("sync_run: %w", err)
 	}
 	return &syncRunValue{run: SyncRun{Cmd: cmd, Trigger: absGlobs(p.callerDir(t), globs)}}, nil
+}
+
+// SymlinkOnTheWay returns the first symlink among the paths from base (not
+// included) down to p, which is inside base; "" if there is none, or where
+// the path stops existing. sync_rule() checks its paths with it at load,
+// package sync again before every sync.
+func SymlinkOnTheWay(base, p string) string {
+	rel, err := filepath.Rel(base, p)
+	if err != nil || !filepath.IsLocal(rel) {
+		return ""
+	}
+	q := base
+	for _, part := range strings.Split(rel, string(filepath.Separator)) {
+		q = filepath.Join(q, part)
+		fi, err := os.Lstat(q)
+		if err != nil {
+			return ""
+		}
+		if fi.Mode()&os.ModeSymlink != 0 {
+			return q
+		}
+	}
+	return ""
 }
 
 // syncList unpacks register(sync=[...]).

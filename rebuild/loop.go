@@ -485,6 +485,7 @@ func (l *Loop) roundWith(ctx context.Context, runner Runner, g *petsfile.Graph, 
 					slog.Debug("rebuild: sync failed", "service", k, "err", err)
 				} else {
 					res.Fallback = "a change outside its sync rules"
+					l.Syncer.Changed(k, ps)
 				}
 			}
 		}

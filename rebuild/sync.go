@@ -14,6 +14,10 @@ type Syncer interface {
 	// runs the rules' triggered commands and restarts the container process
 	// if a rule asks. Every path is covered by one of the rules.
 	Sync(ctx context.Context, k petsfile.Key, rules []petsfile.SyncRule, paths []string) (SyncReport, error)
+	// Changed records paths of k that changed but are not synced (the
+	// service restarts instead): a pod that outlives the restart still
+	// needs their deletions.
+	Changed(k petsfile.Key, paths []string)
 }
 
 // SyncReport says what a sync did, for the round's line.

@@ -24,6 +24,10 @@ func (f *fakeSyncer) Sync(_ context.Context, k petsfile.Key, _ []petsfile.SyncRu
 	return SyncReport{Files: len(paths), Pods: []string{"ns/pod-1"}}, nil
 }
 
+func (f *fakeSyncer) Changed(k petsfile.Key, paths []string) {
+	f.calls = append(f.calls, fmt.Sprintf("changed %s%v", k.Name, paths))
+}
+
 func syncSummary(r Round) string {
 	s := ""
 	for _, res := range r.Services {

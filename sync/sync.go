@@ -33,13 +33,13 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
-	"strings"
 	gosync "sync"
 	"time"
 
 	"github.com/windmilleng/pets/kube"
 	"github.com/windmilleng/pets/petsfile"
 	"github.com/windmilleng/pets/rebuild"
+	"github.com/windmilleng/pets/watcher"
 )
 
 // Client is what Syncer needs of a cluster (kube.Client implements it).
@@ -64,8 +64,8 @@ type Syncer struct {
 
 	mu      gosync.Mutex
 	locks   map[petsfile.Key]*gosync.Mutex   // one per service: its syncs run one at a time
-	history map[petsfile.Key]map[string]bool // paths changed since the service was deployed
-	seen    map[petsfile.Key]map[string]bool // pod UID + container ID that received them
+	history map[petsfile.Key]map[string]bool // paths changed (synced or not) since pets started
+	seen    map[petsfile.Key]map[string]bool // rule + pod UID + container ID: that pod has the rule's tree
 }
 
 // lock serializes the syncs of k and returns its unlock.
@@ -84,14 +84,21 @@ func (s *Syncer) lock(k petsfile.Key) func() {
 	return l.Unlock
 }
 
-// Deployed forgets what was synced into k: its provider runs again, so its
-// pods hold the image's files.
+// Deployed forgets which pods of k have its files: its provider runs again,
+// so they may hold the image's. (The history of changes stays: a deletion
+// must reach a pod that survives the redeploy.)
 func (s *Syncer) Deployed(k petsfile.Key) {
 	defer s.lock(k)()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.history, k)
 	delete(s.seen, k)
+}
+
+// Changed implements rebuild.Syncer: paths join k's history, so that a pod
+// that outlives k's restart gets their deletions with the seed after it.
+func (s *Syncer) Changed(k petsfile.Key, paths []string) {
+	defer s.lock(k)()
+	s.state(k, paths)
 }
 
 // Sync implements rebuild.Syncer.
@@ -116,7 +123,10 @@ func (s *Syncer) state(k petsfile.Key, paths []string) (history []string, seen m
 		s.history, s.seen = map[petsfile.Key]map[string]bool{}, map[petsfile.Key]map[string]bool{}
 	}
 	if s.history[k] == nil {
-		s.history[k], s.seen[k] = map[string]bool{}, map[string]bool{}
+		s.history[k] = map[string]bool{}
+	}
+	if s.seen[k] == nil {
+		s.seen[k] = map[string]bool{}
 	}
 	for _, p := range paths {
 		s.history[k][p] = true
@@ -148,7 +158,7 @@ func (s *Syncer) sync(ctx context.Context, k petsfile.Key, rules []petsfile.Sync
 		var tree []string // walked once, for the first fresh pod
 		for _, pod := range pods {
 			send := mine
-			if fresh := !seen[podID(pod)]; fresh {
+			if fresh := !seen[podID(r, pod)]; fresh {
 				// A new pod or container holds the image's files: it gets
 				// the whole tree, and the deletions since deploy.
 				if tree == nil {
@@ -169,7 +179,11 @@ func (s *Syncer) sync(ctx context.Context, k petsfile.Key, rules []petsfile.Sync
 	return rep, nil
 }
 
-func podID(p kube.Pod) string { return p.UID + "/" + p.ContainerID }
+// podID names a pod's container as one rule's target: a pod with two
+// rules gets each rule's tree.
+func podID(r petsfile.SyncRule, p kube.Pod) string {
+	return fmt.Sprintf("%s %v %s/%s", r.Selector, r.Paths, p.UID, p.ContainerID)
+}
 
 // toPod sends paths into pod, runs the rule's commands that they trigger and
 // restarts the process if the rule asks, adding to rep. Called under the
@@ -179,7 +193,7 @@ func (s *Syncer) toPod(ctx context.Context, pod kube.Pod, r petsfile.SyncRule, p
 	if err != nil {
 		return fmt.Errorf("sync into %s: %w", pod, kube.Advise(err))
 	}
-	seen[podID(pod)] = true
+	seen[podID(r, pod)] = true
 	rep.Files += files
 	rep.Gone += gone
 	rep.Pods = append(rep.Pods, pod.String())
@@ -207,8 +221,9 @@ func (s *Syncer) toPod(ctx context.Context, pod kube.Pod, r petsfile.SyncRule, p
 // ends: a pod that becomes ready and has not had k's files since its deploy
 // (a replacement of a deleted pod, a restarted container, a scale-up) gets
 // them at once, as Seed gives them; report is told of each (rep or err).
-// Pods already ready when Follow starts are left to Seed and Sync. It
-// needs a Client that can watch pods (kube.Client).
+// Pods already ready when Follow starts are left to Seed and Sync. A rule
+// whose pods cannot be watched is reported and skipped. It needs a Client
+// that can watch pods (kube.Client).
 func (s *Syncer) Follow(ctx context.Context, k petsfile.Key, rules []petsfile.SyncRule, report func(rebuild.SyncReport, error)) error {
 	w, ok := s.Client.(interface {
 		WatchPods(context.Context, kube.PodSelector) (*kube.PodWatch, error)
@@ -222,15 +237,17 @@ func (s *Syncer) Follow(ctx context.Context, k petsfile.Key, rules []petsfile.Sy
 		sel := kube.PodSelector{Namespace: r.Namespace, Selector: r.Selector, Container: r.Container}
 		before, err := s.Client.ReadyPods(ctx, sel)
 		if err != nil {
-			return err
+			report(rebuild.SyncReport{}, fmt.Errorf("%s: not following its pods: %w", r.Pos, err))
+			continue
 		}
 		old := map[string]bool{}
 		for _, p := range before {
-			old[podID(p)] = true
+			old[podID(r, p)] = true
 		}
 		pw, err := w.WatchPods(ctx, sel)
 		if err != nil {
-			return err
+			report(rebuild.SyncReport{}, fmt.Errorf("%s: not following its pods: %w", r.Pos, err))
+			continue
 		}
 		wg.Add(1)
 		go func() { // owned by Follow: ends with ctx
@@ -244,7 +261,7 @@ func (s *Syncer) Follow(ctx context.Context, k petsfile.Key, rules []petsfile.Sy
 					if !ok {
 						return
 					}
-					if ev.Type != kube.PodReady || old[podID(ev.Pod)] {
+					if ev.Type != kube.PodReady || old[podID(r, ev.Pod)] {
 						continue
 					}
 					if rep, did, err := s.fresh(ctx, k, r, ev.Pod); did || err != nil {
@@ -266,7 +283,7 @@ func (s *Syncer) fresh(ctx context.Context, k petsfile.Key, r petsfile.SyncRule,
 	defer s.lock(k)()
 	t0 := time.Now()
 	history, seen := s.state(k, nil)
-	if seen[podID(pod)] {
+	if seen[podID(r, pod)] {
 		return rep, false, nil
 	}
 	if err := checkLinks(r); err != nil {
@@ -319,8 +336,18 @@ func (s *Syncer) readyPods(ctx context.Context, sel kube.PodSelector, wait bool)
 
 // walk lists what the rule's local paths hold: files and symlinks (a
 // symlink is sent as a symlink; kube.WriteTar refuses one that leads out),
-// not directories themselves, nor anything under a .git directory.
+// not directories themselves, nor what the watcher ignores (the service's
+// ignore= globs, .gitignore and .petsignore files, version-control
+// directories, editor swap files).
 func walk(r petsfile.SyncRule) ([]string, error) {
+	base := r.Base
+	if base == "" && len(r.Paths) > 0 {
+		base = filepath.Dir(r.Paths[0].Local)
+	}
+	ignored, err := watcher.NewMatcher([]string{base}, r.Ignore)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", r.Pos, err)
+	}
 	var out []string
 	for _, sp := range r.Paths {
 		err := filepath.WalkDir(sp.Local, func(p string, d fs.DirEntry, err error) error {
@@ -330,13 +357,15 @@ func walk(r petsfile.SyncRule) ([]string, error) {
 				}
 				return err
 			}
-			if d.IsDir() {
-				if d.Name() == ".git" {
+			if ignored.Ignored(p, d.IsDir()) {
+				if d.IsDir() {
 					return filepath.SkipDir
 				}
 				return nil
 			}
-			out = append(out, p)
+			if !d.IsDir() {
+				out = append(out, p)
+			}
 			return nil
 		})
 		if err != nil {
@@ -351,28 +380,17 @@ func walk(r petsfile.SyncRule) ([]string, error) {
 // wherever it leads, outside the local tree.
 func checkLinks(r petsfile.SyncRule) error {
 	for _, sp := range r.Paths {
-		var steps []string
-		if rel, err := filepath.Rel(r.Base, sp.Local); r.Base != "" && err == nil && filepath.IsLocal(rel) {
-			p := r.Base
-			for _, part := range strings.Split(rel, string(filepath.Separator)) {
-				p = filepath.Join(p, part)
-				steps = append(steps, p)
-			}
-		} else {
-			steps = []string{sp.Local}
+		link := ""
+		if r.Base != "" {
+			link = petsfile.SymlinkOnTheWay(r.Base, sp.Local)
+		} else if fi, err := os.Lstat(sp.Local); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+			link = sp.Local
 		}
-		for _, p := range steps {
-			fi, err := os.Lstat(p)
-			if err != nil {
-				break // not there (yet): nothing below it is either
-			}
-			if fi.Mode()&os.ModeSymlink != 0 {
-				what := p + " is a symlink"
-				if p != sp.Local {
-					what = fmt.Sprintf("%s lies under %s, a symlink", sp.Local, p)
-				}
-				return fmt.Errorf("%s: %s; sync never follows a symlink out of the local tree: map the real directory", r.Pos, what)
-			}
+		switch {
+		case link == sp.Local:
+			return fmt.Errorf("%s: %s is a symlink; sync never follows a symlink out of the local tree: map the real directory", r.Pos, sp.Local)
+		case link != "":
+			return fmt.Errorf("%s: %s lies under %s, a symlink; sync never follows a symlink out of the local tree: map the real directory", r.Pos, sp.Local, link)
 		}
 	}
 	return nil

@@ -191,13 +191,14 @@ func TestSyncEditsDeletionsCommandsAndReplacedPods(t *testing.T) {
 		t.Errorf("the replacement pod lacks earlier changes:\n%s", got)
 	}
 
-	// After a redeploy the history is forgotten.
+	// After a redeploy no pod counts as having the files; the history of
+	// changes stays (a surviving pod must still get the deletions).
 	s.Deployed(key)
 	s.mu.Lock()
-	n := len(s.history[key])
+	seen, n := len(s.seen[key]), len(s.history[key])
 	s.mu.Unlock()
-	if n != 0 {
-		t.Errorf("history after Deployed: %d paths", n)
+	if seen != 0 || n == 0 {
+		t.Errorf("after Deployed: %d pods seen (want 0), %d paths of history (want them kept)", seen, n)
 	}
 }
 
@@ -246,10 +247,19 @@ func TestSeedAtDeployAndRestartUnderTheWrapper(t *testing.T) {
 	if err := os.Symlink("sub", filepath.Join(static, "link")); err != nil { // a symlink to a directory inside the tree
 		t.Fatal(err)
 	}
+	// Never sent: what the watcher ignores too.
 	writeFile(t, filepath.Join(static, ".git", "HEAD"), "ref\n", 0o644)
+	writeFile(t, filepath.Join(static, "x.skip"), "ignore= glob\n", 0o644)
+	writeFile(t, filepath.Join(dir, ".gitignore"), "*.log\n", 0o644)
+	writeFile(t, filepath.Join(static, "y.log"), "gitignored\n", 0o644)
+	writeFile(t, filepath.Join(static, ".index.html.swp"), "vim\n", 0o644)
+	// A second rule into the same pod.
+	writeFile(t, filepath.Join(dir, "extra", "e.txt"), "e\n", 0o644)
 	rule := petsfile.SyncRule{Selector: "app=rs", Namespace: k.ns, Pos: "Petsfile:2:3", Base: dir, Restart: true,
-		Paths: []petsfile.SyncPath{{Local: static, Remote: "/www"}}}
-	rules := []petsfile.SyncRule{rule}
+		Paths: []petsfile.SyncPath{{Local: static, Remote: "/www"}}, Ignore: []string{filepath.ToSlash(static) + "/*.skip"}}
+	extra := petsfile.SyncRule{Selector: "app=rs", Namespace: k.ns, Pos: "Petsfile:3:3", Base: dir,
+		Paths: []petsfile.SyncPath{{Local: filepath.Join(dir, "extra"), Remote: "/extra"}}}
+	rules := []petsfile.SyncRule{rule, extra}
 	key := petsfile.Key{Name: "rs", Tier: "k8s"}
 	s := &Syncer{Client: k.c}
 	ctx := context.Background()
@@ -259,11 +269,11 @@ func TestSeedAtDeployAndRestartUnderTheWrapper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Files != 3 || fmt.Sprint(rep.Ran) != "[restart]" {
-		t.Errorf("seed report %+v; want 3 files (index.html, sub/a.txt, link) and a restart", rep)
+	if rep.Files != 4 || fmt.Sprint(rep.Ran) != "[restart]" {
+		t.Errorf("seed report %+v; want 4 files (index.html, sub/a.txt, link; extra/e.txt) and a restart", rep)
 	}
-	if got := k.sh(t, pod, "cat /www/index.html /www/link/a.txt; readlink /www/link; [ -e /www/.git ] || echo no .git; wc -l < /tmp/starts"); got != "seeded\na\nsub\nno .git\n2\n" {
-		t.Errorf("in the pod after the seed (want the tree, the link kept, no .git, the server started twice):\n%s", got)
+	if got := k.sh(t, pod, "cat /www/index.html /www/link/a.txt /extra/e.txt; readlink /www/link; ls -A /www; wc -l < /tmp/starts"); got != "seeded\na\ne\nsub\nindex.html\nlink\nsub\n2\n" {
+		t.Errorf("in the pod after the seed (want both trees, the link kept, nothing ignored, the server started twice):\n%s", got)
 	}
 
 	// An edit: synced, and the server restarts in the same container.
@@ -280,6 +290,21 @@ func TestSeedAtDeployAndRestartUnderTheWrapper(t *testing.T) {
 	}
 	if rc := p.Status.ContainerStatuses[0].RestartCount; rc != 0 {
 		t.Errorf("the container restarted %d times; restart=True must restart only its process", rc)
+	}
+
+	// A deletion that restarted the service instead of a sync (with a change
+	// outside the rules), and a redeploy that kept the pod: the seed after
+	// it deletes the file.
+	if err := os.Remove(filepath.Join(dir, "extra", "e.txt")); err != nil {
+		t.Fatal(err)
+	}
+	s.Changed(key, []string{filepath.Join(dir, "extra", "e.txt"), filepath.Join(dir, "backend.yaml")})
+	s.Deployed(key)
+	if _, err := s.Seed(ctx, key, rules); err != nil {
+		t.Fatal(err)
+	}
+	if got := k.sh(t, pod, "[ -e /extra/e.txt ] && echo still there || echo deleted"); got != "deleted\n" {
+		t.Errorf("a file deleted before a redeploy that kept the pod: %s", got)
 	}
 
 	// Following the pods: a replacement gets the tree as soon as it is
@@ -301,14 +326,17 @@ func TestSeedAtDeployAndRestartUnderTheWrapper(t *testing.T) {
 	if err := k.cs.CoreV1().Pods(k.ns).Delete(ctx, pod.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	var got string
-	select {
-	case got = <-reports:
-	case <-time.After(2 * time.Minute):
-		t.Fatal("the replacement pod was not synced")
+	var got []string
+	for len(got) < len(rules) { // one report per rule
+		select {
+		case r := <-reports:
+			got = append(got, r)
+		case <-time.After(2 * time.Minute):
+			t.Fatalf("the replacement pod was not synced by every rule: %v", got)
+		}
 	}
 	next := k.pod(t, "app=rs")
-	if next.UID == pod.UID || got != fmt.Sprintf("[%s] <nil>", next) {
+	if want := fmt.Sprintf("[%s] <nil>", next); next.UID == pod.UID || got[0] != want || got[1] != want {
 		t.Fatalf("follow reported %q; want the replacement %s synced", got, next)
 	}
 	if got := k.sh(t, next, "cat /www/index.html; readlink /www/link; wc -l < /tmp/starts"); got != "edited\nsub\n2\n" {

@@ -105,10 +105,10 @@ func seed(ctx context.Context, stderr io.Writer, syncer *livesync.Syncer, projec
 	}
 	rep, err := syncer.Seed(ctx, k, svc.Sync)
 	if err != nil {
-		fmt.Fprintf(stderr, "pets: %s: syncing its files%s failed; its pods hold other files until the next sync: %v\n", k, when, err)
+		fmt.Fprintf(stderr, "pets: %s: syncing its files%s failed (pets tries again at the next sync): %v\n", k, when, err)
 		return
 	}
-	fmt.Fprintf(stderr, "[%s] %s: synced %d files to %s%s in %s\n", time.Now().Format("15:04:05.000"), k, rep.Files, strings.Join(rep.Pods, " "), when, rep.Took.Round(time.Millisecond))
+	fmt.Fprintf(stderr, "[%s] %s: synced %s%s in %s\n", time.Now().Format("15:04:05.000"), k, syncWhat(rep), when, rep.Took.Round(time.Millisecond))
 }
 
 // Alive passes the cheap liveness check through.

@@ -54,7 +54,7 @@ register("frontend", "local", frontend_local, deps=["backend"], watch=["frontend
 
 	e.write("static/page.html", "v2\n")
 	m := w.waitLine(roundRE)
-	if !regexp.MustCompile(`^backend-k8s synced 1 files \(0 deleted\) to ` + ns + `/backend-\S+ in \S+, frontend-local bounced in \S+$`).MatchString(m[3]) {
+	if !regexp.MustCompile(`^backend-k8s synced 1 file \(0 deleted\) to ` + ns + `/backend-\S+, ran "date > /tmp/synced" in \S+, frontend-local bounced in \S+$`).MatchString(m[3]) {
 		t.Errorf("round line: %q", m[0])
 	}
 	if got := fetch(t, bport, "/page.html"); got != "v2\n" {
@@ -140,7 +140,7 @@ register("backend", "k8s", backend_k8s, watch=["static/**"],
 	if !strings.Contains(r.stderr, "Pets applied Deployment "+ns+"/backend to context pets-test") {
 		t.Errorf("no apply line:\n%s", r.stderr)
 	}
-	if !regexp.MustCompile(`backend-k8s: synced 1 files to ` + ns + `/backend-\S+ at deploy in `).MatchString(r.stderr) {
+	if !regexp.MustCompile(`backend-k8s: synced 1 file \(0 deleted\) to ` + ns + `/backend-\S+ at deploy in `).MatchString(r.stderr) {
 		t.Errorf("no sync at deploy:\n%s", r.stderr)
 	}
 	// pets has exited; the forward is a tracked server of the service.
@@ -154,7 +154,7 @@ register("backend", "k8s", backend_k8s, watch=["static/**"],
 	w := e.watch("watch")
 	e.write("static/page.html", "synced\n")
 	m := w.waitLine(roundRE)
-	if !strings.HasPrefix(m[3], "backend-k8s synced 1 files (0 deleted) to "+ns+"/backend-") {
+	if !strings.HasPrefix(m[3], "backend-k8s synced 1 file (0 deleted) to "+ns+"/backend-") {
 		t.Errorf("round: %q", m[0])
 	}
 	if got := fetch(t, port, "/page.html"); got != "synced\n" {
@@ -228,7 +228,7 @@ func TestKubernetesExample(t *testing.T) {
 		_ = exec.Command("kubectl", "delete", "-f", filepath.Join(e.dir, "backend.yaml"), "--wait=false").Run()
 	})
 	w := e.watch("up", "frontend", "--with", "backend=k8s", "--watch")
-	if !strings.Contains(w.output(), "backend-k8s: synced 1 files to default/backend-") {
+	if !strings.Contains(w.output(), "backend-k8s: synced 1 file (0 deleted) to default/backend-") {
 		t.Errorf("no sync at deploy:\n%s", w.output())
 	}
 	says := func(port int) string {
@@ -246,7 +246,7 @@ func TestKubernetesExample(t *testing.T) {
 
 	e.write("static/index.html", "edited\n")
 	m := w.waitLine(roundRE)
-	if !regexp.MustCompile(`^backend-k8s synced 1 files \(0 deleted\) to default/backend-\S+ in \S+, frontend-local bounced in \S+$`).MatchString(m[3]) {
+	if !regexp.MustCompile(`^backend-k8s synced 1 file \(0 deleted\) to default/backend-\S+ in \S+, frontend-local bounced in \S+$`).MatchString(m[3]) {
 		t.Errorf("round line: %q", m[0])
 	}
 	if got := says(8081); !strings.Contains(got, "says: edited") {
@@ -258,7 +258,7 @@ func TestKubernetesExample(t *testing.T) {
 	if out, err := exec.Command("kubectl", "delete", "pod", "-l", "app=backend", "--wait=false").CombinedOutput(); err != nil {
 		t.Fatalf("kubectl delete pod: %v\n%s", err, out)
 	}
-	w.waitLine(`backend-k8s: new pod default/backend-\S+: synced 1 files in`)
+	w.waitLine(`backend-k8s: new pod: synced 1 file \(0 deleted\) to default/backend-\S+ in`)
 	waitFor(t, "the replacement pod to serve the edit through the port-forward", func() bool { return says(8080) == "edited\n" })
 	if code := w.stop(); code != 0 {
 		t.Errorf("pets up --watch exited %d after Ctrl-C:\n%s", code, w.output())
@@ -335,7 +335,7 @@ register("backend", "k8s", backend_k8s, watch=["static/**"], sync=[sync_rule("ap
 	}
 	e.write("static/index.html", "v2\n")
 	m := w.waitLine(roundRE)
-	if !strings.HasPrefix(m[3], "backend-k8s synced 1 files (0 deleted) to "+ns+"/backend-") {
+	if !strings.HasPrefix(m[3], "backend-k8s synced 1 file (0 deleted) to "+ns+"/backend-") || !strings.Contains(m[3], ", restarted the process in ") {
 		t.Errorf("round: %q", m[0])
 	}
 	if got := starts(); got != "3" {

@@ -375,10 +375,10 @@ func followPods(ctx context.Context, stderr io.Writer, syncer *livesync.Syncer, 
 			defer wg.Done()
 			err := syncer.Follow(ctx, k, svc.Sync, func(rep rebuild.SyncReport, err error) {
 				if err != nil {
-					fmt.Fprintf(stderr, "pets: %s: a new pod did not get its files (it gets them with the next sync): %v\n", k, err)
+					fmt.Fprintf(stderr, "pets: %s: a new pod did not get its files (pets tries again at the next sync): %v\n", k, err)
 					return
 				}
-				fmt.Fprintf(stderr, "[%s] %s: new pod %s: synced %d files in %s\n", time.Now().Format("15:04:05.000"), k, strings.Join(rep.Pods, " "), rep.Files, rep.Took.Round(time.Millisecond))
+				fmt.Fprintf(stderr, "[%s] %s: new pod: synced %s in %s\n", time.Now().Format("15:04:05.000"), k, syncWhat(rep), rep.Took.Round(time.Millisecond))
 			})
 			if err != nil && ctx.Err() == nil {
 				fmt.Fprintf(stderr, "pets: %s: not following its pods (a replaced pod gets its files with the next sync): %v\n", k, err)
@@ -521,7 +521,7 @@ func roundLine(r rebuild.Round) string {
 		case s.Skipped != "":
 			fmt.Fprintf(&b, " %s skipped (%s)", s.Key, s.Skipped)
 		case s.Synced:
-			fmt.Fprintf(&b, " %s synced %d files (%d deleted) to %s in %s", s.Key, s.Sync.Files, s.Sync.Gone, strings.Join(s.Sync.Pods, " "), s.Took.Round(time.Millisecond))
+			fmt.Fprintf(&b, " %s synced %s in %s", s.Key, syncWhat(s.Sync), s.Took.Round(time.Millisecond))
 		case errors.Is(s.Err, context.Canceled):
 			fmt.Fprintf(&b, " %s interrupted", s.Key)
 		case s.Err != nil:
@@ -535,6 +535,33 @@ func roundLine(r rebuild.Round) string {
 	}
 	fmt.Fprintf(&b, " (%s in all)", r.Took.Round(time.Millisecond))
 	return b.String()
+}
+
+// syncWhat says what a sync did: "2 files (1 deleted) to ns/pod-a, ran
+// "make css", restarted the process".
+func syncWhat(rep rebuild.SyncReport) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s (%d deleted) to %s", count(rep.Files, "file"), rep.Gone, strings.Join(slices.Compact(slices.Sorted(slices.Values(rep.Pods))), " "))
+	seen := map[string]bool{}
+	for _, r := range rep.Ran {
+		if seen[r] {
+			continue
+		}
+		seen[r] = true
+		if r == "restart" {
+			b.WriteString(", restarted the process")
+		} else {
+			fmt.Fprintf(&b, ", ran %q", r)
+		}
+	}
+	return b.String()
+}
+
+func count(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 func shortPaths(ps []string) []string {
