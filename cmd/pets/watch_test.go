@@ -542,7 +542,8 @@ register("s", "local", s_local, watch=["s/**"])
 	}
 	e.write("go", "")
 	w.waitLine(`round 1: .* -> s-local restarted in `) // not "interrupted"
-	select {                                           // the one Ctrl-C ends pets watch
+	// The one Ctrl-C ends pets watch.
+	select {
 	case <-w.done:
 	case <-time.After(time.Minute):
 		t.Fatalf("pets watch did not exit after Ctrl-C:\n%s", w.output())
