@@ -68,6 +68,13 @@ type Loop struct {
 	// instead of restarting it.
 	Syncer Syncer
 
+	// FinishWithin bounds how long the service in hand may take to finish
+	// its restart or sync once ctx ends (0: 10 seconds); after it, it is
+	// cancelled too. Interrupted (may be nil) is called when ctx ends
+	// during a round, from another goroutine.
+	FinishWithin time.Duration
+	Interrupted  func(within time.Duration)
+
 	// Reloads (may be nil) brings new configurations, applied in order
 	// between rounds; Reloaded (may be nil) reports each once applied. A nil
 	// Reload says the Petsfile changed but did not evaluate. A batch of
@@ -439,8 +446,9 @@ func planFor(g *petsfile.Graph, owners []petsfile.Key) []petsfile.Key {
 // dependency failed in this round is skipped and left as it is.
 //
 // When ctx ends the service in hand still finishes its restart or sync (on
-// a context without the cancellation: stopping half-way would leave it
-// neither running nor recorded), and the rest are skipped as interrupted.
+// a context without the cancellation, for up to l.FinishWithin: stopping
+// half-way would leave it neither running nor recorded), and the rest are
+// skipped as interrupted.
 //
 // byOwner holds each owner's changed paths; an owner in it whose changes are
 // all covered by its sync rules (see Owner.Sync) is synced by l.Syncer instead
@@ -448,7 +456,18 @@ func planFor(g *petsfile.Graph, owners []petsfile.Key) []petsfile.Key {
 // from byOwner (events were lost) always restart.
 func (l *Loop) roundWith(ctx context.Context, runner Runner, g *petsfile.Graph, rs *roundState, n int, owners, plan []petsfile.Key, paths []string, values map[petsfile.Key]petsfile.Value, byOwner map[petsfile.Key][]string) Round {
 	t0 := time.Now()
-	work := context.WithoutCancel(ctx)
+	within := l.FinishWithin
+	if within == 0 {
+		within = 10 * time.Second
+	}
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	defer context.AfterFunc(ctx, func() {
+		if l.Interrupted != nil {
+			l.Interrupted(within)
+		}
+		time.AfterFunc(within, cancelWork)
+	})()
 	isOwner := map[petsfile.Key]bool{}
 	for _, k := range owners {
 		isOwner[k] = true

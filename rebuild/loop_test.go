@@ -294,3 +294,29 @@ func TestLoopCancelFinishesTheServiceInHand(t *testing.T) {
 		t.Errorf("Run = %v", err)
 	}
 }
+
+func TestLoopCancelGivesUpOnAServiceThatDoesNotFinish(t *testing.T) {
+	never := make(chan struct{}) // api's restart never finishes by itself
+	f := &loopRunner{block: map[string]chan struct{}{"api-local": never}, entered: make(chan string, 10)}
+	changes, rounds := make(chan Changes), make(chan Round, 10)
+	l := diamondLoop(f, changes, rounds)
+	l.FinishWithin = 50 * time.Millisecond
+	told := make(chan time.Duration, 1)
+	l.Interrupted = func(d time.Duration) { told <- d }
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- l.Run(ctx) }()
+
+	changes <- Changes{Paths: []string{"/r/api/main.go"}}
+	<-f.entered
+	cancel()
+	if d := <-told; d != 50*time.Millisecond {
+		t.Errorf("Interrupted(%s)", d)
+	}
+	if got := summary(<-rounds); got != "[/r/api/main.go] -> api(failed) web(skipped: interrupted)" {
+		t.Errorf("round = %s; want api cancelled after FinishWithin", got)
+	}
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run = %v", err)
+	}
+}

@@ -324,6 +324,9 @@ func (wr *watchRun) run(ctx context.Context) error {
 			fmt.Fprintln(g.stderr, roundLine(r))
 			reportFailures(ctx, g, r)
 		},
+		Interrupted: func(within time.Duration) {
+			fmt.Fprintf(g.stderr, "pets: letting the restart in progress finish (for up to %s; Ctrl-C again to quit now)\n", within)
+		},
 		Crashed: func(k petsfile.Key) {
 			fmt.Fprintf(g.stderr, "pets: %s is not running any more (see pets logs %s); it restarts on the next change to its files\n", k, k)
 		},
