@@ -83,6 +83,10 @@ type Loop struct {
 	// the others.
 	Reloads  <-chan *Reload
 	Reloaded func(ReloadResult)
+	// ReloadComing (may be nil) says the Petsfile changed and its reload
+	// is being evaluated: batches wait for it (up to two seconds), as a
+	// batch that holds a Skip path does.
+	ReloadComing <-chan struct{}
 }
 
 // roundState is shared between Run's select loop and the round goroutine:
@@ -341,6 +345,14 @@ func (l *Loop) Run(ctx context.Context) error {
 			}
 			if inflight == nil {
 				next()
+			}
+		case _, ok := <-l.ReloadComing:
+			if !ok {
+				l.ReloadComing = nil
+				continue
+			}
+			if expect == nil {
+				expect = time.After(reloadWait)
 			}
 		case <-expect: // no reload came
 			expect = nil

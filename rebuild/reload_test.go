@@ -172,3 +172,30 @@ func TestLoopHeldBatchGoesOnWhenTheReloadFails(t *testing.T) {
 		t.Errorf("round = %s", got)
 	}
 }
+
+// The Petsfile lies outside the watched directories: its watcher says a
+// reload is coming, and a batch that follows waits for it.
+func TestLoopBatchWaitsForAComingReload(t *testing.T) {
+	f := &loopRunner{}
+	changes, rounds := make(chan Changes), make(chan Round, 10)
+	l := diamondLoop(f, changes, rounds)
+	reloads := make(chan *Reload)
+	coming := make(chan struct{})
+	results := make(chan ReloadResult, 1)
+	l.Reloads, l.ReloadComing, l.Reloaded = reloads, coming, func(r ReloadResult) { results <- r }
+	defer runLoop(t, l)()
+
+	coming <- struct{}{}
+	changes <- Changes{Paths: []string{"/r/api/main.go", "/r/tool/x.go"}}
+	r := NewReload(l.Graph, l.Graph,
+		map[petsfile.Key]string{key("api"): "a"},
+		map[petsfile.Key]string{key("api"): "a2"})
+	r.Runner, r.Owners, r.Skip = f, l.Owners, l.Skip
+	reloads <- r
+	if got := summary((<-results).Round); got != "[] -> api web(bounced)" {
+		t.Errorf("reload round = %s", got)
+	}
+	if got := summary(<-rounds); got != "[/r/tool/x.go] -> tool" {
+		t.Errorf("held batch = %s, want only tool", got)
+	}
+}

@@ -234,6 +234,7 @@ func (wr *watchRun) run(ctx context.Context) error {
 	var mu sync.Mutex  // guards owned and stopGraph: callbacks run on the round goroutine
 	stopGraph := graph // what stopOwned stops on the way out: the last applied graph
 	reloads := make(chan *rebuild.Reload)
+	coming := make(chan struct{})
 	wg.Add(1)
 	go func() { // re-reads the Petsfile when it or a loaded file changes; owned by watchLoop
 		defer wg.Done()
@@ -257,6 +258,11 @@ func (wr *watchRun) run(ctx context.Context) error {
 				return
 			}
 			noticed := time.Now()
+			select {
+			case coming <- struct{}{}: // hold file changes for this reload
+			case <-ctx.Done():
+				return
+			}
 			r, next, nextFP, err := reloadProject(ctx, g, project.Path, spec, cur, fp)
 			if err != nil {
 				fmt.Fprintf(g.stderr, "[%s] %s changed but does not evaluate; still running the previous configuration:\n%v\n",
@@ -306,8 +312,9 @@ func (wr *watchRun) run(ctx context.Context) error {
 
 	runner := roundRunner{Runner: seeding{Runner: sup, syncer: syncer, project: project, stderr: g.stderr}, dir: dir}
 	loop := &rebuild.Loop{
-		Failed:  wr.failed,
-		Reloads: reloads,
+		Failed:       wr.failed,
+		Reloads:      reloads,
+		ReloadComing: coming,
 		Reloaded: func(res rebuild.ReloadResult) {
 			mu.Lock()
 			stopGraph = res.Graph
