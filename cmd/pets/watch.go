@@ -102,16 +102,11 @@ func runWatch(cmd *cobra.Command, g *globals, f *upFlags, names []string) error 
 		}
 		values[k] = v
 	}
-	// Attaching, pets does not know what the pods hold: bring them in step
-	// with the tree once, so that each edit then sends only itself.
 	syncer, err := syncerFor(project, graph)
 	if err != nil {
 		return fmt.Errorf("live sync: %w", err)
 	}
-	for _, k := range graph.Order {
-		seed(ctx, g.stderr, syncer, project, k, "")
-	}
-	w := &watchRun{g: g, wf: &f.watchOpts, project: project, graph: graph, sup: sup, dir: dir, values: values, spec: resolveSpec{names, "local", with}, syncer: syncer}
+	w := &watchRun{g: g, wf: &f.watchOpts, project: project, graph: graph, sup: sup, dir: dir, values: values, spec: resolveSpec{names, "local", with}, syncer: syncer, seedAtStart: true}
 	return w.run(ctx)
 }
 
@@ -136,6 +131,10 @@ type watchRun struct {
 	spec       resolveSpec
 	follower   *supervise.LogFollower // may be nil: made here
 	syncer     *livesync.Syncer       // may be nil: made here if the graph syncs
+	// seedAtStart: pets watch attaches and does not know what the pods
+	// hold: once the watcher runs (no edit is missed), each syncing
+	// service's pods get its trees, so that an edit then sends only itself.
+	seedAtStart bool
 }
 
 func logFiles(dir *state.Dir, graph *petsfile.Graph) map[string]string {
@@ -162,12 +161,19 @@ func (wr *watchRun) run(ctx context.Context) error {
 		ignores := append(rebuild.GlobalIgnores(owners), filepath.ToSlash(dir.Path)+"/**")
 		var roots []string
 		for _, r := range rebuild.Roots(owners) {
-			if fi, err := os.Stat(r); err != nil || !fi.IsDir() {
-				fmt.Fprintf(g.stderr, "pets: not watching %s: it is not a directory (create it, then touch the Petsfile)\n", r)
+			if fi, err := os.Stat(r); err == nil && !fi.IsDir() {
+				fmt.Fprintf(g.stderr, "pets: not watching %s: it is not a directory\n", r)
 				continue
+			} else if err != nil {
+				// Not there yet: watch the nearest directory above it,
+				// which sees it appear (and everything written into it).
+				up := existingParent(r)
+				fmt.Fprintf(g.stderr, "pets: %s does not exist yet; watching %s for it\n", r, up)
+				r = up
 			}
 			roots = append(roots, r)
 		}
+		roots = outermost(roots)
 		return watcher.Options{Roots: roots, Ignore: ignores, Quiet: wf.quiet, Cap: wf.cap}
 	}
 	w, err := watcher.New(watchOpts(owners))
@@ -185,6 +191,11 @@ func (wr *watchRun) run(ctx context.Context) error {
 			w.Close()
 			pf.Close()
 			return wr.stop(graph, fmt.Errorf("live sync: %w", err))
+		}
+	}
+	if wr.seedAtStart {
+		for _, k := range graph.Order {
+			seed(ctx, g.stderr, syncer, project, k, "")
 		}
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -368,6 +379,31 @@ func (wr *watchRun) run(ctx context.Context) error {
 		return wr.stop(last, err)
 	}
 	return wr.stop(last, nil)
+}
+
+// existingParent returns the nearest existing directory above p.
+func existingParent(p string) string {
+	for d := filepath.Dir(p); ; d = filepath.Dir(d) {
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() || d == filepath.Dir(d) {
+			return d
+		}
+	}
+}
+
+// outermost drops the roots that lie inside another.
+func outermost(roots []string) []string {
+	sort.Strings(roots) // a directory before what is inside it
+	var out []string
+next:
+	for _, r := range roots {
+		for _, o := range out {
+			if rel, err := filepath.Rel(o, r); err == nil && filepath.IsLocal(rel) {
+				continue next
+			}
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // followPods keeps the pods of graph's syncing services in step as they

@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -89,15 +90,20 @@ func TestWatchWithoutItsWatchDirectoryKeepsRunning(t *testing.T) {
 	port := freePort(t)
 	e.write("Petsfile", fmt.Sprintf("register(\"s\", \"local\", lambda: service(start(\"exec $PETSERVER --port %d\"), \"127.0.0.1\", %d), watch=[\"src/**\"])\n", port, port))
 	w := e.watch("up", "--watch")
-	if !strings.Contains(w.output(), "not watching") {
-		t.Errorf("no word about the missing directory:\n%s", w.output())
+	if want := filepath.Join(e.dir, "src") + " does not exist yet; watching " + e.dir + " for it"; !strings.Contains(w.output(), want) {
+		t.Errorf("no word about the missing directory (%q):\n%s", want, w.output())
 	}
-	// Create it and touch the Petsfile: now it is watched.
-	e.write("src/keep", "")
-	e.edit("Petsfile", func(s string) string { return s + "\n" })
-	w.reloaded("", "", "", 1)
+	// Created with a file in it: the file counts at once; so do later ones.
 	e.write("src/main.go", "x")
 	w.waitLine(`round \d+: .*src/main.go -> s-local restarted`)
+	e.write("src/util.go", "y")
+	w.waitLine(`round \d+: .*src/util.go -> s-local restarted`)
+	// Files outside src are not s's, though its parent is watched.
+	e.write("other.txt", "z")
+	e.write("src/sentinel", "1")
+	if m := w.waitLine(roundRE); m[2] != "src/sentinel" {
+		t.Errorf("a round for %s", m[2])
+	}
 }
 
 func TestUpRestartsAServiceWhosePetsfileDefinitionChanged(t *testing.T) {
