@@ -84,8 +84,10 @@ func (b *bench) run(pets string) error {
 		return err
 	}
 	if b.only == "sync" {
-		if err := b.syncLatency(); err != nil {
-			return err
+		for _, restart := range []bool{false, true} {
+			if err := b.syncLatency(restart); err != nil {
+				return err
+			}
 		}
 		return b.print()
 	}
@@ -129,7 +131,10 @@ func (b *bench) run(pets string) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "measuring sync into a pod (if the test cluster is up)...\n")
-	if err := b.syncLatency(); err != nil {
+	if err := b.syncLatency(false); err != nil {
+		return err
+	}
+	if err := b.syncLatency(true); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "measuring a %d-file tree...\n", b.treeFiles)
@@ -664,15 +669,24 @@ func freePort() (int, error) {
 
 // syncLatency: write -> the new content readable in the container, through
 // pets up --watch with a sync rule, beside a bare exec round trip in the
-// same pod. Needs the project's test cluster (make cluster-up).
-func (b *bench) syncLatency() error {
+// same pod. With restart, the rule says restart=True and the server runs
+// under pets-restart: a sample ends when the new content is served by a
+// server started after the write. Needs the project's test cluster (make
+// cluster-up).
+func (b *bench) syncLatency(restart bool) error {
+	figure, command, restartArg := "edit-to-synced-in-pod (write to the container serving the new content)", "", ""
+	if restart {
+		figure = "edit-to-restarted-in-pod (restart=True: write to a new server process serving it)"
+		command = `        command: ["pets-restart", "--", "sh", "-c", "echo $$$$ > /www/started; exec httpd -f -p 8080 -h /www"]` + "\n"
+		restartArg = ", restart=True"
+	}
 	kubeconfig := os.Getenv("PETS_CLUSTER_KUBECONFIG")
 	if kubeconfig == "" {
 		kubeconfig = "/var/tmp/pets-cluster/kubeconfig"
 	}
 	cfg, err := kube.LoadConfig(kube.LoadOptions{Kubeconfig: kubeconfig})
 	if err != nil {
-		b.note("edit-to-synced-in-pod", "not measured: no test cluster ("+err.Error()+"); run make cluster-up")
+		b.note(figure, "not measured: no test cluster ("+err.Error()+"); run make cluster-up")
 		return nil
 	}
 	c, err := kube.New(cfg)
@@ -697,11 +711,13 @@ spec:
     spec:
       terminationGracePeriodSeconds: 0
       containers:
-      - {name: app, image: pets.local/busybox-app:1, imagePullPolicy: Never}
-`, ns)
+      - name: app
+        image: pets.local/busybox-app:1
+        imagePullPolicy: Never
+%[2]s`, ns, command)
 	objs, err := c.Apply(ctx, []byte(manifest), ns)
 	if err != nil {
-		b.note("edit-to-synced-in-pod", "not measured: the test cluster does not answer ("+err.Error()+"); run make cluster-up")
+		b.note(figure, "not measured: the test cluster does not answer ("+err.Error()+"); run make cluster-up")
 		return nil
 	}
 	defer func() {
@@ -731,7 +747,7 @@ spec:
 	if err := os.MkdirAll(static, 0o755); err != nil {
 		return err
 	}
-	pf := fmt.Sprintf("register('web', 'k8s', lambda: None, watch=['static/**'], sync=[sync_rule('app=web', {'static': '/www'}, namespace='%s')])\n", ns)
+	pf := fmt.Sprintf("register('web', 'k8s', lambda: None, watch=['static/**'], sync=[sync_rule('app=web', {'static': '/www'}, namespace='%s'%s)])\n", ns, restartArg)
 	if err := os.WriteFile(filepath.Join(dir, "Petsfile"), []byte(pf), 0o644); err != nil {
 		return err
 	}
@@ -753,35 +769,55 @@ spec:
 	// must not count as sync latency.
 	keepAlive := &http.Client{Timeout: 100 * time.Millisecond, Transport: &http.Transport{DisableKeepAlives: true}}
 	file := filepath.Join(static, "v.txt")
+	get := func(name string) (string, error) {
+		resp, err := keepAlive.Get("http://" + fwd.Addr() + "/" + name)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		var out bytes.Buffer
+		_, err = io.Copy(&out, resp.Body)
+		return out.String(), err
+	}
 	i := 0
 	s, err := sample(b.n, func() (time.Duration, error) {
 		i++
 		want := strconv.Itoa(i)
 		from := w.count()
+		var started string
+		if restart {
+			if started, err = get("started"); err != nil {
+				return 0, err
+			}
+		}
 		t0 := time.Now()
 		if err := os.WriteFile(file, []byte(want), 0o644); err != nil {
 			return 0, err
 		}
 		for {
-			var out bytes.Buffer
-			resp, err := keepAlive.Get("http://" + fwd.Addr() + "/v.txt")
-			if err == nil {
-				_, _ = io.Copy(&out, resp.Body)
-				resp.Body.Close()
+			got, err := get("v.txt")
+			if err == nil && got == want && restart {
+				var now string
+				if now, err = get("started"); err == nil && now == started {
+					got = "" // the old server: not restarted yet
+				}
 			}
-			if err == nil && out.String() == want {
+			if err == nil && got == want {
 				d := time.Since(t0)
 				_, _, err := w.wait(regexp.MustCompile(`in all\)$`), from, 30*time.Second)
 				return d, err
 			}
 			if time.Since(t0) > 30*time.Second {
-				return 0, fmt.Errorf("not synced within 30s")
+				w.mu.Lock()
+				lines := w.lines[max(0, len(w.lines)-5):]
+				w.mu.Unlock()
+				return 0, fmt.Errorf("not synced within 30s (served %q, %v); pets said:\n%s", got, err, strings.Join(lines, "\n"))
 			}
 		}
 	})
 	if err != nil {
 		return err
 	}
-	b.add("edit-to-synced-in-pod (write to the container serving the new content)", s, "bare exec round trip", floor.Median)
+	b.add(figure, s, "bare exec round trip", floor.Median)
 	return nil
 }
