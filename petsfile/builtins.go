@@ -211,14 +211,14 @@ func builtinRegister(t *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	if s.Sync, err = syncList(sync); err != nil {
 		return nil, err
 	}
-	for i := range s.Sync {
-		s.Sync[i].Ignore = s.IgnoreGlobs() // what the watcher ignores, a tree's sync skips
-	}
 	if err := checkArity(provider, len(s.Deps)); err != nil {
 		return nil, fmt.Errorf("register: %s: %w", s.Key, err)
 	}
 	if err := reg(t, s); err != nil {
 		return nil, err
+	}
+	for i := range s.Sync { // s.Dir is known once registered
+		s.Sync[i].Ignore = s.IgnoreGlobs() // what the watcher ignores, a tree's sync skips
 	}
 	return starlark.None, nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"go.starlark.net/starlark"
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 // KubeHost is the part of a Host that the Kubernetes builtins need. A Host
@@ -92,6 +93,9 @@ func (p *Project) builtinK8sPortForward(t *starlark.Thread, b *starlark.Builtin,
 	)
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "selector", &selector, "local_port", &local, "remote_port", &remote, "namespace?", &namespace); err != nil {
 		return nil, err
+	}
+	if _, err := labels.Parse(selector); err != nil || strings.TrimSpace(selector) == "" {
+		return nil, fmt.Errorf("k8s_port_forward: selector %q is not a label selector; e.g. \"app=backend\"", selector)
 	}
 	if local <= 0 || local > 65535 || remote <= 0 || remote > 65535 {
 		return nil, fmt.Errorf("k8s_port_forward: ports must be 1-65535, got %d and %d", local, remote)

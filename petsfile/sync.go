@@ -10,6 +10,7 @@ import (
 
 	"github.com/bmatcuk/doublestar/v4"
 	"go.starlark.net/starlark"
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 // SyncRule says how a service running in Kubernetes receives edits without
@@ -77,6 +78,9 @@ func (p *Project) builtinSyncRule(t *starlark.Thread, b *starlark.Builtin, args 
 	}
 	if strings.TrimSpace(selector) == "" {
 		return nil, fmt.Errorf("sync_rule: selector is empty; give the pods' labels, e.g. \"app=backend\"")
+	}
+	if _, err := labels.Parse(selector); err != nil {
+		return nil, fmt.Errorf("sync_rule: selector %q is not a label selector (%v); e.g. \"app=backend\" or \"app in (a, b)\"", selector, err)
 	}
 	dir := p.callerDir(t)
 	rule := SyncRule{Selector: selector, Namespace: namespace, Container: container, Restart: restart, Pos: t.CallFrame(1).Pos.String(), Base: dir}

@@ -87,6 +87,10 @@ type Loop struct {
 	// is being evaluated: batches wait for it (up to two seconds), as a
 	// batch that holds a Skip path does.
 	ReloadComing <-chan struct{}
+	// ReloadSettle (0: none) is how long a reload that arrived waits before
+	// it is applied, so that file batches from the same burst of writes
+	// (closing a quiet window after the Petsfile's) are held for it too.
+	ReloadSettle time.Duration
 }
 
 // roundState is shared between Run's select loop and the round goroutine:
@@ -137,6 +141,7 @@ func (l *Loop) Run(ctx context.Context) error {
 	var stash []stashed         // changes seen while a reload was queued, running or expected
 	reloading := false          // the running round is a reload's
 	var expect <-chan time.Time // a batch held a Petsfile: its reload is due before this
+	var settle <-chan time.Time // the queued reloads wait for this (nil: they may start)
 	pending := map[petsfile.Key]bool{}
 	var paths []string
 	ownPaths := map[petsfile.Key][]string{} // per owner; nil entry with all[k]: unknown (overflow)
@@ -235,7 +240,9 @@ func (l *Loop) Run(ctx context.Context) error {
 		switch {
 		case ctx.Err() != nil:
 		case len(reloads) > 0:
-			startReload()
+			if settle == nil {
+				startReload()
+			}
 		case len(pending) > 0:
 			start()
 		}
@@ -342,7 +349,15 @@ func (l *Loop) Run(ctx context.Context) error {
 				release(nil)
 			} else {
 				reloads = append(reloads, r)
+				if l.ReloadSettle > 0 && settle == nil {
+					settle = time.After(l.ReloadSettle)
+				}
 			}
+			if inflight == nil {
+				next()
+			}
+		case <-settle:
+			settle = nil
 			if inflight == nil {
 				next()
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/windmilleng/pets/petsfile"
@@ -198,4 +199,34 @@ func TestLoopBatchWaitsForAComingReload(t *testing.T) {
 	if got := summary(<-rounds); got != "[/r/tool/x.go] -> tool" {
 		t.Errorf("held batch = %s, want only tool", got)
 	}
+}
+
+// A reload waits ReloadSettle before it applies: a batch from the same burst
+// that arrives in that window is held for it, not run twice.
+func TestLoopReloadSettlesForTheRestOfTheBurst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &loopRunner{}
+		changes, rounds := make(chan Changes), make(chan Round, 10)
+		l := diamondLoop(f, changes, rounds)
+		reloads := make(chan *Reload)
+		results := make(chan ReloadResult, 1)
+		l.Reloads, l.Reloaded, l.ReloadSettle = reloads, func(r ReloadResult) { results <- r }, 40*time.Millisecond
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- l.Run(ctx) }()
+
+		r := NewReload(l.Graph, l.Graph, map[petsfile.Key]string{key("api"): "a"}, map[petsfile.Key]string{key("api"): "a2"})
+		r.Runner, r.Owners, r.Skip = f, l.Owners, l.Skip
+		reloads <- r
+		time.Sleep(30 * time.Millisecond) // fake time: within the settle window
+		changes <- Changes{Paths: []string{"/r/api/main.go", "/r/tool/x.go"}}
+		if got := summary((<-results).Round); got != "[] -> api web(bounced)" {
+			t.Errorf("reload round = %s", got)
+		}
+		if got := summary(<-rounds); got != "[/r/tool/x.go] -> tool" {
+			t.Errorf("the batch = %s, want only tool", got)
+		}
+		cancel()
+		<-done
+	})
 }

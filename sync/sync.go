@@ -53,6 +53,10 @@ var (
 	_ rebuild.Syncer = (*Syncer)(nil)
 )
 
+// ErrNotFollowing is what Follow reports for a rule whose pods it cannot
+// watch.
+var ErrNotFollowing = errors.New("not following its pods")
+
 // ErrNoPods is returned when a rule's selector matches no ready pod.
 var ErrNoPods = errors.New("sync: no ready pod matches")
 
@@ -134,49 +138,61 @@ func (s *Syncer) state(k petsfile.Key, paths []string) (history []string, seen m
 	return keys(s.history[k]), s.seen[k]
 }
 
+// sync runs every rule (a rule that fails does not keep the others from
+// their pods) and returns what they did and their errors, joined.
 func (s *Syncer) sync(ctx context.Context, k petsfile.Key, rules []petsfile.SyncRule, paths []string, seed bool) (rebuild.SyncReport, error) {
 	defer s.lock(k)()
 	t0 := time.Now()
 	var rep rebuild.SyncReport
 	history, seen := s.state(k, paths)
+	var errs []error
 	for _, r := range rules {
-		if err := checkLinks(r); err != nil {
-			return rep, err
-		}
-		mine := covered(r, paths)
-		if len(mine) == 0 && !seed {
-			continue
-		}
-		sel := kube.PodSelector{Namespace: r.Namespace, Selector: r.Selector, Container: r.Container}
-		pods, err := s.readyPods(ctx, sel, seed)
-		if err != nil {
-			return rep, err
-		}
-		if len(pods) == 0 {
-			return rep, fmt.Errorf("%w %q (namespace %q); is the service deployed?", ErrNoPods, r.Selector, r.Namespace)
-		}
-		var tree []string // walked once, for the first fresh pod
-		for _, pod := range pods {
-			send := mine
-			if fresh := !seen[podID(r, pod)]; fresh {
-				// A new pod or container holds the image's files: it gets
-				// the whole tree, and the deletions since deploy.
-				if tree == nil {
-					if tree, err = walk(r); err != nil {
-						return rep, err
-					}
-				}
-				send = union(tree, covered(r, history))
-			} else if seed {
-				continue // it has had the tree since the deploy
-			}
-			if err := s.toPod(ctx, pod, r, send, seen, &rep); err != nil {
-				return rep, err
-			}
+		if err := s.syncRule(ctx, r, paths, history, seen, seed, &rep); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	rep.Took = time.Since(t0)
-	return rep, nil
+	return rep, errors.Join(errs...)
+}
+
+// syncRule sends one rule's share of paths (with seed, its tree) into its
+// pods; a pod new to the rule gets the tree and the deletions in history.
+func (s *Syncer) syncRule(ctx context.Context, r petsfile.SyncRule, paths, history []string, seen map[string]bool, seed bool, rep *rebuild.SyncReport) error {
+	if err := checkLinks(r); err != nil {
+		return err
+	}
+	mine := covered(r, paths)
+	if len(mine) == 0 && !seed {
+		return nil
+	}
+	sel := kube.PodSelector{Namespace: r.Namespace, Selector: r.Selector, Container: r.Container}
+	pods, err := s.readyPods(ctx, sel, seed)
+	if err != nil {
+		return fmt.Errorf("%s: %w", r.Pos, err)
+	}
+	if len(pods) == 0 {
+		return fmt.Errorf("%s: %w %q (namespace %q); is the service deployed?", r.Pos, ErrNoPods, r.Selector, r.Namespace)
+	}
+	var tree []string // walked once, for the first fresh pod
+	for _, pod := range pods {
+		send := mine
+		if fresh := !seen[podID(r, pod)]; fresh {
+			// A new pod or container holds the image's files: it gets the
+			// whole tree, and the deletions since pets started.
+			if tree == nil {
+				if tree, err = walk(r); err != nil {
+					return err
+				}
+			}
+			send = union(tree, covered(r, history))
+		} else if seed {
+			continue // it has had the tree since the deploy
+		}
+		if err := s.toPod(ctx, pod, r, send, seen, rep); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // podID names a pod's container as one rule's target: a pod with two
@@ -237,7 +253,7 @@ func (s *Syncer) Follow(ctx context.Context, k petsfile.Key, rules []petsfile.Sy
 		sel := kube.PodSelector{Namespace: r.Namespace, Selector: r.Selector, Container: r.Container}
 		before, err := s.Client.ReadyPods(ctx, sel)
 		if err != nil {
-			report(rebuild.SyncReport{}, fmt.Errorf("%s: not following its pods: %w", r.Pos, err))
+			report(rebuild.SyncReport{}, fmt.Errorf("%s: %w: %w", r.Pos, ErrNotFollowing, err))
 			continue
 		}
 		old := map[string]bool{}
@@ -246,7 +262,7 @@ func (s *Syncer) Follow(ctx context.Context, k petsfile.Key, rules []petsfile.Sy
 		}
 		pw, err := w.WatchPods(ctx, sel)
 		if err != nil {
-			report(rebuild.SyncReport{}, fmt.Errorf("%s: not following its pods: %w", r.Pos, err))
+			report(rebuild.SyncReport{}, fmt.Errorf("%s: %w: %w", r.Pos, ErrNotFollowing, err))
 			continue
 		}
 		wg.Add(1)

@@ -16,6 +16,7 @@ type Files struct {
 	fw      *fsnotify.Watcher
 	quiet   time.Duration
 	changes chan []string
+	started chan struct{}
 	errs    chan error
 	reqs    chan filesReq
 	done    chan struct{}
@@ -35,7 +36,7 @@ func WatchFiles(files []string, quiet time.Duration) (*Files, error) {
 	if quiet <= 0 {
 		quiet = DefaultQuiet
 	}
-	f := &Files{fw: fw, quiet: quiet, changes: make(chan []string), errs: make(chan error, 1), reqs: make(chan filesReq), done: make(chan struct{})}
+	f := &Files{fw: fw, quiet: quiet, changes: make(chan []string), started: make(chan struct{}, 1), errs: make(chan error, 1), reqs: make(chan filesReq), done: make(chan struct{})}
 	want, dirs, err := f.watch(nil, files)
 	if err != nil {
 		fw.Close()
@@ -47,6 +48,12 @@ func WatchFiles(files []string, quiet time.Duration) (*Files, error) {
 
 // Changes delivers the watched files that changed, sorted.
 func (f *Files) Changes() <-chan []string { return f.changes }
+
+// Started receives when a batch opens: a watched file changed after a quiet
+// window, and a batch follows on Changes once it closes. (A reader that
+// must act before the quiet window ends, such as the rebuild loop holding
+// file changes for a Petsfile reload, listens here.)
+func (f *Files) Started() <-chan struct{} { return f.started }
 
 // Errors delivers errors from the OS watcher.
 func (f *Files) Errors() <-chan error { return f.errs }
@@ -125,6 +132,12 @@ func (f *Files) loop(want, dirs map[string]bool) {
 			p := filepath.Clean(ev.Name)
 			if !want[p] || ev.Op == fsnotify.Chmod {
 				continue
+			}
+			if len(pending) == 0 {
+				select {
+				case f.started <- struct{}{}:
+				default: // one unread is enough
+				}
 			}
 			pending[p] = true
 			timer.Reset(f.quiet)

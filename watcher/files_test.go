@@ -76,3 +76,34 @@ func write(t *testing.T, p, s string) {
 		t.Fatal(err)
 	}
 }
+
+func TestFilesStartedComesBeforeTheBatch(t *testing.T) {
+	dir := t.TempDir()
+	pf := filepath.Join(dir, "Petsfile")
+	if err := os.WriteFile(pf, []byte("a"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := WatchFiles([]string{pf}, 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := os.WriteFile(pf, []byte("b"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-f.Started():
+	case ps := <-f.Changes():
+		t.Fatalf("the batch %v came before Started", ps)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no Started")
+	}
+	select {
+	case ps := <-f.Changes():
+		if len(ps) != 1 || ps[0] != pf {
+			t.Errorf("batch %v", ps)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no batch after Started")
+	}
+}

@@ -129,11 +129,12 @@ func TestNativeApplyAndPortForward(t *testing.T) {
 	port := freePort(t)
 	e.write("k8s/backend.yaml", backendManifest)
 	e.write("static/keep", "")
+	e.write("static/draft.bak", "ignored: never sent\n")
 	e.write("Petsfile", fmt.Sprintf(`
 def backend_k8s():
   k8s_apply("k8s", namespace="%[1]s")
   return service(k8s_port_forward("app=backend", %[2]d, 8080, namespace="%[1]s"), "127.0.0.1", %[2]d)
-register("backend", "k8s", backend_k8s, watch=["static/**"],
+register("backend", "k8s", backend_k8s, watch=["static/**"], ignore=["static/*.bak"],
          sync=[sync_rule("app=backend", {"static": "/www"}, namespace="%[1]s", run=[sync_run("cat /www/page.html > /tmp/ran", trigger=["static/page.html"])])])
 `, ns, port))
 	r := e.mustPets("up", "--tier", "k8s")

@@ -195,7 +195,7 @@ func (wr *watchRun) run(ctx context.Context) error {
 	}
 	if wr.seedAtStart {
 		for _, k := range graph.Order {
-			seed(ctx, g.stderr, syncer, project, k, "")
+			seed(ctx, g.stderr, syncer, project, k, " at attach")
 		}
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -261,6 +261,13 @@ func (wr *watchRun) run(ctx context.Context) error {
 		for {
 			var changed []string
 			select {
+			case <-pf.Started(): // a Petsfile write: hold file changes from now on
+				select {
+				case coming <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+				continue
 			case changed = <-pf.Changes():
 			case err := <-pf.Errors():
 				fmt.Fprintln(g.stderr, "pets: watch Petsfile:", err)
@@ -326,6 +333,7 @@ func (wr *watchRun) run(ctx context.Context) error {
 		Failed:       wr.failed,
 		Reloads:      reloads,
 		ReloadComing: coming,
+		ReloadSettle: wf.quiet,
 		Reloaded: func(res rebuild.ReloadResult) {
 			mu.Lock()
 			stopGraph = res.Graph
@@ -420,7 +428,11 @@ func followPods(ctx context.Context, stderr io.Writer, syncer *livesync.Syncer, 
 		go func() { // owned by followPods: ends with stop
 			defer wg.Done()
 			err := syncer.Follow(ctx, k, svc.Sync, func(rep rebuild.SyncReport, err error) {
-				if err != nil {
+				switch {
+				case errors.Is(err, livesync.ErrNotFollowing):
+					fmt.Fprintf(stderr, "pets: %s: %v (a replaced pod gets its files with the next sync)\n", k, err)
+					return
+				case err != nil:
 					fmt.Fprintf(stderr, "pets: %s: a new pod did not get its files (pets tries again at the next sync): %v\n", k, err)
 					return
 				}
