@@ -164,13 +164,40 @@ func (l *Loop) Run(ctx context.Context) error {
 		if r.Syncer != nil {
 			l.Syncer = r.Syncer
 		}
-		for k := range pending {
-			if _, ok := r.Graph.Deps[k]; !ok {
-				delete(pending, k)
-			}
-		}
 		for _, k := range append(append([]petsfile.Key(nil), r.Removed...), r.Added...) {
 			delete(crashed, k)
+		}
+		// What changed before this round joins it (pending changes, and
+		// held ones that came before it began): each service restarts or
+		// syncs once, in dependency order, with the new configuration.
+		held := &heldChanges{paths: map[petsfile.Key][]string{}, all: map[petsfile.Key]bool{}}
+		for k := range pending {
+			if _, ok := r.Graph.Deps[k]; ok {
+				held.add(k, ownPaths[k], all[k])
+			}
+		}
+		pending, paths, ownPaths, all = map[petsfile.Key]bool{}, nil, map[petsfile.Key][]string{}, map[petsfile.Key]bool{}
+		keep := stash[:0]
+		for _, st := range stash {
+			switch {
+			case st.round != -1:
+				keep = append(keep, st)
+			case st.c.All:
+				for _, k := range r.Graph.Order {
+					held.add(k, nil, true)
+				}
+			default:
+				for k, ps := range Own(r.Owners, r.Skip, st.c.Paths) {
+					held.add(k, ps, false)
+				}
+			}
+		}
+		stash = keep
+		for k := range held.paths {
+			if crashed[k] {
+				held.all[k] = true // down: it restarts, nothing to sync into
+				delete(crashed, k)
+			}
 		}
 		rs := &roundState{begun: map[petsfile.Key]bool{}, todo: map[petsfile.Key]bool{}}
 		inflight = rs
@@ -180,7 +207,7 @@ func (l *Loop) Run(ctx context.Context) error {
 			values[k] = v
 		}
 		go func(n int) {
-			res := l.apply(ctx, r, old, rs, values, n)
+			res := l.apply(ctx, r, old, rs, values, n, held)
 			if l.Reloaded != nil {
 				l.Reloaded(res)
 			}
@@ -412,6 +439,22 @@ func (l *Loop) Run(ctx context.Context) error {
 			<-done // the round notices the cancellation and returns
 			return ctx.Err()
 		}
+	}
+}
+
+// heldChanges are the changes a reload round takes in: per service its
+// changed paths, or all[k] when they are unknown (or it must restart).
+type heldChanges struct {
+	paths map[petsfile.Key][]string
+	all   map[petsfile.Key]bool
+	every []string // all the paths, for the round's line
+}
+
+func (h *heldChanges) add(k petsfile.Key, ps []string, all bool) {
+	h.paths[k] = append(h.paths[k], ps...)
+	h.every = append(h.every, ps...)
+	if all {
+		h.all[k] = true
 	}
 }
 

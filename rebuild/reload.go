@@ -61,8 +61,10 @@ func NewReload(old, new *petsfile.Graph, oldFP, newFP map[petsfile.Key]string) *
 
 // apply runs a reload on the loop's goroutine's behalf (called from the round
 // goroutine): removed services stop, dependents first; then added and changed
-// ones start in dependency order, each changed one's dependents bounced.
-func (l *Loop) apply(ctx context.Context, r *Reload, old *petsfile.Graph, rs *roundState, values map[petsfile.Key]petsfile.Value, n int) ReloadResult {
+// ones start in dependency order, together with those whose files changed
+// before the round (held; synced when their sync rules cover the change),
+// each one's dependents bounced.
+func (l *Loop) apply(ctx context.Context, r *Reload, old *petsfile.Graph, rs *roundState, values map[petsfile.Key]petsfile.Value, n int, held *heldChanges) ReloadResult {
 	t0 := time.Now()
 	removed := map[petsfile.Key]bool{}
 	for _, k := range r.Removed {
@@ -74,10 +76,33 @@ func (l *Loop) apply(ctx context.Context, r *Reload, old *petsfile.Graph, rs *ro
 			delete(values, k)
 		}
 	}
-	owners := append(append([]petsfile.Key(nil), r.Added...), r.Changed...)
+	owner := map[petsfile.Key]bool{}
+	restart := map[petsfile.Key]bool{} // its configuration is new: no sync
+	for _, k := range append(append([]petsfile.Key(nil), r.Added...), r.Changed...) {
+		owner[k], restart[k] = true, true
+	}
+	byOwner := map[petsfile.Key][]string{}
+	if held != nil {
+		for k, ps := range held.paths {
+			owner[k] = true
+			if !restart[k] && !held.all[k] {
+				byOwner[k] = ps
+			}
+		}
+	}
+	var owners []petsfile.Key
+	for _, k := range r.Graph.Order {
+		if owner[k] {
+			owners = append(owners, k)
+		}
+	}
 	res := ReloadResult{Reload: r}
 	if len(owners) > 0 {
-		res.Round = l.roundWith(ctx, r.Runner, r.Graph, rs, n, owners, planFor(r.Graph, owners), nil, values, nil)
+		var paths []string
+		if held != nil {
+			paths = held.every
+		}
+		res.Round = l.roundWith(ctx, r.Runner, r.Graph, rs, n, owners, planFor(r.Graph, owners), paths, values, byOwner)
 	}
 	res.Took = time.Since(t0)
 	return res

@@ -82,8 +82,9 @@ func (d *downRecorder) Down(_ context.Context, k petsfile.Key) error {
 	return nil
 }
 
-// A change that arrives while a reload waits is owned by the new owners:
-// files that only the new configuration owns are not dropped in the window.
+// A change that arrives while a reload waits is owned by the new owners
+// (files that only the new configuration owns are not dropped in the
+// window), and joins the reload's round.
 func TestLoopOwnsChangesDuringAReloadWithTheNewOwners(t *testing.T) {
 	release := make(chan struct{})
 	f := &loopRunner{block: map[string]chan struct{}{"tool-local": release}, entered: make(chan string, 10)}
@@ -114,13 +115,11 @@ func TestLoopOwnsChangesDuringAReloadWithTheNewOwners(t *testing.T) {
 	if len(res.Added) != 1 || len(res.Removed) != 1 {
 		t.Fatalf("reload: added %v removed %v", res.Added, res.Removed)
 	}
-	select {
-	case r := <-rounds:
-		if got := summary(r); got != "[/r/shared/new.go] -> web" {
-			t.Errorf("the change made during the reload: %s", got)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the change made during the reload was dropped")
+	if got := summary(res.Round); got != "[/r/shared/new.go] -> web cache" {
+		t.Errorf("reload round with the change made while it waited: %s", got)
+	}
+	if got := f.takeCalls(); got != "tool[] web[api0 store0] cache[]" {
+		t.Errorf("calls = %s", got)
 	}
 }
 
@@ -146,12 +145,9 @@ func TestLoopBatchWithPetsfileWaitsForItsReload(t *testing.T) {
 	r.Runner, r.Owners, r.Skip = f, l.Owners, l.Skip
 	reloads <- r
 	res := <-results
-	if got := summary(res.Round); got != "[] -> api web(bounced)" {
+	// The held batch joins the reload's round: each service once.
+	if got := summary(res.Round); got != "[/r/api/main.go /r/tool/x.go] -> api web(bounced) tool" {
 		t.Errorf("reload round = %s", got)
-	}
-	// Then the held batch: api and web were restarted after it, tool was not.
-	if got := summary(<-rounds); got != "[/r/tool/x.go] -> tool" {
-		t.Errorf("held batch = %s, want only tool", got)
 	}
 	if got := f.takeCalls(); got != "api[store0] web[api1 store0] tool[]" {
 		t.Errorf("calls = %s (api must restart once)", got)
@@ -175,7 +171,7 @@ func TestLoopHeldBatchGoesOnWhenTheReloadFails(t *testing.T) {
 }
 
 // The Petsfile lies outside the watched directories: its watcher says a
-// reload is coming, and a batch that follows waits for it.
+// reload is coming, and a batch that follows waits for it and joins it.
 func TestLoopBatchWaitsForAComingReload(t *testing.T) {
 	f := &loopRunner{}
 	changes, rounds := make(chan Changes), make(chan Round, 10)
@@ -193,16 +189,16 @@ func TestLoopBatchWaitsForAComingReload(t *testing.T) {
 		map[petsfile.Key]string{key("api"): "a2"})
 	r.Runner, r.Owners, r.Skip = f, l.Owners, l.Skip
 	reloads <- r
-	if got := summary((<-results).Round); got != "[] -> api web(bounced)" {
-		t.Errorf("reload round = %s", got)
+	if got := summary((<-results).Round); got != "[/r/api/main.go /r/tool/x.go] -> api web(bounced) tool" {
+		t.Errorf("reload round = %s, want the held batch in it", got)
 	}
-	if got := summary(<-rounds); got != "[/r/tool/x.go] -> tool" {
-		t.Errorf("held batch = %s, want only tool", got)
+	if got := f.takeCalls(); got != "api[store0] web[api1 store0] tool[]" {
+		t.Errorf("calls = %s (each once)", got)
 	}
 }
 
 // A reload waits ReloadSettle before it applies: a batch from the same burst
-// that arrives in that window is held for it, not run twice.
+// that arrives in that window joins its round, not run twice.
 func TestLoopReloadSettlesForTheRestOfTheBurst(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := &loopRunner{}
@@ -220,13 +216,50 @@ func TestLoopReloadSettlesForTheRestOfTheBurst(t *testing.T) {
 		reloads <- r
 		time.Sleep(30 * time.Millisecond) // fake time: within the settle window
 		changes <- Changes{Paths: []string{"/r/api/main.go", "/r/tool/x.go"}}
-		if got := summary((<-results).Round); got != "[] -> api web(bounced)" {
-			t.Errorf("reload round = %s", got)
+		if got := summary((<-results).Round); got != "[/r/api/main.go /r/tool/x.go] -> api web(bounced) tool" {
+			t.Errorf("reload round = %s, want the batch in it", got)
 		}
-		if got := summary(<-rounds); got != "[/r/tool/x.go] -> tool" {
-			t.Errorf("the batch = %s, want only tool", got)
+		if got := f.takeCalls(); got != "api[store0] web[api1 store0] tool[]" {
+			t.Errorf("calls = %s (each once)", got)
 		}
 		cancel()
 		<-done
 	})
+}
+
+// The announcement's case: the Petsfile changes the frontend (web) while a
+// static file of the backend (api, with sync rules) changes. One round: the
+// backend is synced, then the frontend restarted once with its new config.
+func TestLoopReloadRoundSyncsHeldChanges(t *testing.T) {
+	f := &loopRunner{}
+	changes, rounds := make(chan Changes), make(chan Round, 10)
+	l := diamondLoop(f, changes, rounds)
+	s := &fakeSyncer{}
+	l.Syncer = s
+	rule := []petsfile.SyncRule{{Selector: "app=api", Paths: []petsfile.SyncPath{{Local: "/r/api/static", Remote: "/www"}}}}
+	for i := range l.Owners {
+		if l.Owners[i].Key == key("api") {
+			l.Owners[i].Sync = rule
+		}
+	}
+	reloads := make(chan *Reload)
+	coming := make(chan struct{})
+	results := make(chan ReloadResult, 1)
+	l.Reloads, l.ReloadComing, l.Reloaded = reloads, coming, func(r ReloadResult) { results <- r }
+	defer runLoop(t, l)()
+
+	coming <- struct{}{}
+	changes <- Changes{Paths: []string{"/r/api/static/a.css"}}
+	r := NewReload(l.Graph, l.Graph, map[petsfile.Key]string{key("web"): "w"}, map[petsfile.Key]string{key("web"): "w2"})
+	r.Runner, r.Owners, r.Skip = f, l.Owners, l.Skip
+	reloads <- r
+	if got := syncSummary((<-results).Round); got != "api(synced) web " {
+		t.Errorf("reload round = %s", got)
+	}
+	if got := f.takeCalls(); got != "web[api0 store0]" {
+		t.Errorf("runner calls = %s (api synced, web restarted once)", got)
+	}
+	if fmt.Sprint(s.calls) != "[api[/r/api/static/a.css]]" {
+		t.Errorf("sync calls = %v", s.calls)
+	}
 }

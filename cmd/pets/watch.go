@@ -513,6 +513,8 @@ func reloadLine(res rebuild.ReloadResult) string {
 				fmt.Fprintf(&b, "%s skipped (%s)", s.Key, s.Skipped)
 			case s.Err != nil:
 				fmt.Fprintf(&b, "%s FAILED", s.Key)
+			case s.Synced:
+				fmt.Fprintf(&b, "%s synced %s in %s", s.Key, syncWhat(s.Sync), s.Took.Round(time.Millisecond))
 			case slices.Contains(res.Added, s.Key):
 				fmt.Fprintf(&b, "%s started in %s", s.Key, s.Took.Round(time.Millisecond))
 			case s.Changed:
@@ -520,6 +522,12 @@ func reloadLine(res rebuild.ReloadResult) string {
 			default:
 				fmt.Fprintf(&b, "%s bounced in %s", s.Key, s.Took.Round(time.Millisecond))
 			}
+			if s.Fallback != "" {
+				fmt.Fprintf(&b, " (instead of a sync: %s)", s.Fallback)
+			}
+		}
+		if len(res.Round.Paths) > 0 {
+			fmt.Fprintf(&b, " (with %s)", strings.Join(shortPaths(res.Round.Paths), ", "))
 		}
 	}
 	return b.String()

@@ -155,7 +155,9 @@ func (e *env) pids() map[string]int {
 func (w *watching) settle(e *env) {
 	w.t.Helper()
 	e.write("c/sentinel", strconv.FormatInt(time.Now().UnixNano(), 10))
-	w.waitLine(`round \d+: .* -> .*c-local restarted in `) // only the sentinel touches c
+	// Only the sentinel touches c. A round restarts it, or the reload of a
+	// Petsfile edited just before takes it in.
+	w.waitLine(`round \d+: .* -> .*c-local restarted in |Petsfile reloaded .*c-local restarted in .*c/sentinel`)
 }
 
 var roundRE = `round (\d+): (.*) -> (.*) \((\S+) in all\)$`
