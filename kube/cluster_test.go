@@ -47,16 +47,19 @@ func clusterClient(t testing.TB) *Client {
 	return c
 }
 
-// appManifest is a one-replica Deployment named name of image, labelled app=name. The
-// busybox image gets an exec readiness probe (pod networking is loopback-only, so no HTTP
-// probe), so Ready means httpd answers, and a second container running as uid 1000.
-func appManifest(name, image string) string {
-	probe, extra := "", ""
-	if image == appImage {
-		probe = `
+// readyProbe makes Ready mean that the busybox app's httpd answers (pod networking is
+// loopback-only, so an exec probe, not an HTTP one). It is a container's field.
+const readyProbe = `
         readinessProbe:
           exec: {command: ["wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"]}
           periodSeconds: 1`
+
+// appManifest is a one-replica Deployment named name of image, labelled app=name. The
+// busybox image gets readyProbe, and a second container running as uid 1000.
+func appManifest(name, image string) string {
+	probe, extra := "", ""
+	if image == appImage {
+		probe = readyProbe
 		extra = `
       - name: user
         image: ` + appImage + `

@@ -187,7 +187,7 @@ func TestRouteClientGoLogs(t *testing.T) {
 
 // setsManifest is a headless Service and a StatefulSet "db" (two replicas, RollingUpdate), a
 // StatefulSet "ondel" (one replica, OnDelete) and a DaemonSet "agent", all of the busybox app
-// with an exec readiness probe and VERSION=version in the environment. Each object's pods are
+// with readyProbe and VERSION=version in the environment. Each object's pods are
 // labelled app=<its name>.
 func setsManifest(version string) string {
 	pod := func(name string) string {
@@ -200,11 +200,8 @@ func setsManifest(version string) string {
       - name: app
         image: %[2]s
         imagePullPolicy: Never
-        env: [{name: VERSION, value: "%[3]s"}]
-        readinessProbe:
-          exec: {command: ["wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"]}
-          periodSeconds: 1
-`, name, appImage, version)
+        env: [{name: VERSION, value: "%[3]s"}]%[4]s
+`, name, appImage, version, readyProbe)
 	}
 	return `apiVersion: v1
 kind: Service

@@ -486,13 +486,17 @@ type aliveChecker interface {
 	Alive(ctx context.Context, k petsfile.Key) bool
 }
 
-func (l *Loop) alive(ctx context.Context, k petsfile.Key) bool {
-	if a, ok := l.Runner.(aliveChecker); ok {
+// Alive tells whether k still runs, through r's cheap check if it has one
+// (a Runner that wraps another passes it through with this), else Running.
+func Alive(ctx context.Context, r Runner, k petsfile.Key) bool {
+	if a, ok := r.(aliveChecker); ok {
 		return a.Alive(ctx, k)
 	}
-	_, ok := l.Runner.Running(ctx, k)
+	_, ok := r.Running(ctx, k)
 	return ok
 }
+
+func (l *Loop) alive(ctx context.Context, k petsfile.Key) bool { return Alive(ctx, l.Runner, k) }
 
 // planFor returns owners plus their transitive dependents in g, in dependency order.
 func planFor(g *petsfile.Graph, owners []petsfile.Key) []petsfile.Key {

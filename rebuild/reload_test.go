@@ -33,9 +33,7 @@ func TestLoopAppliesReloadBetweenRounds(t *testing.T) {
 	f := &loopRunner{}
 	changes, rounds := make(chan Changes), make(chan Round, 10)
 	l := diamondLoop(f, changes, rounds)
-	reloads := make(chan *Reload)
-	results := make(chan ReloadResult, 1)
-	l.Reloads, l.Reloaded = reloads, func(r ReloadResult) { results <- r }
+	reloads, results := reloading(l)
 	var downs []string
 	f2 := &downRecorder{loopRunner: f, downs: &downs}
 	defer runLoop(t, l)()
@@ -90,9 +88,7 @@ func TestLoopOwnsChangesDuringAReloadWithTheNewOwners(t *testing.T) {
 	f := &loopRunner{block: map[string]chan struct{}{"tool-local": release}, entered: make(chan string, 10)}
 	changes, rounds := make(chan Changes), make(chan Round, 10)
 	l := diamondLoop(f, changes, rounds)
-	reloads := make(chan *Reload)
-	results := make(chan ReloadResult, 1)
-	l.Reloads, l.Reloaded = reloads, func(r ReloadResult) { results <- r }
+	reloads, results := reloading(l)
 	defer runLoop(t, l)()
 
 	changes <- Changes{Paths: []string{"/r/tool/x"}} // round 1 blocks in tool's restart
@@ -129,9 +125,7 @@ func TestLoopBatchWithPetsfileWaitsForItsReload(t *testing.T) {
 	f := &loopRunner{}
 	changes, rounds := make(chan Changes), make(chan Round, 10)
 	l := diamondLoop(f, changes, rounds)
-	reloads := make(chan *Reload)
-	results := make(chan ReloadResult, 1)
-	l.Reloads, l.Reloaded = reloads, func(r ReloadResult) { results <- r }
+	reloads, results := reloading(l)
 	defer runLoop(t, l)()
 
 	// A checkout changes the Petsfile (api's config) and files of api and tool.
@@ -176,18 +170,14 @@ func TestLoopBatchWaitsForAComingReload(t *testing.T) {
 	f := &loopRunner{}
 	changes, rounds := make(chan Changes), make(chan Round, 10)
 	l := diamondLoop(f, changes, rounds)
-	reloads := make(chan *Reload)
+	reloads, results := reloading(l)
 	coming := make(chan struct{})
-	results := make(chan ReloadResult, 1)
-	l.Reloads, l.ReloadComing, l.Reloaded = reloads, coming, func(r ReloadResult) { results <- r }
+	l.ReloadComing = coming
 	defer runLoop(t, l)()
 
 	coming <- struct{}{}
 	changes <- Changes{Paths: []string{"/r/api/main.go", "/r/tool/x.go"}}
-	r := NewReload(l.Graph, l.Graph,
-		map[petsfile.Key]string{key("api"): "a"},
-		map[petsfile.Key]string{key("api"): "a2"})
-	r.Runner, r.Owners, r.Skip = f, l.Owners, l.Skip
+	r := changedReload(l, f, key("api"))
 	reloads <- r
 	if got := summary((<-results).Round); got != "[/r/api/main.go /r/tool/x.go] -> api web(bounced) tool" {
 		t.Errorf("reload round = %s, want the held batch in it", got)
@@ -204,15 +194,13 @@ func TestLoopReloadSettlesForTheRestOfTheBurst(t *testing.T) {
 		f := &loopRunner{}
 		changes, rounds := make(chan Changes), make(chan Round, 10)
 		l := diamondLoop(f, changes, rounds)
-		reloads := make(chan *Reload)
-		results := make(chan ReloadResult, 1)
-		l.Reloads, l.Reloaded, l.ReloadSettle = reloads, func(r ReloadResult) { results <- r }, 40*time.Millisecond
+		reloads, results := reloading(l)
+		l.ReloadSettle = 40 * time.Millisecond
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error)
 		go func() { done <- l.Run(ctx) }()
 
-		r := NewReload(l.Graph, l.Graph, map[petsfile.Key]string{key("api"): "a"}, map[petsfile.Key]string{key("api"): "a2"})
-		r.Runner, r.Owners, r.Skip = f, l.Owners, l.Skip
+		r := changedReload(l, f, key("api"))
 		reloads <- r
 		time.Sleep(30 * time.Millisecond) // fake time: within the settle window
 		changes <- Changes{Paths: []string{"/r/api/main.go", "/r/tool/x.go"}}
@@ -234,24 +222,15 @@ func TestLoopReloadRoundSyncsHeldChanges(t *testing.T) {
 	f := &loopRunner{}
 	changes, rounds := make(chan Changes), make(chan Round, 10)
 	l := diamondLoop(f, changes, rounds)
-	s := &fakeSyncer{}
-	l.Syncer = s
-	rule := []petsfile.SyncRule{{Selector: "app=api", Paths: []petsfile.SyncPath{{Local: "/r/api/static", Remote: "/www"}}}}
-	for i := range l.Owners {
-		if l.Owners[i].Key == key("api") {
-			l.Owners[i].Sync = rule
-		}
-	}
-	reloads := make(chan *Reload)
+	s := syncAPI(l)
+	reloads, results := reloading(l)
 	coming := make(chan struct{})
-	results := make(chan ReloadResult, 1)
-	l.Reloads, l.ReloadComing, l.Reloaded = reloads, coming, func(r ReloadResult) { results <- r }
+	l.ReloadComing = coming
 	defer runLoop(t, l)()
 
 	coming <- struct{}{}
 	changes <- Changes{Paths: []string{"/r/api/static/a.css"}}
-	r := NewReload(l.Graph, l.Graph, map[petsfile.Key]string{key("web"): "w"}, map[petsfile.Key]string{key("web"): "w2"})
-	r.Runner, r.Owners, r.Skip = f, l.Owners, l.Skip
+	r := changedReload(l, f, key("web"))
 	reloads <- r
 	if got := syncSummary((<-results).Round); got != "api(synced) web " {
 		t.Errorf("reload round = %s", got)
@@ -262,4 +241,20 @@ func TestLoopReloadRoundSyncsHeldChanges(t *testing.T) {
 	if fmt.Sprint(s.calls) != "[api[/r/api/static/a.css]]" {
 		t.Errorf("sync calls = %v", s.calls)
 	}
+}
+
+// reloading wires l for reloads: what is sent on reloads is applied between
+// rounds, and each result arrives on results.
+func reloading(l *Loop) (reloads chan *Reload, results chan ReloadResult) {
+	reloads, results = make(chan *Reload), make(chan ReloadResult, 1)
+	l.Reloads, l.Reloaded = reloads, func(r ReloadResult) { results <- r }
+	return reloads, results
+}
+
+// changedReload is a reload of l's graph in which only k's definition
+// changed, run by f with l's owners.
+func changedReload(l *Loop, f Runner, k petsfile.Key) *Reload {
+	r := NewReload(l.Graph, l.Graph, map[petsfile.Key]string{k: "old"}, map[petsfile.Key]string{k: "new"})
+	r.Runner, r.Owners, r.Skip = f, l.Owners, l.Skip
+	return r
 }

@@ -49,13 +49,7 @@ func TestLoopSyncsCoveredChangesAndFallsBack(t *testing.T) {
 	f := &loopRunner{}
 	changes, rounds := make(chan Changes), make(chan Round, 10)
 	l := diamondLoop(f, changes, rounds)
-	s := &fakeSyncer{}
-	l.Syncer = s
-	for i := range l.Owners {
-		if l.Owners[i].Key == key("api") {
-			l.Owners[i].Sync = []petsfile.SyncRule{{Selector: "app=api", Paths: []petsfile.SyncPath{{Local: "/r/api/static", Remote: "/www"}}}}
-		}
-	}
+	s := syncAPI(l)
 	defer runLoop(t, l)()
 
 	// Wholly covered: synced, not restarted; its dependent is bounced.
@@ -91,13 +85,7 @@ func TestLoopRestartsAFailedServiceInsteadOfSyncingIt(t *testing.T) {
 	f := &loopRunner{}
 	changes, rounds := make(chan Changes), make(chan Round, 10)
 	l := diamondLoop(f, changes, rounds)
-	s := &fakeSyncer{}
-	l.Syncer = s
-	for i := range l.Owners {
-		if l.Owners[i].Key == key("api") {
-			l.Owners[i].Sync = []petsfile.SyncRule{{Selector: "app=api", Paths: []petsfile.SyncPath{{Local: "/r/api/static", Remote: "/www"}}}}
-		}
-	}
+	s := syncAPI(l)
 	l.Failed = map[petsfile.Key]bool{key("api"): true} // down: nothing to sync into
 	var started []string
 	l.Started = func(n int, ks []petsfile.Key, syncing map[petsfile.Key]bool) {
@@ -120,4 +108,16 @@ func TestLoopRestartsAFailedServiceInsteadOfSyncingIt(t *testing.T) {
 	if fmt.Sprint(started) != "[1:false 2:true]" {
 		t.Errorf("Started said syncing = %v, want [1:false 2:true]", started)
 	}
+}
+
+// syncAPI gives l a fake Syncer and api a sync rule for /r/api/static.
+func syncAPI(l *Loop) *fakeSyncer {
+	s := &fakeSyncer{}
+	l.Syncer = s
+	for i := range l.Owners {
+		if l.Owners[i].Key == key("api") {
+			l.Owners[i].Sync = []petsfile.SyncRule{{Selector: "app=api", Paths: []petsfile.SyncPath{{Local: "/r/api/static", Remote: "/www"}}}}
+		}
+	}
+	return s
 }

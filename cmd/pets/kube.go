@@ -113,11 +113,5 @@ func seed(ctx context.Context, stderr io.Writer, syncer *livesync.Syncer, projec
 
 // Alive passes the cheap liveness check through.
 func (s seeding) Alive(ctx context.Context, k petsfile.Key) bool {
-	if a, ok := s.Runner.(interface {
-		Alive(context.Context, petsfile.Key) bool
-	}); ok {
-		return a.Alive(ctx, k)
-	}
-	_, ok := s.Runner.Running(ctx, k)
-	return ok
+	return rebuild.Alive(ctx, s.Runner, k)
 }

@@ -130,13 +130,7 @@ func TestNativeApplyAndPortForward(t *testing.T) {
 	e.write("k8s/backend.yaml", backendManifest)
 	e.write("static/keep", "")
 	e.write("static/draft.bak", "ignored: never sent\n")
-	e.write("Petsfile", fmt.Sprintf(`
-def backend_k8s():
-  k8s_apply("k8s", namespace="%[1]s")
-  return service(k8s_port_forward("app=backend", %[2]d, 8080, namespace="%[1]s"), "127.0.0.1", %[2]d)
-register("backend", "k8s", backend_k8s, watch=["static/**"], ignore=["static/*.bak"],
-         sync=[sync_rule("app=backend", {"static": "/www"}, namespace="%[1]s", run=[sync_run("cat /www/page.html > /tmp/ran", trigger=["static/page.html"])])])
-`, ns, port))
+	e.write("Petsfile", k8sBackend(ns, port, `ignore=["static/*.bak"],`, `run=[sync_run("cat /www/page.html > /tmp/ran", trigger=["static/page.html"])]`))
 	r := e.mustPets("up", "--tier", "k8s")
 	if !strings.Contains(r.stderr, "Pets applied Deployment "+ns+"/backend to context pets-test") {
 		t.Errorf("no apply line:\n%s", r.stderr)
@@ -285,12 +279,7 @@ func TestSyncFallsBackToARestartWithoutTar(t *testing.T) {
 	port := freePort(t)
 	e.write("k8s/backend.yaml", strings.Replace(backendManifest, "pets.local/busybox-app:1", "pets.local/notar-http:1", 1))
 	e.write("static/keep", "")
-	e.write("Petsfile", fmt.Sprintf(`
-def backend_k8s():
-  k8s_apply("k8s", namespace="%[1]s")
-  return service(k8s_port_forward("app=backend", %[2]d, 8080, namespace="%[1]s"), "127.0.0.1", %[2]d)
-register("backend", "k8s", backend_k8s, watch=["static/**"], sync=[sync_rule("app=backend", {"static": "/www"}, namespace="%[1]s")])
-`, ns, port))
+	e.write("Petsfile", k8sBackend(ns, port, "", ""))
 	w := e.watch("up", "--tier", "k8s", "--watch")
 	before := e.pids()["backend-k8s"]
 	e.write("static/page.html", "x\n")
@@ -314,12 +303,7 @@ func TestSyncRestartsTheProcessUnderTheWrapper(t *testing.T) {
 	e.write("k8s/backend.yaml", backendManifest+`        command: ["pets-restart", "--", "sh", "-c", "date +%s%N >> /tmp/starts; exec httpd -f -p 8080 -h /www"]
 `)
 	e.write("static/index.html", "v1\n")
-	e.write("Petsfile", fmt.Sprintf(`
-def backend_k8s():
-  k8s_apply("k8s", namespace="%[1]s")
-  return service(k8s_port_forward("app=backend", %[2]d, 8080, namespace="%[1]s"), "127.0.0.1", %[2]d)
-register("backend", "k8s", backend_k8s, watch=["static/**"], sync=[sync_rule("app=backend", {"static": "/www"}, namespace="%[1]s", restart=True)])
-`, ns, port))
+	e.write("Petsfile", k8sBackend(ns, port, "", "restart=True"))
 	w := e.watch("up", "--tier", "k8s", "--watch")
 	starts := func() string {
 		out, err := exec.Command("kubectl", "exec", "-n", ns, "deploy/backend", "--", "sh", "-c", "wc -l < /tmp/starts").CombinedOutput()
@@ -345,4 +329,21 @@ register("backend", "k8s", backend_k8s, watch=["static/**"], sync=[sync_rule("ap
 	if got := fetch(t, port, "/"); got != "v2\n" {
 		t.Errorf("after the edit: %q", got)
 	}
+}
+
+// k8sBackend is a Petsfile with a backend in tier k8s: k8s/ applied in ns,
+// a k8s_port_forward of port to its 8080, and a sync rule of static/ into
+// /www. registerArgs are more register() arguments ("ignore=[...],"), ruleArgs
+// more sync_rule() ones ("restart=True").
+func k8sBackend(ns string, port int, registerArgs, ruleArgs string) string {
+	if ruleArgs != "" {
+		ruleArgs = ", " + ruleArgs
+	}
+	return fmt.Sprintf(`
+def backend_k8s():
+  k8s_apply("k8s", namespace="%[1]s")
+  return service(k8s_port_forward("app=backend", %[2]d, 8080, namespace="%[1]s"), "127.0.0.1", %[2]d)
+register("backend", "k8s", backend_k8s, watch=["static/**"], %[3]s
+         sync=[sync_rule("app=backend", {"static": "/www"}, namespace="%[1]s"%[4]s)])
+`, ns, port, registerArgs, ruleArgs)
 }

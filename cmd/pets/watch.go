@@ -670,11 +670,5 @@ func (r roundRunner) Down(ctx context.Context, k petsfile.Key) error {
 
 // Alive passes the cheap liveness check through.
 func (r roundRunner) Alive(ctx context.Context, k petsfile.Key) bool {
-	if a, ok := r.Runner.(interface {
-		Alive(context.Context, petsfile.Key) bool
-	}); ok {
-		return a.Alive(ctx, k)
-	}
-	_, ok := r.Runner.Running(ctx, k)
-	return ok
+	return rebuild.Alive(ctx, r.Runner, k)
 }
