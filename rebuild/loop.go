@@ -77,15 +77,13 @@ type Loop struct {
 
 	// Reloads (may be nil) brings new configurations, applied in order
 	// between rounds; Reloaded (may be nil) reports each once applied. A nil
-	// Reload says the Petsfile changed but did not evaluate. A batch of
-	// changes that holds a Skip path waits (up to two seconds) for the
-	// reload, which restarts what it changes; the batch then restarts only
-	// the others.
+	// Reload says the Petsfile changed but did not evaluate. Changes that
+	// came before a reload's round join it: each service restarts once.
 	Reloads  <-chan *Reload
 	Reloaded func(ReloadResult)
-	// ReloadComing (may be nil) says the Petsfile changed and its reload
-	// is being evaluated: batches wait for it (up to two seconds), as a
-	// batch that holds a Skip path does.
+	// ReloadComing (may be nil) says the Petsfile is being written (the
+	// first event of its batch): batches wait for its reload (up to two
+	// seconds), and join its round.
 	ReloadComing <-chan struct{}
 	// ReloadSettle (0: none) is how long a reload that arrived waits before
 	// it is applied, so that file batches from the same burst of writes
@@ -140,7 +138,7 @@ func (l *Loop) Run(ctx context.Context) error {
 	var reloads []*Reload
 	var stash []stashed         // changes seen while a reload was queued, running or expected
 	reloading := false          // the running round is a reload's
-	var expect <-chan time.Time // a batch held a Petsfile: its reload is due before this
+	var expect <-chan time.Time // a reload is coming: due before this
 	var settle <-chan time.Time // the queued reloads wait for this (nil: they may start)
 	pending := map[petsfile.Key]bool{}
 	var paths []string
@@ -342,12 +340,6 @@ func (l *Loop) Run(ctx context.Context) error {
 				}
 				continue
 			}
-			if !reloading && len(reloads) == 0 && expect == nil && l.Reloads != nil && holdsAny(c, l.Skip) {
-				// The Petsfile changed with these files (a checkout, a
-				// save-all): its reload restarts what it changes, so hold
-				// the batch for it rather than restart twice.
-				expect = time.After(reloadWait)
-			}
 			if len(reloads) > 0 || reloading || expect != nil {
 				// The owners are about to change: own these with the new ones.
 				st := stashed{c: c, round: -1}
@@ -467,18 +459,10 @@ type stashed struct {
 	begun map[petsfile.Key]bool
 }
 
-// reloadWait is how long a batch that holds a Petsfile waits for its reload
-// (evaluating a Petsfile takes milliseconds; loads from the network longer).
+// reloadWait is how long batches wait for a reload that was said to be
+// coming (evaluating a Petsfile takes milliseconds; loads from the network
+// longer): after it they go ahead without it.
 const reloadWait = 2 * time.Second
-
-func holdsAny(c Changes, files map[string]bool) bool {
-	for _, p := range c.Paths {
-		if files[p] {
-			return true
-		}
-	}
-	return false
-}
 
 // aliveChecker is a Runner that can tell cheaply whether a service still
 // runs (without connecting to it, as Running may).

@@ -119,45 +119,18 @@ func TestLoopOwnsChangesDuringAReloadWithTheNewOwners(t *testing.T) {
 	}
 }
 
-// A batch that holds the Petsfile waits for the reload; what the reload
-// restarted is not restarted again for that batch.
-func TestLoopBatchWithPetsfileWaitsForItsReload(t *testing.T) {
-	f := &loopRunner{}
-	changes, rounds := make(chan Changes), make(chan Round, 10)
-	l := diamondLoop(f, changes, rounds)
-	reloads, results := reloading(l)
-	defer runLoop(t, l)()
-
-	// A checkout changes the Petsfile (api's config) and files of api and tool.
-	changes <- Changes{Paths: []string{"/r/store/Petsfile", "/r/api/main.go", "/r/tool/x.go"}}
-	g := diamond()
-	g.Order = append(g.Order, key("tool"))
-	g.Deps[key("tool")] = nil
-	r := NewReload(l.Graph, g,
-		map[petsfile.Key]string{key("store"): "s", key("api"): "a", key("web"): "w", key("tool"): "t"},
-		map[petsfile.Key]string{key("store"): "s", key("api"): "a2", key("web"): "w", key("tool"): "t"})
-	r.Runner, r.Owners, r.Skip = f, l.Owners, l.Skip
-	reloads <- r
-	res := <-results
-	// The held batch joins the reload's round: each service once.
-	if got := summary(res.Round); got != "[/r/api/main.go /r/tool/x.go] -> api web(bounced) tool" {
-		t.Errorf("reload round = %s", got)
-	}
-	if got := f.takeCalls(); got != "api[store0] web[api1 store0] tool[]" {
-		t.Errorf("calls = %s (api must restart once)", got)
-	}
-}
-
 // When the Petsfile does not evaluate (a nil Reload), the held batch goes on.
 func TestLoopHeldBatchGoesOnWhenTheReloadFails(t *testing.T) {
 	f := &loopRunner{}
 	changes, rounds := make(chan Changes), make(chan Round, 10)
 	l := diamondLoop(f, changes, rounds)
 	reloads := make(chan *Reload)
-	l.Reloads = reloads
+	coming := make(chan struct{})
+	l.Reloads, l.ReloadComing = reloads, coming
 	defer runLoop(t, l)()
 
-	changes <- Changes{Paths: []string{"/r/store/Petsfile", "/r/api/main.go"}}
+	coming <- struct{}{}
+	changes <- Changes{Paths: []string{"/r/api/main.go"}}
 	reloads <- nil
 	if got := summary(<-rounds); got != "[/r/api/main.go] -> api web(bounced)" {
 		t.Errorf("round = %s", got)
@@ -257,4 +230,31 @@ func changedReload(l *Loop, f Runner, k petsfile.Key) *Reload {
 	r := NewReload(l.Graph, l.Graph, map[petsfile.Key]string{k: "old"}, map[petsfile.Key]string{k: "new"})
 	r.Runner, r.Owners, r.Skip = f, l.Owners, l.Skip
 	return r
+}
+
+// A reload said to be coming that never comes holds batches two seconds at
+// most.
+func TestLoopHeldBatchGoesOnWhenNoReloadComes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &loopRunner{}
+		changes, rounds := make(chan Changes), make(chan Round, 10)
+		l := diamondLoop(f, changes, rounds)
+		coming := make(chan struct{})
+		l.Reloads, l.ReloadComing = make(chan *Reload), coming
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- l.Run(ctx) }()
+
+		coming <- struct{}{}
+		t0 := time.Now()
+		changes <- Changes{Paths: []string{"/r/api/main.go"}}
+		if got := summary(<-rounds); got != "[/r/api/main.go] -> api web(bounced)" {
+			t.Errorf("round = %s", got)
+		}
+		if d := time.Since(t0); d != reloadWait {
+			t.Errorf("held for %s (fake time), want %s", d, reloadWait)
+		}
+		cancel()
+		<-done
+	})
 }

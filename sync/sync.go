@@ -119,8 +119,8 @@ func (s *Syncer) Seed(ctx context.Context, k petsfile.Key, rules []petsfile.Sync
 }
 
 // state returns k's history (with paths added) and the set of pods that
-// received it; the set is only touched under k's lock.
-func (s *Syncer) state(k petsfile.Key, paths []string) (history []string, seen map[string]bool) {
+// received it; both are only touched under k's lock.
+func (s *Syncer) state(k petsfile.Key, paths []string) (history, seen map[string]bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.history == nil {
@@ -135,7 +135,7 @@ func (s *Syncer) state(k petsfile.Key, paths []string) (history []string, seen m
 	for _, p := range paths {
 		s.history[k][p] = true
 	}
-	return keys(s.history[k]), s.seen[k]
+	return s.history[k], s.seen[k]
 }
 
 // sync runs every rule (a rule that fails does not keep the others from
@@ -157,7 +157,7 @@ func (s *Syncer) sync(ctx context.Context, k petsfile.Key, rules []petsfile.Sync
 
 // syncRule sends one rule's share of paths (with seed, its tree) into its
 // pods; a pod new to the rule gets the tree and the deletions in history.
-func (s *Syncer) syncRule(ctx context.Context, r petsfile.SyncRule, paths, history []string, seen map[string]bool, seed bool, rep *rebuild.SyncReport) error {
+func (s *Syncer) syncRule(ctx context.Context, r petsfile.SyncRule, paths []string, history, seen map[string]bool, seed bool, rep *rebuild.SyncReport) error {
 	if err := checkLinks(r); err != nil {
 		return err
 	}
@@ -184,7 +184,7 @@ func (s *Syncer) syncRule(ctx context.Context, r petsfile.SyncRule, paths, histo
 					return err
 				}
 			}
-			send = union(tree, covered(r, history))
+			send = union(tree, covered(r, keys(history)))
 		} else if seed {
 			continue // it has had the tree since the deploy
 		}
@@ -309,7 +309,7 @@ func (s *Syncer) fresh(ctx context.Context, k petsfile.Key, r petsfile.SyncRule,
 	if err != nil {
 		return rep, true, err
 	}
-	err = s.toPod(ctx, pod, r, union(tree, covered(r, history)), seen, &rep)
+	err = s.toPod(ctx, pod, r, union(tree, covered(r, keys(history))), seen, &rep)
 	rep.Took = time.Since(t0)
 	return rep, true, err
 }
