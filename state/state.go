@@ -58,6 +58,39 @@ type Service struct {
 	// Fingerprint of the definition it was started from (see
 	// petsfile.Project.Fingerprints), to notice a changed Petsfile.
 	Fingerprint string `json:"fingerprint,omitempty"`
+	// Reason says why a failed or crashed service is down; Exit how its
+	// main process ended, where pets knows it.
+	Reason string `json:"reason,omitempty"`
+	Exit   string `json:"exit,omitempty"`
+	// Fresh is what the running instance was started or last synced from;
+	// nil (a record of an older pets): its freshness is unknown.
+	Fresh *Stamp `json:"fresh,omitempty"`
+}
+
+// Stamp says what a running instance was started or last synced from, so
+// that pets can tell whether what runs is what is on disk.
+type Stamp struct {
+	Taken time.Time `json:"taken"`
+	// Config maps the Petsfile and each file it loads (absolute paths) to
+	// the sha256 (hex) of the content that was evaluated.
+	Config map[string]string `json:"config,omitempty"`
+	// Manifest is the file, relative to the state directory, that lists
+	// the service's watch set (how to find it, and each file's size and
+	// modification time when the stamp was taken).
+	Manifest string `json:"manifest,omitempty"`
+	// Pods are the pods (namespace/name, uid and container) that hold its
+	// sync rules' trees.
+	Pods []string `json:"pods,omitempty"`
+}
+
+// Watcher is a watching pets (pets up --watch, pets watch): which services
+// it watches and where it takes requests (pets restart, list, wait).
+type Watcher struct {
+	proc.Identity
+	Socket   string    `json:"socket"`
+	Services []string  `json:"services"` // display names, "name-tier"
+	Petsfile string    `json:"petsfile"`
+	Started  time.Time `json:"started"`
 }
 
 // Key is the display name "name-tier".
@@ -75,6 +108,7 @@ func (s *Service) Host() string {
 type File struct {
 	Version  int                 `json:"version"`
 	Services map[string]*Service `json:"services"` // by name: one tier of a name runs at a time
+	Watchers []Watcher           `json:"watchers,omitempty"`
 }
 
 // Sorted returns the services ordered so that every service comes after the
