@@ -2,12 +2,13 @@ package watcher
 
 import "github.com/fsnotify/fsnotify"
 
-// backend is the OS event source behind a Watcher. Events carry absolute paths
-// and fsnotify's Op bits whatever the backend; fsnotify.ErrEventOverflow on
-// errors means events were lost.
+// backend is the OS event source behind a Watcher or Files. Events carry
+// absolute paths and fsnotify's Op bits whatever the backend;
+// fsnotify.ErrEventOverflow on errors means events were lost.
 //
-// A backend is used by the Watcher's loop goroutine only (and by New before the
-// loop starts); close is called once, after the loop has stopped.
+// A backend is used by its owner's loop goroutine only (and by the
+// constructor before the loop starts); close is called once, after the loop
+// has stopped.
 type backend interface {
 	// recursive reports whether add(root) watches a whole tree (FSEvents,
 	// ReadDirectoryChangesW) rather than one directory (inotify).
@@ -19,3 +20,15 @@ type backend interface {
 	// close stops the backend and waits for its goroutines.
 	close() error
 }
+
+// fsnotifyBackend watches one directory per add: with inotify on Linux (the
+// Watcher's backend there), kqueue on the BSDs and macOS, and
+// ReadDirectoryChangesW on Windows. Files uses it on every platform.
+type fsnotifyBackend struct{ w *fsnotify.Watcher }
+
+func (fsnotifyBackend) recursive() bool                 { return false }
+func (b fsnotifyBackend) add(dir string) error          { return b.w.Add(dir) }
+func (b fsnotifyBackend) remove(dir string) error       { return b.w.Remove(dir) }
+func (b fsnotifyBackend) events() <-chan fsnotify.Event { return b.w.Events }
+func (b fsnotifyBackend) errors() <-chan error          { return b.w.Errors }
+func (b fsnotifyBackend) close() error                  { return b.w.Close() }

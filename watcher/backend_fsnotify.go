@@ -10,15 +10,13 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// fsnotifyBackend watches one directory per add, with inotify on Linux (and
-// kqueue on the BSDs).
-type fsnotifyBackend struct{ w *fsnotify.Watcher }
-
 // eventBuffer lets fsnotify's reader run ahead of the loop while the loop walks
 // a new directory; the kernel queue (fs.inotify.max_queued_events) is the real
 // buffer.
 const eventBuffer = 1024
 
+// newBackend is the Watcher's backend here: fsnotifyBackend, one watch per
+// directory, with inotify on Linux (and kqueue on the BSDs).
 func newBackend() (backend, error) {
 	w, err := fsnotify.NewBufferedWatcher(eventBuffer)
 	if err != nil {
@@ -31,10 +29,3 @@ func newBackend() (backend, error) {
 	}
 	return fsnotifyBackend{w}, nil
 }
-
-func (fsnotifyBackend) recursive() bool                 { return false }
-func (b fsnotifyBackend) add(dir string) error          { return b.w.Add(dir) }
-func (b fsnotifyBackend) remove(dir string) error       { return b.w.Remove(dir) }
-func (b fsnotifyBackend) events() <-chan fsnotify.Event { return b.w.Events }
-func (b fsnotifyBackend) errors() <-chan error          { return b.w.Errors }
-func (b fsnotifyBackend) close() error                  { return b.w.Close() }

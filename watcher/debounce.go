@@ -65,3 +65,38 @@ func (d *debounce) due(now time.Time) bool {
 
 // reset closes the batch after it was handed out.
 func (d *debounce) reset() { *d = debounce{quiet: d.quiet, cap: d.cap} }
+
+// alarm is a loop's one Timer, armed for the earliest of its deadlines (the
+// open batch's, a barrier's). It belongs to the loop goroutine.
+type alarm struct {
+	clock Clock
+	timer Timer     // nil when not armed
+	at    time.Time // when timer fires
+}
+
+// wait arms the alarm for t, or disarms it if ok is false, and returns the
+// channel to select on (nil when disarmed). An alarm already armed for t or
+// earlier is kept: at worst it fires early, and the loop, finding nothing due,
+// calls wait again. Deadlines that move earlier (a new barrier, a shorter
+// window after Update) re-arm it.
+func (a *alarm) wait(now, t time.Time, ok bool) <-chan time.Time {
+	if !ok {
+		a.stop()
+		return nil
+	}
+	if a.timer == nil || t.Before(a.at) {
+		a.stop()
+		a.timer, a.at = a.clock.NewTimer(t.Sub(now)), t
+	}
+	return a.timer.C()
+}
+
+// fired tells the alarm that its channel delivered.
+func (a *alarm) fired() { a.timer = nil }
+
+func (a *alarm) stop() {
+	if a.timer != nil {
+		a.timer.Stop()
+		a.timer = nil
+	}
+}

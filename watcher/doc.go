@@ -5,7 +5,7 @@
 //	w, err := watcher.New(watcher.Options{Roots: []string{"/src/app"}})
 //	...
 //	defer w.Close()
-//	for b := range w.Batches() { ... b.Paths, b.Overflow ... }
+//	for b := range w.Batches() { ... b.Paths, b.Overflow, b.Barriers ... }
 //
 // New returns once every watch is in place, so a change made after it returns
 // is seen. Read Batches and Errors: unread batches merge into one, unread
@@ -82,7 +82,9 @@
 // Options.Cap old, whichever comes first. While the caller is busy (restarting
 // services), closed batches merge into the one waiting for it, so nothing is
 // lost and a slow caller gets one larger batch. The clock is injected
-// (Options.Clock); tests use a fake one and testing/synctest.
+// (Options.Clock); tests use a fake one and testing/synctest. Files, the
+// watcher of a Petsfile and the files it loads, closes its batches with the
+// same debounce and Clock (FilesOptions).
 //
 // DefaultQuiet was chosen by measurement: the smallest quiet window that turns
 // a 2,000-file git checkout into one batch. TestMeasureQuietWindow makes a
@@ -115,6 +117,37 @@
 // checkout spanned 0.4 to 1.6 s of events on that machine (up to 2.8 s with the
 // cores busy), so a 1 s cap would split it into two restarts. The cap exists
 // for writers that never pause (a log file inside a watched directory).
+//
+// # Barriers
+//
+// A batch closes a quiet window after the last change, and the OS delivers
+// events a little after the change, so "what has the watcher seen?" has no
+// answer from the batches alone. Watcher.Barrier(id) gives one: the caller
+// (pets list or pets wait, asked of a watching pets) picks a moment, and every
+// change made before it is then in a batch delivered before
+// Barrier{ID: id}, in the batch that carries it (Batch.Barriers), or in its
+// Pending: the paths of the batch still open, which the barrier does not
+// close, so a git checkout stays one restart.
+//
+// It works by writing a sentinel file, .pets-barrier-<pid>-<n>, and waiting
+// for its event: the OS queues events in order, so once the sentinel's
+// creation is read, every earlier change has been read too. On Linux one
+// inotify queue orders the events of every watched directory, so one sentinel
+// in the first root that can be written is enough; FSEvents and
+// ReadDirectoryChangesW have a stream per root, so each root gets a sentinel
+// and the barrier waits for all of them. The watcher removes each sentinel
+// once seen. AlwaysIgnored matches the name, so neither a sentinel nor its
+// removal ever shows in Paths or opens or extends a batch, whichever pets
+// process wrote it. A barrier reached while the caller is busy rides on the
+// batch waiting for it, and stays there when later batches merge in.
+//
+// Barrier fails at once, so that the caller can fall back, when no sentinel
+// can be written where one is needed (a read-only root). A barrier whose
+// sentinel event never comes (its root was removed meanwhile, or stopped
+// being watched) is delivered after two seconds on the injected Clock with
+// Err set; one whose event was lost in a queue overflow is delivered with
+// Overflow set, since the open batch then stands for every path. With no roots
+// a barrier is delivered at once. Close removes the sentinels still waiting.
 //
 // # Limits and caveats
 //

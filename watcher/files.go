@@ -1,8 +1,12 @@
 package watcher
 
 import (
+	"errors"
+	"log/slog"
+	"maps"
 	"path/filepath"
-	"sort"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -11,79 +15,133 @@ import (
 // Files watches a few individual files, such as a Petsfile and the files it
 // loads, by watching their directories without recursion (so an editor that
 // replaces the file by a rename is seen too). Changes to other files in those
-// directories are dropped. Batches close after a quiet window.
+// directories are dropped. Batches close like a Watcher's: after a quiet
+// window with no change or once they are a cap old, on the same debounce and
+// an injected Clock. It uses fsnotify on every platform (inotify, kqueue,
+// ReadDirectoryChangesW): a handful of directories needs no FSEvents stream.
 type Files struct {
-	fw      *fsnotify.Watcher
-	quiet   time.Duration
+	b       backend
+	clock   Clock
 	changes chan []string
 	started chan struct{}
 	errs    chan error
-	reqs    chan filesReq
+	reqs    chan func()
+	stop    chan struct{}
 	done    chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
+
+	// The fields below belong to the loop goroutine (Update runs inside it).
+	want    map[string]bool // the files watched
+	dirs    map[string]bool // their directories, each with a watch
+	pending map[string]bool // changed, batch still open
+	ready   map[string]bool // batch closed, not yet read by the caller
+	next    []string        // ready, sorted
+	deb     debounce
+	alarm   alarm
 }
 
-type filesReq struct {
-	files []string
-	err   chan error
+// FilesOptions says how Files batches.
+type FilesOptions struct {
+	Quiet time.Duration // a batch closes after this long with no change (0 = DefaultQuiet)
+	Cap   time.Duration // and at the latest this long after its first change (0 = DefaultCap)
+	Clock Clock         // nil = the real clock
 }
 
-// WatchFiles starts watching files (absolute paths).
+// WatchFiles starts watching files (absolute paths), with batches closing
+// after quiet (0 = DefaultQuiet) or DefaultCap. It is WatchFilesWith with
+// FilesOptions{Quiet: quiet}.
 func WatchFiles(files []string, quiet time.Duration) (*Files, error) {
+	return WatchFilesWith(files, FilesOptions{Quiet: quiet})
+}
+
+// WatchFilesWith starts watching files (absolute paths) and returns once the
+// watches are in place.
+func WatchFilesWith(files []string, opts FilesOptions) (*Files, error) {
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {
 		return nil, err
 	}
-	if quiet <= 0 {
-		quiet = DefaultQuiet
+	return startFiles(files, opts, fsnotifyBackend{fw})
+}
+
+// startFiles is WatchFilesWith with the backend given; it closes b on failure.
+func startFiles(files []string, opts FilesOptions, b backend) (*Files, error) {
+	if opts.Quiet <= 0 {
+		opts.Quiet = DefaultQuiet
 	}
-	f := &Files{fw: fw, quiet: quiet, changes: make(chan []string), started: make(chan struct{}, 1), errs: make(chan error, 1), reqs: make(chan filesReq), done: make(chan struct{})}
-	want, dirs, err := f.watch(nil, files)
-	if err != nil {
-		fw.Close()
+	if opts.Cap <= 0 {
+		opts.Cap = DefaultCap
+	}
+	if opts.Clock == nil {
+		opts.Clock = realClock{}
+	}
+	f := &Files{
+		b:       b,
+		clock:   opts.Clock,
+		changes: make(chan []string),
+		started: make(chan struct{}, 1),
+		errs:    make(chan error, 1),
+		reqs:    make(chan func()),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+		pending: make(map[string]bool),
+		ready:   make(map[string]bool),
+		deb:     debounce{quiet: opts.Quiet, cap: opts.Cap},
+		alarm:   alarm{clock: opts.Clock},
+	}
+	if err := f.watch(files); err != nil {
+		b.close()
 		return nil, err
 	}
-	go f.loop(want, dirs)
+	go f.loop()
 	return f, nil
 }
 
-// Changes delivers the watched files that changed, sorted.
+// Changes delivers the watched files that changed, sorted. While the caller
+// is not receiving, later batches merge into the one waiting.
 func (f *Files) Changes() <-chan []string { return f.changes }
 
 // Started receives when a batch opens: a watched file changed after a quiet
 // window, and a batch follows on Changes once it closes. (A reader that
 // must act before the quiet window ends, such as the rebuild loop holding
-// file changes for a Petsfile reload, listens here.)
+// file changes for a Petsfile reload, listens here.) It holds one signal; an
+// unread one is not repeated.
 func (f *Files) Started() <-chan struct{} { return f.started }
 
-// Errors delivers errors from the OS watcher.
+// Errors delivers errors from the OS watcher; it holds one, and later ones are
+// dropped while it is unread.
 func (f *Files) Errors() <-chan error { return f.errs }
 
-// Update replaces the set of files, adding and removing directory watches.
+// Update replaces the set of files, adding and removing directory watches. It
+// returns once the watches are in place, or ErrClosed after Close.
 func (f *Files) Update(files []string) error {
-	r := filesReq{files: files, err: make(chan error, 1)}
+	var err error
+	finished := make(chan struct{})
 	select {
-	case f.reqs <- r:
-		return <-r.err
+	case f.reqs <- func() { err = f.watch(files); close(finished) }:
 	case <-f.done:
 		return ErrClosed
 	}
-}
-
-// Close stops watching and waits for the goroutine.
-func (f *Files) Close() error {
-	select {
-	case <-f.done:
-		return nil
-	default:
-	}
-	err := f.fw.Close()
-	<-f.done
+	<-finished
 	return err
 }
 
-// watch makes the directory watches match files; it returns the new set of
-// files and directories.
-func (f *Files) watch(oldDirs map[string]bool, files []string) (map[string]bool, map[string]bool, error) {
+// Close stops watching and waits for the goroutine. An open batch is dropped.
+// Changes, Started and Errors are left open.
+func (f *Files) Close() error {
+	f.closeOnce.Do(func() {
+		close(f.stop)
+		<-f.done
+		f.closeErr = f.b.close()
+	})
+	return f.closeErr
+}
+
+// watch makes the directory watches match files. On failure the old set stays
+// (with any directories it managed to add also watched).
+func (f *Files) watch(files []string) error {
 	want := map[string]bool{}
 	dirs := map[string]bool{}
 	for _, p := range files {
@@ -91,81 +149,134 @@ func (f *Files) watch(oldDirs map[string]bool, files []string) (map[string]bool,
 		want[p] = true
 		dirs[filepath.Dir(p)] = true
 	}
+	added := map[string]bool{}
 	for d := range dirs {
-		if !oldDirs[d] {
-			if err := f.fw.Add(d); err != nil {
-				return nil, nil, err
+		if !f.dirs[d] {
+			if err := f.b.add(d); err != nil {
+				for a := range added {
+					_ = f.b.remove(a)
+				}
+				return err
 			}
+			added[d] = true
 		}
 	}
-	for d := range oldDirs {
+	for d := range f.dirs {
 		if !dirs[d] {
-			_ = f.fw.Remove(d)
+			_ = f.b.remove(d)
 		}
 	}
-	return want, dirs, nil
+	f.want, f.dirs = want, dirs
+	return nil
 }
 
-// loop owns want, dirs, the pending batch and the batch waiting to be read.
-func (f *Files) loop(want, dirs map[string]bool) {
+// loop owns the watch and batch state.
+func (f *Files) loop() {
 	defer close(f.done)
-	pending := map[string]bool{} // changed, batch still open
-	ready := map[string]bool{}   // batch closed, not yet read by the caller
-	var out chan []string        // f.changes while ready is not empty
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	var fire <-chan time.Time
-	sorted := func(m map[string]bool) []string {
-		s := make([]string, 0, len(m))
-		for p := range m {
-			s = append(s, p)
-		}
-		sort.Strings(s)
-		return s
-	}
+	defer f.alarm.stop()
+	evs, errs := f.b.events(), f.b.errors()
 	for {
-		select {
-		case ev, ok := <-f.fw.Events:
-			if !ok {
-				return
+		now := f.clock.Now()
+		if f.deb.due(now) {
+			// As in Watcher.loop: events already waiting belong to this batch.
+			if f.drain(&evs) {
+				now = f.clock.Now()
 			}
-			p := filepath.Clean(ev.Name)
-			if !want[p] || ev.Op == fsnotify.Chmod {
+			if f.deb.due(now) {
+				f.closeBatch()
+			}
+		}
+		t, ok := f.deb.deadline()
+		timerC := f.alarm.wait(now, t, ok)
+		var out chan<- []string
+		if f.next != nil {
+			out = f.changes
+		}
+		select {
+		case ev, ok := <-evs:
+			if !ok {
+				evs = nil
 				continue
 			}
-			if len(pending) == 0 {
-				select {
-				case f.started <- struct{}{}:
-				default: // one unread is enough
-				}
-			}
-			pending[p] = true
-			timer.Reset(f.quiet)
-			fire = timer.C
-		case err, ok := <-f.fw.Errors:
+			f.handle(ev)
+		case err, ok := <-errs:
 			if !ok {
-				return
+				errs = nil
+				continue
 			}
-			select {
-			case f.errs <- err:
-			default:
-			}
-		case <-fire:
-			fire = nil
-			for p := range pending {
-				ready[p] = true
-			}
-			pending = map[string]bool{}
-			out = f.changes
-		case out <- sorted(ready):
-			ready = map[string]bool{}
-			out = nil
-		case r := <-f.reqs:
-			w, d, err := f.watch(dirs, r.files)
-			if err == nil {
-				want, dirs = w, d
-			}
-			r.err <- err
+			f.handleError(err)
+		case <-timerC:
+			f.alarm.fired()
+		case out <- f.next:
+			clear(f.ready)
+			f.next = nil
+		case req := <-f.reqs:
+			req()
+		case <-f.stop:
+			return
 		}
 	}
+}
+
+// drain handles the events already waiting, without blocking, and reports
+// whether there were any.
+func (f *Files) drain(evs *<-chan fsnotify.Event) bool {
+	for i := 0; i < maxDrain; i++ {
+		select {
+		case ev, ok := <-*evs:
+			if !ok {
+				*evs = nil
+				return i > 0
+			}
+			f.handle(ev)
+		default:
+			return i > 0
+		}
+	}
+	return true
+}
+
+func (f *Files) handle(ev fsnotify.Event) {
+	p := filepath.Clean(ev.Name)
+	if !f.want[p] || ev.Op == fsnotify.Chmod {
+		return
+	}
+	f.note(p)
+}
+
+func (f *Files) handleError(err error) {
+	if errors.Is(err, fsnotify.ErrEventOverflow) {
+		// Events were lost: any of the files may have changed.
+		slog.Debug("watcher: Files event queue overflowed; reporting every file")
+		for p := range f.want {
+			f.note(p)
+		}
+		return
+	}
+	select {
+	case f.errs <- err:
+	default:
+		slog.Debug("watcher: Files error dropped, nobody reads Errors", "err", err)
+	}
+}
+
+// note adds p to the open batch, opening one (and saying so on Started) if
+// none is open.
+func (f *Files) note(p string) {
+	if !f.deb.open {
+		select {
+		case f.started <- struct{}{}:
+		default: // one unread is enough
+		}
+	}
+	f.pending[p] = true
+	f.deb.event(f.clock.Now())
+}
+
+// closeBatch moves the open batch to the one waiting for the caller.
+func (f *Files) closeBatch() {
+	maps.Copy(f.ready, f.pending)
+	clear(f.pending)
+	f.next = slices.Sorted(maps.Keys(f.ready))
+	f.deb.reset()
 }

@@ -275,6 +275,7 @@ var vcsDirs = map[string]bool{
 //	.goutputstream-XXXXXX            GLib/GIO g_file_replace (gedit and GNOME apps)
 //	sedXXXXXX                        sed -i temp file
 //	.DS_Store ._x                    macOS Finder metadata, AppleDouble files
+//	.pets-barrier-<pid>-<n>          a Watcher's barrier sentinels (see Watcher.Barrier)
 func AlwaysIgnored(name string) bool {
 	if vcsDirs[name] {
 		return true
@@ -284,6 +285,8 @@ func AlwaysIgnored(name string) bool {
 	case n == 0:
 		return false
 	case name == ".DS_Store", strings.HasPrefix(name, "._"):
+		return true
+	case isSentinel(name):
 		return true
 	case name[n-1] == '~':
 		return true

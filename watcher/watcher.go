@@ -47,6 +47,10 @@ type Batch struct {
 	// Overflow says events were lost (the kernel queue overflowed): anything
 	// under the roots may have changed.
 	Overflow bool
+	// Barriers are the barriers (see Watcher.Barrier) reached since the
+	// previous batch was delivered, in the order they were reached. A batch
+	// may carry only barriers, with no Paths.
+	Barriers []Barrier
 }
 
 // Watcher watches trees of files and sends batches of changed paths.
@@ -70,9 +74,12 @@ type Watcher struct {
 	pending  map[string]bool // paths of the open batch
 	overflow bool            // the open batch lost events
 	deb      debounce
-	timer    Timer   // fires at or before the open batch's deadline; nil if none
+	alarm    alarm   // fires at or before the open batch's or a barrier's deadline
 	ready    *Batch  // closed batch waiting for the caller; later batches merge into it
 	errq     []error // errors waiting for the caller
+	barriers []*barrierWait
+	// sentinels maps the name of each sentinel waiting for its event to its barrier.
+	sentinels map[string]*barrierWait
 	// limitWarned: a *LimitError was queued since the last Update.
 	limitWarned bool
 }
@@ -112,6 +119,9 @@ func start(opts Options, b backend) (*Watcher, error) {
 		watched: make(map[string]bool),
 		pending: make(map[string]bool),
 		deb:     debounce{quiet: o.Quiet, cap: o.Cap},
+		alarm:   alarm{clock: o.Clock},
+
+		sentinels: make(map[string]*barrierWait),
 	}
 	m.warn = w.warn
 	if err := w.reconcile(); err != nil {
@@ -156,7 +166,8 @@ func normalize(o Options) (Options, error) {
 
 // Batches delivers the batches; it is closed by Close. A batch closes after
 // Options.Quiet without events or Options.Cap after its first event; while the
-// caller is not receiving, later batches merge into the one waiting.
+// caller is not receiving, later batches merge into the one waiting, and keep
+// their barriers. A batch that carries only barriers may come at any time.
 func (w *Watcher) Batches() <-chan Batch { return w.batches }
 
 // Errors delivers problems found while watching: a *LimitError (some
@@ -183,10 +194,6 @@ func (w *Watcher) Update(opts Options) error {
 		w.m = m
 		m.warn = w.warn
 		w.deb.quiet, w.deb.cap = o.Quiet, o.Cap
-		if w.timer != nil { // armed for the old window
-			w.timer.Stop()
-			w.timer = nil
-		}
 		w.limitWarned = false
 		uerr = w.reconcile()
 	}); err != nil {
@@ -208,7 +215,8 @@ func (w *Watcher) do(f func()) error {
 }
 
 // Close stops watching, waits for every goroutine of the Watcher and closes
-// Batches and Errors. A batch still open is dropped.
+// Batches and Errors. A batch still open is dropped, and so are barriers not
+// yet reached (their sentinels are removed).
 func (w *Watcher) Close() error {
 	w.closeOnce.Do(func() {
 		close(w.stop)
@@ -221,9 +229,8 @@ func (w *Watcher) Close() error {
 // loop is the Watcher's one goroutine: it owns all watch and batch state.
 func (w *Watcher) loop() {
 	defer func() {
-		if w.timer != nil {
-			w.timer.Stop()
-		}
+		w.alarm.stop()
+		w.removeSentinels()
 		close(w.batches)
 		close(w.errs)
 		close(w.done)
@@ -231,26 +238,20 @@ func (w *Watcher) loop() {
 	evs, errs := w.b.events(), w.b.errors()
 	for {
 		now := w.clock.Now()
-		if w.deb.due(now) {
+		if t, ok := w.deadline(); ok && !now.Before(t) {
 			// Events already waiting happened before now: the burst is not
-			// over, however late this goroutine got to run. Take them first.
+			// over, and a late sentinel may be among them, however late this
+			// goroutine got to run. Take them first.
 			if w.drain(&evs) {
 				now = w.clock.Now()
 			}
 			if w.deb.due(now) {
 				w.closeBatch()
 			}
+			w.expireBarriers(now)
 		}
-		var timerC <-chan time.Time
-		if t, ok := w.deb.deadline(); ok {
-			if w.timer == nil {
-				w.timer = w.clock.NewTimer(t.Sub(now))
-			}
-			timerC = w.timer.C()
-		} else if w.timer != nil {
-			w.timer.Stop()
-			w.timer = nil
-		}
+		t, ok := w.deadline()
+		timerC := w.alarm.wait(now, t, ok)
 		var out chan<- Batch
 		var next Batch
 		if w.ready != nil {
@@ -276,9 +277,9 @@ func (w *Watcher) loop() {
 			}
 			w.handleError(err)
 		case <-timerC:
-			// Deadlines only move later while a batch is open, so the timer
-			// never fires late; if the batch is not due yet, re-arm.
-			w.timer = nil
+			// The alarm never fires late (see alarm.wait); if nothing is due
+			// yet, the next round re-arms it.
+			w.alarm.fired()
 		case out <- next:
 			w.ready = nil
 		case errOut <- nextErr:
@@ -289,6 +290,15 @@ func (w *Watcher) loop() {
 			return
 		}
 	}
+}
+
+// deadline is the earliest of the open batch's and the barriers' deadlines.
+func (w *Watcher) deadline() (time.Time, bool) {
+	t, ok := w.deb.deadline()
+	if bt, bok := w.barrierDeadline(); bok && (!ok || bt.Before(t)) {
+		t, ok = bt, true
+	}
+	return t, ok
 }
 
 // maxDrain bounds how many waiting events drain takes at once.
@@ -324,7 +334,7 @@ func (w *Watcher) closeBatch() {
 	}
 	slices.Sort(b.Paths)
 	b.Paths = slices.Compact(b.Paths)
-	slog.Debug("watcher: batch closed", "paths", len(b.Paths), "overflow", b.Overflow)
+	slog.Debug("watcher: batch closed", "paths", len(b.Paths), "overflow", b.Overflow, "barriers", len(b.Barriers))
 	w.ready = b
 	clear(w.pending)
 	w.overflow = false
@@ -362,6 +372,8 @@ func (w *Watcher) handleError(err error) {
 		if err := w.reconcile(); err != nil {
 			w.warn(err)
 		}
+		// The open batch now covers everything, sentinels lost or not.
+		w.overflowBarriers()
 		return
 	}
 	w.warn(fmt.Errorf("watch: %w", err))
@@ -371,6 +383,10 @@ func (w *Watcher) handleError(err error) {
 // in step with the tree.
 func (w *Watcher) handle(ev fsnotify.Event) {
 	p := filepath.Clean(ev.Name)
+	if isSentinel(filepath.Base(p)) {
+		w.sentinelEvent(p, ev)
+		return
+	}
 	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
 		w.gone(p)
 	}
@@ -607,4 +623,5 @@ func (w *Watcher) unwatchOne(p string) {
 	// again fails harmlessly.
 	_ = w.b.remove(p)
 	delete(w.watched, p)
+	w.unwatchedBarriers(p)
 }
