@@ -42,8 +42,7 @@ const (
 	ServiceCrashed Type = "service.crashed"
 	// ServiceStopped: pets stopped it and it is gone. Service, State
 	// (stopped), Reason ("pets down", "removed from the Petsfile",
-	// "rollback", "Ctrl-C"), Exit (how its processes ended:
-	// "terminated", "killed after the grace period", "already gone").
+	// "rollback", "Ctrl-C"), Round (0 outside a watch round).
 	ServiceStopped Type = "service.stopped"
 	// ServiceReused: pets up found it ready and fresh and left it alone.
 	// Service, State (ready), Host, PID.
@@ -70,8 +69,12 @@ const (
 	// "pets restart", "changed while no pets was watching").
 	RoundPlanned Type = "round.planned"
 	// RoundFinished: the round is over. Round, Files (MoreFiles), Steps
-	// (with results and timings), TookMs.
+	// (with results and timings), TookMs, Reason (as planned).
 	RoundFinished Type = "round.finished"
+	// RoundInterrupted: pets is stopping (Ctrl-C) while a round runs: the
+	// step in progress may finish, the rest is skipped. Round, GraceMs (how
+	// long the step in progress may still take), Reason.
+	RoundInterrupted Type = "round.interrupted"
 
 	// ReloadApplied: the Petsfile (or a file it loads) changed and
 	// evaluated. Files (the changed Petsfiles), Reload, TookMs (from the
@@ -98,7 +101,7 @@ const (
 // Types lists every type, in the order of the documentation.
 var Types = []Type{
 	ServiceStarting, ServiceReady, ServiceFailed, ServiceCrashed, ServiceStopped, ServiceReused,
-	ServiceStale, ServiceFresh, SyncDone, SyncFailed, RoundPlanned, RoundFinished,
+	ServiceStale, ServiceFresh, SyncDone, SyncFailed, RoundPlanned, RoundFinished, RoundInterrupted,
 	ReloadApplied, ReloadRefused, WatchStarted, WatchStopped, WatchOverflow, WatchError,
 }
 
@@ -145,7 +148,8 @@ type Event struct {
 	Error     string    `json:"error,omitempty"`
 	Exit      string    `json:"exit,omitempty"`
 	TookMs    float64   `json:"tookMs,omitempty"`
-	Host      string    `json:"host,omitempty"` // "hostname:port"
+	GraceMs   float64   `json:"graceMs,omitempty"` // round.interrupted: how long the step in progress may still take
+	Host      string    `json:"host,omitempty"`    // "hostname:port"
 	PID       int       `json:"pid,omitempty"`
 	Limit     bool      `json:"limit,omitempty"`
 
