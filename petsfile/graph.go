@@ -30,6 +30,41 @@ func (g *Graph) Dependents(k Key) []Key {
 	return out
 }
 
+// GraphOf builds a graph of the given services from their direct
+// dependencies (say, the recorded ones: pets down needs no Petsfile).
+// Dependencies that are not among the services are left out; a cycle is
+// broken where it is found. The order is by dependency, ties by name.
+func GraphOf(deps map[Key][]Key) *Graph {
+	keys := make([]Key, 0, len(deps))
+	for k := range deps {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+	g := &Graph{Deps: map[Key][]Key{}, Tier: map[string]string{}}
+	seen := map[Key]bool{}
+	var visit func(k Key)
+	visit = func(k Key) {
+		if seen[k] {
+			return
+		}
+		seen[k] = true
+		var ds []Key
+		for _, d := range deps[k] {
+			if _, ok := deps[d]; ok {
+				visit(d)
+				ds = append(ds, d)
+			}
+		}
+		g.Deps[k] = ds
+		g.Tier[k.Name] = k.Tier
+		g.Order = append(g.Order, k)
+	}
+	for _, k := range keys {
+		visit(k)
+	}
+	return g
+}
+
 // UsageError is a problem with what the user asked for: an unknown service
 // or tier, a dependency cycle, a malformed --with. It carries a hint.
 type UsageError struct {

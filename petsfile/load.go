@@ -2,6 +2,8 @@ package petsfile
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -74,6 +76,8 @@ func (l *loader) execUncached(abs string) (starlark.StringDict, error) {
 	dir := filepath.Dir(abs)
 	p.files[name] = abs
 	p.Files = append(p.Files, abs)
+	sum := sha256.Sum256(src)
+	p.Sums[abs] = hex.EncodeToString(sum[:])
 
 	thread := p.newThread(l.ctx, l.host, Key{})
 	thread.Load = func(t *starlark.Thread, module string) (starlark.StringDict, error) {

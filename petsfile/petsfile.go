@@ -117,6 +117,9 @@ type Options struct {
 type Project struct {
 	Path  string   // absolute path of the root Petsfile
 	Files []string // every evaluated file, absolute, in evaluation order
+	// Sums maps each evaluated file to the sha256 (hex) of the content
+	// that was evaluated: what a running service's configuration was.
+	Sums map[string]string
 	// AllowedContexts are the Kubernetes contexts allow_k8s_contexts() named.
 	AllowedContexts []string
 
@@ -156,6 +159,7 @@ func Load(ctx context.Context, path string, opts Options) (*Project, error) {
 	}
 	p := &Project{
 		Path:     abs,
+		Sums:     map[string]string{},
 		services: map[Key]*Service{},
 		stderr:   opts.Stderr,
 		files:    map[string]string{},

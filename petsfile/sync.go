@@ -183,20 +183,6 @@ func syncList(l *starlark.List) ([]SyncRule, error) {
 	return out, nil
 }
 
-// Covers reports whether the rule syncs the absolute path p, and where it
-// goes in the container.
-func (r SyncRule) Covers(p string) (remote string, ok bool) {
-	for _, sp := range r.Paths {
-		if p == sp.Local {
-			return sp.Remote, true
-		}
-		if rel, err := filepath.Rel(sp.Local, p); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel) && rel != "." {
-			return path.Join(sp.Remote, filepath.ToSlash(rel)), true
-		}
-	}
-	return "", false
-}
-
 // Triggered reports whether run should run after syncing the absolute paths.
 func (r SyncRun) Triggered(paths []string) bool {
 	if len(r.Trigger) == 0 {

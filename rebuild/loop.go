@@ -2,12 +2,13 @@ package rebuild
 
 import (
 	"context"
-	"log/slog"
+	"errors"
+	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/windmilleng/pets/events"
 	"github.com/windmilleng/pets/petsfile"
 )
 
@@ -15,589 +16,913 @@ import (
 type Changes struct {
 	Paths []string // absolute
 	All   bool     // the watcher lost events: anything may have changed
+	// Barriers are the barriers (see Loop.Barrier) whose sentinel the
+	// watcher saw before this batch was handed over: every change made
+	// before they were asked for is in this batch, an earlier one, or
+	// their Pending.
+	Barriers []Barrier
 }
 
-// Round is one pass of the loop: the services whose files changed were
-// restarted, then their dependents bounced, in dependency order.
-type Round struct {
-	N        int
-	Paths    []string // the changed files that caused it
-	Services []Result // in the order they were handled
-	Took     time.Duration
+// Barrier is the watcher's answer to a barrier request.
+type Barrier struct {
+	ID      uint64
+	Pending []string // changes seen but still in the watcher's open batch
+	Err     string   // the barrier failed: the watcher could not tell
 }
 
-// Result is what happened to one service in a round.
-type Result struct {
-	Key      petsfile.Key
-	Changed  bool   // its own files changed (else it is a dependent being bounced)
-	Skipped  string // why it was not restarted ("" if it was)
-	Synced   bool   // its changes were synced into it instead of a restart
-	Sync     SyncReport
-	Fallback string // why a service with sync rules was restarted instead ("" if not)
-	Took     time.Duration
-	Err      error
+// Config is what the loop runs: a reload replaces it between rounds.
+type Config struct {
+	Graph  *petsfile.Graph
+	Owners []Owner
+	Skip   map[string]bool // paths owned by no service: the Petsfile and the files it loads
+	Runner Runner
+	Syncer Syncer // nil: nothing syncs
+	Stamps Stamps // nil: freshness is not recorded
 }
 
-// Loop restarts services as their files change. Create it with the graph
-// that is up and the values of its services, then Run it.
-type Loop struct {
-	Runner  Runner
-	Graph   *petsfile.Graph
-	Values  map[petsfile.Key]petsfile.Value // current values; owned by Run once it starts
-	Owners  []Owner
-	Skip    map[string]bool // paths owned by no service (the Petsfile and its loads)
-	Changes <-chan Changes
-
-	// Report is called after every round; Crashed when a service is found
-	// dead between rounds (once per crash). Both may be nil. They are called
-	// from Run's goroutines, one at a time.
-	Report  func(Round)
-	Crashed func(petsfile.Key)
-	// Started is called (may be nil) when a round begins, with its owners;
-	// syncing holds those whose changes are to be synced, not restarted.
-	Started func(n int, owners []petsfile.Key, syncing map[petsfile.Key]bool)
+// Timing are the loop's time windows.
+type Timing struct {
+	// Settle is how long a reload that arrived waits before it is applied,
+	// so that file batches from the same burst of writes (closing a quiet
+	// window after the Petsfile's) join its round. 0: none.
+	Settle time.Duration
 	// CheckEvery is how often services are checked for crashes between
 	// rounds; 0 means every second.
 	CheckEvery time.Duration
-
-	// Failed (may be nil) are services that are down at the start (they
-	// failed to start): like crashed ones, they start on their next change.
-	Failed map[petsfile.Key]bool
-
-	// Syncer (may be nil) syncs changes covered by a service's sync rules
-	// instead of restarting it.
-	Syncer Syncer
-
-	// FinishWithin bounds how long the service in hand may take to finish
-	// its restart or sync once ctx ends (0: 10 seconds); after it, it is
-	// cancelled too. Interrupted (may be nil) is called when ctx ends
-	// during a round, from another goroutine.
+	// FinishWithin bounds how long the step in hand may take to finish
+	// once ctx ends (0: 10 seconds).
 	FinishWithin time.Duration
-	Interrupted  func(within time.Duration)
+}
 
+// Request is a request from outside the loop: pets restart, pets list,
+// pets wait (through the watching pets' socket).
+type Request struct {
+	Op    RequestOp
+	Names []string // services, by name or display name ("name-tier"); none: every service the loop runs
+	// Reply receives the answer, once: the restart's round when it has
+	// finished, the status after a barrier, or the wait's outcome.
+	Reply chan<- Reply
+}
+
+// RequestOp says what a Request asks.
+type RequestOp int
+
+const (
+	// OpRestart restarts the services and bounces their dependents, in the
+	// next round (after the round in progress, if any).
+	OpRestart RequestOp = iota
+	// OpStatus returns each service's state and freshness, counting every
+	// change made before the request.
+	OpStatus
+	// OpWait replies once every service is ready and fresh, or at once
+	// with an error when one is down and nothing is pending for it.
+	OpWait
+)
+
+// Reply answers a Request.
+type Reply struct {
+	Status []Status
+	Round  *Outcome // OpRestart: the round that restarted them
+	Err    error
+}
+
+// Status is a service as the loop sees it.
+type Status struct {
+	Key       petsfile.Key
+	State     events.State
+	Freshness events.Freshness
+	Files     []string // what differs (stale), sorted
+	Reason    string   // why it is down, or stale without files
+	Value     petsfile.Value
+}
+
+// Loop restarts services as their files change: it takes batches of
+// changed files, reloads and requests, plans a round for what is pending
+// (Decide) and carries it out (Executor), one round at a time. Create it
+// with the configuration that is up and the values of its services, then
+// Run it.
+type Loop struct {
+	Config
+	Values map[petsfile.Key]petsfile.Value // current values; owned by Run once it starts
+	// Down are services that are down at the start (they failed to start):
+	// like crashed ones, they start on their next change.
+	Down map[petsfile.Key]bool
+	// Initial are changes made while no pets was watching (pets watch
+	// attaching), InitialRestart services to restart for a reason of the
+	// same kind: the first round takes them.
+	Initial        map[petsfile.Key][]string
+	InitialRestart map[petsfile.Key]string
+
+	Changes <-chan Changes
 	// Reloads (may be nil) brings new configurations, applied in order
-	// between rounds; Reloaded (may be nil) reports each once applied. A nil
-	// Reload says the Petsfile changed but did not evaluate. Changes that
-	// came before a reload's round join it: each service restarts once.
-	Reloads  <-chan *Reload
-	Reloaded func(ReloadResult)
-	// ReloadComing (may be nil) says the Petsfile is being written (the
-	// first event of its batch): batches wait for its reload (up to two
+	// between rounds. A nil Reload says the Petsfile changed but did not
+	// evaluate. Changes that came before a reload's round join it: each
+	// service restarts once.
+	Reloads <-chan *Reload
+	// Coming (may be nil) says the Petsfile is being written (the first
+	// event of its batch): batches wait for its reload (up to two
 	// seconds), and join its round.
-	ReloadComing <-chan struct{}
-	// ReloadSettle (0: none) is how long a reload that arrived waits before
-	// it is applied, so that file batches from the same burst of writes
-	// (closing a quiet window after the Petsfile's) are held for it too.
-	ReloadSettle time.Duration
-}
+	Coming   <-chan struct{}
+	Requests <-chan Request // may be nil
+	// Barrier (may be nil) asks the file watcher for a barrier: a later
+	// Changes carries it (see Changes.Barriers).
+	Barrier func(id uint64) error
 
-// roundState is shared between Run's select loop and the round goroutine:
-// the loop asks whether a service's restart has begun yet.
-type roundState struct {
-	mu    sync.Mutex
-	begun map[petsfile.Key]bool
-	todo  map[petsfile.Key]bool
-}
-
-func (r *roundState) pending(k petsfile.Key) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.todo[k] && !r.begun[k]
-}
-
-// begunNow copies the set of services whose restart has begun.
-func (r *roundState) begunNow() map[petsfile.Key]bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make(map[petsfile.Key]bool, len(r.begun))
-	for k := range r.begun {
-		out[k] = true
-	}
-	return out
-}
-
-func (r *roundState) begin(k petsfile.Key) {
-	r.mu.Lock()
-	r.begun[k] = true
-	r.mu.Unlock()
+	Events events.Sink
+	// Lock (may be nil) is held around each step of a round.
+	Lock   func(ctx context.Context) (unlock func(), err error)
+	Timing Timing
 }
 
 // Run handles changes until ctx ends or the Changes channel closes, and
-// returns once no round is running.
+// returns once no round is running. Then l.Config and l.Values are the
+// configuration that ran last and its services' values.
 func (l *Loop) Run(ctx context.Context) error {
-	every := l.CheckEvery
+	r := l.start(ctx)
+	defer r.check.Stop()
+	defer func() { l.Config, l.Values = r.cfg, r.values }()
+	if len(l.Initial)+len(l.InitialRestart) > 0 {
+		for k, ps := range l.Initial {
+			r.gen++
+			r.coveredBy(k, ps, r.gen)
+			r.pend.paths[k] = ps
+		}
+		for k, why := range l.InitialRestart {
+			r.pend.restart[k] = why
+		}
+		in := r.input()
+		r.pend = newPending()
+		r.launch(Decide(in), nil, "changed while no pets was watching")
+	}
+	for {
+		select {
+		case c, ok := <-r.changes:
+			if !ok {
+				r.changes = nil
+				break
+			}
+			r.changed(c)
+		case rl, ok := <-r.reloads:
+			if !ok {
+				r.reloads = nil
+				r.hold.closed()
+				break
+			}
+			r.reloaded(rl)
+		case <-r.coming:
+			r.hold.expect(time.Now())
+			r.configChanging()
+		case <-r.holdTimer():
+			r.holdT = nil
+			r.hold.tick(time.Now())
+		case q := <-l.Requests:
+			r.request(q)
+		case d := <-r.done:
+			r.finished(d)
+		case <-r.check.C:
+			r.checkCrashes()
+		case <-ctx.Done():
+			if r.inflight != nil {
+				r.finished(<-r.done) // the round notices the cancellation and returns
+			}
+			r.closeRequests(ctx.Err())
+			return ctx.Err()
+		}
+		r.releaseHeld()
+		r.next()
+		if r.inflight == nil && r.changes == nil {
+			r.closeRequests(errors.New("the watch loop ended"))
+			return nil
+		}
+	}
+}
+
+// run is one Run: everything in it is owned by Run's goroutine, except what
+// flight and board guard themselves.
+type run struct {
+	l        *Loop
+	ctx      context.Context
+	cfg      Config
+	values   map[petsfile.Key]petsfile.Value
+	pend     pending
+	down     map[petsfile.Key]bool
+	hold     holder
+	holdT    *time.Timer // fires at the holder's deadline; nil if none
+	inflight *flight
+	n        int
+	done     chan roundDone
+	check    *time.Ticker
+
+	changes <-chan Changes
+	reloads <-chan *Reload
+	coming  <-chan struct{}
+
+	board    *board
+	gen      int                             // counts batches, for freshness (see board)
+	dirty    map[petsfile.Key]map[string]int // changed paths not handled yet, with the gen they came in
+	config   map[petsfile.Key]string         // services whose configuration is changing: why
+	barrier  uint64
+	asked    map[uint64]Request // status and wait requests waiting for their barrier
+	restarts []pendingRestart
+	waits    []Request // OpWait, after their barrier, until satisfied
+}
+
+type pendingRestart struct {
+	q     Request
+	round int // 0: not yet planned
+}
+
+// pending are the changes no round has taken yet.
+type pending struct {
+	paths   map[petsfile.Key][]string
+	all     map[petsfile.Key]bool
+	restart map[petsfile.Key]string
+}
+
+func newPending() pending {
+	return pending{paths: map[petsfile.Key][]string{}, all: map[petsfile.Key]bool{}, restart: map[petsfile.Key]string{}}
+}
+
+func (p pending) empty() bool { return len(p.paths)+len(p.all)+len(p.restart) == 0 }
+
+// flight is the round running. Its step marks are written by the round's
+// goroutine and read by the loop's.
+type flight struct {
+	n      int
+	plan   Plan
+	reload *Reload
+	gen    int // the batches up to this one were planned
+
+	mu    sync.Mutex
+	begun map[int]bool
+	ended map[int]bool
+}
+
+// covers says whether k's step in this round has yet to begin and will
+// read every file of k when it does (a start, restart or bounce: not a
+// sync, which sends only the files it was planned with).
+func (f *flight) covers(k petsfile.Key) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, s := range f.plan.Steps {
+		if s.Key == k && !f.begun[i] && s.Kind != events.StepSync && s.Kind != events.StepStop {
+			return true
+		}
+	}
+	return false
+}
+
+// begunKeys are the services whose step has begun.
+func (f *flight) begunKeys() map[petsfile.Key]bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[petsfile.Key]bool{}
+	for i := range f.begun {
+		out[f.plan.Steps[i].Key] = true
+	}
+	return out
+}
+
+// inHand says whether k has a step in this round that has not ended.
+func (f *flight) inHand(k petsfile.Key) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, s := range f.plan.Steps {
+		if s.Key == k && !f.ended[i] {
+			return true
+		}
+	}
+	return false
+}
+
+type roundDone struct {
+	out    Outcome
+	values map[petsfile.Key]petsfile.Value
+	reload *Reload
+}
+
+func (l *Loop) start(ctx context.Context) *run {
+	every := l.Timing.CheckEvery
 	if every == 0 {
 		every = time.Second
 	}
-	check := time.NewTicker(every)
-	defer check.Stop()
-
-	// Owned by this goroutine: pending, paths, crashed, n, inflight, reloads.
-	// l.Graph, l.Owners, l.Skip, l.Runner and l.Values change only between
-	// rounds (the round goroutine hands them back through done).
-	var reloads []*Reload
-	var stash []stashed         // changes seen while a reload was queued, running or expected
-	reloading := false          // the running round is a reload's
-	var expect <-chan time.Time // a reload is coming: due before this
-	var settle <-chan time.Time // the queued reloads wait for this (nil: they may start)
-	pending := map[petsfile.Key]bool{}
-	var paths []string
-	ownPaths := map[petsfile.Key][]string{} // per owner; nil entry with all[k]: unknown (overflow)
-	all := map[petsfile.Key]bool{}
-	crashed := map[petsfile.Key]bool{}
-	for k := range l.Failed {
-		crashed[k] = true
+	r := &run{
+		l: l, ctx: ctx, cfg: l.Config, values: l.Values,
+		pend: newPending(), down: map[petsfile.Key]bool{},
+		hold:    holder{settle: l.Timing.Settle},
+		done:    make(chan roundDone, 1),
+		check:   time.NewTicker(every),
+		changes: l.Changes, reloads: l.Reloads, coming: l.Coming,
+		board:  newBoard(l.Events),
+		dirty:  map[petsfile.Key]map[string]int{},
+		config: map[petsfile.Key]string{},
+		asked:  map[uint64]Request{},
 	}
-	n := 0
-	var inflight *roundState
-	done := make(chan Round, 1)
-	changes := l.Changes
-
-	startReload := func() {
-		n++
-		r := reloads[0]
-		reloads = reloads[1:]
-		old := l.Graph
-		l.Runner, l.Graph, l.Owners, l.Skip = r.Runner, r.Graph, r.Owners, r.Skip
-		if r.Syncer != nil {
-			l.Syncer = r.Syncer
-		}
-		for _, k := range append(append([]petsfile.Key(nil), r.Removed...), r.Added...) {
-			delete(crashed, k)
-		}
-		// What changed before this round joins it (pending changes, and
-		// held ones that came before it began): each service restarts or
-		// syncs once, in dependency order, with the new configuration.
-		held := &heldChanges{paths: map[petsfile.Key][]string{}, all: map[petsfile.Key]bool{}}
-		for k := range pending {
-			if _, ok := r.Graph.Deps[k]; ok {
-				held.add(k, ownPaths[k], all[k])
-			}
-		}
-		pending, paths, ownPaths, all = map[petsfile.Key]bool{}, nil, map[petsfile.Key][]string{}, map[petsfile.Key]bool{}
-		keep := stash[:0]
-		for _, st := range stash {
-			switch {
-			case st.round != -1:
-				keep = append(keep, st)
-			case st.c.All:
-				for _, k := range r.Graph.Order {
-					held.add(k, nil, true)
-				}
-			default:
-				for k, ps := range Own(r.Owners, r.Skip, st.c.Paths) {
-					held.add(k, ps, false)
-				}
-			}
-		}
-		stash = keep
-		for k := range held.paths {
-			if crashed[k] {
-				held.all[k] = true // down: it restarts, nothing to sync into
-				delete(crashed, k)
-			}
-		}
-		rs := &roundState{begun: map[petsfile.Key]bool{}, todo: map[petsfile.Key]bool{}}
-		inflight = rs
-		reloading = true
-		values := make(map[petsfile.Key]petsfile.Value, len(l.Values))
-		for k, v := range l.Values {
-			values[k] = v
-		}
-		go func(n int) {
-			res := l.apply(ctx, r, old, rs, values, n, held)
-			if l.Reloaded != nil {
-				l.Reloaded(res)
-			}
-			l.Values = values
-			done <- res.Round
-		}(n)
+	if r.values == nil {
+		r.values = map[petsfile.Key]petsfile.Value{}
 	}
-	start := func() {
-		n++
-		owners := make([]petsfile.Key, 0, len(pending))
-		for _, k := range l.Graph.Order {
-			if pending[k] {
-				owners = append(owners, k)
-			}
-		}
-		rs := &roundState{begun: map[petsfile.Key]bool{}, todo: map[petsfile.Key]bool{}}
-		plan := planFor(l.Graph, owners)
-		for _, k := range plan {
-			rs.todo[k] = true
-		}
-		inflight = rs
-		values := make(map[petsfile.Key]petsfile.Value, len(l.Values))
-		for k, v := range l.Values {
-			values[k] = v
-		}
-		roundPaths := paths
-		byOwner := map[petsfile.Key][]string{}
-		for _, k := range owners {
-			// A service that lost events, or is down (crashed, failed),
-			// restarts: there is nothing running to sync into.
-			if !all[k] && !crashed[k] {
-				byOwner[k] = ownPaths[k]
-			}
-		}
-		for _, k := range owners {
-			delete(crashed, k)
-		}
-		pending, paths, ownPaths, all = map[petsfile.Key]bool{}, nil, map[petsfile.Key][]string{}, map[petsfile.Key]bool{}
-		if l.Started != nil {
-			syncing := map[petsfile.Key]bool{}
-			for k, ps := range byOwner {
-				syncing[k] = l.Syncer != nil && covers(l.syncRules(k), ps)
-			}
-			l.Started(n, owners, syncing)
-		}
-		go func(n int) {
-			r := l.roundWith(ctx, l.Runner, l.Graph, rs, n, owners, plan, roundPaths, values, byOwner)
-			if l.Report != nil {
-				l.Report(r)
-			}
-			l.Values = values // the select loop does not read l.Values while a round runs
-			done <- r
-		}(n)
+	for k := range l.Down {
+		r.down[k] = true
 	}
-
-	next := func() {
-		switch {
-		case ctx.Err() != nil:
-		case len(reloads) > 0:
-			if settle == nil {
-				startReload()
-			}
-		case len(pending) > 0:
-			start()
-		}
-	}
-
-	// take owns a batch of changes: its owners become pending, unless a
-	// running round has yet to begin them, or fresh says a reload's restart
-	// that began after the change already covered them.
-	take := func(c Changes, fresh map[petsfile.Key]bool) {
-		var owned map[petsfile.Key][]string
-		if c.All {
-			owned = map[petsfile.Key][]string{}
-			for _, k := range l.Graph.Order {
-				owned[k] = nil
-			}
-		} else {
-			owned = Own(l.Owners, l.Skip, c.Paths)
-		}
-		for k, ps := range owned {
-			if fresh[k] {
-				continue // a reload restarted it after this change
-			}
-			if inflight != nil && inflight.pending(k) {
-				continue // its restart has not begun: it will see this edit
-			}
-			pending[k] = true
-			paths = append(paths, ps...)
-			ownPaths[k] = append(ownPaths[k], ps...)
-			if c.All {
-				all[k] = true
-			}
-		}
-	}
-
-	// release owns the stashed changes once no reload is queued, running or
-	// expected; last is the reload round that just ended (nil if none).
-	release := func(last *Round) {
-		if reloading || len(reloads) > 0 || expect != nil {
-			return
-		}
-		restarted := map[petsfile.Key]bool{}
-		if last != nil {
-			for _, res := range last.Services {
-				if res.Skipped == "" && res.Err == nil {
-					restarted[res.Key] = true
-				}
-			}
-		}
-		for _, st := range stash {
-			fresh := map[petsfile.Key]bool{}
-			if last != nil && st.round <= last.N {
-				for k := range restarted {
-					if st.round < last.N || !st.begun[k] {
-						fresh[k] = true
-					}
-				}
-			}
-			take(st.c, fresh)
-		}
-		stash = nil
-	}
-
-	for {
-		select {
-		case c, ok := <-changes:
-			if !ok {
-				changes = nil
-				if inflight == nil {
-					return nil
-				}
-				continue
-			}
-			if len(reloads) > 0 || reloading || expect != nil {
-				// The owners are about to change: own these with the new ones.
-				st := stashed{c: c, round: -1}
-				if reloading && inflight != nil {
-					st.round, st.begun = n, inflight.begunNow()
-				}
-				stash = append(stash, st)
-				continue
-			}
-			take(c, nil)
-			if inflight == nil {
-				next()
-			}
-		case r, ok := <-l.Reloads:
-			if !ok {
-				l.Reloads = nil
-				expect = nil
-				release(nil)
-				if inflight == nil {
-					next()
-				}
-				continue
-			}
-			expect = nil
-			if r == nil { // the Petsfile changed but did not evaluate
-				release(nil)
-			} else {
-				reloads = append(reloads, r)
-				if l.ReloadSettle > 0 && settle == nil {
-					settle = time.After(l.ReloadSettle)
-				}
-			}
-			if inflight == nil {
-				next()
-			}
-		case <-settle:
-			settle = nil
-			if inflight == nil {
-				next()
-			}
-		case _, ok := <-l.ReloadComing:
-			if !ok {
-				l.ReloadComing = nil
-				continue
-			}
-			if expect == nil {
-				expect = time.After(reloadWait)
-			}
-		case <-expect: // no reload came
-			expect = nil
-			release(nil)
-			if inflight == nil {
-				next()
-			}
-		case r := <-done:
-			inflight = nil
-			if reloading {
-				reloading = false
-				release(&r)
-			}
-			for _, res := range r.Services {
-				if res.Err != nil {
-					crashed[res.Key] = true // reported with the round; retried on its next change
-				}
-			}
-			next()
-			if inflight == nil && (changes == nil || ctx.Err() != nil) {
-				return ctx.Err()
-			}
-		case <-check.C:
-			if inflight != nil {
-				continue
-			}
-			for _, k := range l.Graph.Order {
-				if crashed[k] {
-					continue
-				}
-				if !l.alive(ctx, k) && ctx.Err() == nil {
-					crashed[k] = true
-					if l.Crashed != nil {
-						l.Crashed(k)
-					}
-				}
-			}
-		case <-ctx.Done():
-			if inflight == nil {
-				return ctx.Err()
-			}
-			<-done // the round notices the cancellation and returns
-			return ctx.Err()
-		}
-	}
-}
-
-// heldChanges are the changes a reload round takes in: per service its
-// changed paths, or all[k] when they are unknown (or it must restart).
-type heldChanges struct {
-	paths map[petsfile.Key][]string
-	all   map[petsfile.Key]bool
-	every []string // all the paths, for the round's line
-}
-
-func (h *heldChanges) add(k petsfile.Key, ps []string, all bool) {
-	h.paths[k] = append(h.paths[k], ps...)
-	h.every = append(h.every, ps...)
-	if all {
-		h.all[k] = true
-	}
-}
-
-// stashed is a batch of changes held while a reload was due: round is the
-// reload round running when it came (-1: none had begun), begun the
-// services whose restart in that round had begun.
-type stashed struct {
-	c     Changes
-	round int
-	begun map[petsfile.Key]bool
-}
-
-// reloadWait is how long batches wait for a reload that was said to be
-// coming (evaluating a Petsfile takes milliseconds; loads from the network
-// longer): after it they go ahead without it.
-const reloadWait = 2 * time.Second
-
-// aliveChecker is a Runner that can tell cheaply whether a service still
-// runs (without connecting to it, as Running may).
-type aliveChecker interface {
-	Alive(ctx context.Context, k petsfile.Key) bool
-}
-
-// Alive tells whether k still runs, through r's cheap check if it has one
-// (a Runner that wraps another passes it through with this), else Running.
-func Alive(ctx context.Context, r Runner, k petsfile.Key) bool {
-	if a, ok := r.(aliveChecker); ok {
-		return a.Alive(ctx, k)
-	}
-	_, ok := r.Running(ctx, k)
-	return ok
-}
-
-func (l *Loop) alive(ctx context.Context, k petsfile.Key) bool { return Alive(ctx, l.Runner, k) }
-
-// planFor returns owners plus their transitive dependents in g, in dependency order.
-func planFor(g *petsfile.Graph, owners []petsfile.Key) []petsfile.Key {
-	in := map[petsfile.Key]bool{}
-	for _, k := range owners {
-		in[k] = true
-		for _, d := range g.Dependents(k) {
-			in[d] = true
-		}
-	}
-	var out []petsfile.Key
-	for _, k := range g.Order {
-		if in[k] {
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
-// round restarts plan in order, each waiting for readiness. A service whose
-// dependency failed in this round is skipped and left as it is.
-//
-// When ctx ends the service in hand still finishes its restart or sync (on
-// a context without the cancellation, for up to l.FinishWithin: stopping
-// half-way would leave it neither running nor recorded), and the rest are
-// skipped as interrupted.
-//
-// byOwner holds each owner's changed paths; an owner in it whose changes are
-// all covered by its sync rules (see Owner.Sync) is synced by l.Syncer instead
-// of restarted, and falls back to a restart if the sync fails. Owners missing
-// from byOwner (events were lost) always restart.
-func (l *Loop) roundWith(ctx context.Context, runner Runner, g *petsfile.Graph, rs *roundState, n int, owners, plan []petsfile.Key, paths []string, values map[petsfile.Key]petsfile.Value, byOwner map[petsfile.Key][]string) Round {
-	t0 := time.Now()
-	within := l.FinishWithin
-	if within == 0 {
-		within = 10 * time.Second
-	}
-	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelWork()
-	defer context.AfterFunc(ctx, func() {
-		if l.Interrupted != nil {
-			l.Interrupted(within)
-		}
-		time.AfterFunc(within, cancelWork)
-	})()
-	isOwner := map[petsfile.Key]bool{}
-	for _, k := range owners {
-		isOwner[k] = true
-	}
-	failed := map[petsfile.Key]bool{}
-	r := Round{N: n, Paths: dedupe(paths)}
-	for _, k := range plan {
-		res := Result{Key: k, Changed: isOwner[k]}
-		for _, d := range g.Deps[k] {
-			if failed[d] {
-				res.Skipped = d.String() + " failed"
-			}
-		}
-		if ctx.Err() != nil {
-			res.Skipped = "interrupted"
-		}
-		if res.Skipped != "" {
-			failed[k] = true
-			r.Services = append(r.Services, res)
-			continue
-		}
-		rs.begin(k)
-		if ps, ok := byOwner[k]; ok && l.Syncer != nil {
-			if rules := l.syncRules(k); len(rules) > 0 {
-				st := time.Now()
-				rep, covered, err := l.trySync(work, k, rules, ps)
-				if covered && err == nil {
-					res.Synced, res.Sync, res.Took = true, rep, time.Since(st)
-					r.Services = append(r.Services, res)
-					continue
-				}
-				if covered {
-					res.Fallback = "sync failed: " + oneLine(err)
-					slog.Debug("rebuild: sync failed", "service", k, "err", err)
-				} else {
-					res.Fallback = "a change outside its sync rules"
-					l.Syncer.Changed(k, ps)
-				}
-			}
-		}
-		deps := make([]petsfile.Value, len(g.Deps[k]))
-		for i, d := range g.Deps[k] {
-			deps[i] = values[d]
-		}
-		st := time.Now()
-		v, err := runner.Up(work, k, deps)
-		res.Took, res.Err = time.Since(st), err
-		if err != nil {
-			failed[k] = true
-		} else {
-			values[k] = v
-		}
-		r.Services = append(r.Services, res)
-	}
-	r.Took = time.Since(t0)
+	r.board.init(r.cfg.Graph, r.values, r.down)
 	return r
 }
 
-// oneLine makes an error one line for a round's report: a multi-line error
-// (an exec's script, then advice) is told by its last line, the advice.
-func oneLine(err error) string {
-	lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
-	return strings.TrimSpace(lines[len(lines)-1])
+// changed takes a batch: its owners become pending, unless a reload is due
+// (then it is held for it).
+func (r *run) changed(c Changes) {
+	r.gen++
+	r.markDirty(c.Paths, c.All, r.gen)
+	if c.All {
+		r.emit(events.Event{Type: events.WatchOverflow})
+	}
+	if r.hold.holding() {
+		var begun map[petsfile.Key]bool
+		if r.inflight != nil && r.inflight.reload != nil {
+			begun = r.inflight.begunKeys()
+		}
+		r.hold.hold(Changes{Paths: c.Paths, All: c.All}, begun)
+	} else {
+		r.take(c, nil)
+	}
+	for _, b := range c.Barriers {
+		r.barrierSeen(b)
+	}
 }
 
-func dedupe(ps []string) []string {
-	sort.Strings(ps)
-	out := ps[:0]
-	for i, p := range ps {
-		if i == 0 || p != ps[i-1] {
-			out = append(out, p)
+// take makes a batch's owners pending, except those for which fresh says a
+// reload's restart that began after the change covered them, and those the
+// running round has yet to (re)start (it will read the edit).
+func (r *run) take(c Changes, fresh map[petsfile.Key]bool) {
+	var owned map[petsfile.Key][]string
+	if c.All {
+		owned = map[petsfile.Key][]string{}
+		for _, k := range r.cfg.Graph.Order {
+			owned[k] = nil
+		}
+	} else {
+		owned = Own(r.cfg.Owners, r.cfg.Skip, c.Paths)
+	}
+	for k, ps := range owned {
+		if fresh[k] {
+			r.clean(k, ps) // a reload's round restarted it after this change
+			continue
+		}
+		if r.inflight != nil && r.inflight.covers(k) {
+			r.coveredBy(k, ps, r.inflight.gen)
+			continue
+		}
+		r.pend.paths[k] = append(r.pend.paths[k], ps...)
+		if c.All {
+			r.pend.all[k] = true
 		}
 	}
+}
+
+// reloaded takes a new configuration (nil: the Petsfile does not evaluate).
+func (r *run) reloaded(rl *Reload) {
+	r.hold.arrived(rl, time.Now())
+	if rl == nil {
+		// The previous configuration keeps running: what it runs is not
+		// what the Petsfile on disk says (it says nothing that works).
+		return
+	}
+}
+
+// releaseHeld takes the held batches once nothing holds them any more.
+func (r *run) releaseHeld() {
+	for _, h := range r.hold.release() {
+		r.take(h.c, h.fresh)
+	}
+}
+
+// next starts a round if none runs and one is due: a reload that has
+// settled, else the pending changes.
+func (r *run) next() {
+	if r.inflight != nil || r.ctx.Err() != nil {
+		return
+	}
+	if rl := r.hold.due(); rl != nil {
+		r.startReload(rl)
+		return
+	}
+	if len(r.hold.queued) > 0 || r.pend.empty() {
+		return
+	}
+	why := "files changed"
+	if len(r.pend.restart) > 0 {
+		why = "pets restart"
+	}
+	in := r.input()
+	r.pend = newPending()
+	r.launch(Decide(in), nil, why)
+}
+
+// input is the planner's input for the pending changes.
+func (r *run) input() Input {
+	return Input{
+		Graph: r.cfg.Graph, Owners: r.cfg.Owners,
+		Changed: r.pend.paths, Lost: r.pend.all, Restart: r.pend.restart,
+		Down: r.down, CanSync: r.cfg.Syncer != nil, Now: time.Now(),
+	}
+}
+
+// startReload applies a new configuration: removed services stop, added
+// ones start, changed ones restart, with the changes that came before (held
+// or pending) in the same round.
+func (r *run) startReload(rl *Reload) {
+	old := r.cfg.Graph
+	syncer := r.cfg.Syncer
+	r.cfg = rl.Config
+	if r.cfg.Syncer == nil {
+		r.cfg.Syncer = syncer
+	}
+	for _, k := range append(append([]petsfile.Key(nil), rl.Removed...), rl.Added...) {
+		delete(r.down, k)
+	}
+	// What changed before this round joins it: pending changes of services
+	// that remain, and held batches owned with the new owners.
+	inGraph := map[petsfile.Key]bool{}
+	for _, k := range r.cfg.Graph.Order {
+		inGraph[k] = true
+	}
+	held := newPending()
+	for k, ps := range r.pend.paths {
+		if inGraph[k] {
+			held.paths[k] = ps
+		}
+	}
+	for k := range r.pend.all {
+		if inGraph[k] {
+			held.all[k] = true
+		}
+	}
+	for k, why := range r.pend.restart {
+		if inGraph[k] {
+			held.restart[k] = why
+		}
+	}
+	r.pend = newPending()
+	for _, c := range r.hold.join(r.n + 1) { // launch numbers it r.n+1
+		if c.All {
+			for _, k := range r.cfg.Graph.Order {
+				held.all[k] = true
+			}
+			continue
+		}
+		for k, ps := range Own(r.cfg.Owners, r.cfg.Skip, c.Paths) {
+			held.paths[k] = append(held.paths[k], ps...)
+		}
+	}
+	in := Input{
+		Graph: r.cfg.Graph, Owners: r.cfg.Owners,
+		Changed: held.paths, Lost: held.all, Restart: held.restart, Down: r.down,
+		Start: map[petsfile.Key]string{}, Redefined: map[petsfile.Key]bool{},
+		Remove: rl.Removed, Old: old, CanSync: r.cfg.Syncer != nil, Now: time.Now(),
+	}
+	for _, k := range rl.Added {
+		in.Start[k] = "added to the Petsfile"
+	}
+	for _, k := range rl.Changed {
+		in.Redefined[k] = true
+	}
+	// Unchanged services run what the new configuration says.
+	for _, k := range rl.Unchanged {
+		if r.cfg.Stamps != nil && !r.down[k] {
+			r.cfg.Stamps.Take(k, nil, false)()
+		}
+		r.configDone(k)
+	}
+	r.launch(Decide(in), rl, "reload")
+}
+
+// launch starts a round for plan on its own goroutine (a reload's even if
+// the plan is empty, to report the reload in order).
+func (r *run) launch(plan Plan, rl *Reload, why string) {
+	if len(plan.Steps) == 0 && rl == nil {
+		return
+	}
+	r.n++
+	f := &flight{n: r.n, plan: plan, reload: rl, gen: r.gen, begun: map[int]bool{}, ended: map[int]bool{}}
+	r.inflight = f
+	for i := range r.restarts {
+		if r.restarts[i].round == 0 {
+			r.restarts[i].round = r.n
+		}
+	}
+	values := make(map[petsfile.Key]petsfile.Value, len(r.values))
+	for k, v := range r.values {
+		values[k] = v
+	}
+	within := r.l.Timing.FinishWithin
+	if within == 0 {
+		within = 10 * time.Second
+	}
+	x := &Executor{
+		Graph: r.cfg.Graph, Runner: r.cfg.Runner, Syncer: r.cfg.Syncer, Owners: r.cfg.Owners, Stamps: r.cfg.Stamps,
+		Events: r.board, Lock: r.l.Lock, FinishWithin: within, KeepGoing: true,
+		began: func(i int) {
+			f.mu.Lock()
+			f.begun[i] = true
+			f.mu.Unlock()
+		},
+		ended: func(i int) {
+			f.mu.Lock()
+			f.ended[i] = true
+			f.mu.Unlock()
+		},
+	}
+	go func() { // owned by Run: it waits for done before returning
+		out := x.Round(r.ctx, f.n, why, plan, values)
+		r.done <- roundDone{out: out, values: values, reload: rl}
+	}()
+}
+
+// finished takes a round's outcome back into the loop.
+func (r *run) finished(d roundDone) {
+	f := r.inflight
+	r.inflight = nil
+	r.values = d.values
+	if d.reload != nil {
+		r.hold.finished(d.out)
+		rl := d.reload
+		ev := events.Event{Type: events.ReloadApplied, Reload: &events.ReloadInfo{
+			Added: keyStrings(rl.Added), Removed: keyStrings(rl.Removed), Changed: keyStrings(rl.Changed), Unchanged: keyStrings(rl.Unchanged)},
+			TookMs: ms(time.Since(rl.Noticed))}
+		if len(d.out.Steps) > 0 {
+			ev.Round = d.out.N
+		}
+		ev.SetFiles(rl.Files)
+		r.emit(ev)
+	}
+	for _, s := range d.out.Steps {
+		switch {
+		case s.Kind == events.StepStop && s.Result == events.ResultOK:
+			delete(r.down, s.Key)
+			delete(r.dirty, s.Key)
+			delete(r.config, s.Key)
+		case s.Result == events.ResultOK:
+			delete(r.down, s.Key)
+			r.handled(s.Key, f.gen)
+			r.configDone(s.Key)
+		case s.Err != nil:
+			r.down[s.Key] = true // reported with the round; retried on its next change
+		}
+	}
+	keep := r.restarts[:0]
+	for _, p := range r.restarts {
+		if p.round == d.out.N {
+			out := d.out
+			var err error
+			if failed := out.Failed(); len(failed) > 0 {
+				err = fmt.Errorf("%s failed", failed[0].Key)
+			}
+			p.q.Reply <- Reply{Round: &out, Err: err, Status: r.statusOf(p.q.Names)}
+			continue
+		}
+		keep = append(keep, p)
+	}
+	r.restarts = keep
+	r.answerWaits()
+}
+
+// request takes a request from outside.
+func (r *run) request(q Request) {
+	switch q.Op {
+	case OpRestart:
+		keys, err := r.known(q.Names)
+		if err != nil {
+			q.Reply <- Reply{Err: err}
+			return
+		}
+		for _, k := range keys {
+			r.pend.restart[k] = "restarted by pets restart"
+		}
+		r.restarts = append(r.restarts, pendingRestart{q: q})
+	case OpStatus, OpWait:
+		if _, err := r.known(q.Names); err != nil {
+			q.Reply <- Reply{Err: err}
+			return
+		}
+		r.barrier++
+		id := r.barrier
+		r.asked[id] = q
+		if r.l.Barrier == nil {
+			r.barrierSeen(Barrier{ID: id})
+			return
+		}
+		if err := r.l.Barrier(id); err != nil {
+			r.barrierSeen(Barrier{ID: id, Err: err.Error()})
+		}
+	}
+}
+
+// barrierSeen answers the status or wait request waiting for barrier b:
+// every change made before it was asked for has been seen.
+func (r *run) barrierSeen(b Barrier) {
+	q, ok := r.asked[b.ID]
+	if !ok {
+		return
+	}
+	delete(r.asked, b.ID)
+	r.gen++
+	r.markDirty(b.Pending, false, r.gen)
+	if b.Err != "" {
+		for _, k := range r.cfg.Graph.Order {
+			r.config[k] = "the watcher could not tell whether files changed: " + b.Err
+		}
+	}
+	if q.Op == OpStatus {
+		q.Reply <- Reply{Status: r.statusOf(q.Names)}
+		return
+	}
+	r.waits = append(r.waits, q)
+	r.answerWaits()
+}
+
+// answerWaits replies to the waits that are satisfied, or cannot be.
+func (r *run) answerWaits() {
+	keep := r.waits[:0]
+	for _, q := range r.waits {
+		st := r.statusOf(q.Names)
+		done, err := true, error(nil)
+		for _, s := range st {
+			switch {
+			case (s.State == events.Failed || s.State == events.Crashed) && !r.pendingFor(s.Key):
+				err = fmt.Errorf("%s is %s: %s", s.Key, s.State, s.Reason)
+			case s.State != events.Ready || s.Freshness != events.Fresh:
+				done = false
+			}
+		}
+		if err != nil || done {
+			q.Reply <- Reply{Status: st, Err: err}
+			continue
+		}
+		keep = append(keep, q)
+	}
+	r.waits = keep
+}
+
+// pendingFor says whether something is due to (re)start or sync k: a
+// pending change, a reload to come, or the round in progress.
+func (r *run) pendingFor(k petsfile.Key) bool {
+	if len(r.pend.paths[k]) > 0 || r.pend.all[k] || r.pend.restart[k] != "" || r.hold.holding() {
+		return true
+	}
+	return r.inflight != nil && r.inflight.inHand(k)
+}
+
+// statusOf are the named services' states and freshness (all when names
+// is empty).
+func (r *run) statusOf(names []string) []Status {
+	keys, _ := r.known(names)
+	out := make([]Status, 0, len(keys))
+	for _, k := range keys {
+		st := Status{Key: k, Value: r.values[k]}
+		st.State, st.Reason = r.board.state(k)
+		files := make([]string, 0, len(r.dirty[k]))
+		for p := range r.dirty[k] {
+			files = append(files, p)
+		}
+		sort.Strings(files)
+		switch {
+		case st.State != events.Ready && st.State != events.Starting:
+			st.Freshness = events.Unknown
+		case len(files) > 0:
+			st.Freshness, st.Files = events.Stale, files
+		case r.config[k] != "":
+			st.Freshness, st.Reason = events.Stale, r.config[k]
+		case r.inflight != nil && r.inflight.inHand(k):
+			st.Freshness, st.Reason = events.Stale, "being restarted"
+		default:
+			st.Freshness = events.Fresh
+		}
+		out = append(out, st)
+	}
 	return out
+}
+
+// known resolves requested services, by name or display name (none: all),
+// against the graph.
+func (r *run) known(names []string) ([]petsfile.Key, error) {
+	if len(names) == 0 {
+		return r.cfg.Graph.Order, nil
+	}
+	var out []petsfile.Key
+	for _, n := range names {
+		found := false
+		for _, k := range r.cfg.Graph.Order {
+			if k.Name == n || k.String() == n {
+				out, found = append(out, k), true
+				break
+			}
+		}
+		if !found {
+			return out, fmt.Errorf("%s is not watched by this pets (it watches %s)", n, keyList(r.cfg.Graph.Order))
+		}
+	}
+	return out, nil
+}
+
+// checkCrashes looks, between rounds, for services whose processes are
+// gone: each is reported once, and starts again on its next change.
+func (r *run) checkCrashes() {
+	if r.inflight != nil {
+		return
+	}
+	for _, k := range r.cfg.Graph.Order {
+		if r.down[k] {
+			continue
+		}
+		alive, exit := r.cfg.Runner.Alive(r.ctx, k)
+		if alive || r.ctx.Err() != nil {
+			continue
+		}
+		r.down[k] = true
+		r.emit(events.Event{Type: events.ServiceCrashed, Service: k.String(), State: events.Crashed, Exit: exit})
+	}
+	r.answerWaits()
+}
+
+// configChanging notes that the Petsfile is being written: until its
+// reload applies, what runs may not be what it says.
+func (r *run) configChanging() {
+	for _, k := range r.cfg.Graph.Order {
+		if r.config[k] == "" {
+			r.config[k] = "the Petsfile changed; its reload is not applied yet"
+			r.staleNow(k, nil)
+		}
+	}
+}
+
+// configDone notes that k runs what the Petsfile on disk says.
+func (r *run) configDone(k petsfile.Key) {
+	if r.config[k] == "" {
+		return
+	}
+	delete(r.config, k)
+	r.freshNow(k)
+}
+
+// markDirty notes changed paths (of batch gen) as not yet handled, for
+// each owner; all marks every service.
+func (r *run) markDirty(paths []string, all bool, gen int) {
+	owned := Own(r.cfg.Owners, r.cfg.Skip, paths)
+	if all {
+		for _, k := range r.cfg.Graph.Order {
+			if _, ok := owned[k]; !ok {
+				owned[k] = []string{"(files may have changed: events were lost)"}
+			}
+		}
+	}
+	for _, p := range paths {
+		if r.cfg.Skip[p] {
+			// The Petsfile or a file it loads: a reload is coming.
+			r.configChanging()
+			break
+		}
+	}
+	for k, ps := range owned {
+		for _, p := range ps {
+			r.coveredBy(k, []string{p}, gen)
+		}
+	}
+}
+
+// coveredBy records paths of k as dirty until a step of k planned after
+// batch gen succeeds (gen 0: already handled).
+func (r *run) coveredBy(k petsfile.Key, paths []string, gen int) {
+	if gen == 0 {
+		return
+	}
+	d := r.dirty[k]
+	if d == nil {
+		d = map[string]int{}
+		r.dirty[k] = d
+	}
+	for _, p := range paths {
+		if old, ok := d[p]; !ok || old > gen {
+			d[p] = gen
+		}
+	}
+	r.staleNow(k, paths)
+}
+
+// clean clears paths of k: a step that began after they changed has
+// succeeded.
+func (r *run) clean(k petsfile.Key, paths []string) {
+	for _, p := range paths {
+		delete(r.dirty[k], p)
+	}
+	if len(r.dirty[k]) == 0 {
+		delete(r.dirty, k)
+	}
+	r.freshNow(k)
+}
+
+// handled clears k's changes planned at or before gen: its step succeeded.
+func (r *run) handled(k petsfile.Key, gen int) {
+	for p, g := range r.dirty[k] {
+		if g <= gen {
+			delete(r.dirty[k], p)
+		}
+	}
+	if len(r.dirty[k]) == 0 {
+		delete(r.dirty, k)
+	}
+	r.freshNow(k)
+}
+
+func (r *run) staleNow(k petsfile.Key, paths []string) { r.board.stale(k, paths) }
+
+func (r *run) freshNow(k petsfile.Key) {
+	if len(r.dirty[k]) == 0 && r.config[k] == "" && !r.down[k] {
+		r.board.fresh(k)
+	}
+}
+
+// holdTimer fires at the holder's next deadline (nil: none).
+func (r *run) holdTimer() <-chan time.Time {
+	t, ok := r.hold.deadline()
+	if !ok {
+		if r.holdT != nil {
+			r.holdT.Stop()
+			r.holdT = nil
+		}
+		return nil
+	}
+	if r.holdT == nil {
+		r.holdT = time.NewTimer(time.Until(t))
+	}
+	return r.holdT.C
+}
+
+func (r *run) closeRequests(err error) {
+	for _, p := range r.restarts {
+		p.q.Reply <- Reply{Err: err}
+	}
+	for _, q := range r.asked {
+		q.Reply <- Reply{Err: err}
+	}
+	for _, q := range r.waits {
+		q.Reply <- Reply{Err: err}
+	}
+	r.restarts, r.waits, r.asked = nil, nil, map[uint64]Request{}
+}
+
+func (r *run) emit(e events.Event) { r.board.Emit(e) }
+
+// StepEvents are a round's steps, with their results, as the events
+// schema has them.
+func StepEvents(o Outcome) []events.Step { return stepEvents(o.Plan.Steps, o.Steps) }
+
+// stepEvents turns steps (and, if given, their results) into the events
+// schema's steps.
+func stepEvents(steps []Step, results []StepResult) []events.Step {
+	out := make([]events.Step, len(steps))
+	for i, s := range steps {
+		e := events.Step{Kind: s.Kind, Service: s.Key.String(), Reason: s.Reason}
+		for _, j := range s.After {
+			e.After = append(e.After, steps[j].Key.String())
+		}
+		if results != nil {
+			res := results[i]
+			e.Result, e.TookMs, e.Skipped, e.Fallback = res.Result, ms(res.Took), res.Skipped, res.Fallback
+			if e.Fallback == "" && s.Fallback != "" && !res.Synced {
+				e.Fallback = s.Fallback
+			}
+			if res.Err != nil {
+				e.Error = res.Err.Error()
+			}
+			if res.Synced {
+				e.Kind, e.Sync = events.StepSync, res.Report.Info()
+			} else if s.Kind == events.StepSync {
+				e.Kind = events.StepRestart // it fell back to a restart
+			}
+		}
+		out[i] = e
+	}
+	return out
+}
+
+func keyStrings(ks []petsfile.Key) []string {
+	if len(ks) == 0 {
+		return nil
+	}
+	out := make([]string, len(ks))
+	for i, k := range ks {
+		out[i] = k.String()
+	}
+	return out
+}
+
+func keyList(ks []petsfile.Key) string {
+	s := ""
+	for i, k := range ks {
+		if i > 0 {
+			s += ", "
+		}
+		s += k.String()
+	}
+	return s
 }

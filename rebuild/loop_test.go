@@ -10,6 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/windmilleng/pets/events"
 	"github.com/windmilleng/pets/petsfile"
 )
 
@@ -27,10 +28,19 @@ type loopRunner struct {
 
 var _ Runner = (*loopRunner)(nil)
 
-func (f *loopRunner) Running(_ context.Context, k petsfile.Key) (petsfile.Value, bool) {
+func (f *loopRunner) Check(_ context.Context, k petsfile.Key) (petsfile.Value, Health) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return petsfile.Value{}, !f.dead[k.String()]
+	if f.dead[k.String()] {
+		return petsfile.Value{}, Dead
+	}
+	return petsfile.Value{}, Healthy
+}
+
+func (f *loopRunner) Alive(_ context.Context, k petsfile.Key) (bool, string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return !f.dead[k.String()], ""
 }
 
 func (f *loopRunner) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Value) (petsfile.Value, error) {
@@ -75,8 +85,9 @@ func (f *loopRunner) takeCalls() string {
 }
 
 // diamondLoop: store <- api <- web, store <- web, plus an unrelated tool;
-// each service owns /r/<name>.
-func diamondLoop(f *loopRunner, changes chan Changes, rounds chan Round) *Loop {
+// each service owns /r/<name>. The rounds it finishes (not a reload's)
+// arrive on rounds.
+func diamondLoop(f *loopRunner, changes chan Changes, rounds chan events.Event) *Loop {
 	g := diamond()
 	tool := key("tool")
 	g.Order = append(g.Order, tool)
@@ -87,28 +98,77 @@ func diamondLoop(f *loopRunner, changes chan Changes, rounds chan Round) *Loop {
 		owners = append(owners, Owner{Key: k, Dir: "/r/" + k.Name})
 		values[k] = petsfile.Value{Hostname: k.Name + "0", Port: 1}
 	}
-	return &Loop{
-		Runner: f, Graph: g, Values: values, Owners: owners, Changes: changes,
-		Skip:   map[string]bool{"/r/store/Petsfile": true},
-		Report: func(r Round) { rounds <- r },
+	l := &Loop{
+		Config:  Config{Runner: f, Graph: g, Owners: owners, Skip: map[string]bool{"/r/store/Petsfile": true}},
+		Values:  values,
+		Changes: changes,
+	}
+	l.Events = &testSink{l: l, rounds: rounds}
+	return l
+}
+
+// testSink routes a loop's events for tests: finished rounds to rounds, a
+// reload's round with its result to reloads (see reloading), every event to
+// seen (if set).
+type testSink struct {
+	l       *Loop
+	rounds  chan events.Event
+	reloads chan reloadResult
+	seen    func(events.Event)
+
+	mu         sync.Mutex
+	reloadDone *events.Event // the reload's round, until its result comes
+}
+
+// reloadResult is a reload applied: its round (zero if it restarted
+// nothing) and its reload.applied event.
+type reloadResult struct {
+	Round   events.Event
+	Applied events.Event
+}
+
+func (s *testSink) Emit(e events.Event) {
+	if s.seen != nil {
+		s.seen(e)
+	}
+	switch {
+	case e.Type == events.RoundFinished && e.Reason == "reload":
+		s.mu.Lock()
+		s.reloadDone = &e
+		s.mu.Unlock()
+	case e.Type == events.RoundFinished:
+		s.rounds <- e
+	case e.Type == events.ReloadApplied:
+		s.mu.Lock()
+		res := reloadResult{Applied: e}
+		if s.reloadDone != nil {
+			res.Round, s.reloadDone = *s.reloadDone, nil
+		}
+		s.mu.Unlock()
+		s.reloads <- res
 	}
 }
 
-func summary(r Round) string {
+// summary says what a finished round did: "[paths] -> api web(bounced)";
+// stop steps are left out (tests check them through the Runner's Down).
+func summary(r events.Event) string {
 	var parts []string
-	for _, s := range r.Services {
-		p := s.Key.Name
+	for _, s := range r.Steps {
+		if s.Kind == events.StepStop {
+			continue
+		}
+		p, _, _ := strings.Cut(s.Service, "-")
 		switch {
 		case s.Skipped != "":
 			p += "(skipped: " + s.Skipped + ")"
-		case s.Err != nil:
+		case s.Error != "":
 			p += "(failed)"
-		case !s.Changed:
+		case s.Kind == events.StepBounce:
 			p += "(bounced)"
 		}
 		parts = append(parts, p)
 	}
-	return fmt.Sprintf("%v -> %s", r.Paths, strings.Join(parts, " "))
+	return fmt.Sprintf("%v -> %s", r.Files, strings.Join(parts, " "))
 }
 
 func runLoop(t *testing.T, l *Loop) (cancel func()) {
@@ -126,7 +186,7 @@ func runLoop(t *testing.T, l *Loop) (cancel func()) {
 
 func TestLoopRestartsOwnerThenDependentsInOrder(t *testing.T) {
 	f := &loopRunner{}
-	changes, rounds := make(chan Changes), make(chan Round, 10)
+	changes, rounds := make(chan Changes), make(chan events.Event, 10)
 	l := diamondLoop(f, changes, rounds)
 	defer runLoop(t, l)()
 
@@ -156,7 +216,7 @@ func TestLoopRestartsOwnerThenDependentsInOrder(t *testing.T) {
 func TestLoopCoalescesEditsDuringARound(t *testing.T) {
 	release := make(chan struct{})
 	f := &loopRunner{block: map[string]chan struct{}{"api-local": release}, entered: make(chan string, 10)}
-	changes, rounds := make(chan Changes), make(chan Round, 10)
+	changes, rounds := make(chan Changes), make(chan events.Event, 10)
 	l := diamondLoop(f, changes, rounds)
 	defer runLoop(t, l)()
 
@@ -191,7 +251,7 @@ func TestLoopCoalescesEditsDuringARound(t *testing.T) {
 
 func TestLoopFailureSkipsDependentsAndRetriesOnNextChange(t *testing.T) {
 	f := &loopRunner{fail: map[string]bool{"api-local": true}}
-	changes, rounds := make(chan Changes), make(chan Round, 10)
+	changes, rounds := make(chan Changes), make(chan events.Event, 10)
 	l := diamondLoop(f, changes, rounds)
 	defer runLoop(t, l)()
 
@@ -215,7 +275,7 @@ func TestLoopFailureSkipsDependentsAndRetriesOnNextChange(t *testing.T) {
 
 func TestLoopOverflowRestartsEverythingOnce(t *testing.T) {
 	f := &loopRunner{}
-	changes, rounds := make(chan Changes), make(chan Round, 10)
+	changes, rounds := make(chan Changes), make(chan events.Event, 10)
 	l := diamondLoop(f, changes, rounds)
 	defer runLoop(t, l)()
 	changes <- Changes{All: true}
@@ -227,11 +287,15 @@ func TestLoopOverflowRestartsEverythingOnce(t *testing.T) {
 func TestLoopReportsCrashOnceAndWaitsForAChange(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := &loopRunner{dead: map[string]bool{}}
-		changes, rounds := make(chan Changes), make(chan Round, 10)
+		changes, rounds := make(chan Changes), make(chan events.Event, 10)
 		l := diamondLoop(f, changes, rounds)
 		var crashes []string
-		l.Crashed = func(k petsfile.Key) { crashes = append(crashes, k.String()) }
-		l.CheckEvery = time.Second
+		l.Events.(*testSink).seen = func(e events.Event) {
+			if e.Type == events.ServiceCrashed {
+				crashes = append(crashes, e.Service)
+			}
+		}
+		l.Timing.CheckEvery = time.Second
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error)
 		go func() { done <- l.Run(ctx) }()
@@ -268,7 +332,7 @@ func TestLoopReportsCrashOnceAndWaitsForAChange(t *testing.T) {
 func TestLoopCancelFinishesTheServiceInHand(t *testing.T) {
 	release := make(chan struct{})
 	f := &loopRunner{block: map[string]chan struct{}{"api-local": release}, entered: make(chan string, 10)}
-	changes, rounds := make(chan Changes), make(chan Round, 10)
+	changes, rounds := make(chan Changes), make(chan events.Event, 10)
 	l := diamondLoop(f, changes, rounds)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
@@ -298,11 +362,15 @@ func TestLoopCancelFinishesTheServiceInHand(t *testing.T) {
 func TestLoopCancelGivesUpOnAServiceThatDoesNotFinish(t *testing.T) {
 	never := make(chan struct{}) // api's restart never finishes by itself
 	f := &loopRunner{block: map[string]chan struct{}{"api-local": never}, entered: make(chan string, 10)}
-	changes, rounds := make(chan Changes), make(chan Round, 10)
+	changes, rounds := make(chan Changes), make(chan events.Event, 10)
 	l := diamondLoop(f, changes, rounds)
-	l.FinishWithin = 50 * time.Millisecond
+	l.Timing.FinishWithin = 50 * time.Millisecond
 	told := make(chan time.Duration, 1)
-	l.Interrupted = func(d time.Duration) { told <- d }
+	l.Events.(*testSink).seen = func(e events.Event) {
+		if e.Type == events.RoundInterrupted {
+			told <- time.Duration(e.GraceMs * float64(time.Millisecond))
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- l.Run(ctx) }()

@@ -1,28 +1,41 @@
-// Package rebuild is the engine: given a resolved service graph it brings
-// services up in dependency order, each waiting until the one before it is
-// ready, and (in the watch loop) restarts the owners of changed files and
-// bounces their dependents in the same order.
+// Package rebuild is the engine. It decides, and carries out, everything
+// pets does to services: bringing a graph up (pets up), each round of the
+// watch loop (the owners of changed files restarted or synced, their
+// dependents bounced in dependency order), Petsfile reloads, pets restart.
 //
-// It knows services, not files or processes: a Runner (implemented by the
-// local supervisor in package supervise, wired in cmd/pets) does the work.
+// A round is data before it is action: Decide is a pure function from what
+// changed (files, crashes, requests, the configuration) to a Plan of steps
+// with their reasons and the edges between them; an Executor carries the
+// plan out and emits an event (package events) for every state change. The
+// watch session (Session) feeds the loop (Loop) with batches of changed
+// files, Petsfile reloads and requests; the loop holds the pending changes
+// and runs one round at a time.
+//
+// It knows services, not files or processes: a Runner (the local
+// supervisor, package supervise), a Syncer (package sync) and a Stamps
+// (package fresh) do the work, behind the small interfaces below; cmd/pets
+// wires them.
 package rebuild
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/windmilleng/pets/events"
 	"github.com/windmilleng/pets/petsfile"
 )
 
 // Runner brings one service up or down.
 type Runner interface {
-	// Running returns the value of k if it is up and ready now.
-	Running(ctx context.Context, k petsfile.Key) (petsfile.Value, bool)
+	// Check says how k is (without changing it), and its value if it runs.
+	Check(ctx context.Context, k petsfile.Key) (petsfile.Value, Health)
+	// Alive is the cheap check the watch loop runs between rounds: whether
+	// k's processes still run (without connecting to it); if not, exit says
+	// how its main process ended ("" where that is not known).
+	Alive(ctx context.Context, k petsfile.Key) (alive bool, exit string)
 	// Up starts k (replacing whatever runs under k's name) with its
 	// dependencies' values, in deps order, and returns once it is ready.
 	Up(ctx context.Context, k petsfile.Key, deps []petsfile.Value) (petsfile.Value, error)
@@ -30,30 +43,88 @@ type Runner interface {
 	Down(ctx context.Context, k petsfile.Key) error
 }
 
-// Event reports progress.
-type Event struct {
-	Key    petsfile.Key
-	Kind   EventKind
-	Took   time.Duration
-	Err    error
-	Reason string
-}
-
-// EventKind says what happened to a service.
-type EventKind int
+// Health is how a service is, as its Runner sees it.
+type Health int
 
 const (
-	Reused  EventKind = iota // already up and ready; left alone
-	Started                  // started and ready
-	Failed                   // its provider or readiness failed
-	Stopped                  // stopped during rollback
-	Skipped                  // not started: a dependency failed (KeepGoing)
+	Absent    Health = iota // not running (never started, or stopped)
+	Healthy                 // up and ready, started from its current definition
+	Redefined               // up and ready, but its definition changed since it started
+	Dead                    // recorded, but its processes are gone (it crashed, or failed to start)
 )
 
-// Engine drives a Runner.
+// Syncer copies changed files into a running service (its Kubernetes
+// pods) instead of restarting it, and keeps the pods in step with what the
+// service was deployed with. Implemented by package sync.
+type Syncer interface {
+	// Sync sends each rule's files (absolute; deleted ones are deleted)
+	// into its pods, runs the rules' triggered commands and restarts the
+	// container process if a rule asks.
+	Sync(ctx context.Context, k petsfile.Key, files []RuleFiles) (SyncReport, error)
+	// Changed records paths of k that changed but are not synced (the
+	// service restarts instead): a pod that outlives the restart still
+	// needs their deletions.
+	Changed(k petsfile.Key, paths []string)
+	// Deployed says k's provider is about to run again: its pods may hold
+	// the image's files.
+	Deployed(k petsfile.Key)
+	// Seed sends each rule's whole tree into the pods of k that do not
+	// hold it since k was deployed.
+	Seed(ctx context.Context, k petsfile.Key, rules []petsfile.SyncRule) (SyncReport, error)
+	// Follow keeps k's pods in step as they are replaced (a new pod gets
+	// the trees as soon as it is ready) until ctx ends; report is told of
+	// each new pod served, or of a problem.
+	Follow(ctx context.Context, k petsfile.Key, rules []petsfile.SyncRule, report func(SyncReport, error)) error
+}
+
+// SyncReport says what a sync did.
+type SyncReport struct {
+	Files int      // files copied
+	Gone  int      // files deleted
+	Pods  []string // namespace/name of each pod written to
+	Ran   []string // commands run in the containers ("restart": the process was restarted)
+	Took  time.Duration
+}
+
+// Info is the report as the events schema has it.
+func (r SyncReport) Info() *events.SyncInfo {
+	pods := append([]string(nil), r.Pods...)
+	sort.Strings(pods)
+	return &events.SyncInfo{Files: r.Files, Deleted: r.Gone, Pods: compact(pods), Ran: r.Ran}
+}
+
+func compact(s []string) []string {
+	out := s[:0]
+	for i, x := range s {
+		if i == 0 || x != s[i-1] {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// Stamps keeps what each running instance was started or synced from, so
+// that pets can tell whether what runs is what is on disk. Implemented by
+// package fresh.
+type Stamps interface {
+	// Take notes k's watch set as it is now, before a step reads it: paths
+	// are the files known to have changed since k's last stamp (all: they
+	// are unknown). It may return an older snapshot, never a newer one. The
+	// returned keep records the stamp once the step has succeeded.
+	Take(k petsfile.Key, paths []string, all bool) (keep func())
+	// Drift says which files of k's watch set and configuration differ on
+	// disk from what k was started or synced from; known is false when pets
+	// cannot tell (no stamp, or one of an older pets).
+	Drift(ctx context.Context, k petsfile.Key) (files []string, known bool, err error)
+}
+
+// Engine brings a graph up: pets up, and a watch session's first start.
 type Engine struct {
 	Runner Runner
-	Report func(Event) // may be nil
+	Syncer Syncer // may be nil
+	Owners []Owner
+	Stamps Stamps // may be nil
+	Events events.Sink
 	// KeepGoing (for the watch loop): a failed service is reported and
 	// skipped with its dependents, the rest still start, and nothing is
 	// rolled back. Up then returns a *KeepGoingError listing the failures.
@@ -76,12 +147,6 @@ func (e *KeepGoingError) Error() string {
 	return fmt.Sprintf("%d services failed to start: %s", len(names), strings.Join(names, ", "))
 }
 
-func (e *Engine) report(ev Event) {
-	if e.Report != nil {
-		e.Report(ev)
-	}
-}
-
 // UpError is a failed Up: which service failed, and what was rolled back.
 type UpError struct {
 	Key        petsfile.Key
@@ -92,57 +157,78 @@ type UpError struct {
 func (e *UpError) Error() string { return fmt.Sprintf("%s failed: %v", e.Key, e.Err) }
 func (e *UpError) Unwrap() error { return e.Err }
 
-// Up brings g up in order. A service is reused when it is up and none of its
-// dependencies was (re)started by this call; otherwise it is (re)started with
+// Up brings g up in order. A service is reused when it is up, runs its
+// current definition (else it restarts), its files have not drifted since
+// it started, and
+// none of its dependencies was (re)started by this call; otherwise it is
+// (re)started (or synced, if its drift is covered by its sync rules) with
 // its dependencies' current values. If one fails, everything this call
-// started is stopped again, dependents first, and services that were already
-// up are left alone.
+// started is stopped again, dependents first, and services that were
+// already up are left alone.
 func (e *Engine) Up(ctx context.Context, g *petsfile.Graph) (map[petsfile.Key]petsfile.Value, error) {
 	values := map[petsfile.Key]petsfile.Value{}
-	fresh := map[petsfile.Key]bool{}
-	var started []petsfile.Key
-	var kg *KeepGoingError
+	in := Input{Graph: g, Owners: e.Owners, Start: map[petsfile.Key]string{}, Changed: map[petsfile.Key][]string{}, CanSync: e.Syncer != nil, Now: time.Now()}
+	in.Redefined = map[petsfile.Key]bool{}
+	reused := map[petsfile.Key]bool{}
 	for _, k := range g.Order {
-		depFresh, depFailed := false, false
-		deps := make([]petsfile.Value, len(g.Deps[k]))
-		for i, d := range g.Deps[k] {
-			deps[i] = values[d]
-			depFresh = depFresh || fresh[d]
-			if kg != nil {
-				_, f := kg.Failed[d]
-				depFailed = depFailed || f || slices.Contains(kg.Skipped, d)
-			}
-		}
-		if depFailed {
-			kg.Skipped = append(kg.Skipped, k)
-			e.report(Event{Key: k, Kind: Skipped, Reason: "a dependency failed"})
+		v, h := e.Runner.Check(ctx, k)
+		switch h {
+		case Redefined:
+			in.Redefined[k] = true
+			continue
+		case Healthy:
+		default:
+			in.Start[k] = "requested"
 			continue
 		}
-		if !depFresh {
-			if v, ok := e.Runner.Running(ctx, k); ok {
-				values[k] = v
-				e.report(Event{Key: k, Kind: Reused})
-				continue
-			}
-		}
-		t0 := time.Now()
-		v, err := e.Runner.Up(ctx, k, deps)
-		if err != nil {
-			e.report(Event{Key: k, Kind: Failed, Err: err, Took: time.Since(t0)})
-			if e.KeepGoing && ctx.Err() == nil {
-				if kg == nil {
-					kg = &KeepGoingError{Failed: map[petsfile.Key]error{}}
-				}
-				kg.Failed[k] = err
-				continue
-			}
-			rolled := e.rollback(started)
-			return values, &UpError{Key: k, Err: err, RolledBack: rolled}
-		}
 		values[k] = v
-		fresh[k] = true
-		started = append(started, k)
-		e.report(Event{Key: k, Kind: Started, Took: time.Since(t0)})
+		reused[k] = true
+		if e.Stamps == nil {
+			continue
+		}
+		files, known, err := e.Stamps.Drift(ctx, k)
+		if err == nil && known && len(files) > 0 {
+			in.Changed[k] = files
+		}
+	}
+	plan := Decide(in)
+	for i := range plan.Steps {
+		s := &plan.Steps[i]
+		if len(in.Changed[s.Key]) > 0 && s.Kind != events.StepBounce {
+			s.Reason += " while no pets was watching"
+		}
+	}
+	stepOf := map[petsfile.Key]bool{}
+	for _, s := range plan.Steps {
+		stepOf[s.Key] = true
+	}
+	for _, k := range g.Order {
+		if reused[k] && !stepOf[k] {
+			v := values[k]
+			e.emit(events.Event{Type: events.ServiceReused, Service: k.String(), State: events.Ready, Host: v.Host(), PID: v.PID})
+		}
+	}
+	x := &Executor{Graph: g, Runner: e.Runner, Syncer: e.Syncer, Owners: e.Owners, Stamps: e.Stamps, Events: e.Events, KeepGoing: e.KeepGoing}
+	out := x.Run(ctx, 0, plan, values)
+	var kg *KeepGoingError
+	var started []petsfile.Key
+	for _, r := range out.Steps {
+		switch {
+		case r.Result == events.ResultOK && !r.Synced:
+			started = append(started, r.Key)
+		case r.Result == events.ResultFailed || r.Result == events.ResultInterrupted && r.Err != nil:
+			if !e.KeepGoing || ctx.Err() != nil {
+				return values, &UpError{Key: r.Key, Err: r.Err, RolledBack: e.rollback(g, started)}
+			}
+			if kg == nil {
+				kg = &KeepGoingError{Failed: map[petsfile.Key]error{}}
+			}
+			kg.Failed[r.Key] = r.Err
+		case r.Result == events.ResultSkipped && kg != nil:
+			kg.Skipped = append(kg.Skipped, r.Key)
+		case r.Result == events.ResultInterrupted && !e.KeepGoing:
+			return values, &UpError{Key: r.Key, Err: ctx.Err(), RolledBack: e.rollback(g, started)}
+		}
 	}
 	if kg != nil {
 		return values, kg
@@ -150,19 +236,28 @@ func (e *Engine) Up(ctx context.Context, g *petsfile.Graph) (map[petsfile.Key]pe
 	return values, nil
 }
 
-// rollback stops started services in reverse order. It uses a fresh context:
-// the caller's may be the reason for the rollback (Ctrl-C).
-func (e *Engine) rollback(started []petsfile.Key) []petsfile.Key {
+// rollback stops started services, dependents first. It uses a fresh
+// context: the caller's may be the reason for the rollback (Ctrl-C).
+func (e *Engine) rollback(g *petsfile.Graph, started []petsfile.Key) []petsfile.Key {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	plan := Decide(Input{Remove: started, Old: g})
+	for i := range plan.Steps {
+		plan.Steps[i].Reason = "rollback"
+	}
+	x := &Executor{Graph: g, Runner: e.Runner, Events: e.Events, KeepGoing: true}
+	out := x.Run(ctx, 0, plan, map[petsfile.Key]petsfile.Value{})
 	var done []petsfile.Key
-	for i := len(started) - 1; i >= 0; i-- {
-		k := started[i]
-		err := e.Runner.Down(ctx, k)
-		e.report(Event{Key: k, Kind: Stopped, Err: err, Reason: "rollback"})
-		if err == nil || errors.Is(err, context.Canceled) {
-			done = append(done, k)
+	for _, r := range out.Steps {
+		if r.Result == events.ResultOK {
+			done = append(done, r.Key)
 		}
 	}
 	return done
+}
+
+func (e *Engine) emit(ev events.Event) {
+	if e.Events != nil {
+		e.Events.Emit(ev)
+	}
 }

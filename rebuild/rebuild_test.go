@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/windmilleng/pets/events"
 	"github.com/windmilleng/pets/petsfile"
 )
 
@@ -20,11 +21,11 @@ type fakeRunner struct {
 
 var _ Runner = (*fakeRunner)(nil)
 
-func (f *fakeRunner) Running(_ context.Context, k petsfile.Key) (petsfile.Value, bool) {
+func (f *fakeRunner) Check(_ context.Context, k petsfile.Key) (petsfile.Value, Health) {
 	if f.running[k.String()] {
-		return petsfile.Value{Hostname: "old-" + k.Name, Port: 1}, true
+		return petsfile.Value{Hostname: "old-" + k.Name, Port: 1}, Healthy
 	}
-	return petsfile.Value{}, false
+	return petsfile.Value{}, Absent
 }
 
 func (f *fakeRunner) Up(_ context.Context, k petsfile.Key, deps []petsfile.Value) (petsfile.Value, error) {
@@ -37,6 +38,10 @@ func (f *fakeRunner) Up(_ context.Context, k petsfile.Key, deps []petsfile.Value
 		return petsfile.Value{}, errors.New("boom")
 	}
 	return petsfile.Value{Hostname: "new-" + k.Name, Port: 2}, nil
+}
+
+func (f *fakeRunner) Alive(_ context.Context, k petsfile.Key) (bool, string) {
+	return f.running[k.String()], ""
 }
 
 func (f *fakeRunner) Down(_ context.Context, k petsfile.Key) error {
@@ -97,8 +102,12 @@ func TestUp(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fakeRunner{running: set(tc.running), fail: set(tc.fail)}
-			var events []string
-			e := &Engine{Runner: f, Report: func(ev Event) { events = append(events, fmt.Sprint(ev.Kind)) }}
+			var evs []string
+			e := &Engine{Runner: f, Events: events.SinkFunc(func(ev events.Event) {
+				if ev.Type == events.ServiceReused || ev.Type == events.ServiceReady {
+					evs = append(evs, string(ev.Type))
+				}
+			})}
 			_, err := e.Up(context.Background(), diamond())
 			got := strings.Join(f.calls, " | ")
 			if err != nil {
@@ -108,8 +117,8 @@ func TestUp(t *testing.T) {
 			if got != tc.want {
 				t.Errorf("got  %s\nwant %s", got, tc.want)
 			}
-			if err == nil && len(events) != len(diamond().Order) {
-				t.Errorf("events %v: want one per service", events)
+			if err == nil && len(evs) != len(diamond().Order) {
+				t.Errorf("events %v: want one per service", evs)
 			}
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/windmilleng/pets/events"
 	"github.com/windmilleng/pets/petsfile"
 )
 
@@ -31,7 +32,7 @@ func TestNewReload(t *testing.T) {
 
 func TestLoopAppliesReloadBetweenRounds(t *testing.T) {
 	f := &loopRunner{}
-	changes, rounds := make(chan Changes), make(chan Round, 10)
+	changes, rounds := make(chan Changes), make(chan events.Event, 10)
 	l := diamondLoop(f, changes, rounds)
 	reloads, results := reloading(l)
 	var downs []string
@@ -58,6 +59,9 @@ func TestLoopAppliesReloadBetweenRounds(t *testing.T) {
 	// cache started, api restarted, web (changed, and api's dependent) once.
 	if got := summary(res.Round); got != "[] -> cache api web" {
 		t.Errorf("reload round = %s", got)
+	}
+	if s := res.Round.Steps[0]; s.Kind != events.StepStop || s.Service != "tool-local" || s.Result != events.ResultOK {
+		t.Errorf("reload round's first step = %+v, want tool-local stopped", s)
 	}
 	if got := f.takeCalls(); got != "cache[] api[store0] web[api2 store0 cache1]" {
 		t.Errorf("calls = %s", got)
@@ -86,7 +90,7 @@ func (d *downRecorder) Down(_ context.Context, k petsfile.Key) error {
 func TestLoopOwnsChangesDuringAReloadWithTheNewOwners(t *testing.T) {
 	release := make(chan struct{})
 	f := &loopRunner{block: map[string]chan struct{}{"tool-local": release}, entered: make(chan string, 10)}
-	changes, rounds := make(chan Changes), make(chan Round, 10)
+	changes, rounds := make(chan Changes), make(chan events.Event, 10)
 	l := diamondLoop(f, changes, rounds)
 	reloads, results := reloading(l)
 	defer runLoop(t, l)()
@@ -108,8 +112,8 @@ func TestLoopOwnsChangesDuringAReloadWithTheNewOwners(t *testing.T) {
 	close(release)
 	<-rounds // round 1
 	res := <-results
-	if len(res.Added) != 1 || len(res.Removed) != 1 {
-		t.Fatalf("reload: added %v removed %v", res.Added, res.Removed)
+	if len(res.Applied.Reload.Added) != 1 || len(res.Applied.Reload.Removed) != 1 {
+		t.Fatalf("reload: added %v removed %v", res.Applied.Reload.Added, res.Applied.Reload.Removed)
 	}
 	if got := summary(res.Round); got != "[/r/shared/new.go] -> web cache" {
 		t.Errorf("reload round with the change made while it waited: %s", got)
@@ -122,11 +126,11 @@ func TestLoopOwnsChangesDuringAReloadWithTheNewOwners(t *testing.T) {
 // When the Petsfile does not evaluate (a nil Reload), the held batch goes on.
 func TestLoopHeldBatchGoesOnWhenTheReloadFails(t *testing.T) {
 	f := &loopRunner{}
-	changes, rounds := make(chan Changes), make(chan Round, 10)
+	changes, rounds := make(chan Changes), make(chan events.Event, 10)
 	l := diamondLoop(f, changes, rounds)
 	reloads := make(chan *Reload)
 	coming := make(chan struct{})
-	l.Reloads, l.ReloadComing = reloads, coming
+	l.Reloads, l.Coming = reloads, coming
 	defer runLoop(t, l)()
 
 	coming <- struct{}{}
@@ -141,11 +145,11 @@ func TestLoopHeldBatchGoesOnWhenTheReloadFails(t *testing.T) {
 // reload is coming, and a batch that follows waits for it and joins it.
 func TestLoopBatchWaitsForAComingReload(t *testing.T) {
 	f := &loopRunner{}
-	changes, rounds := make(chan Changes), make(chan Round, 10)
+	changes, rounds := make(chan Changes), make(chan events.Event, 10)
 	l := diamondLoop(f, changes, rounds)
 	reloads, results := reloading(l)
 	coming := make(chan struct{})
-	l.ReloadComing = coming
+	l.Coming = coming
 	defer runLoop(t, l)()
 
 	coming <- struct{}{}
@@ -165,10 +169,10 @@ func TestLoopBatchWaitsForAComingReload(t *testing.T) {
 func TestLoopReloadSettlesForTheRestOfTheBurst(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := &loopRunner{}
-		changes, rounds := make(chan Changes), make(chan Round, 10)
+		changes, rounds := make(chan Changes), make(chan events.Event, 10)
 		l := diamondLoop(f, changes, rounds)
 		reloads, results := reloading(l)
-		l.ReloadSettle = 40 * time.Millisecond
+		l.Timing.Settle = 40 * time.Millisecond
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error)
 		go func() { done <- l.Run(ctx) }()
@@ -193,12 +197,12 @@ func TestLoopReloadSettlesForTheRestOfTheBurst(t *testing.T) {
 // backend is synced, then the frontend restarted once with its new config.
 func TestLoopReloadRoundSyncsHeldChanges(t *testing.T) {
 	f := &loopRunner{}
-	changes, rounds := make(chan Changes), make(chan Round, 10)
+	changes, rounds := make(chan Changes), make(chan events.Event, 10)
 	l := diamondLoop(f, changes, rounds)
 	s := syncAPI(l)
 	reloads, results := reloading(l)
 	coming := make(chan struct{})
-	l.ReloadComing = coming
+	l.Coming = coming
 	defer runLoop(t, l)()
 
 	coming <- struct{}{}
@@ -218,9 +222,10 @@ func TestLoopReloadRoundSyncsHeldChanges(t *testing.T) {
 
 // reloading wires l for reloads: what is sent on reloads is applied between
 // rounds, and each result arrives on results.
-func reloading(l *Loop) (reloads chan *Reload, results chan ReloadResult) {
-	reloads, results = make(chan *Reload), make(chan ReloadResult, 1)
-	l.Reloads, l.Reloaded = reloads, func(r ReloadResult) { results <- r }
+func reloading(l *Loop) (reloads chan *Reload, results chan reloadResult) {
+	reloads, results = make(chan *Reload), make(chan reloadResult, 1)
+	l.Reloads = reloads
+	l.Events.(*testSink).reloads = results
 	return reloads, results
 }
 
@@ -237,10 +242,10 @@ func changedReload(l *Loop, f Runner, k petsfile.Key) *Reload {
 func TestLoopHeldBatchGoesOnWhenNoReloadComes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := &loopRunner{}
-		changes, rounds := make(chan Changes), make(chan Round, 10)
+		changes, rounds := make(chan Changes), make(chan events.Event, 10)
 		l := diamondLoop(f, changes, rounds)
 		coming := make(chan struct{})
-		l.Reloads, l.ReloadComing = make(chan *Reload), coming
+		l.Reloads, l.Coming = make(chan *Reload), coming
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error)
 		go func() { done <- l.Run(ctx) }()

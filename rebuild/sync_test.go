@@ -4,19 +4,28 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
+	"github.com/windmilleng/pets/events"
 	"github.com/windmilleng/pets/petsfile"
 )
 
+// fakeSyncer records syncs and changes in calls, deploys and seeds in
+// lifecycle.
 type fakeSyncer struct {
-	fail  bool
-	calls []string
+	fail      bool
+	calls     []string
+	lifecycle []string
 }
 
 var _ Syncer = (*fakeSyncer)(nil)
 
-func (f *fakeSyncer) Sync(_ context.Context, k petsfile.Key, _ []petsfile.SyncRule, paths []string) (SyncReport, error) {
+func (f *fakeSyncer) Sync(_ context.Context, k petsfile.Key, files []RuleFiles) (SyncReport, error) {
+	var paths []string
+	for _, rf := range files {
+		paths = append(paths, rf.Paths...)
+	}
 	f.calls = append(f.calls, fmt.Sprintf("%s%v", k.Name, paths))
 	if f.fail {
 		return SyncReport{}, errors.New("no tar in the image")
@@ -28,18 +37,34 @@ func (f *fakeSyncer) Changed(k petsfile.Key, paths []string) {
 	f.calls = append(f.calls, fmt.Sprintf("changed %s%v", k.Name, paths))
 }
 
-func syncSummary(r Round) string {
+func (f *fakeSyncer) Deployed(k petsfile.Key) {
+	f.lifecycle = append(f.lifecycle, "deployed "+k.Name)
+}
+
+func (f *fakeSyncer) Seed(_ context.Context, k petsfile.Key, rules []petsfile.SyncRule) (SyncReport, error) {
+	f.lifecycle = append(f.lifecycle, fmt.Sprintf("seed %s %d rules", k.Name, len(rules)))
+	return SyncReport{Files: 3, Pods: []string{"ns/pod-1"}}, nil
+}
+
+func (f *fakeSyncer) Follow(ctx context.Context, k petsfile.Key, _ []petsfile.SyncRule, _ func(SyncReport, error)) error {
+	<-ctx.Done()
+	return nil
+}
+
+// syncSummary says what a finished round did to each service.
+func syncSummary(r events.Event) string {
 	s := ""
-	for _, res := range r.Services {
+	for _, res := range r.Steps {
+		name, _, _ := strings.Cut(res.Service, "-")
 		switch {
-		case res.Synced:
-			s += res.Key.Name + "(synced) "
+		case res.Kind == events.StepSync:
+			s += name + "(synced) "
 		case res.Fallback != "":
-			s += res.Key.Name + "(restarted: " + res.Fallback + ") "
-		case !res.Changed:
-			s += res.Key.Name + "(bounced) "
+			s += name + "(restarted: " + res.Fallback + ") "
+		case res.Kind == events.StepBounce:
+			s += name + "(bounced) "
 		default:
-			s += res.Key.Name + " "
+			s += name + " "
 		}
 	}
 	return s
@@ -47,7 +72,7 @@ func syncSummary(r Round) string {
 
 func TestLoopSyncsCoveredChangesAndFallsBack(t *testing.T) {
 	f := &loopRunner{}
-	changes, rounds := make(chan Changes), make(chan Round, 10)
+	changes, rounds := make(chan Changes), make(chan events.Event, 10)
 	l := diamondLoop(f, changes, rounds)
 	s := syncAPI(l)
 	defer runLoop(t, l)()
@@ -83,13 +108,20 @@ func TestLoopSyncsCoveredChangesAndFallsBack(t *testing.T) {
 
 func TestLoopRestartsAFailedServiceInsteadOfSyncingIt(t *testing.T) {
 	f := &loopRunner{}
-	changes, rounds := make(chan Changes), make(chan Round, 10)
+	changes, rounds := make(chan Changes), make(chan events.Event, 10)
 	l := diamondLoop(f, changes, rounds)
 	s := syncAPI(l)
-	l.Failed = map[petsfile.Key]bool{key("api"): true} // down: nothing to sync into
+	l.Down = map[petsfile.Key]bool{key("api"): true} // down: nothing to sync into
 	var started []string
-	l.Started = func(n int, ks []petsfile.Key, syncing map[petsfile.Key]bool) {
-		started = append(started, fmt.Sprintf("%d:%v", n, syncing[key("api")]))
+	l.Events.(*testSink).seen = func(e events.Event) {
+		if e.Type != events.RoundPlanned {
+			return
+		}
+		for _, s := range e.Steps {
+			if s.Service == "api-local" {
+				started = append(started, fmt.Sprintf("%d:%v", e.Round, s.Kind == events.StepSync))
+			}
+		}
 	}
 	defer runLoop(t, l)()
 

@@ -23,7 +23,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"time"
 
 	"github.com/windmilleng/pets/proc"
@@ -37,17 +36,20 @@ type Proc struct {
 	Run bool   `json:"run,omitempty"` // a foreground run(): removed when it ends
 }
 
-// Status of a recorded service.
+// Status of a recorded service, as recorded (events.State names; a
+// service whose processes are gone is crashed whatever its record says).
 const (
 	Starting = "starting"
 	Ready    = "ready"
+	Failed   = "failed" // it did not become ready (Reason says why); no process is left
 )
 
 // Service is one running service.
 type Service struct {
 	Name     string    `json:"name"`
 	Tier     string    `json:"tier"`
-	Petsfile string    `json:"petsfile"`
+	Petsfile string    `json:"petsfile"`       // the file that registered it
+	Root     string    `json:"root,omitempty"` // the Petsfile pets was run with (which may load Petsfile)
 	Deps     []string  `json:"deps,omitempty"` // names of the services it depends on
 	Status   string    `json:"status"`
 	Started  time.Time `json:"started"`
@@ -109,58 +111,6 @@ type File struct {
 	Version  int                 `json:"version"`
 	Services map[string]*Service `json:"services"` // by name: one tier of a name runs at a time
 	Watchers []Watcher           `json:"watchers,omitempty"`
-}
-
-// Sorted returns the services ordered so that every service comes after the
-// services it depends on (ties by name).
-func (f *File) Sorted() []*Service {
-	names := make([]string, 0, len(f.Services))
-	for n := range f.Services {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var out []*Service
-	seen := map[string]bool{}
-	var visit func(n string)
-	visit = func(n string) {
-		s, ok := f.Services[n]
-		if !ok || seen[n] {
-			return
-		}
-		seen[n] = true
-		for _, d := range s.Deps {
-			visit(d)
-		}
-		out = append(out, s)
-	}
-	for _, n := range names {
-		visit(n)
-	}
-	return out
-}
-
-// Dependents returns the recorded services that depend on name, directly or not.
-func (f *File) Dependents(name string) []string {
-	var out []string
-	affected := map[string]bool{name: true}
-	for changed := true; changed; {
-		changed = false
-		for n, s := range f.Services {
-			if affected[n] {
-				continue
-			}
-			for _, d := range s.Deps {
-				if affected[d] {
-					affected[n] = true
-					out = append(out, n)
-					changed = true
-					break
-				}
-			}
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 // Dir is a state directory.

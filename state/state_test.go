@@ -119,25 +119,3 @@ func TestLockUpQueues(t *testing.T) {
 		t.Fatal("LockUp with a cancelled context succeeded while the lock was held")
 	}
 }
-
-func TestSortedAndDependents(t *testing.T) {
-	f := &File{Services: map[string]*Service{
-		"web":   {Name: "web", Deps: []string{"api", "store"}},
-		"api":   {Name: "api", Deps: []string{"store"}},
-		"store": {Name: "store"},
-		"tool":  {Name: "tool"},
-	}}
-	var order []string
-	for _, s := range f.Sorted() {
-		order = append(order, s.Name)
-	}
-	if got := fmt.Sprint(order); got != "[store api tool web]" {
-		t.Errorf("Sorted = %s", got)
-	}
-	if got := fmt.Sprint(f.Dependents("store")); got != "[api web]" {
-		t.Errorf("Dependents(store) = %s", got)
-	}
-	if got := fmt.Sprint(f.Dependents("web")); got != "[]" {
-		t.Errorf("Dependents(web) = %s", got)
-	}
-}

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,6 +43,10 @@ type Supervisor struct {
 	Fingerprints map[petsfile.Key]string
 	// Kube applies manifests for k8s_apply (nil: not available).
 	Kube Applier
+	// KeepFailed (a watching pets): a service that fails to start stays
+	// recorded as failed, with the reason, until its next start or pets
+	// down. Without it (pets up), a failed start leaves no record.
+	KeepFailed bool
 
 	mu    sync.Mutex
 	procs map[int]*proc.Proc // started by this process, by pid; guarded by mu
@@ -66,27 +71,30 @@ func (s *Supervisor) printf(format string, args ...any) {
 	}
 }
 
-// Running returns k's value if it is recorded at k's tier, ready, its
-// processes are alive and its port accepts connections.
-func (s *Supervisor) Running(ctx context.Context, k petsfile.Key) (petsfile.Value, bool) {
+// Check says how k is, without changing it: its value if it is recorded
+// at k's tier from this Petsfile, ready, its processes alive and its port
+// accepting connections (Healthy, or Redefined if the Petsfile changed its
+// definition since); Dead if recorded but not running; else Absent.
+func (s *Supervisor) Check(ctx context.Context, k petsfile.Key) (petsfile.Value, rebuild.Health) {
 	f, err := s.State.Read()
 	if err != nil {
-		return petsfile.Value{}, false
+		return petsfile.Value{}, rebuild.Absent
 	}
 	rec, ok := f.Services[k.Name]
-	if !ok || rec.Tier != k.Tier || rec.Status != state.Ready || !Alive(rec) {
-		return petsfile.Value{}, false
+	if !ok || rec.Tier != k.Tier {
+		return petsfile.Value{}, rebuild.Absent
 	}
 	if svc, ok := s.Project.Service(k); ok && rec.Petsfile != svc.File {
-		return petsfile.Value{}, false
+		return petsfile.Value{}, rebuild.Absent // another Petsfile's: Up says so
 	}
+	if rec.Status != state.Ready || !Alive(rec) || rec.Port != 0 && !proc.Accepting(rec.Host()) {
+		return petsfile.Value{}, rebuild.Dead
+	}
+	v := petsfile.Value{PID: rec.PID, Hostname: rec.Hostname, Port: rec.Port}
 	if fp := s.Fingerprints[k]; fp != "" && rec.Fingerprint != "" && fp != rec.Fingerprint {
-		return petsfile.Value{}, false // its definition changed: Up restarts it
+		return v, rebuild.Redefined
 	}
-	if rec.Port != 0 && !proc.Accepting(rec.Host()) {
-		return petsfile.Value{}, false
-	}
-	return petsfile.Value{PID: rec.PID, Hostname: rec.Hostname, Port: rec.Port}, true
+	return v, rebuild.Healthy
 }
 
 // Alive reports whether rec's service still runs: the process group of its
@@ -111,14 +119,43 @@ func Alive(rec *state.Service) bool {
 }
 
 // Alive is the cheap liveness check the watch loop runs between rounds: the
-// recorded processes, without connecting to the service.
-func (s *Supervisor) Alive(_ context.Context, k petsfile.Key) bool {
+// recorded processes, without connecting to the service. When the service's
+// main process was started by this Supervisor and has exited, exit says how,
+// and the record keeps it.
+func (s *Supervisor) Alive(_ context.Context, k petsfile.Key) (bool, string) {
 	f, err := s.State.Read()
 	if err != nil {
-		return true // cannot tell; do not report a crash
+		return true, "" // cannot tell; do not report a crash
 	}
 	rec, ok := f.Services[k.Name]
-	return ok && rec.Tier == k.Tier && Alive(rec)
+	if !ok || rec.Tier != k.Tier {
+		return false, ""
+	}
+	if Alive(rec) {
+		return true, ""
+	}
+	exit := ""
+	s.mu.Lock()
+	p := s.procs[rec.PID]
+	s.mu.Unlock()
+	if p != nil {
+		select {
+		case <-p.Done():
+			exit = exitText(p.Err())
+		default:
+		}
+	}
+	_ = s.State.Update(func(f *state.File) error {
+		if r, ok := f.Services[k.Name]; ok && r.Tier == k.Tier && r.Started.Equal(rec.Started) {
+			r.Exit = exit
+			r.Reason = "its processes are gone"
+			if exit != "" {
+				r.Reason = "it exited (" + exit + ")"
+			}
+		}
+		return nil
+	})
+	return false, exit
 }
 
 // ServiceError is a service that failed to come up, with the tail of its log.
@@ -169,7 +206,7 @@ func (s *Supervisor) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Val
 
 	err = s.State.Update(func(f *state.File) error {
 		f.Services[k.Name] = &state.Service{
-			Name: k.Name, Tier: k.Tier, Petsfile: svc.File, Deps: svc.Deps,
+			Name: k.Name, Tier: k.Tier, Petsfile: svc.File, Root: s.Project.Path, Deps: svc.Deps,
 			Status: state.Starting, Started: time.Now(), Fingerprint: s.Fingerprints[k],
 		}
 		return nil
@@ -197,10 +234,31 @@ func (s *Supervisor) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Val
 		defer cancel()
 		if derr := s.down(stopCtx, k.Name, false); derr != nil {
 			serr.Err = fmt.Errorf("%w (and stopping it failed: %v)", err, derr)
+		} else if s.KeepFailed {
+			s.recordFailed(k, svc, err)
 		}
 		return petsfile.Value{}, serr
 	}
 	return v, nil
+}
+
+// recordFailed records k as failed, with the first line of err, after its
+// processes were stopped.
+func (s *Supervisor) recordFailed(k petsfile.Key, svc *petsfile.Service, err error) {
+	reason := err.Error()
+	if i := strings.IndexByte(reason, '\n'); i >= 0 {
+		reason = reason[:i]
+	}
+	_ = s.State.Update(func(f *state.File) error {
+		if _, ok := f.Services[k.Name]; ok {
+			return nil // another pets started it meanwhile
+		}
+		f.Services[k.Name] = &state.Service{
+			Name: k.Name, Tier: k.Tier, Petsfile: svc.File, Root: s.Project.Path, Deps: svc.Deps,
+			Status: state.Failed, Started: time.Now(), Reason: reason, Fingerprint: s.Fingerprints[k],
+		}
+		return nil
+	})
 }
 
 // replace stops a recorded service of the same name before k starts. A

@@ -105,9 +105,10 @@ func (s *Syncer) Changed(k petsfile.Key, paths []string) {
 	s.state(k, paths)
 }
 
-// Sync implements rebuild.Syncer.
-func (s *Syncer) Sync(ctx context.Context, k petsfile.Key, rules []petsfile.SyncRule, paths []string) (rebuild.SyncReport, error) {
-	return s.sync(ctx, k, rules, paths, false)
+// Sync implements rebuild.Syncer: each rule's files (as rebuild.Cover
+// split them) go into its pods.
+func (s *Syncer) Sync(ctx context.Context, k petsfile.Key, files []rebuild.RuleFiles) (rebuild.SyncReport, error) {
+	return s.sync(ctx, k, files, false)
 }
 
 // Seed sends every rule's whole local tree into the pods of k that have not
@@ -115,7 +116,11 @@ func (s *Syncer) Sync(ctx context.Context, k petsfile.Key, rules []petsfile.Sync
 // The rules' commands run (those whose triggers match a file sent) and
 // restart=True restarts. It waits up to a minute for a ready pod.
 func (s *Syncer) Seed(ctx context.Context, k petsfile.Key, rules []petsfile.SyncRule) (rebuild.SyncReport, error) {
-	return s.sync(ctx, k, rules, nil, true)
+	files := make([]rebuild.RuleFiles, len(rules))
+	for i, r := range rules {
+		files[i].Rule = r
+	}
+	return s.sync(ctx, k, files, true)
 }
 
 // state returns k's history (with paths added) and the set of pods that
@@ -140,14 +145,18 @@ func (s *Syncer) state(k petsfile.Key, paths []string) (history, seen map[string
 
 // sync runs every rule (a rule that fails does not keep the others from
 // their pods) and returns what they did and their errors, joined.
-func (s *Syncer) sync(ctx context.Context, k petsfile.Key, rules []petsfile.SyncRule, paths []string, seed bool) (rebuild.SyncReport, error) {
+func (s *Syncer) sync(ctx context.Context, k petsfile.Key, files []rebuild.RuleFiles, seed bool) (rebuild.SyncReport, error) {
 	defer s.lock(k)()
 	t0 := time.Now()
 	var rep rebuild.SyncReport
+	var paths []string
+	for _, rf := range files {
+		paths = append(paths, rf.Paths...)
+	}
 	history, seen := s.state(k, paths)
 	var errs []error
-	for _, r := range rules {
-		if err := s.syncRule(ctx, r, paths, history, seen, seed, &rep); err != nil {
+	for _, rf := range files {
+		if err := s.syncRule(ctx, rf.Rule, rf.Paths, history, seen, seed, &rep); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -155,13 +164,13 @@ func (s *Syncer) sync(ctx context.Context, k petsfile.Key, rules []petsfile.Sync
 	return rep, errors.Join(errs...)
 }
 
-// syncRule sends one rule's share of paths (with seed, its tree) into its
-// pods; a pod new to the rule gets the tree and the deletions in history.
-func (s *Syncer) syncRule(ctx context.Context, r petsfile.SyncRule, paths []string, history, seen map[string]bool, seed bool, rep *rebuild.SyncReport) error {
+// syncRule sends one rule's share of the changed files, mine (with seed,
+// its tree), into its pods; a pod new to the rule gets the tree and the
+// deletions in history.
+func (s *Syncer) syncRule(ctx context.Context, r petsfile.SyncRule, mine []string, history, seen map[string]bool, seed bool, rep *rebuild.SyncReport) error {
 	if err := checkLinks(r); err != nil {
 		return err
 	}
-	mine := covered(r, paths)
 	if len(mine) == 0 && !seed {
 		return nil
 	}
@@ -184,7 +193,7 @@ func (s *Syncer) syncRule(ctx context.Context, r petsfile.SyncRule, paths []stri
 					return err
 				}
 			}
-			send = union(tree, covered(r, keys(history)))
+			send = union(tree, coveredBy(r, keys(history)))
 		} else if seed {
 			continue // it has had the tree since the deploy
 		}
@@ -309,7 +318,7 @@ func (s *Syncer) fresh(ctx context.Context, k petsfile.Key, r petsfile.SyncRule,
 	if err != nil {
 		return rep, true, err
 	}
-	err = s.toPod(ctx, pod, r, union(tree, covered(r, keys(history))), seen, &rep)
+	err = s.toPod(ctx, pod, r, union(tree, coveredBy(r, keys(history))), seen, &rep)
 	rep.Took = time.Since(t0)
 	return rep, true, err
 }
@@ -426,7 +435,7 @@ func (s *Syncer) syncPod(ctx context.Context, pod kube.Pod, r petsfile.SyncRule,
 		}
 		var present, deleted []string
 		for _, p := range paths {
-			if _, ok := (petsfile.SyncRule{Paths: []petsfile.SyncPath{sp}}).Covers(p); !ok {
+			if target, ok := rebuild.RuleTarget(r, p); !ok || target != sp {
 				continue
 			}
 			rel, err := filepath.Rel(root, p)
@@ -481,14 +490,10 @@ func isFileMapping(sp petsfile.SyncPath) bool {
 	return path.Ext(sp.Remote) != "" && filepath.Ext(sp.Local) != ""
 }
 
-func covered(r petsfile.SyncRule, paths []string) []string {
-	var out []string
-	for _, p := range paths {
-		if _, ok := r.Covers(p); ok {
-			out = append(out, p)
-		}
-	}
-	return out
+// coveredBy is the part of paths that rule r covers.
+func coveredBy(r petsfile.SyncRule, paths []string) []string {
+	split, _ := rebuild.Cover([]petsfile.SyncRule{r}, paths)
+	return split[0].Paths
 }
 
 func union(a, b []string) []string {

@@ -139,7 +139,7 @@ func TestSyncEditsDeletionsCommandsAndReplacedPods(t *testing.T) {
 	a, b := filepath.Join(static, "index.html"), filepath.Join(static, "css", "run.sh")
 	writeFile(t, a, "hello v1\n", 0o644)
 	writeFile(t, b, "#!/bin/sh\necho hi\n", 0o755)
-	rep, err := s.Sync(ctx, key, []petsfile.SyncRule{rule}, []string{a, b})
+	rep, err := syncPaths(ctx, s, key, []petsfile.SyncRule{rule}, []string{a, b})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestSyncEditsDeletionsCommandsAndReplacedPods(t *testing.T) {
 	}
 	conf := filepath.Join(static, "app.conf")
 	writeFile(t, conf, "x=1\n", 0o600)
-	rep, err = s.Sync(ctx, key, []petsfile.SyncRule{rule}, []string{a, b, conf})
+	rep, err = syncPaths(ctx, s, key, []petsfile.SyncRule{rule}, []string{a, b, conf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestSyncEditsDeletionsCommandsAndReplacedPods(t *testing.T) {
 	}
 	other := filepath.Join(static, "new.txt")
 	writeFile(t, other, "new\n", 0o644)
-	if _, err := s.Sync(ctx, key, []petsfile.SyncRule{rule}, []string{other}); err != nil {
+	if _, err := syncPaths(ctx, s, key, []petsfile.SyncRule{rule}, []string{other}); err != nil {
 		t.Fatal(err)
 	}
 	if got := k.sh(t, next, "cat /www/index.html /www/new.txt /www/app.conf; [ -e /www/css/run.sh ] || echo run.sh gone"); got != "hello v2\nnew\nx=1\nrun.sh gone\n" {
@@ -213,7 +213,7 @@ func TestSyncRefusesEscapesAndMissingTools(t *testing.T) {
 	key := petsfile.Key{Name: "notar", Tier: "k8s"}
 
 	// No tar, no shell in the image: advice, so the caller restarts instead.
-	_, err := s.Sync(ctx, key, []petsfile.SyncRule{rule}, []string{filepath.Join(static, "ok.txt")})
+	_, err := syncPaths(ctx, s, key, []petsfile.SyncRule{rule}, []string{filepath.Join(static, "ok.txt")})
 	var adv *kube.AdviceError
 	if !errors.As(err, &adv) || !strings.Contains(err.Error(), "tar") {
 		t.Fatalf("sync into an image without tar: %v", err)
@@ -224,7 +224,7 @@ func TestSyncRefusesEscapesAndMissingTools(t *testing.T) {
 		t.Fatal(err)
 	}
 	s2 := &Syncer{Client: k.c}
-	_, err = s2.Sync(ctx, petsfile.Key{Name: "x", Tier: "k8s"}, []petsfile.SyncRule{rule}, []string{filepath.Join(static, "passwd")})
+	_, err = syncPaths(ctx, s2, petsfile.Key{Name: "x", Tier: "k8s"}, []petsfile.SyncRule{rule}, []string{filepath.Join(static, "passwd")})
 	if !errors.Is(err, kube.ErrUnsafePath) {
 		t.Fatalf("a symlink out of the tree: %v", err)
 	}
@@ -278,7 +278,7 @@ func TestSeedAtDeployAndRestartUnderTheWrapper(t *testing.T) {
 
 	// An edit: synced, and the server restarts in the same container.
 	writeFile(t, filepath.Join(static, "index.html"), "edited\n", 0o644)
-	if _, err := s.Sync(ctx, key, rules, []string{filepath.Join(static, "index.html")}); err != nil {
+	if _, err := syncPaths(ctx, s, key, rules, []string{filepath.Join(static, "index.html")}); err != nil {
 		t.Fatal(err)
 	}
 	if got := k.sh(t, pod, "cat /www/index.html; wc -l < /tmp/starts"); got != "edited\n3\n" {
@@ -353,7 +353,7 @@ func TestRestartWithoutTheWrapperAndSymlinkedParents(t *testing.T) {
 		Paths: []petsfile.SyncPath{{Local: static, Remote: "/www"}}}
 	s := &Syncer{Client: k.c}
 	ctx := context.Background()
-	_, err := s.Sync(ctx, petsfile.Key{Name: "plain", Tier: "k8s"}, []petsfile.SyncRule{rule}, []string{filepath.Join(static, "index.html")})
+	_, err := syncPaths(ctx, s, petsfile.Key{Name: "plain", Tier: "k8s"}, []petsfile.SyncRule{rule}, []string{filepath.Join(static, "index.html")})
 	if err == nil || !strings.Contains(err.Error(), "Petsfile:4:1: restart=True") || !strings.Contains(err.Error(), "pets-restart -- CMD") {
 		t.Errorf("restart=True without the wrapper: %v", err)
 	}
@@ -367,11 +367,18 @@ func TestRestartWithoutTheWrapperAndSymlinkedParents(t *testing.T) {
 	via := petsfile.SyncRule{Selector: "app=plain", Namespace: k.ns, Pos: "Petsfile:5:1", Base: dir,
 		Paths: []petsfile.SyncPath{{Local: filepath.Join(dir, "lnk", "static"), Remote: "/www"}}}
 	secret := filepath.Join(dir, "lnk", "static", "secret.txt")
-	_, err = s.Sync(ctx, petsfile.Key{Name: "via", Tier: "k8s"}, []petsfile.SyncRule{via}, []string{secret})
+	_, err = syncPaths(ctx, s, petsfile.Key{Name: "via", Tier: "k8s"}, []petsfile.SyncRule{via}, []string{secret})
 	if err == nil || !strings.Contains(err.Error(), "lies under "+filepath.Join(dir, "lnk")+", a symlink") {
 		t.Errorf("a rule path under a symlink: %v", err)
 	}
 	if got := k.sh(t, k.pod(t, "app=plain"), "[ -e /www/secret.txt ] && echo leaked || echo ok"); got != "ok\n" {
 		t.Errorf("the file behind the symlink reached the pod: %s", got)
 	}
+}
+
+// syncPaths syncs paths as the engine would: split among the rules by
+// rebuild.Cover.
+func syncPaths(ctx context.Context, s *Syncer, k petsfile.Key, rules []petsfile.SyncRule, paths []string) (rebuild.SyncReport, error) {
+	split, _ := rebuild.Cover(rules, paths)
+	return s.Sync(ctx, k, split)
 }

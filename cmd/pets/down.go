@@ -25,7 +25,7 @@ the whole group is gone. No Petsfile is needed: pets down reads its records.`,
 			if err != nil {
 				return err
 			}
-			return supervise.DownAll(cmd.Context(), dir, args, grace, g.stdout)
+			return supervise.DownAll(cmd.Context(), dir, args, grace, g.stdout, g.events(dir, "down", nil))
 		},
 	}
 	cmd.Flags().DurationVar(&grace, "grace", supervise.DefaultGrace, "time between SIGTERM and SIGKILL")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/windmilleng/pets/events"
 	"github.com/windmilleng/pets/state"
 	"github.com/windmilleng/pets/supervise"
 )
@@ -17,7 +18,8 @@ type listItem struct {
 	Name     string    `json:"name"`
 	Service  string    `json:"service"`
 	Tier     string    `json:"tier"`
-	Status   string    `json:"status"`
+	State    string    `json:"state"`            // events.State: starting, ready, failed, crashed
+	Reason   string    `json:"reason,omitempty"` // why it is failed or crashed
 	Started  time.Time `json:"started"`
 	AgeSecs  int64     `json:"ageSeconds"`
 	Host     string    `json:"host,omitempty"`
@@ -51,9 +53,10 @@ func newListCmd(g *globals) *cobra.Command {
 			}
 			now := time.Now()
 			items := []listItem{}
-			for _, s := range f.Sorted() {
+			for _, k := range supervise.Graph(f).Order {
+				s := f.Services[k.Name]
 				items = append(items, listItem{
-					Name: s.Key(), Service: s.Name, Tier: s.Tier, Status: status(s),
+					Name: s.Key(), Service: s.Name, Tier: s.Tier, State: string(stateOf(s)), Reason: reasonOf(s),
 					Started: s.Started, AgeSecs: int64(now.Sub(s.Started).Seconds()),
 					Host: s.Host(), Hostname: s.Hostname, Port: s.Port, PID: s.PID,
 					Petsfile: s.Petsfile, Log: dir.LogPath(s.Name, s.Tier),
@@ -71,7 +74,11 @@ func newListCmd(g *globals) *cobra.Command {
 				if it.Port != 0 {
 					port = fmt.Sprint(it.Port)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", it.Name, age(now.Sub(it.Started)), it.Hostname, port, it.Status)
+				state := it.State
+				if it.Reason != "" {
+					state += " (" + it.Reason + ")"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", it.Name, age(now.Sub(it.Started)), it.Hostname, port, state)
 			}
 			return tw.Flush()
 		},
@@ -80,15 +87,32 @@ func newListCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// status is "running", "starting" or "exited" (recorded but its processes are gone).
-func status(s *state.Service) string {
-	if !supervise.Alive(s) {
-		return "exited"
+// stateOf is a recorded service's state: what its record says, unless its
+// processes are gone (crashed).
+func stateOf(s *state.Service) events.State {
+	switch {
+	case s.Status == state.Failed:
+		return events.Failed
+	case !supervise.Alive(s):
+		return events.Crashed
+	case s.Status == state.Ready:
+		return events.Ready
 	}
-	if s.Status == state.Ready {
-		return "running"
+	return events.Starting
+}
+
+// reasonOf says why a failed or crashed service is down.
+func reasonOf(s *state.Service) string {
+	switch stateOf(s) {
+	case events.Failed:
+		return s.Reason
+	case events.Crashed:
+		if s.Reason != "" {
+			return s.Reason
+		}
+		return "its processes are gone"
 	}
-	return s.Status
+	return ""
 }
 
 // age formats a duration the way kubectl does: 12s, 5m, 3h, 2d.

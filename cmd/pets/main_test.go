@@ -164,7 +164,7 @@ func (e *env) strays() []int {
 
 type listed struct {
 	Name   string `json:"name"`
-	Status string `json:"status"`
+	Status string `json:"state"`
 	Host   string `json:"host"`
 	Port   int    `json:"port"`
 	PID    int    `json:"pid"`

@@ -79,7 +79,7 @@ func TestReloadAddRemoveChange(t *testing.T) {
 	if !regexp.MustCompile(`; d-local started in \S+, b-local restarted in \S+$`).MatchString(m[8]) {
 		t.Errorf("restarts: %q", m[8])
 	}
-	if l := e.list(); l["d-local"].Status != "running" {
+	if l := e.list(); l["d-local"].Status != "ready" {
 		t.Errorf("d not running: %+v", l)
 	}
 

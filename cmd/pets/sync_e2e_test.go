@@ -142,7 +142,7 @@ func TestNativeApplyAndPortForward(t *testing.T) {
 	if got := fetch(t, port, "/"); !strings.Contains(got, "hello from pets.local/busybox-app:1") {
 		t.Errorf("through the forward: %q", got)
 	}
-	if l := e.list(); l["backend-k8s"].Status != "running" {
+	if l := e.list(); l["backend-k8s"].Status != "ready" {
 		t.Errorf("list: %+v", l)
 	}
 

@@ -75,7 +75,7 @@ func (f *upFlags) watching() (bool, error) {
 
 func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 	ctx := cmd.Context()
-	watch, err := f.watching()
+	watching, err := f.watching()
 	if err != nil {
 		return err
 	}
@@ -89,7 +89,7 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 		// The plan is the result of a dry run: stdout.
 		progress = g.stdout
 		top = supervise.DryHost(progress)
-		if watch {
+		if watching {
 			return &petsfile.UsageError{Msg: "--dry-run and --watch do not go together", Hint: "drop one of them"}
 		}
 	}
@@ -105,10 +105,11 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 	if err != nil {
 		return err
 	}
+	fp := project.Fingerprints(ctx, graph)
 	sup := &supervise.Supervisor{
 		State: dir, Project: project, Stderr: progress,
 		Grace: f.grace, ReadyTimeout: f.timeout, DryRun: f.dryRun,
-		Fingerprints: project.Fingerprints(ctx, graph), Kube: applier{},
+		Fingerprints: fp, Kube: applier{}, KeepFailed: watching,
 	}
 	// Live sync needs its cluster before anything starts: a missing
 	// kubeconfig or a context that is not allowed stops here.
@@ -118,19 +119,36 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 			return fmt.Errorf("live sync: %w", err)
 		}
 	}
+	p := newPrinter(g.stderr)
+	p.dry = f.dryRun
+	var sink *eventSink
+	var w *watch
+	if watching {
+		w = g.newWatch(dir, f, watchSpec{names, f.tier, with})
+		p, sink = w.printer, w.sink
+		p.keepGoing = true
+		// One pets watches a service: refuse before starting anything.
+		if err := w.listen(project, graph); err != nil {
+			return err
+		}
+		// Stream from before the first start, so its output shows too.
+		w.follower = supervise.FollowLogs(logFiles(dir, graph), g.stdout, useColor(g, f.watchOpts.color))
+	} else if f.dryRun {
+		sink = g.events(nil, "up", p)
+	} else {
+		sink = g.events(dir, "up", p)
+	}
 	unlock := func() {}
 	if !f.dryRun {
 		unlock, err = dir.LockUp(ctx, func() { fmt.Fprintln(g.stderr, "Waiting for another `pets up` to finish...") })
 		if err != nil {
+			if w != nil {
+				w.close()
+			}
 			return err
 		}
 	}
-	var follower *supervise.LogFollower
-	if watch && !f.dryRun {
-		// Stream from before the first start, so its output shows too.
-		follower = supervise.FollowLogs(logFiles(dir, graph), g.stdout, useColor(g, f.watchOpts.color))
-	}
-	eng := &rebuild.Engine{Runner: seeding{Runner: sup, syncer: syncer, project: project, stderr: g.stderr}, KeepGoing: watch, Report: func(ev rebuild.Event) { reportUp(g, f.dryRun, watch, ev) }}
+	eng := &rebuild.Engine{Runner: sup, Syncer: syncerOrNil(syncer), Owners: rebuild.OwnersOf(project, graph), Events: sink, KeepGoing: watching}
 	values, err := eng.Up(ctx, graph)
 	unlock()
 	var kg *rebuild.KeepGoingError
@@ -139,6 +157,9 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 		err = nil
 	}
 	if err != nil {
+		if w != nil {
+			w.close()
+		}
 		var ue *rebuild.UpError
 		if errors.As(err, &ue) && ctx.Err() != nil {
 			return fmt.Errorf("interrupted while starting %s; stopped what this command started", ue.Key)
@@ -157,40 +178,21 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 		}
 		fmt.Fprintln(g.stdout, line)
 	}
-	if watch {
-		w := &watchRun{g: g, wf: &f.watchOpts, project: project, graph: graph, sup: sup, dir: dir, values: values,
-			stopOnExit: true, spec: resolveSpec{names, f.tier, with}, follower: follower, failed: map[petsfile.Key]bool{}, syncer: syncer}
-		if kg != nil {
-			for k := range kg.Failed {
-				w.failed[k] = true
-			}
-			for _, k := range kg.Skipped {
-				w.failed[k] = true
-			}
-			fmt.Fprintf(g.stderr, "pets: %v; they start again on the next change to their files\n", kg)
-		}
-		return w.run(ctx)
+	if !watching {
+		return nil
 	}
-	return nil
-}
-
-func reportUp(g *globals, dry, keepGoing bool, ev rebuild.Event) {
-	switch ev.Kind {
-	case rebuild.Reused:
-		fmt.Fprintf(g.stderr, "The service %s is already running\n", ev.Key)
-	case rebuild.Started:
-		if !dry {
-			fmt.Fprintf(g.stderr, "The service %s is now running (ready in %s)\n", ev.Key, ev.Took.Round(time.Millisecond))
+	down := map[petsfile.Key]bool{}
+	if kg != nil {
+		for k := range kg.Failed {
+			down[k] = true
 		}
-	case rebuild.Failed:
-		if keepGoing && ev.Err != nil { // else the error ends the command
-			fmt.Fprintf(g.stderr, "pets: %s failed: %v\n", ev.Key, ev.Err)
+		for _, k := range kg.Skipped {
+			down[k] = true
+			fmt.Fprintf(g.stderr, "pets: %s not started: a dependency failed\n", k)
 		}
-	case rebuild.Skipped:
-		fmt.Fprintf(g.stderr, "pets: %s not started: %s\n", ev.Key, ev.Reason)
-	case rebuild.Stopped:
-		if ev.Reason == "rollback" {
-			fmt.Fprintf(g.stderr, "Stopped %s (it was started by this command, which failed)\n", ev.Key)
-		}
+		fmt.Fprintf(g.stderr, "pets: %v; they start again on the next change to their files\n", kg)
 	}
+	sup.Stderr = g.stderr
+	cfg := rebuild.Config{Graph: graph, Runner: sup, Syncer: syncerOrNil(syncer)}
+	return w.run(ctx, project, cfg, values, down, false, true)
 }

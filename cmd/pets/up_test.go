@@ -44,8 +44,8 @@ func TestUpListLogsDown(t *testing.T) {
 
 	table := e.mustPets("list").stdout
 	if !regexp.MustCompile(`(?m)^NAME\s+AGE\s+HOST\s+PORT\s+STATUS$`).MatchString(table) ||
-		!regexp.MustCompile(fmt.Sprintf(`(?m)^backend-local\s+\d+s\s+127\.0\.0\.1\s+%d\s+running$`, bp)).MatchString(table) ||
-		!regexp.MustCompile(fmt.Sprintf(`(?m)^frontend-local\s+\d+s\s+127\.0\.0\.1\s+%d\s+running$`, fp)).MatchString(table) {
+		!regexp.MustCompile(fmt.Sprintf(`(?m)^backend-local\s+\d+s\s+127\.0\.0\.1\s+%d\s+ready$`, bp)).MatchString(table) ||
+		!regexp.MustCompile(fmt.Sprintf(`(?m)^frontend-local\s+\d+s\s+127\.0\.0\.1\s+%d\s+ready$`, fp)).MatchString(table) {
 		t.Errorf("pets list:\n%s", table)
 	}
 	l := e.list()
@@ -107,11 +107,11 @@ func TestUpReusesReadyAndRestartsDead(t *testing.T) {
 	if err := syscall.Kill(-first["backend-local"].PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "list to notice the dead backend", func() bool { return e.list()["backend-local"].Status == "exited" })
+	waitFor(t, "list to notice the dead backend", func() bool { return e.list()["backend-local"].Status == "crashed" })
 
 	r = e.mustPets("up", "frontend")
 	after := e.list()
-	if after["backend-local"].PID == first["backend-local"].PID || after["backend-local"].Status != "running" {
+	if after["backend-local"].PID == first["backend-local"].PID || after["backend-local"].Status != "ready" {
 		t.Errorf("dead backend not restarted: %+v", after["backend-local"])
 	}
 	if after["frontend-local"].PID == first["frontend-local"].PID {
@@ -141,7 +141,7 @@ register("frontend", "local", lambda b: service(start("$PETSERVER --name fronten
 	if _, ok := l["backend-local"]; ok {
 		t.Errorf("backend-local still recorded: %v", l)
 	}
-	if l["backend-staging"].Status != "running" {
+	if l["backend-staging"].Status != "ready" {
 		t.Fatalf("backend-staging not running: %v", l)
 	}
 	if proc.Alive(proc.Identity{PID: before["backend-local"].PID}) {
@@ -258,7 +258,7 @@ register("frontend", "local", frontend_local, deps=["backend"])
 	if _, ok := l["frontend-local"]; ok {
 		t.Error("frontend-local is still recorded")
 	}
-	if l["other-local"].PID != other.PID || l["other-local"].Status != "running" {
+	if l["other-local"].PID != other.PID || l["other-local"].Status != "ready" {
 		t.Errorf("the failed up touched a service that was already up: %+v", l["other-local"])
 	}
 	if proc.Accepting(fmt.Sprintf("127.0.0.1:%d", bp)) {
@@ -341,7 +341,7 @@ func TestConcurrentUpsKeepStateIntact(t *testing.T) {
 		t.Errorf("%d servers started by two concurrent ups, want 2 (one per service):\n%s\n%s", started, results[0].stderr, results[1].stderr)
 	}
 	l := e.list()
-	if len(l) != 2 || l["backend-local"].Status != "running" || l["frontend-local"].Status != "running" {
+	if len(l) != 2 || l["backend-local"].Status != "ready" || l["frontend-local"].Status != "ready" {
 		t.Errorf("state after concurrent ups: %+v", l)
 	}
 	// Exactly one server process per service (plus nothing else).
@@ -373,7 +373,7 @@ func TestRecycledPIDIsNeverTakenForAPet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st := e.list()["ghost-local"].Status; st != "exited" {
+	if st := e.list()["ghost-local"].Status; st != "crashed" {
 		t.Errorf("a recycled pid is listed as %q, want exited", st)
 	}
 	e.mustPets("down", "ghost")

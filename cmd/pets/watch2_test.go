@@ -33,7 +33,7 @@ func TestWatchKeepsGoingWhenTheFirstStartFails(t *testing.T) {
 	if m[3] != strings.TrimSpace(m[3]) || !strings.HasPrefix(m[3], "a-local restarted in ") || !strings.Contains(m[3], "b-local bounced in ") {
 		t.Errorf("round after the fix: %q", m[0])
 	}
-	if l := e.list(); l["a-local"].Status != "running" || l["b-local"].Status != "running" {
+	if l := e.list(); l["a-local"].Status != "ready" || l["b-local"].Status != "ready" {
 		t.Errorf("after the fix: %+v", l)
 	}
 }
@@ -77,7 +77,7 @@ register("web", "local", web)
 	e.mustPets("up")
 	// Wait until the helpers are gone, then: still running, and reused.
 	waitFor(t, "the helpers to exit", func() bool { return len(e.strays()) == 1 })
-	if st := e.list()["web-local"].Status; st != "running" {
+	if st := e.list()["web-local"].Status; st != "ready" {
 		t.Errorf("status with exited helpers: %s", st)
 	}
 	if r := e.mustPets("up"); !strings.Contains(r.stderr, "already running") {
@@ -153,7 +153,7 @@ func TestSecondCtrlCQuitsAtOnceAndDownCleansUp(t *testing.T) {
 	if !strings.Contains(w.output(), "pets down` stops whatever is still running") {
 		t.Errorf("no word about what is left:\n%s", w.output())
 	}
-	if l := e.list(); l["stubborn-local"].Status != "running" {
+	if l := e.list(); l["stubborn-local"].Status != "ready" {
 		t.Errorf("the stubborn service should still be recorded: %+v", l)
 	}
 	e.mustPets("down", "--grace", "100ms")

@@ -316,14 +316,14 @@ func TestWatchFailureAndRecovery(t *testing.T) {
 	}
 	w.waitLine(`pets: a-local failed; it restarts on the next change to its files:`)
 	w.waitLine(`a cannot start: bad data`)
-	if l := e.list(); l["c-local"].PID != cBefore || l["b-local"].Status != "running" {
+	if l := e.list(); l["c-local"].PID != cBefore || l["b-local"].Status != "ready" {
 		t.Errorf("a's failure disturbed other services: %+v", l)
 	}
 	e.write("a/data", "good")
 	if m := w.waitLine(roundRE); !regexp.MustCompile(`^a-local restarted in \S+, b-local bounced in \S+$`).MatchString(m[3]) {
 		t.Errorf("recovery round: %q", m[0])
 	}
-	if st := e.list()["a-local"].Status; st != "running" {
+	if st := e.list()["a-local"].Status; st != "ready" {
 		t.Errorf("a after the fix: %s", st)
 	}
 }
@@ -339,7 +339,7 @@ func TestWatchReportsCrashAndRestartsOnNextChange(t *testing.T) {
 	w.waitLine(`pets: a-local is not running any more`)
 	e.write("a/fix.go", "1")
 	w.waitLine(`round \d+: .*a/fix.go -> a-local restarted in \S+, b-local bounced`)
-	if e.list()["a-local"].Status != "running" {
+	if e.list()["a-local"].Status != "ready" {
 		t.Error("a not running after the change")
 	}
 	for _, l := range w.rest() {
@@ -414,7 +414,7 @@ func TestWatchAttachesToRunningServicesAndLeavesThemUp(t *testing.T) {
 		t.Errorf("pets watch exit code after Ctrl-C: %d", code)
 	}
 	after := e.list()
-	if len(after) != 3 || after["a-local"].PID != before["a-local"] || after["b-local"].Status != "running" {
+	if len(after) != 3 || after["a-local"].PID != before["a-local"] || after["b-local"].Status != "ready" {
 		t.Errorf("pets watch did not leave the services up: %+v", after)
 	}
 	if r := e.pets("watch", "nope"); r.code == 0 || !strings.Contains(r.stderr, `unknown service "nope"`) {
@@ -554,7 +554,7 @@ register("s", "local", s_local, watch=["s/**"])
 		t.Errorf("pets watch: %v\n%s", err, w.output())
 	}
 	l := e.list()
-	if s := l["s-local"]; s.Status != "running" || s.PID == before {
+	if s := l["s-local"]; s.Status != "ready" || s.PID == before {
 		t.Errorf("after Ctrl-C during its restart, s-local is %+v (was pid %d); want restarted and running", s, before)
 	}
 	if got := get(t, port); !strings.Contains(got, "s") {

@@ -1,0 +1,405 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/windmilleng/pets/control"
+	"github.com/windmilleng/pets/events"
+	"github.com/windmilleng/pets/petsfile"
+	"github.com/windmilleng/pets/proc"
+	"github.com/windmilleng/pets/rebuild"
+	"github.com/windmilleng/pets/state"
+	"github.com/windmilleng/pets/supervise"
+	livesync "github.com/windmilleng/pets/sync"
+	"github.com/windmilleng/pets/watcher"
+)
+
+// eventSink stamps each event (version, time, which pets wrote it), appends
+// it to the state directory's events file and hands it to the terminal.
+type eventSink struct {
+	source string
+	dir    *state.Dir // nil: not kept (a dry run)
+	next   events.Sink
+	stderr io.Writer
+
+	once sync.Once // the events file's first failure is said, once
+}
+
+func (g *globals) events(dir *state.Dir, command string, next events.Sink) *eventSink {
+	return &eventSink{source: fmt.Sprintf("%s %d", command, os.Getpid()), dir: dir, next: next, stderr: g.stderr}
+}
+
+func (s *eventSink) Emit(e events.Event) {
+	e.V = events.Version
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	e.Source = s.source
+	if s.dir != nil {
+		if err := s.dir.AppendEvent(e); err != nil {
+			s.once.Do(func() { fmt.Fprintf(s.stderr, "pets: events are not kept: %v\n", err) })
+		}
+	}
+	if s.next != nil {
+		s.next.Emit(e)
+	}
+}
+
+// logStreamer streams the log of each service that starts (a watching pets
+// shows its services' output with a prefix each).
+type logStreamer struct {
+	dir      *state.Dir
+	follower *supervise.LogFollower
+}
+
+func (l logStreamer) Emit(e events.Event) {
+	if e.Type == events.ServiceStarting {
+		name, tier := splitKey(e.Service)
+		l.follower.Add(map[string]string{e.Service: l.dir.LogPath(name, tier)})
+	}
+}
+
+// splitKey splits a display name at the tier a key of it would have; the
+// tier is what follows the last dash.
+func splitKey(s string) (name, tier string) {
+	for i := len(s) - 1; i > 0; i-- {
+		if s[i] == '-' {
+			return s[:i], s[i+1:]
+		}
+	}
+	return s, ""
+}
+
+// fileWatcher adapts package watcher to rebuild.FileWatcher.
+type fileWatcher struct {
+	w          *watcher.Watcher
+	quiet, cap time.Duration
+	changes    chan rebuild.Changes
+	errs       chan error
+	done       chan struct{}
+}
+
+var _ rebuild.FileWatcher = (*fileWatcher)(nil)
+
+func newFileWatcher(quiet, cap time.Duration) (*fileWatcher, error) {
+	w, err := watcher.New(watcher.Options{Quiet: quiet, Cap: cap})
+	if err != nil {
+		return nil, err
+	}
+	f := &fileWatcher{w: w, quiet: quiet, cap: cap, changes: make(chan rebuild.Changes), errs: make(chan error), done: make(chan struct{})}
+	go f.run() // owned by f: Close waits for it
+	return f, nil
+}
+
+// run passes batches and errors on until the watcher closes.
+func (f *fileWatcher) run() {
+	defer close(f.done)
+	defer close(f.changes)
+	batches, errs := f.w.Batches(), f.w.Errors()
+	for batches != nil || errs != nil {
+		select {
+		case b, ok := <-batches:
+			if !ok {
+				batches = nil
+				continue
+			}
+			c := rebuild.Changes{Paths: b.Paths, All: b.Overflow}
+			for _, br := range b.Barriers {
+				rb := rebuild.Barrier{ID: br.ID, Pending: br.Pending}
+				if br.Err != nil {
+					rb.Err = br.Err.Error()
+				}
+				c.Barriers = append(c.Barriers, rb)
+			}
+			f.changes <- c
+		case err, ok := <-errs:
+			if !ok {
+				errs = nil
+				continue
+			}
+			if le := (*watcher.LimitError)(nil); errors.As(err, &le) {
+				err = &rebuild.FatalWatchError{Err: le}
+			} else {
+				err = fmt.Errorf("watch: %w", err)
+			}
+			f.errs <- err
+		}
+	}
+}
+
+func (f *fileWatcher) Changes() <-chan rebuild.Changes { return f.changes }
+func (f *fileWatcher) Errors() <-chan error            { return f.errs }
+func (f *fileWatcher) Barrier(id uint64) error         { return f.w.Barrier(id) }
+
+func (f *fileWatcher) Watch(roots, ignore []string) error {
+	return f.w.Update(watcher.Options{Roots: roots, Ignore: ignore, Quiet: f.quiet, Cap: f.cap})
+}
+
+// Close stops the watcher; the reader of Changes and Errors must keep
+// reading until both close.
+func (f *fileWatcher) Close() {
+	go func() { // drains what nobody reads any more; ends with f.run
+		for range f.errs {
+		}
+	}()
+	go func() {
+		for range f.changes {
+		}
+	}()
+	f.w.Close()
+	<-f.done
+}
+
+// watchSpec is how a watch session resolves its graph: as the command line
+// said (names, tier, --with).
+type watchSpec struct {
+	names []string
+	tier  string
+	with  map[string]string
+}
+
+// watch is one watching pets: pets up --watch, pets watch.
+type watch struct {
+	g        *globals
+	wf       *watchFlags
+	dir      *state.Dir
+	spec     watchSpec
+	up       *upFlags // grace and timeout
+	sink     *eventSink
+	printer  *printer
+	follower *supervise.LogFollower
+	server   *control.Server
+	requests chan rebuild.Request
+	// unregister removes this pets from the record's watchers.
+	unregister func() error
+}
+
+// listen starts taking requests (pets restart, list, wait) and records this
+// pets as the watcher of graph's services; another pets watching one of
+// them is refused.
+func (w *watch) listen(project *petsfile.Project, graph *petsfile.Graph) error {
+	w.requests = make(chan rebuild.Request)
+	srv, err := control.Listen(w.dir.Path, control.HandlerFunc(w.serve))
+	if err != nil {
+		return fmt.Errorf("take requests: %w", err)
+	}
+	start, err := proc.StartTime(os.Getpid())
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	unregister, err := w.dir.RegisterWatcher(state.Watcher{
+		Identity: proc.Identity{PID: os.Getpid(), Start: start},
+		Socket:   srv.Path(), Services: keyStrings(graph.Order), Petsfile: project.Path, Started: time.Now(),
+	})
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	w.server, w.unregister = srv, unregister
+	return nil
+}
+
+// close stops taking requests.
+func (w *watch) close() {
+	if w.server != nil {
+		w.server.Close()
+	}
+	if w.unregister != nil {
+		_ = w.unregister()
+	}
+}
+
+// run runs the session until ctx ends; with stopOnExit (pets up --watch)
+// it then stops every service of the configuration that ran last.
+func (w *watch) run(ctx context.Context, project *petsfile.Project, cfg rebuild.Config, values map[petsfile.Key]petsfile.Value, down map[petsfile.Key]bool, attach, stopOnExit bool) error {
+	defer w.close()
+	g, wf := w.g, w.wf
+	fw, err := newFileWatcher(wf.quiet, wf.cap)
+	if err != nil {
+		return w.stop(stopOnExit, cfg, err)
+	}
+	defer fw.Close()
+	pf, err := watcher.WatchFiles(project.Files, wf.quiet)
+	if err != nil {
+		return w.stop(stopOnExit, cfg, err)
+	}
+	defer pf.Close()
+	if w.follower == nil {
+		w.follower = supervise.FollowLogs(logFiles(w.dir, cfg.Graph), g.stdout, useColor(g, wf.color))
+	}
+	fctx, stopLogs := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // streams logs; owned by run
+		defer wg.Done()
+		_ = w.follower.Run(fctx)
+	}()
+	defer func() {
+		stopLogs()
+		wg.Wait()
+	}()
+	w.printer.stopHow = "Ctrl-C to stop them."
+	if !stopOnExit {
+		w.printer.stopHow = "Ctrl-C to detach (they keep running)."
+	}
+	w.sink.next = events.Tee{logStreamer{dir: w.dir, follower: w.follower}, w.printer}
+	s := &rebuild.Session{
+		Project: project, Config: cfg, Values: values, Down: down, Attach: attach,
+		Load: func(ctx context.Context) (*petsfile.Project, *petsfile.Graph, error) {
+			p, err := petsfile.Load(ctx, project.Path, petsfile.Options{Host: supervise.TopLevelHost(g.stderr), Stderr: g.stderr})
+			if err != nil {
+				return nil, nil, err
+			}
+			graph, err := p.Resolve(w.spec.names, w.spec.tier, w.spec.with)
+			return p, graph, err
+		},
+		Configure: w.configure(cfg.Syncer),
+		Files:     fw, Petsfiles: pf, Ignore: []string{w.dir.Path + "/**"},
+		Events: w.sink, Requests: w.requests, Lock: w.lock, Timing: rebuild.Timing{Settle: wf.quiet},
+	}
+	last, _, err := s.Run(ctx)
+	return w.stop(stopOnExit, last, err)
+}
+
+// configure makes the Runner, Syncer and Stamps of a reloaded Petsfile's
+// configuration. The Syncer is made once, when sync rules first appear.
+func (w *watch) configure(syncer rebuild.Syncer) func(ctx context.Context, p *petsfile.Project, g *petsfile.Graph, fp map[petsfile.Key]string) (rebuild.Config, error) {
+	var mu sync.Mutex
+	return func(ctx context.Context, p *petsfile.Project, graph *petsfile.Graph, fp map[petsfile.Key]string) (rebuild.Config, error) {
+		cfg := rebuild.Config{Runner: w.supervisor(p, fp)}
+		mu.Lock()
+		defer mu.Unlock()
+		if syncer == nil {
+			s, err := syncerFor(p, graph)
+			if err != nil {
+				return cfg, fmt.Errorf("live sync unavailable (changes restart the services instead): %w", err)
+			}
+			if s != nil {
+				syncer = s
+			}
+		}
+		cfg.Syncer = syncer
+		return cfg, nil
+	}
+}
+
+// supervisor is the Runner of a watching pets for project.
+func (w *watch) supervisor(project *petsfile.Project, fp map[petsfile.Key]string) *supervise.Supervisor {
+	return &supervise.Supervisor{State: w.dir, Project: project, Stderr: w.g.stderr, Grace: w.up.grace, ReadyTimeout: w.up.timeout,
+		Fingerprints: fp, Kube: applier{}, KeepFailed: true}
+}
+
+// lock is the lock pets up holds: each step of a round holds it, so that a
+// pets up in another terminal and a round never start a service at once.
+func (w *watch) lock(ctx context.Context) (func(), error) { return w.dir.LockUp(ctx, nil) }
+
+// stop, for pets up --watch, stops every service of cfg, dependents first,
+// and returns err.
+func (w *watch) stop(stopOnExit bool, cfg rebuild.Config, err error) error {
+	if !stopOnExit {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	plan := rebuild.Decide(rebuild.Input{Remove: cfg.Graph.Order, Old: cfg.Graph})
+	for i := range plan.Steps {
+		plan.Steps[i].Reason = "Ctrl-C"
+	}
+	runner := cfg.Runner
+	if runner == nil {
+		return err
+	}
+	x := &rebuild.Executor{Graph: cfg.Graph, Runner: runner, Events: w.sink, KeepGoing: true}
+	out := x.Run(ctx, 0, plan, map[petsfile.Key]petsfile.Value{})
+	errs := []error{err}
+	for _, s := range out.Steps {
+		errs = append(errs, s.Err)
+	}
+	return errors.Join(errs...)
+}
+
+// serve answers a request from another pets (pets restart, list, wait).
+func (w *watch) serve(ctx context.Context, req control.Request, send func(control.Reply) error) error {
+	q := rebuild.Request{Names: req.Services}
+	switch req.Op {
+	case "restart":
+		q.Op = rebuild.OpRestart
+	case "status":
+		q.Op = rebuild.OpStatus
+	case "wait":
+		q.Op = rebuild.OpWait
+		if req.TimeoutMs > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, time.Duration(req.TimeoutMs)*time.Millisecond)
+			defer cancel()
+		}
+	default:
+		return fmt.Errorf("unknown request %q", req.Op)
+	}
+	reply := make(chan rebuild.Reply, 1)
+	q.Reply = reply
+	select {
+	case w.requests <- q:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case r := <-reply:
+		if r.Round != nil {
+			ev := roundEvent(*r.Round)
+			if err := send(control.Reply{Event: &ev}); err != nil {
+				return err
+			}
+		}
+		if len(r.Status) > 0 {
+			if err := send(control.Reply{Status: statusOf(r.Status)}); err != nil {
+				return err
+			}
+		}
+		return r.Err
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("timed out after %s", time.Duration(req.TimeoutMs)*time.Millisecond)
+		}
+		return ctx.Err()
+	}
+}
+
+// roundEvent is a round's outcome as the events schema has it.
+func roundEvent(o rebuild.Outcome) events.Event {
+	ev := events.Event{V: events.Version, Time: time.Now(), Type: events.RoundFinished, Round: o.N, Steps: rebuild.StepEvents(o), TookMs: float64(o.Took.Microseconds()) / 1000, Reason: "pets restart"}
+	ev.SetFiles(o.Plan.Paths)
+	return ev
+}
+
+func statusOf(st []rebuild.Status) []control.ServiceStatus {
+	out := make([]control.ServiceStatus, len(st))
+	for i, s := range st {
+		out[i] = control.ServiceStatus{Service: s.Key.String(), State: s.State, Freshness: s.Freshness, Files: s.Files, Reason: s.Reason, Host: s.Value.Host(), PID: s.Value.PID}
+	}
+	return out
+}
+
+func keyStrings(ks []petsfile.Key) []string {
+	out := make([]string, len(ks))
+	for i, k := range ks {
+		out[i] = k.String()
+	}
+	return out
+}
+
+// syncerOrNil keeps a nil *livesync.Syncer from becoming a non-nil
+// rebuild.Syncer.
+func syncerOrNil(s *livesync.Syncer) rebuild.Syncer {
+	if s == nil {
+		return nil
+	}
+	return s
+}

@@ -1,0 +1,290 @@
+package rebuild
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/windmilleng/pets/events"
+	"github.com/windmilleng/pets/petsfile"
+)
+
+// Executor carries plans out, one step at a time, in plan order, and emits
+// an event for every state change. Its fields are set before use.
+type Executor struct {
+	Graph  *petsfile.Graph // whose Deps say what each service is started with
+	Runner Runner
+	Syncer Syncer  // may be nil: nothing syncs
+	Owners []Owner // the services' sync rules, for seeding after a deploy
+	Stamps Stamps  // may be nil: freshness is not recorded
+	Events events.Sink
+	// Lock, if set, is held around each step (the lock `pets up` holds, so
+	// that a round and a pets up in another terminal never start the same
+	// service at once).
+	Lock func(ctx context.Context) (unlock func(), err error)
+	// FinishWithin is how long the step in hand may go on once ctx ends
+	// (stopping half-way would leave a service neither running nor
+	// recorded); after it, it is cancelled too. 0: cancelled at once.
+	FinishWithin time.Duration
+	// KeepGoing: a failed step skips only the steps that need it. Without
+	// it, the first failure ends the plan: the rest is skipped.
+	KeepGoing bool
+
+	// began and ended (may be nil) are told, with its index, when a step
+	// begins and when it has ended (the loop's view of a round in flight).
+	began, ended func(i int)
+}
+
+// StepResult is how one step went.
+type StepResult struct {
+	Step
+	Result   events.Result
+	Took     time.Duration
+	Err      error
+	Skipped  string     // why it did not run ("api-local failed", "interrupted")
+	Fallback string     // why a sync became a restart
+	Synced   bool       // it synced (no restart)
+	Report   SyncReport // what the sync did
+}
+
+// Outcome is a plan carried out.
+type Outcome struct {
+	N     int
+	Plan  Plan
+	Steps []StepResult
+	Took  time.Duration
+}
+
+// Failed returns the steps that failed.
+func (o Outcome) Failed() []StepResult {
+	var out []StepResult
+	for _, s := range o.Steps {
+		if s.Result == events.ResultFailed {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Run carries out plan, numbered n for its events, updating values (the
+// services' current values: a dependency's value is what its dependents are
+// started with). When ctx ends, the step in hand may finish (FinishWithin)
+// and the others are skipped as interrupted; the first step always begins
+// (the round was announced: a Ctrl-C that follows the announcement lets it
+// finish).
+func (x *Executor) Run(ctx context.Context, n int, plan Plan, values map[petsfile.Key]petsfile.Value) Outcome {
+	t0 := time.Now()
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	defer context.AfterFunc(ctx, func() {
+		if x.FinishWithin <= 0 {
+			cancelWork()
+			return
+		}
+		x.emit(events.Event{Type: events.RoundInterrupted, Round: n, GraceMs: ms(x.FinishWithin),
+			Reason: "pets is stopping; the step in progress may finish"})
+		time.AfterFunc(x.FinishWithin, cancelWork)
+	})()
+
+	out := Outcome{N: n, Plan: plan, Steps: make([]StepResult, len(plan.Steps))}
+	stop := false // a failure ended the plan (without KeepGoing)
+	for i, s := range plan.Steps {
+		r := StepResult{Step: s}
+		for _, j := range s.Needs {
+			if res := out.Steps[j].Result; res == events.ResultFailed || res == events.ResultSkipped || res == events.ResultInterrupted {
+				r.Skipped = plan.Steps[j].Key.String() + " failed"
+			}
+		}
+		switch {
+		case ctx.Err() != nil && i > 0:
+			r.Result, r.Skipped = events.ResultInterrupted, "interrupted"
+		case stop:
+			r.Result, r.Skipped = events.ResultSkipped, "an earlier step failed"
+		case r.Skipped != "":
+			r.Result = events.ResultSkipped
+		default:
+			if x.began != nil {
+				x.began(i)
+			}
+			x.step(ctx, work, n, &r, values)
+			if r.Result == events.ResultFailed && !x.KeepGoing {
+				stop = true
+			}
+		}
+		out.Steps[i] = r
+		if x.ended != nil {
+			x.ended(i)
+		}
+	}
+	out.Took = time.Since(t0)
+	return out
+}
+
+// Round carries out plan as round n (see Run), and emits round.planned
+// before and round.finished after it (why is their reason: "files changed",
+// "reload", "pets restart"); an empty plan is no round.
+func (x *Executor) Round(ctx context.Context, n int, why string, plan Plan, values map[petsfile.Key]petsfile.Value) Outcome {
+	if len(plan.Steps) == 0 {
+		return Outcome{N: n, Plan: plan}
+	}
+	ev := events.Event{Type: events.RoundPlanned, Round: n, Steps: stepEvents(plan.Steps, nil), Reason: why}
+	ev.SetFiles(plan.Paths)
+	x.emit(ev)
+	out := x.Run(ctx, n, plan, values)
+	ev = events.Event{Type: events.RoundFinished, Round: n, Steps: stepEvents(plan.Steps, out.Steps), TookMs: ms(out.Took), Reason: why}
+	ev.SetFiles(plan.Paths)
+	x.emit(ev)
+	return out
+}
+
+// step carries out one step on work (a context that outlives ctx for a
+// while), filling r.
+func (x *Executor) step(ctx, work context.Context, n int, r *StepResult, values map[petsfile.Key]petsfile.Value) {
+	if x.Lock != nil {
+		unlock, err := x.Lock(work)
+		if err != nil {
+			r.Result, r.Err = events.ResultFailed, err
+			return
+		}
+		defer unlock()
+	}
+	k := r.Key
+	st := time.Now()
+	defer func() { r.Took = time.Since(st) }()
+	switch r.Kind {
+	case events.StepStop:
+		err := x.Runner.Down(work, k)
+		delete(values, k)
+		r.Result, r.Err = result(ctx, err), err
+		if err == nil {
+			x.emit(events.Event{Type: events.ServiceStopped, Service: k.String(), State: events.Stopped, Round: n, Reason: r.Reason})
+		}
+		return
+	case events.StepSync:
+		if x.sync(work, n, r) {
+			return
+		}
+		// Fall back to a restart; r.Fallback says why.
+	}
+	if x.Syncer != nil && r.Step.Fallback != "" {
+		// A change outside its sync rules: these files are not synced,
+		// and a pod that outlives the restart still needs their deletions.
+		x.Syncer.Changed(k, r.Paths)
+	}
+	x.up(ctx, work, n, r, values)
+}
+
+// sync syncs a sync step's files; false (with r.Fallback set) if it failed.
+func (x *Executor) sync(work context.Context, n int, r *StepResult) bool {
+	k := r.Key
+	var keep func()
+	if x.Stamps != nil {
+		keep = x.Stamps.Take(k, r.Paths, false)
+	}
+	rep, err := x.Syncer.Sync(work, k, r.Step.Sync)
+	if err != nil {
+		r.Fallback = "sync failed: " + oneLine(err)
+		slog.Debug("rebuild: sync failed", "service", k, "err", err)
+		x.emit(events.Event{Type: events.SyncFailed, Service: k.String(), Round: n, Error: err.Error(), Reason: r.Reason})
+		return false
+	}
+	if keep != nil {
+		keep()
+	}
+	r.Result, r.Synced, r.Report = events.ResultOK, true, rep
+	x.emit(events.Event{Type: events.SyncDone, Service: k.String(), Round: n, Reason: r.Reason, TookMs: ms(rep.Took), Sync: rep.Info()})
+	return true
+}
+
+// up (re)starts r's service with its dependencies' current values, then
+// seeds its pods if it has sync rules.
+func (x *Executor) up(ctx, work context.Context, n int, r *StepResult, values map[petsfile.Key]petsfile.Value) {
+	k := r.Key
+	var keep func()
+	if x.Stamps != nil {
+		keep = x.Stamps.Take(k, r.Paths, r.Kind == events.StepStart && len(r.Paths) == 0)
+	}
+	rules := x.rules(k)
+	if x.Syncer != nil && len(rules) > 0 {
+		x.Syncer.Deployed(k)
+	}
+	x.emit(events.Event{Type: events.ServiceStarting, Service: k.String(), State: events.Starting, Round: n, Reason: reason(r)})
+	deps := x.depValues(k, values)
+	st := time.Now()
+	v, err := x.Runner.Up(work, k, deps)
+	took := time.Since(st)
+	if err != nil {
+		r.Result, r.Err = result(ctx, err), err
+		x.emit(events.Event{Type: events.ServiceFailed, Service: k.String(), State: events.Failed, Round: n, Error: err.Error(), TookMs: ms(took)})
+		return
+	}
+	values[k] = v
+	r.Result = events.ResultOK
+	if keep != nil {
+		keep()
+	}
+	x.emit(events.Event{Type: events.ServiceReady, Service: k.String(), State: events.Ready, Round: n, TookMs: ms(took), Host: v.Host(), PID: v.PID})
+	if x.Syncer != nil && len(rules) > 0 {
+		rep, err := x.Syncer.Seed(work, k, rules)
+		if err != nil {
+			x.emit(events.Event{Type: events.SyncFailed, Service: k.String(), Round: n, Reason: "syncing its files at deploy failed (pets tries again at the next sync)", Error: err.Error()})
+			return
+		}
+		x.emit(events.Event{Type: events.SyncDone, Service: k.String(), Round: n, Reason: "at deploy", TookMs: ms(rep.Took), Sync: rep.Info()})
+	}
+}
+
+// depValues returns the current values of k's dependencies, in deps order.
+func (x *Executor) depValues(k petsfile.Key, values map[petsfile.Key]petsfile.Value) []petsfile.Value {
+	deps := x.Graph.Deps[k]
+	out := make([]petsfile.Value, len(deps))
+	for i, d := range deps {
+		out[i] = values[d]
+	}
+	return out
+}
+
+func (x *Executor) rules(k petsfile.Key) []petsfile.SyncRule {
+	for _, o := range x.Owners {
+		if o.Key == k {
+			return o.Sync
+		}
+	}
+	return nil
+}
+
+func (x *Executor) emit(e events.Event) {
+	if x.Events != nil {
+		x.Events.Emit(e)
+	}
+}
+
+// reason is why a step (re)starts its service, for its starting event.
+func reason(r *StepResult) string {
+	if r.Fallback != "" && !strings.Contains(r.Reason, "outside its sync rules") {
+		return r.Reason + " (" + r.Fallback + ")"
+	}
+	return r.Reason
+}
+
+// result is how a step that returned err ended: interrupted if ctx ended.
+func result(ctx context.Context, err error) events.Result {
+	switch {
+	case err == nil:
+		return events.ResultOK
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		return events.ResultInterrupted
+	}
+	return events.ResultFailed
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// oneLine makes an error one line for a round's report: a multi-line error
+// (an exec's script, then advice) is told by its last line, the advice.
+func oneLine(err error) string {
+	lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}

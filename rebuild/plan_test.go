@@ -1,0 +1,237 @@
+package rebuild
+
+import (
+	"path"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/windmilleng/pets/petsfile"
+)
+
+// render writes a plan as "kind name: reason <- after; ...", after naming
+// the services whose steps come first (needs marked with !).
+func render(p Plan) string {
+	var parts []string
+	for _, s := range p.Steps {
+		line := string(s.Kind) + " " + s.Key.Name + ": " + s.Reason
+		var after []string
+		for _, j := range s.After {
+			a := p.Steps[j].Key.Name
+			for _, n := range s.Needs {
+				if n == j {
+					a += "!"
+				}
+			}
+			after = append(after, a)
+		}
+		if len(after) > 0 {
+			line += " <- " + strings.Join(after, ",")
+		}
+		if len(s.Sync) > 0 {
+			var files []string
+			for _, rf := range s.Sync {
+				files = append(files, rf.Rule.Selector+strings.Join(rf.Paths, "+"))
+			}
+			line += " [" + strings.Join(files, " ") + "]"
+		}
+		parts = append(parts, line)
+	}
+	return strings.Join(parts, "; ")
+}
+
+func TestDecide(t *testing.T) {
+	g := diamond() // store <- api <- web, store <- web
+	tool := key("tool")
+	g.Order = append(g.Order, tool)
+	g.Deps[tool] = nil
+	owners := []Owner{
+		{Key: key("store"), Dir: "/r/store"},
+		{Key: key("api"), Dir: "/r/api", Sync: []petsfile.SyncRule{
+			{Selector: "app=api", Paths: []petsfile.SyncPath{{Local: "/r/api/static", Remote: "/www"}}},
+			{Selector: "app=img", Paths: []petsfile.SyncPath{{Local: "/r/api/static/img", Remote: "/img"}, {Local: "/r/api/conf.yaml", Remote: "/etc/conf.yaml"}}},
+		}},
+		{Key: key("web"), Dir: "/r/web"},
+		{Key: tool, Dir: "/r/tool"},
+	}
+	ks := func(names ...string) map[petsfile.Key]bool {
+		m := map[petsfile.Key]bool{}
+		for _, n := range names {
+			m[key(n)] = true
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name string
+		in   Input
+		want string
+	}{
+		{
+			name: "nothing changed: nothing to do",
+			in:   Input{},
+			want: "",
+		},
+		{
+			name: "owner restarts, its dependents bounce after it, in order",
+			in:   Input{Changed: map[petsfile.Key][]string{key("store"): {"/r/store/db.go"}}},
+			want: "restart store: db.go changed; bounce api: store-local restarted <- store!; bounce web: api-local bounced <- api!,store!",
+		},
+		{
+			name: "a dependent that changed itself restarts once, as an owner",
+			in:   Input{Changed: map[petsfile.Key][]string{key("api"): {"/r/api/a.go", "/r/api/b.go"}, key("web"): {"/r/web/w.js"}}},
+			want: "restart api: a.go and b.go changed; restart web: w.js changed <- api!",
+		},
+		{
+			name: "many files are counted",
+			in:   Input{Changed: map[petsfile.Key][]string{key("tool"): {"/r/tool/c", "/r/tool/a", "/r/tool/b", "/r/tool/a"}}},
+			want: "restart tool: a and 2 more files changed",
+		},
+		{
+			name: "covered by sync rules: a sync, split per rule (a path under two rules goes to both), dependents bounced",
+			in:   Input{CanSync: true, Changed: map[petsfile.Key][]string{key("api"): {"/r/api/static/a.css", "/r/api/static/img/x.png", "/r/api/conf.yaml"}}},
+			want: "sync api: conf.yaml and 2 more files changed [app=api/r/api/static/a.css+/r/api/static/img/x.png app=img/r/api/static/img/x.png+/r/api/conf.yaml]; bounce web: api-local synced <- api!",
+		},
+		{
+			name: "a file outside the rules: a restart, saying which",
+			in:   Input{CanSync: true, Changed: map[petsfile.Key][]string{key("api"): {"/r/api/static/a.css", "/r/api/main.go"}}},
+			want: "restart api: main.go changed, outside its sync rules; bounce web: api-local restarted <- api!",
+		},
+		{
+			name: "no Syncer: covered changes restart",
+			in:   Input{Changed: map[petsfile.Key][]string{key("api"): {"/r/api/static/a.css"}}},
+			want: "restart api: static/a.css changed; bounce web: api-local restarted <- api!",
+		},
+		{
+			name: "a service that is down starts (never syncs), and its dependents bounce",
+			in:   Input{CanSync: true, Down: ks("api"), Changed: map[petsfile.Key][]string{key("api"): {"/r/api/static/a.css"}}},
+			want: "start api: static/a.css changed; it was down; bounce web: api-local started <- api!",
+		},
+		{
+			name: "a down service with no change waits",
+			in:   Input{Down: ks("api")},
+			want: "",
+		},
+		{
+			name: "lost events: every service restarts once",
+			in:   Input{Lost: ks("store", "api", "web", "tool")},
+			want: "restart store: files may have changed (events were lost); restart api: files may have changed (events were lost) <- store!; restart web: files may have changed (events were lost) <- api!,store!; restart tool: files may have changed (events were lost)",
+		},
+		{
+			name: "a requested restart, even with nothing changed",
+			in:   Input{Restart: map[petsfile.Key]string{key("api"): "restarted by pets restart"}},
+			want: "restart api: restarted by pets restart; bounce web: api-local restarted <- api!",
+		},
+		{
+			name: "a requested restart of a down service starts it",
+			in:   Input{Restart: map[petsfile.Key]string{key("tool"): "restarted by pets restart"}, Down: ks("tool")},
+			want: "start tool: restarted by pets restart (it was down)",
+		},
+		{
+			name: "redefined: restart, never a sync, even if the files are covered",
+			in:   Input{CanSync: true, Redefined: ks("api"), Changed: map[petsfile.Key][]string{key("api"): {"/r/api/static/a.css"}}},
+			want: "restart api: its definition in the Petsfile changed; bounce web: api-local restarted <- api!",
+		},
+		{
+			name: "pets up: what is not running starts; a running dependent of a started one bounces",
+			in:   Input{Start: map[petsfile.Key]string{key("store"): "requested", key("tool"): "requested"}},
+			want: "start store: requested; bounce api: store-local started <- store!; bounce web: api-local bounced <- api!,store!; start tool: requested",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := tc.in
+			in.Graph, in.Owners, in.Now = g, owners, time.Unix(1, 0)
+			if got := render(Decide(in)); got != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestDecideReload(t *testing.T) {
+	old := diamond()
+	tool := key("tool")
+	old.Order = append(old.Order, tool)
+	old.Deps[tool] = nil
+	// New: tool removed; api at tier k8s (a tier change: removed + added);
+	// cache added, web depends on it too.
+	apiK8s := petsfile.Key{Name: "api", Tier: "k8s"}
+	cache := key("cache")
+	g := &petsfile.Graph{
+		Order: []petsfile.Key{key("store"), cache, apiK8s, key("web")},
+		Deps: map[petsfile.Key][]petsfile.Key{
+			key("store"): nil, cache: nil, apiK8s: {key("store")}, key("web"): {apiK8s, key("store"), cache},
+		},
+	}
+	in := Input{
+		Graph: g, Old: old, Remove: []petsfile.Key{key("api"), tool},
+		Start:     map[petsfile.Key]string{cache: "added to the Petsfile", apiK8s: "added to the Petsfile"},
+		Redefined: map[petsfile.Key]bool{key("web"): true},
+		Changed:   map[petsfile.Key][]string{key("store"): {"/r/store/s.sql"}},
+		Owners:    []Owner{{Key: key("store"), Dir: "/r/store"}},
+	}
+	// Stops first, dependents before what they depend on; every other step
+	// after the stops (api's new tier after its old one), not needing them.
+	want := "stop tool: removed from the Petsfile; stop api: removed from the Petsfile; " +
+		"restart store: s.sql changed <- tool,api; start cache: added to the Petsfile <- tool,api; " +
+		"start api: added to the Petsfile <- store!,tool,api; restart web: its definition in the Petsfile changed <- api!,store!,cache!,tool,api"
+	if got := render(Decide(in)); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+func TestDecideStopsDependentsFirst(t *testing.T) {
+	// pets down, a rollback: stop what depends on a service before it.
+	g := diamond()
+	got := render(Decide(Input{Old: g, Remove: []petsfile.Key{key("store"), key("web"), key("api")}}))
+	want := "stop web: removed from the Petsfile; stop api: removed from the Petsfile <- web; stop store: removed from the Petsfile <- api,web"
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+func TestCover(t *testing.T) {
+	rules := []petsfile.SyncRule{
+		{Selector: "a", Paths: []petsfile.SyncPath{{Local: "/r/static", Remote: "/www"}}},
+		{Selector: "b", Paths: []petsfile.SyncPath{{Local: "/r/conf.yaml", Remote: "/etc/conf.yaml"}}},
+	}
+	split, outside := Cover(rules, []string{"/r/static/x/y.css", "/r/static", "/r/staticx/z", "/r/conf.yaml", "/r/conf.yaml.bak", "/r/static/../main.go"})
+	if got := strings.Join(split[0].Paths, " "); got != "/r/static/x/y.css /r/static" {
+		t.Errorf("rule a covers %s", got)
+	}
+	if got := strings.Join(split[1].Paths, " "); got != "/r/conf.yaml" {
+		t.Errorf("rule b covers %s", got)
+	}
+	if got := strings.Join(outside, " "); got != "/r/staticx/z /r/conf.yaml.bak /r/static/../main.go" {
+		t.Errorf("outside %s", got)
+	}
+}
+
+// Moved from petsfile's TestSyncRuleCoversAndTriggers: which of a rule's
+// paths covers a file, and where in the container the file goes.
+func TestRuleTarget(t *testing.T) {
+	r := petsfile.SyncRule{Paths: []petsfile.SyncPath{{Local: "/p/static", Remote: "/www"}, {Local: "/p/conf/app.conf", Remote: "/etc/app.conf"}}}
+	for _, tc := range []struct{ path, want string }{
+		{"/p/static/css/a.css", "/www/css/a.css"},
+		{"/p/static", "/www"},
+		{"/p/conf/app.conf", "/etc/app.conf"},
+		{"/p/conf/other.conf", ""},
+		{"/p/staticx/a", ""},
+		{"/p/main.go", ""},
+	} {
+		got := ""
+		if sp, ok := RuleTarget(r, tc.path); ok {
+			rel, err := filepath.Rel(sp.Local, tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = path.Join(sp.Remote, filepath.ToSlash(rel))
+		}
+		if got != tc.want {
+			t.Errorf("RuleTarget(%s) = %q, want %q", tc.path, got, tc.want)
+		}
+		if RuleCovers(r, tc.path) != (tc.want != "") {
+			t.Errorf("RuleCovers(%s) = %v", tc.path, !(tc.want != ""))
+		}
+	}
+}

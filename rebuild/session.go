@@ -1,0 +1,391 @@
+package rebuild
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/windmilleng/pets/events"
+	"github.com/windmilleng/pets/petsfile"
+)
+
+// FileWatcher watches the services' trees: package watcher, adapted by
+// cmd/pets.
+type FileWatcher interface {
+	// Changes delivers the batches of changed files, and the barriers.
+	Changes() <-chan Changes
+	// Errors delivers problems; a *FatalWatchError means some changes can
+	// no longer be seen (no inotify watches left): the session ends.
+	Errors() <-chan error
+	// Watch replaces what is watched (absolute directories, recursively,
+	// minus the ignore globs) and returns once the watches are in place.
+	Watch(roots, ignore []string) error
+	// Barrier asks for barrier id (see Changes.Barriers).
+	Barrier(id uint64) error
+}
+
+// FatalWatchError is a watcher error after which the session cannot go on:
+// some changes would be missed.
+type FatalWatchError struct{ Err error }
+
+func (e *FatalWatchError) Error() string { return e.Err.Error() }
+func (e *FatalWatchError) Unwrap() error { return e.Err }
+
+// PetsfileWatcher watches the Petsfile and the files it loads
+// (watcher.Files implements it).
+type PetsfileWatcher interface {
+	// Started receives when a batch of changes opens (the first write).
+	Started() <-chan struct{}
+	// Changes delivers the files that changed, once their batch closes.
+	Changes() <-chan []string
+	Errors() <-chan error
+	// Update replaces the files watched.
+	Update(files []string) error
+}
+
+// Session is one watch session (pets up --watch, pets watch): the loop fed
+// by the file watcher, the Petsfile's reloads and requests, and the pods of
+// syncing services followed as they are replaced. Fields are set before
+// Run.
+type Session struct {
+	Project *petsfile.Project // the evaluated Petsfile
+	// Config is the first configuration: Graph, Runner, and Syncer and
+	// Stamps if any (Owners and Skip are filled in from Project).
+	Config Config
+	// Values are the services' values and Down those that failed to start
+	// (pets up --watch). With Attach (pets watch), the session asks the
+	// Runner what runs instead, gives the pods of syncing services their
+	// trees, and restarts or syncs what drifted while no pets was watching.
+	Values map[petsfile.Key]petsfile.Value
+	Down   map[petsfile.Key]bool
+	Attach bool
+
+	// Load evaluates the Petsfile again and resolves the graph as the
+	// first one was.
+	Load func(ctx context.Context) (*petsfile.Project, *petsfile.Graph, error)
+	// Configure makes the Runner, Syncer (nil: nothing syncs) and Stamps
+	// of a new configuration; fp are its services' fingerprints. A non-nil
+	// error with a Config says something is unavailable (live sync) and is
+	// reported; the configuration still applies.
+	Configure func(ctx context.Context, p *petsfile.Project, g *petsfile.Graph, fp map[petsfile.Key]string) (Config, error)
+
+	Files     FileWatcher
+	Petsfiles PetsfileWatcher
+	Ignore    []string // more globs the file watcher ignores (the state directory)
+	Events    events.Sink
+	Requests  <-chan Request
+	Lock      func(ctx context.Context) (unlock func(), err error)
+	Timing    Timing
+}
+
+// Run watches until ctx ends (or the watcher fails for good) and returns
+// the configuration that ran last, with its values.
+func (s *Session) Run(ctx context.Context) (Config, map[petsfile.Key]petsfile.Value, error) {
+	cfg := s.Config
+	cfg.Owners, cfg.Skip = OwnersOf(s.Project, cfg.Graph), skipOf(s.Project)
+	values, down := s.Values, s.Down
+	var initial map[petsfile.Key][]string
+	var restart map[petsfile.Key]string
+	if s.Attach {
+		values, down, initial, restart = s.attach(ctx, cfg)
+	}
+	roots, err := s.watch(cfg.Owners)
+	if err != nil {
+		return cfg, values, err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+
+	wg.Add(1)
+	go func() { // reports the watcher's problems; owned by Run
+		defer wg.Done()
+		s.watchErrors(ctx, cancel)
+	}()
+	reloads, coming := make(chan *Reload), make(chan struct{})
+	wg.Add(1)
+	go func() { // the reload pipeline; owned by Run
+		defer wg.Done()
+		s.reloads(ctx, cfg, reloads, coming)
+	}()
+	if s.Attach {
+		for _, k := range cfg.Graph.Order {
+			if !down[k] {
+				s.seed(ctx, cfg, k, "at attach")
+			}
+		}
+	}
+	s.emit(events.Event{Type: events.WatchStarted, Services: keyStrings(cfg.Graph.Order), Roots: roots, PID: os.Getpid()})
+
+	loop := &Loop{
+		Config: cfg, Values: values, Down: down, Initial: initial, InitialRestart: restart,
+		Changes: s.Files.Changes(), Reloads: reloads, Coming: coming, Requests: s.Requests,
+		Barrier: s.Files.Barrier, Events: s.Events, Lock: s.Lock, Timing: s.Timing,
+	}
+	err = loop.Run(ctx)
+	cause := context.Cause(ctx)
+	cancel(nil)
+	wg.Wait()
+	reason := "Ctrl-C"
+	if fe := (*FatalWatchError)(nil); errors.As(cause, &fe) {
+		err, reason = fe, fe.Error()
+	} else if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	s.emit(events.Event{Type: events.WatchStopped, PID: os.Getpid(), Reason: reason})
+	return loop.Config, loop.Values, err
+}
+
+// attach finds what runs (pets watch): ready services with their values,
+// what drifted since they started, those that are down, and those whose
+// definition changed while no pets was watching.
+func (s *Session) attach(ctx context.Context, cfg Config) (values map[petsfile.Key]petsfile.Value, down map[petsfile.Key]bool, drift map[petsfile.Key][]string, restart map[petsfile.Key]string) {
+	values, down = map[petsfile.Key]petsfile.Value{}, map[petsfile.Key]bool{}
+	drift, restart = map[petsfile.Key][]string{}, map[petsfile.Key]string{}
+	for _, k := range cfg.Graph.Order {
+		v, h := cfg.Runner.Check(ctx, k)
+		switch h {
+		case Healthy:
+			values[k] = v
+		case Redefined:
+			values[k] = v
+			restart[k] = "its definition in the Petsfile changed while no pets was watching"
+			continue
+		default:
+			down[k] = true
+			continue
+		}
+		if cfg.Stamps == nil {
+			continue
+		}
+		if files, known, err := cfg.Stamps.Drift(ctx, k); err == nil && known && len(files) > 0 {
+			drift[k] = files
+		}
+	}
+	return values, down, drift, restart
+}
+
+// watch points the file watcher at the owners' roots. A root that does
+// not exist yet is watched for through its nearest existing parent; one
+// that is not a directory is not watched (and said so).
+func (s *Session) watch(owners []Owner) ([]string, error) {
+	var roots []string
+	for _, r := range Roots(owners) {
+		if fi, err := os.Stat(r); err == nil && !fi.IsDir() {
+			s.emit(events.Event{Type: events.WatchError, Error: fmt.Sprintf("not watching %s: it is not a directory", r)})
+			continue
+		} else if err != nil {
+			up := existingParent(r)
+			s.emit(events.Event{Type: events.WatchError, Error: fmt.Sprintf("%s does not exist yet; watching %s for it", r, up)})
+			r = up
+		}
+		roots = append(roots, r)
+	}
+	roots = outermost(roots)
+	return roots, s.Files.Watch(roots, append(GlobalIgnores(owners), s.Ignore...))
+}
+
+// watchErrors reports the watchers' problems until ctx ends; one that
+// stops watching ends the session.
+func (s *Session) watchErrors(ctx context.Context, stop context.CancelCauseFunc) {
+	for {
+		select {
+		case err, ok := <-s.Files.Errors():
+			if !ok {
+				return
+			}
+			fe := (*FatalWatchError)(nil)
+			limit := errors.As(err, &fe)
+			s.emit(events.Event{Type: events.WatchError, Error: err.Error(), Limit: limit})
+			if limit {
+				stop(err)
+				return
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// reloads re-reads the Petsfile when it or a file it loads changes, and
+// hands each new configuration to the loop; it also follows the pods of
+// the syncing services of the configuration that runs.
+func (s *Session) reloads(ctx context.Context, cfg Config, out chan<- *Reload, coming chan<- struct{}) {
+	defer close(out)
+	send := func(c chan<- struct{}) bool {
+		select {
+		case c <- struct{}{}:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	fp := s.Project.Fingerprints(ctx, cfg.Graph)
+	unfollow := s.follow(ctx, cfg)
+	defer func() { unfollow() }()
+	for {
+		var changed []string
+		select {
+		case <-s.Petsfiles.Started(): // a write: hold file changes from now on
+			if !send(coming) {
+				return
+			}
+			continue
+		case changed = <-s.Petsfiles.Changes():
+		case err := <-s.Petsfiles.Errors():
+			s.emit(events.Event{Type: events.WatchError, Error: "watch Petsfile: " + err.Error()})
+			continue
+		case <-ctx.Done():
+			return
+		}
+		noticed := time.Now()
+		if !send(coming) {
+			return
+		}
+		r, nextFP, err := s.reload(ctx, cfg, fp, changed)
+		if err != nil {
+			e := events.Event{Type: events.ReloadRefused, Error: err.Error()}
+			e.SetFiles(changed)
+			s.emit(e)
+			select {
+			case out <- nil: // changes held for it go ahead
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		r.Noticed = noticed
+		select {
+		case out <- r: // from here on the loop owns changes with r's owners
+		case <-ctx.Done():
+			return
+		}
+		if _, err := s.watch(r.Owners); err != nil {
+			s.emit(events.Event{Type: events.WatchError, Error: err.Error()})
+		}
+		unfollow()
+		next := r.Config
+		if next.Syncer == nil {
+			next.Syncer = cfg.Syncer
+		}
+		unfollow = s.follow(ctx, next)
+		cfg, fp = next, nextFP
+	}
+}
+
+// reload evaluates the Petsfile again and compares it with cfg.
+func (s *Session) reload(ctx context.Context, cfg Config, fp map[petsfile.Key]string, changed []string) (*Reload, map[petsfile.Key]string, error) {
+	p, g, err := s.Load(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	nextFP := p.Fingerprints(ctx, g)
+	r := NewReload(cfg.Graph, g, fp, nextFP)
+	r.Files = changed
+	c, err := s.Configure(ctx, p, g, nextFP)
+	if err != nil {
+		s.emit(events.Event{Type: events.WatchError, Error: err.Error()})
+	}
+	c.Graph, c.Owners, c.Skip = g, OwnersOf(p, g), skipOf(p)
+	r.Config = c
+	if err := s.Petsfiles.Update(p.Files); err != nil {
+		s.emit(events.Event{Type: events.WatchError, Error: "watch Petsfile: " + err.Error()})
+	}
+	return r, nextFP, nil
+}
+
+// follow keeps the pods of cfg's syncing services in step as they are
+// replaced, until the returned stop is called.
+func (s *Session) follow(ctx context.Context, cfg Config) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, o := range cfg.Owners {
+		if cfg.Syncer == nil || len(o.Sync) == 0 {
+			continue
+		}
+		k, rules := o.Key, o.Sync
+		wg.Add(1)
+		go func() { // owned by follow: ends with stop
+			defer wg.Done()
+			err := cfg.Syncer.Follow(ctx, k, rules, func(rep SyncReport, err error) {
+				if err != nil {
+					s.emit(events.Event{Type: events.SyncFailed, Service: k.String(), Reason: "a new pod did not get its files (pets tries again at the next sync)", Error: err.Error()})
+					return
+				}
+				s.emit(events.Event{Type: events.SyncDone, Service: k.String(), Reason: "a new pod", TookMs: ms(rep.Took), Sync: rep.Info()})
+			})
+			if err != nil && ctx.Err() == nil {
+				s.emit(events.Event{Type: events.SyncFailed, Service: k.String(), Reason: "not following its pods (a replaced pod gets its files with the next sync)", Error: err.Error()})
+			}
+		}()
+	}
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}
+
+// seed gives k's pods its sync rules' trees, if it has rules.
+func (s *Session) seed(ctx context.Context, cfg Config, k petsfile.Key, when string) {
+	var rules []petsfile.SyncRule
+	for _, o := range cfg.Owners {
+		if o.Key == k {
+			rules = o.Sync
+		}
+	}
+	if cfg.Syncer == nil || len(rules) == 0 {
+		return
+	}
+	rep, err := cfg.Syncer.Seed(ctx, k, rules)
+	if err != nil {
+		s.emit(events.Event{Type: events.SyncFailed, Service: k.String(), Reason: "syncing its files " + when + " failed (pets tries again at the next sync)", Error: err.Error()})
+		return
+	}
+	s.emit(events.Event{Type: events.SyncDone, Service: k.String(), Reason: when, TookMs: ms(rep.Took), Sync: rep.Info()})
+}
+
+func (s *Session) emit(e events.Event) {
+	if s.Events != nil {
+		s.Events.Emit(e)
+	}
+}
+
+// skipOf are the paths no service owns: the Petsfile and what it loads.
+func skipOf(p *petsfile.Project) map[string]bool {
+	skip := map[string]bool{}
+	for _, f := range p.Files {
+		skip[f] = true
+	}
+	return skip
+}
+
+// existingParent returns the nearest existing directory above p.
+func existingParent(p string) string {
+	for d := filepath.Dir(p); ; d = filepath.Dir(d) {
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() || d == filepath.Dir(d) {
+			return d
+		}
+	}
+}
+
+// outermost drops the roots that lie inside another.
+func outermost(roots []string) []string {
+	sort.Strings(roots) // a directory before what is inside it
+	var out []string
+next:
+	for _, r := range roots {
+		for _, o := range out {
+			if rel, err := filepath.Rel(o, r); err == nil && filepath.IsLocal(rel) {
+				continue next
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
