@@ -192,6 +192,7 @@ func (x *Executor) sync(work context.Context, n int, r *StepResult) bool {
 	}
 	if keep != nil {
 		keep()
+		x.Stamps.Pods(k, x.Syncer.Holding(k, x.rules(k)))
 	}
 	r.Result, r.Synced, r.Report = events.ResultOK, true, rep
 	x.emit(events.Event{Type: events.SyncDone, Service: k.String(), Round: n, Reason: r.Reason, TookMs: ms(rep.Took), Sync: rep.Info()})
@@ -204,7 +205,10 @@ func (x *Executor) up(ctx, work context.Context, n int, r *StepResult, values ma
 	k := r.Key
 	var keep func()
 	if x.Stamps != nil {
-		keep = x.Stamps.Take(k, r.Paths, r.Kind == events.StepStart && len(r.Paths) == 0)
+		// Without the changed paths (a start, a requested restart, lost
+		// events), the whole watch set is read again; a bounce reads
+		// what its last stamp says plus nothing new.
+		keep = x.Stamps.Take(k, r.Paths, len(r.Paths) == 0 && r.Kind != events.StepBounce)
 	}
 	rules := x.rules(k)
 	if x.Syncer != nil && len(rules) > 0 {
@@ -228,6 +232,9 @@ func (x *Executor) up(ctx, work context.Context, n int, r *StepResult, values ma
 	x.emit(events.Event{Type: events.ServiceReady, Service: k.String(), State: events.Ready, Round: n, TookMs: ms(took), Host: v.Host(), PID: v.PID})
 	if x.Syncer != nil && len(rules) > 0 {
 		rep, err := x.Syncer.Seed(work, k, rules)
+		if x.Stamps != nil {
+			x.Stamps.Pods(k, x.Syncer.Holding(k, rules))
+		}
 		if err != nil {
 			x.emit(events.Event{Type: events.SyncFailed, Service: k.String(), Round: n, Reason: "syncing its files at deploy failed (pets tries again at the next sync)", Error: err.Error()})
 			return

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -695,11 +696,39 @@ func (r *run) statusOf(names []string) []Status {
 		case r.inflight != nil && r.inflight.inHand(k):
 			st.Freshness, st.Reason = events.Stale, "being restarted"
 		default:
-			st.Freshness = events.Fresh
+			st.Freshness, st.Reason = r.podsFresh(k)
 		}
 		out = append(out, st)
 	}
 	return out
+}
+
+// podsFresh says whether every ready pod of k (if it syncs) holds its
+// files: a replaced pod that was not given them yet runs the image's.
+func (r *run) podsFresh(k petsfile.Key) (events.Freshness, string) {
+	rules := r.rules(k)
+	if r.cfg.Syncer == nil || len(rules) == 0 {
+		return events.Fresh, ""
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
+	defer cancel()
+	pods, err := r.cfg.Syncer.Unseeded(ctx, k, rules)
+	switch {
+	case err != nil:
+		return events.Unknown, "cannot tell whether its pods have its files: " + err.Error()
+	case len(pods) > 0:
+		return events.Stale, "pod " + strings.Join(pods, ", ") + " has not had its files yet"
+	}
+	return events.Fresh, ""
+}
+
+func (r *run) rules(k petsfile.Key) []petsfile.SyncRule {
+	for _, o := range r.cfg.Owners {
+		if o.Key == k {
+			return o.Sync
+		}
+	}
+	return nil
 }
 
 // known resolves requested services, by name or display name (none: all),

@@ -75,6 +75,12 @@ type Syncer interface {
 	// the trees as soon as it is ready) until ctx ends; report is told of
 	// each new pod served, or of a problem.
 	Follow(ctx context.Context, k petsfile.Key, rules []petsfile.SyncRule, report func(SyncReport, error)) error
+	// Holding says which pods hold the trees, as a stamp records them
+	// (opaque to the engine; see Stamps.Pods).
+	Holding(k petsfile.Key, rules []petsfile.SyncRule) []string
+	// Unseeded lists the ready pods of k's rules that do not hold their
+	// trees (yet): what runs there is not what is on disk.
+	Unseeded(ctx context.Context, k petsfile.Key, rules []petsfile.SyncRule) ([]string, error)
 }
 
 // SyncReport says what a sync did.
@@ -116,6 +122,10 @@ type Stamps interface {
 	// disk from what k was started or synced from; known is false when pets
 	// cannot tell (no stamp, or one of an older pets).
 	Drift(ctx context.Context, k petsfile.Key) (files []string, known bool, err error)
+	// Pods records which pods hold k's sync rules' trees (Syncer.Holding)
+	// in k's stamp, so that a replaced pod is found stale without a pets
+	// watching.
+	Pods(k petsfile.Key, holding []string)
 }
 
 // Engine brings a graph up: pets up, and a watch session's first start.
@@ -205,6 +215,11 @@ func (e *Engine) Up(ctx context.Context, g *petsfile.Graph) (map[petsfile.Key]pe
 	for _, k := range g.Order {
 		if reused[k] && !stepOf[k] {
 			v := values[k]
+			if e.Stamps != nil {
+				// It runs what the Petsfile now says (its definition is
+				// unchanged) and what is on disk.
+				e.Stamps.Take(k, nil, false)()
+			}
 			e.emit(events.Event{Type: events.ServiceReused, Service: k.String(), State: events.Ready, Host: v.Host(), PID: v.PID})
 		}
 	}

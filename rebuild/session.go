@@ -314,6 +314,9 @@ func (s *Session) follow(ctx context.Context, cfg Config) (stop func()) {
 		go func() { // owned by follow: ends with stop
 			defer wg.Done()
 			err := cfg.Syncer.Follow(ctx, k, rules, func(rep SyncReport, err error) {
+				if cfg.Stamps != nil {
+					cfg.Stamps.Pods(k, cfg.Syncer.Holding(k, rules))
+				}
 				if err != nil {
 					s.emit(events.Event{Type: events.SyncFailed, Service: k.String(), Reason: "a new pod did not get its files (pets tries again at the next sync)", Error: err.Error()})
 					return
@@ -343,6 +346,9 @@ func (s *Session) seed(ctx context.Context, cfg Config, k petsfile.Key, when str
 		return
 	}
 	rep, err := cfg.Syncer.Seed(ctx, k, rules)
+	if cfg.Stamps != nil {
+		cfg.Stamps.Pods(k, cfg.Syncer.Holding(k, rules))
+	}
 	if err != nil {
 		s.emit(events.Event{Type: events.SyncFailed, Service: k.String(), Reason: "syncing its files " + when + " failed (pets tries again at the next sync)", Error: err.Error()})
 		return

@@ -46,6 +46,14 @@ func (f *fakeSyncer) Seed(_ context.Context, k petsfile.Key, rules []petsfile.Sy
 	return SyncReport{Files: 3, Pods: []string{"ns/pod-1"}}, nil
 }
 
+func (f *fakeSyncer) Holding(k petsfile.Key, rules []petsfile.SyncRule) []string {
+	return []string{k.Name + " holds"}
+}
+
+func (f *fakeSyncer) Unseeded(context.Context, petsfile.Key, []petsfile.SyncRule) ([]string, error) {
+	return nil, nil
+}
+
 func (f *fakeSyncer) Follow(ctx context.Context, k petsfile.Key, _ []petsfile.SyncRule, _ func(SyncReport, error)) error {
 	<-ctx.Done()
 	return nil

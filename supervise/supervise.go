@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -373,6 +374,10 @@ func stopService(ctx context.Context, dir *state.Dir, rec *state.Service, grace 
 		}
 		return nil
 	})
+	if rec.Fresh != nil && rec.Fresh.Manifest != "" && filepath.IsLocal(filepath.FromSlash(rec.Fresh.Manifest)) {
+		// Nothing runs what it describes any more.
+		_ = os.Remove(filepath.Join(dir.Path, filepath.FromSlash(rec.Fresh.Manifest)))
+	}
 	return how, err
 }
 

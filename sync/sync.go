@@ -25,6 +25,7 @@ package sync
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -205,9 +206,115 @@ func (s *Syncer) syncRule(ctx context.Context, r petsfile.SyncRule, mine []strin
 }
 
 // podID names a pod's container as one rule's target: a pod with two
-// rules gets each rule's tree.
+// rules gets each rule's tree. It is also what a stamp records (Holding).
 func podID(r petsfile.SyncRule, p kube.Pod) string {
-	return fmt.Sprintf("%s %v %s/%s", r.Selector, r.Paths, p.UID, p.ContainerID)
+	return holdingOf(r, p.UID+"/"+p.ContainerID, p.Namespace+"/"+p.Name)
+}
+
+// held is one entry of Holding: a rule, and a pod's container holding its
+// tree (UID empty: the rule itself, so that a rule no pod holds yet is
+// known).
+type held struct {
+	Namespace string   `json:"ns"`
+	Selector  string   `json:"selector"`
+	Container string   `json:"container,omitempty"`
+	Paths     []string `json:"paths"`
+	UID       string   `json:"uid,omitempty"` // pod UID / container ID
+	Pod       string   `json:"pod,omitempty"` // namespace/name
+}
+
+func holdingOf(r petsfile.SyncRule, uid, pod string) string {
+	h := held{Namespace: r.Namespace, Selector: r.Selector, Container: r.Container, UID: uid, Pod: pod}
+	for _, sp := range r.Paths {
+		h.Paths = append(h.Paths, sp.Local+"="+sp.Remote)
+	}
+	b, _ := json.Marshal(h)
+	return string(b)
+}
+
+// rule is the rule part of an entry (its identity without the pod).
+func (h held) rule() held { h.UID, h.Pod = "", ""; return h }
+
+// Holding says which pods hold the trees of k's rules since k was
+// deployed, as a stamp records it (state.Stamp.Pods): each rule, then each
+// pod of it that got its tree. Unseeded reads it back.
+func (s *Syncer) Holding(k petsfile.Key, rules []petsfile.SyncRule) []string {
+	defer s.lock(k)()
+	_, seen := s.state(k, nil)
+	return holding(rules, seen)
+}
+
+func holding(rules []petsfile.SyncRule, seen map[string]bool) []string {
+	var out []string
+	for _, r := range rules {
+		out = append(out, holdingOf(r, "", ""))
+	}
+	for id := range seen {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Unseeded implements rebuild.Syncer: the ready pods of k's rules that do
+// not hold their trees (namespace/name). A sync of k in progress counts as
+// a pod without its files.
+func (s *Syncer) Unseeded(ctx context.Context, k petsfile.Key, rules []petsfile.SyncRule) ([]string, error) {
+	s.mu.Lock()
+	l := s.locks[k]
+	s.mu.Unlock()
+	if l != nil {
+		if !l.TryLock() {
+			return []string{"(a sync is in progress)"}, nil
+		}
+		l.Unlock()
+	}
+	return Unseeded(ctx, s.Client, s.Holding(k, rules))
+}
+
+// Unseeded lists the ready pods of the rules recorded in holding (see
+// Holding) that are not recorded as holding their trees: pods that replaced
+// the ones that had them, or restarted containers, which hold the image's
+// files.
+func Unseeded(ctx context.Context, c Client, holding []string) ([]string, error) {
+	have := map[string]bool{}
+	rules := map[string]held{}
+	for _, e := range holding {
+		var h held
+		if err := json.Unmarshal([]byte(e), &h); err != nil {
+			return nil, fmt.Errorf("sync: a recorded pod: %w", err)
+		}
+		r := h.rule()
+		key := holdingKey(r)
+		rules[key] = r
+		if h.UID != "" {
+			have[key+" "+h.UID] = true
+		}
+	}
+	keys := make([]string, 0, len(rules))
+	for k := range rules {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []string
+	for _, key := range keys {
+		r := rules[key]
+		pods, err := c.ReadyPods(ctx, kube.PodSelector{Namespace: r.Namespace, Selector: r.Selector, Container: r.Container})
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range pods {
+			if !have[key+" "+p.UID+"/"+p.ContainerID] {
+				out = append(out, p.Namespace+"/"+p.Name)
+			}
+		}
+	}
+	return out, nil
+}
+
+func holdingKey(h held) string {
+	b, _ := json.Marshal(h)
+	return string(b)
 }
 
 // toPod sends paths into pod, runs the rule's commands that they trigger and

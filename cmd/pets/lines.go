@@ -84,7 +84,7 @@ func (p *printer) lines(e events.Event) []string {
 		}
 	case events.RoundPlanned:
 		if e.Reason != "reload" {
-			return []string{fmt.Sprintf("%sround %d: %s", ts, e.Round, startLine(e.Steps))}
+			return []string{fmt.Sprintf("%s%s: %s", ts, roundName(e), startLine(e.Steps))}
 		}
 	case events.RoundFinished:
 		if e.Reason == "reload" {
@@ -149,10 +149,19 @@ func startLine(steps []events.Step) string {
 	return strings.Join(parts, ", ")
 }
 
+// roundName is "round N" for a watching pets' round N, else what ran it
+// (pets restart, without a watching pets).
+func roundName(e events.Event) string {
+	if e.Round == 0 {
+		return e.Reason
+	}
+	return fmt.Sprintf("round %d", e.Round)
+}
+
 // roundLine is the one line a round prints: files, services, how long each took.
 func (p *printer) roundLine(e events.Event) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "round %d: ", e.Round)
+	b.WriteString(roundName(e) + ": ")
 	n := len(e.Files) + e.MoreFiles
 	switch {
 	case n == 0 && e.Reason != "files changed":

@@ -1,33 +1,46 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/windmilleng/pets/control"
 	"github.com/windmilleng/pets/events"
+	"github.com/windmilleng/pets/fresh"
 	"github.com/windmilleng/pets/state"
 	"github.com/windmilleng/pets/supervise"
+	livesync "github.com/windmilleng/pets/sync"
 )
 
 // listItem is one row of `pets list -o json`.
 type listItem struct {
-	Name     string    `json:"name"`
-	Service  string    `json:"service"`
-	Tier     string    `json:"tier"`
-	State    string    `json:"state"`            // events.State: starting, ready, failed, crashed
-	Reason   string    `json:"reason,omitempty"` // why it is failed or crashed
-	Started  time.Time `json:"started"`
-	AgeSecs  int64     `json:"ageSeconds"`
-	Host     string    `json:"host,omitempty"`
-	Hostname string    `json:"hostname,omitempty"`
-	Port     int       `json:"port,omitempty"`
-	PID      int       `json:"pid,omitempty"`
-	Petsfile string    `json:"petsfile"`
-	Log      string    `json:"log"`
+	Name    string `json:"name"`
+	Service string `json:"service"`
+	Tier    string `json:"tier"`
+	State   string `json:"state"`            // events.State: starting, ready, failed, crashed
+	Reason  string `json:"reason,omitempty"` // why it is failed or crashed, or stale without a file to say
+	// Freshness (events.Freshness: fresh, stale, unknown) says whether it
+	// runs what is on disk; Files are what differs.
+	Freshness string   `json:"freshness"`
+	Files     []string `json:"files,omitempty"`
+	// WatchedBy is the pid of the pets watching it (0: none); freshness
+	// then comes from that pets' live view.
+	WatchedBy int       `json:"watchedBy,omitempty"`
+	Started   time.Time `json:"started"`
+	AgeSecs   int64     `json:"ageSeconds"`
+	Host      string    `json:"host,omitempty"`
+	Hostname  string    `json:"hostname,omitempty"`
+	Port      int       `json:"port,omitempty"`
+	PID       int       `json:"pid,omitempty"`
+	Petsfile  string    `json:"petsfile"`
+	Log       string    `json:"log"`
 }
 
 func newListCmd(g *globals) *cobra.Command {
@@ -62,13 +75,14 @@ func newListCmd(g *globals) *cobra.Command {
 					Petsfile: s.Petsfile, Log: dir.LogPath(s.Name, s.Tier),
 				})
 			}
+			freshness(cmd.Context(), dir, f, items)
 			if output == "json" {
 				enc := json.NewEncoder(g.stdout)
 				enc.SetIndent("", "  ")
 				return enc.Encode(items)
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tAGE\tHOST\tPORT\tSTATUS")
+			fmt.Fprintln(tw, "NAME\tAGE\tHOST\tPORT\tSTATUS\tFRESH")
 			for _, it := range items {
 				port := ""
 				if it.Port != 0 {
@@ -78,13 +92,85 @@ func newListCmd(g *globals) *cobra.Command {
 				if it.Reason != "" {
 					state += " (" + it.Reason + ")"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", it.Name, age(now.Sub(it.Started)), it.Hostname, port, state)
+				fresh := it.Freshness
+				if fresh != string(events.Unknown) {
+					fresh = strings.ToUpper(fresh)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", it.Name, age(now.Sub(it.Started)), it.Hostname, port, state, fresh)
 			}
 			return tw.Flush()
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 	return cmd
+}
+
+// freshness fills in each item's freshness: from the pets that watches it
+// (its live view, counting every change made before this question), else by
+// comparing its watch set on disk with what it was started or synced from.
+// No Petsfile is evaluated.
+func freshness(ctx context.Context, dir *state.Dir, f *state.File, items []listItem) {
+	bySocket := map[string][]int{}
+	for i := range items {
+		it := &items[i]
+		it.Freshness = string(events.Unknown)
+		if it.State != string(events.Ready) && it.State != string(events.Starting) {
+			continue
+		}
+		if w, ok, err := dir.WatcherOf(it.Name); err == nil && ok {
+			bySocket[w.Socket] = append(bySocket[w.Socket], i)
+			it.WatchedBy = w.PID
+			continue
+		}
+		walkFreshness(dir, f, it)
+	}
+	for socket, idx := range bySocket {
+		var names []string
+		for _, i := range idx {
+			names = append(names, items[i].Name)
+		}
+		got := map[string]control.ServiceStatus{}
+		err := control.Do(ctx, socket, control.Request{Op: "status", Services: names}, func(r control.Reply) error {
+			for _, s := range r.Status {
+				got[s.Service] = s
+			}
+			return nil
+		})
+		for _, i := range idx {
+			it := &items[i]
+			s, ok := got[it.Name]
+			if err != nil || !ok {
+				it.WatchedBy = 0
+				walkFreshness(dir, f, it)
+				continue
+			}
+			it.Freshness, it.Files = string(s.Freshness), s.Files
+			if s.Freshness == events.Stale && len(s.Files) == 0 {
+				it.Reason = s.Reason
+			}
+		}
+	}
+}
+
+// walkFreshness compares it's watch set and configuration on disk with its
+// stamp.
+func walkFreshness(dir *state.Dir, f *state.File, it *listItem) {
+	rec, ok := recordOf(f, it.Name)
+	if !ok {
+		return
+	}
+	files, pods, known, err := driftOf(dir, rec)
+	switch {
+	case err != nil:
+		it.Reason = "freshness: " + err.Error()
+	case !known:
+	case len(files) > 0:
+		it.Freshness, it.Files = string(events.Stale), files
+	case len(pods) > 0:
+		it.Freshness, it.Reason = string(events.Stale), "pod "+strings.Join(pods, ", ")+" has not had its files (no pets watches it to give them)"
+	default:
+		it.Freshness = string(events.Fresh)
+	}
 }
 
 // stateOf is a recorded service's state: what its record says, unless its
@@ -126,4 +212,26 @@ func age(d time.Duration) string {
 		return fmt.Sprintf("%dh", int(d.Hours()))
 	}
 	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+// driftOf says what differs on disk from what rec was started or synced
+// from, and which of its pods do not hold its files (a replaced pod: only
+// a watching pets gives it them); known is false when its record has no
+// stamp (an older pets).
+func driftOf(dir *state.Dir, rec *state.Service) (files, pods []string, known bool, err error) {
+	files, err = fresh.Check(dir.Path, rec.Fresh)
+	if errors.Is(err, fresh.ErrNoStamp) {
+		return nil, nil, false, nil
+	}
+	if err != nil || len(files) > 0 || len(rec.Fresh.Pods) == 0 {
+		return files, nil, err == nil, err
+	}
+	c, _, err := kubeClient(nil)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("check its pods: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pods, err = livesync.Unseeded(ctx, c, rec.Fresh.Pods)
+	return nil, pods, err == nil, err
 }

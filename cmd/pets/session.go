@@ -11,6 +11,7 @@ import (
 
 	"github.com/windmilleng/pets/control"
 	"github.com/windmilleng/pets/events"
+	"github.com/windmilleng/pets/fresh"
 	"github.com/windmilleng/pets/petsfile"
 	"github.com/windmilleng/pets/proc"
 	"github.com/windmilleng/pets/rebuild"
@@ -261,7 +262,7 @@ func (w *watch) run(ctx context.Context, project *petsfile.Project, cfg rebuild.
 			return p, graph, err
 		},
 		Configure: w.configure(cfg.Syncer),
-		Files:     fw, Petsfiles: pf, Ignore: []string{w.dir.Path + "/**"},
+		Files:     fw, Petsfiles: pf, Ignore: stateIgnore(w.dir),
 		Events: w.sink, Requests: w.requests, Lock: w.lock, Timing: rebuild.Timing{Settle: wf.quiet},
 	}
 	last, _, err := s.Run(ctx)
@@ -273,7 +274,7 @@ func (w *watch) run(ctx context.Context, project *petsfile.Project, cfg rebuild.
 func (w *watch) configure(syncer rebuild.Syncer) func(ctx context.Context, p *petsfile.Project, g *petsfile.Graph, fp map[petsfile.Key]string) (rebuild.Config, error) {
 	var mu sync.Mutex
 	return func(ctx context.Context, p *petsfile.Project, graph *petsfile.Graph, fp map[petsfile.Key]string) (rebuild.Config, error) {
-		cfg := rebuild.Config{Runner: w.supervisor(p, fp)}
+		cfg := rebuild.Config{Runner: w.supervisor(p, fp), Stamps: fresh.NewStamper(w.dir, p, graph, stateIgnore(w.dir))}
 		mu.Lock()
 		defer mu.Unlock()
 		if syncer == nil {

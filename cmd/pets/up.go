@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/windmilleng/pets/fresh"
 	"github.com/windmilleng/pets/petsfile"
 	"github.com/windmilleng/pets/rebuild"
 	"github.com/windmilleng/pets/supervise"
@@ -148,7 +149,16 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 			return err
 		}
 	}
-	eng := &rebuild.Engine{Runner: sup, Syncer: syncerOrNil(syncer), Owners: rebuild.OwnersOf(project, graph), Events: sink, KeepGoing: watching}
+	var stamps rebuild.Stamps
+	if !f.dryRun {
+		// What each service starts from, taken before anything starts.
+		st := fresh.NewStamper(dir, project, graph, stateIgnore(dir))
+		if err := st.Prepare(); err != nil {
+			fmt.Fprintf(g.stderr, "pets: cannot tell what the services start from (pets list will say unknown): %v\n", err)
+		}
+		stamps = st
+	}
+	eng := &rebuild.Engine{Runner: sup, Syncer: syncerOrNil(syncer), Owners: rebuild.OwnersOf(project, graph), Stamps: stamps, Events: sink, KeepGoing: watching}
 	values, err := eng.Up(ctx, graph)
 	unlock()
 	var kg *rebuild.KeepGoingError
@@ -193,6 +203,6 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 		fmt.Fprintf(g.stderr, "pets: %v; they start again on the next change to their files\n", kg)
 	}
 	sup.Stderr = g.stderr
-	cfg := rebuild.Config{Graph: graph, Runner: sup, Syncer: syncerOrNil(syncer)}
+	cfg := rebuild.Config{Graph: graph, Runner: sup, Syncer: syncerOrNil(syncer), Stamps: stamps}
 	return w.run(ctx, project, cfg, values, down, false, true)
 }

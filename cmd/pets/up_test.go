@@ -43,9 +43,9 @@ func TestUpListLogsDown(t *testing.T) {
 	}
 
 	table := e.mustPets("list").stdout
-	if !regexp.MustCompile(`(?m)^NAME\s+AGE\s+HOST\s+PORT\s+STATUS$`).MatchString(table) ||
-		!regexp.MustCompile(fmt.Sprintf(`(?m)^backend-local\s+\d+s\s+127\.0\.0\.1\s+%d\s+ready$`, bp)).MatchString(table) ||
-		!regexp.MustCompile(fmt.Sprintf(`(?m)^frontend-local\s+\d+s\s+127\.0\.0\.1\s+%d\s+ready$`, fp)).MatchString(table) {
+	if !regexp.MustCompile(`(?m)^NAME\s+AGE\s+HOST\s+PORT\s+STATUS\s+FRESH$`).MatchString(table) ||
+		!regexp.MustCompile(fmt.Sprintf(`(?m)^backend-local\s+\d+s\s+127\.0\.0\.1\s+%d\s+ready\s+FRESH$`, bp)).MatchString(table) ||
+		!regexp.MustCompile(fmt.Sprintf(`(?m)^frontend-local\s+\d+s\s+127\.0\.0\.1\s+%d\s+ready\s+FRESH$`, fp)).MatchString(table) {
 		t.Errorf("pets list:\n%s", table)
 	}
 	l := e.list()

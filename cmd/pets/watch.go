@@ -3,12 +3,14 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
+	"github.com/windmilleng/pets/fresh"
 	"github.com/windmilleng/pets/petsfile"
 	"github.com/windmilleng/pets/rebuild"
 	"github.com/windmilleng/pets/state"
@@ -98,7 +100,7 @@ func runWatch(cmd *cobra.Command, g *globals, f *upFlags, names []string) error 
 		return err
 	}
 	fp := project.Fingerprints(ctx, graph)
-	cfg := rebuild.Config{Graph: graph, Runner: w.supervisor(project, fp), Syncer: syncerOrNil(syncer), Stamps: nil}
+	cfg := rebuild.Config{Graph: graph, Runner: w.supervisor(project, fp), Syncer: syncerOrNil(syncer), Stamps: fresh.NewStamper(dir, project, graph, stateIgnore(dir))}
 	return w.run(ctx, project, cfg, nil, nil, true, false)
 }
 
@@ -107,6 +109,10 @@ func (g *globals) newWatch(dir *state.Dir, f *upFlags, spec watchSpec) *watch {
 	p := newPrinter(g.stderr)
 	return &watch{g: g, wf: &f.watchOpts, dir: dir, spec: spec, up: f, printer: p, sink: g.events(dir, "watch", p)}
 }
+
+// stateIgnore are the globs the watcher ignores besides the Petsfile's:
+// the state directory, which pets writes into.
+func stateIgnore(dir *state.Dir) []string { return []string{filepath.ToSlash(dir.Path) + "/**"} }
 
 func logFiles(dir *state.Dir, graph *petsfile.Graph) map[string]string {
 	logs := map[string]string{}

@@ -1,0 +1,243 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/windmilleng/pets/events"
+)
+
+// Seeing and driving the loop: pets restart (with and without a watching
+// pets, and while a round runs), pets events -f, one watcher per service,
+// a failed service staying listed.
+
+func TestRestartWithoutAWatcherRunsTheRoundInPlace(t *testing.T) {
+	e := newEnv(t)
+	e.chain()
+	e.mustPets("up")
+	before := e.pids()
+	r := e.mustPets("restart", "a")
+	if !regexp.MustCompile(`(?m)pets restart: pets restart -> a-local restarted in \S+, b-local bounced in \S+ \(\S+ in all\)$`).MatchString(r.stderr) {
+		t.Errorf("pets restart said:\n%s", r.stderr)
+	}
+	after := e.pids()
+	if after["a-local"] == before["a-local"] || after["b-local"] == before["b-local"] || after["c-local"] != before["c-local"] {
+		t.Errorf("pids %v -> %v: want a restarted, b bounced, c untouched", before, after)
+	}
+	// b talks to the new a.
+	if body := get(t, e.list()["b-local"].Port); !strings.Contains(body, fmt.Sprintf("a (pid %d)", after["a-local"])) {
+		t.Errorf("b answers %q, want the new a (pid %d)", body, after["a-local"])
+	}
+	if r := e.pets("restart", "nope"); r.code == 0 || !strings.Contains(r.stderr, "nope is not running") {
+		t.Errorf("pets restart nope: %d %s", r.code, r.stderr)
+	}
+}
+
+func TestRestartGoesThroughTheWatchingPets(t *testing.T) {
+	e := newEnv(t)
+	e.chain()
+	w := e.watch("up", "--watch")
+	before := e.pids()
+	r := e.mustPets("restart", "a-local")
+	// The watching pets ran it: its round line, and the one pets restart
+	// printed, name the same round.
+	m := w.waitLine(`round (\d+): pets restart -> a-local restarted in \S+, b-local bounced in `)
+	if !strings.Contains(r.stderr, "round "+m[1]+": pets restart -> a-local restarted") {
+		t.Errorf("pets restart printed:\n%s\nwant round %s", r.stderr, m[1])
+	}
+	after := e.pids()
+	if after["a-local"] == before["a-local"] || after["b-local"] == before["b-local"] || after["c-local"] != before["c-local"] {
+		t.Errorf("pids %v -> %v: want a restarted, b bounced, c untouched", before, after)
+	}
+}
+
+// A restart asked for while a round runs is queued behind it, never raced:
+// the round in progress finishes, then the restart's round runs.
+func TestRestartDuringARoundWaitsForIt(t *testing.T) {
+	e := newEnv(t)
+	port := freePort(t)
+	e.write("s/keep", "")
+	e.write("go", "")
+	e.write("Petsfile", fmt.Sprintf(`
+def s_local():
+  return service(start("while [ ! -e go ]; do sleep 0.02; done; exec $PETSERVER --name s --port %[1]d"), "127.0.0.1", %[1]d)
+register("s", "local", s_local, watch=["s/**"])
+`, port))
+	w := e.watch("up", "--watch")
+	if err := os.Remove(e.dir + "/go"); err != nil {
+		t.Fatal(err)
+	}
+	e.write("s/x", "1")
+	w.waitLine(`round 1: restarting s-local$`) // blocked until go exists
+	done := make(chan result, 1)
+	go func() { done <- e.pets("restart", "s") }()
+	// The restart waits for round 1; nothing about it happens until then.
+	waitFor(t, "pets restart to have connected to the watching pets", func() bool { return connected(t, e) })
+	select {
+	case r := <-done:
+		t.Fatalf("pets restart returned during round 1: %+v", r)
+	default:
+	}
+	e.write("go", "")
+	w.waitLine(`round 1: s/x -> s-local restarted in `)
+	w.waitLine(`round 2: pets restart -> s-local restarted in `)
+	if r := <-done; r.code != 0 || !strings.Contains(r.stderr, "round 2: pets restart -> s-local restarted") {
+		t.Errorf("pets restart: %d\n%s", r.code, r.stderr)
+	}
+}
+
+// connected says whether a client is connected to the watching pets'
+// socket: /proc/net/unix lists the listener and each accepted connection
+// with the path the socket was bound at (under the state directory: it is
+// bound in a private directory there, then renamed).
+func connected(t *testing.T, e *env) bool {
+	table, err := os.ReadFile("/proc/net/unix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, l := range strings.Split(string(table), "\n") {
+		if strings.Contains(l, " "+e.home+"/") {
+			n++
+		}
+	}
+	return n >= 2
+}
+
+func TestEventsFollowShowsTheRound(t *testing.T) {
+	e := newEnv(t)
+	e.chain()
+	w := e.watch("up", "--watch")
+	cmd := e.cmd("events", "-f", "-n", "1", "--type", "round.,service.ready,watch.started")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan events.Event, 100)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			var ev events.Event
+			if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+				t.Errorf("not a JSON event: %s", sc.Text())
+				continue
+			}
+			lines <- ev
+		}
+		close(lines)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		_ = cmd.Wait()
+		wg.Wait()
+	})
+	// It prints the watch's start first: then it follows, and the edit's
+	// round must come.
+	deadline := time.After(30 * time.Second)
+	select {
+	case ev := <-lines:
+		if ev.Type != events.WatchStarted {
+			t.Fatalf("first event %+v, want watch.started", ev)
+		}
+	case <-deadline:
+		t.Fatal("pets events -f printed nothing")
+	}
+	e.write("a/main.go", "1")
+	var planned, finished *events.Event
+	ready := map[string]bool{}
+	for finished == nil {
+		select {
+		case ev, ok := <-lines:
+			if !ok {
+				t.Fatalf("pets events -f ended:\n%s", w.output())
+			}
+			if ev.V != events.Version || ev.Source == "" || ev.Time.IsZero() {
+				t.Errorf("event without version, source or time: %+v", ev)
+			}
+			switch ev.Type {
+			case events.RoundPlanned:
+				planned = &ev
+			case events.RoundFinished:
+				finished = &ev
+			case events.ServiceReady:
+				ready[ev.Service] = true
+			}
+		case <-deadline:
+			t.Fatalf("no round in pets events -f; pets said:\n%s", w.output())
+		}
+	}
+	if planned == nil || planned.Round != finished.Round {
+		t.Fatalf("planned %+v, finished %+v", planned, finished)
+	}
+	var got []string
+	for _, s := range finished.Steps {
+		got = append(got, fmt.Sprintf("%s %s %s (%s)", s.Kind, s.Service, s.Result, s.Reason))
+	}
+	want := "[restart a-local ok (a/main.go changed) bounce b-local ok (a-local restarted)]"
+	if fmt.Sprint(got) != want {
+		t.Errorf("steps %v\nwant  %s", got, want)
+	}
+	if !ready["a-local"] || !ready["b-local"] || ready["c-local"] {
+		t.Errorf("ready events for %v", ready)
+	}
+}
+
+func TestASecondWatcherOfAServiceIsRefused(t *testing.T) {
+	e := newEnv(t)
+	e.chain()
+	w := e.watch("up", "--watch")
+	r := e.pets("watch", "b")
+	want := fmt.Sprintf("a-local, b-local are already watched by pets (pid %d)", w.cmd.Process.Pid)
+	if r.code == 0 || !strings.Contains(r.stderr, want) {
+		t.Errorf("a second pets watch: exit %d\n%s\nwant %q", r.code, r.stderr, want)
+	}
+	if r := e.pets("up", "--watch", "c"); r.code == 0 || !strings.Contains(r.stderr, fmt.Sprintf("c-local is already watched by pets (pid %d)", w.cmd.Process.Pid)) {
+		t.Errorf("a second pets up --watch: exit %d\n%s", r.code, r.stderr)
+	}
+	// Once the first is gone, watching is free again.
+	w.stop()
+	e.mustPets("up")
+	w2 := e.watch("watch", "b")
+	e.write("b/x", "1")
+	w2.waitLine(`round 1: b/x -> b-local restarted`)
+}
+
+func TestAFailedServiceStaysListedWithItsReason(t *testing.T) {
+	e := newEnv(t)
+	e.chain()
+	pf := strings.Replace(readFile(t, e.dir+"/Petsfile"),
+		`cat a/data > a.seen 2>/dev/null;`, `cat a/data > a.seen 2>/dev/null; if grep -q bad a/data 2>/dev/null; then echo a cannot start: bad data; exit 4; fi;`, 1)
+	e.write("Petsfile", pf)
+	w := e.watch("up", "--watch")
+	e.write("a/data", "bad")
+	w.waitLine(`a-local FAILED`)
+	l := e.list()
+	if l["a-local"].Status != "failed" {
+		t.Fatalf("a-local after its failed restart: %+v", l["a-local"])
+	}
+	table := e.mustPets("list").stdout
+	if !regexp.MustCompile(`(?m)^a-local .* failed \(.*exited \(exit status 4\).*\)\s+unknown$`).MatchString(table) {
+		t.Errorf("pets list:\n%s", table)
+	}
+	e.write("a/data", "good")
+	w.waitLine(`a-local restarted in `)
+	if st := e.list()["a-local"].Status; st != "ready" {
+		t.Errorf("after the fix: %s", st)
+	}
+}

@@ -1,0 +1,218 @@
+//go:build linux
+
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Is my edit live? pets list says FRESH or STALE (and which files), pets
+// wait gates on it, and pets up / pets watch restart what drifted while no
+// pets was watching.
+
+type freshItem struct {
+	Name      string   `json:"name"`
+	State     string   `json:"state"`
+	Freshness string   `json:"freshness"`
+	Files     []string `json:"files"`
+	Reason    string   `json:"reason"`
+	WatchedBy int      `json:"watchedBy"`
+	PID       int      `json:"pid"`
+}
+
+func (e *env) freshness() map[string]freshItem {
+	e.t.Helper()
+	r := e.mustPets("list", "-o", "json")
+	var items []freshItem
+	if err := json.Unmarshal([]byte(r.stdout), &items); err != nil {
+		e.t.Fatalf("pets list -o json: %v\n%s", err, r.stdout)
+	}
+	m := map[string]freshItem{}
+	for _, it := range items {
+		m[it.Name] = it
+	}
+	return m
+}
+
+func TestEditWhileNothingWatchesIsStaleThenWatchRestartsIt(t *testing.T) {
+	e := newEnv(t)
+	e.chain()
+	e.write("a/data", "v1")
+	e.mustPets("up")
+	for n, it := range e.freshness() {
+		if it.Freshness != "fresh" || it.WatchedBy != 0 {
+			t.Errorf("%s right after pets up: %+v", n, it)
+		}
+	}
+	table := e.mustPets("list").stdout
+	if !regexp.MustCompile(`(?m)^NAME\s+AGE\s+HOST\s+PORT\s+STATUS\s+FRESH$`).MatchString(table) || !regexp.MustCompile(`(?m)^a-local\s.*\sready\s+FRESH$`).MatchString(table) {
+		t.Errorf("pets list:\n%s", table)
+	}
+	before := e.pids()
+
+	// Edited while no pets watches: only a is stale, and list says which file.
+	e.write("a/data", "v2")
+	f := e.freshness()
+	if a := f["a-local"]; a.Freshness != "stale" || fmt.Sprint(a.Files) != fmt.Sprint([]string{filepath.Join(e.dir, "a", "data")}) {
+		t.Errorf("a after the edit: %+v", a)
+	}
+	if f["b-local"].Freshness != "fresh" || f["c-local"].Freshness != "fresh" {
+		t.Errorf("b or c not fresh: %+v", f)
+	}
+	if !regexp.MustCompile(`(?m)^a-local\s.*\sready\s+STALE$`).MatchString(e.mustPets("list").stdout) {
+		t.Errorf("pets list does not say STALE")
+	}
+	// Nothing watches it: pets wait fails at once, saying what to do.
+	t0 := time.Now()
+	r := e.pets("wait", "a", "--timeout", "30s")
+	if r.code == 0 || !strings.Contains(r.stderr, "a-local is stale: "+filepath.Join(e.dir, "a", "data")+" changed since it started") || !strings.Contains(r.stderr, "pets restart a-local") {
+		t.Errorf("pets wait a: exit %d\n%s", r.code, r.stderr)
+	}
+	if d := time.Since(t0); d > 15*time.Second {
+		t.Errorf("pets wait took %s to say it cannot succeed", d)
+	}
+	e.mustPets("wait", "c") // c is fresh
+
+	// pets watch restarts exactly what drifted (and its dependent), says so.
+	w := e.watch("watch")
+	m := w.waitLine(roundRE)
+	if !strings.Contains(m[2], "a/data (changed while no pets was watching)") || !regexp.MustCompile(`^a-local restarted in \S+, b-local bounced in \S+$`).MatchString(m[3]) {
+		t.Errorf("round at attach: %q", m[0])
+	}
+	waitFor(t, "a to run v2", func() bool { return readFile(t, filepath.Join(e.dir, "a.seen")) == "v2" })
+	after := e.pids()
+	if after["a-local"] == before["a-local"] || after["c-local"] != before["c-local"] {
+		t.Errorf("pids %v -> %v", before, after)
+	}
+	e.mustPets("wait")
+	for n, it := range e.freshness() {
+		if it.Freshness != "fresh" || it.WatchedBy != w.cmd.Process.Pid {
+			t.Errorf("%s with pets watch attached: %+v", n, it)
+		}
+	}
+	// After it detaches, the stamps it kept still say fresh.
+	w.stop()
+	for n, it := range e.freshness() {
+		if it.Freshness != "fresh" || it.WatchedBy != 0 {
+			t.Errorf("%s after pets watch detached: %+v", n, it)
+		}
+	}
+}
+
+// pets wait, asked right after an edit, returns once the edit runs: not
+// before the restart (the edit was counted), not never.
+func TestWaitReturnsOnlyOnceTheEditRuns(t *testing.T) {
+	e := newEnv(t)
+	port := freePort(t)
+	e.write("s/data", "v0")
+	e.write("go", "")
+	e.write("Petsfile", fmt.Sprintf(`
+def s_local():
+  return service(start("while [ ! -e go ]; do sleep 0.02; done; cat s/data > s.seen; exec $PETSERVER --name s --port %[1]d"), "127.0.0.1", %[1]d)
+register("s", "local", s_local, watch=["s/**"])
+`, port))
+	w := e.watch("up", "--watch")
+	if err := os.Remove(filepath.Join(e.dir, "go")); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		e.write("s/data", fmt.Sprintf("v%d", i))
+		done := make(chan result, 1)
+		go func() { done <- e.pets("wait", "--timeout", "60s") }()
+		// While its restart is held up, s is stale, and wait waits.
+		w.waitLine(`round \d+: restarting s-local$`)
+		if it := e.freshness()["s-local"]; it.Freshness != "stale" || it.WatchedBy == 0 {
+			t.Errorf("during the restart: %+v", it)
+		}
+		select {
+		case r := <-done:
+			t.Fatalf("pets wait returned before the restart: %+v", r)
+		default:
+		}
+		e.write("go", "")
+		r := <-done
+		if r.code != 0 || !strings.Contains(r.stderr, "s-local: ready, fresh") {
+			t.Fatalf("pets wait: %d\n%s", r.code, r.stderr)
+		}
+		if got := readFile(t, filepath.Join(e.dir, "s.seen")); got != fmt.Sprintf("v%d", i) {
+			t.Errorf("pets wait returned while s ran %q, want v%d", got, i)
+		}
+		if err := os.Remove(filepath.Join(e.dir, "go")); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// pets up reuses what is fresh and restarts what drifted while nothing
+// watched, saying so.
+func TestUpRestartsWhatDrifted(t *testing.T) {
+	e := newEnv(t)
+	e.chain()
+	e.mustPets("up")
+	before := e.pids()
+	e.write("c/data", "new")
+	r := e.mustPets("up")
+	if !strings.Contains(r.stderr, "The service a-local is already running") || !strings.Contains(r.stderr, "The service c-local is now running") {
+		t.Errorf("pets up:\n%s", r.stderr)
+	}
+	after := e.pids()
+	if after["a-local"] != before["a-local"] || after["b-local"] != before["b-local"] || after["c-local"] == before["c-local"] {
+		t.Errorf("pids %v -> %v: want only c restarted", before, after)
+	}
+	for n, it := range e.freshness() {
+		if it.Freshness != "fresh" {
+			t.Errorf("%s: %+v", n, it)
+		}
+	}
+	// A comment in the Petsfile: every service's configuration is stale
+	// until a pets looks at it; pets up finds nothing changed and restarts
+	// nothing.
+	e.write("Petsfile", readFile(t, filepath.Join(e.dir, "Petsfile"))+"\n# a comment\n")
+	if it := e.freshness()["a-local"]; it.Freshness != "stale" || fmt.Sprint(it.Files) != fmt.Sprint([]string{filepath.Join(e.dir, "Petsfile")}) {
+		t.Errorf("after a comment in the Petsfile: %+v", it)
+	}
+	e.mustPets("up")
+	if p := e.pids(); fmt.Sprint(p) != fmt.Sprint(after) {
+		t.Errorf("a comment restarted something: %v -> %v", after, p)
+	}
+	for n, it := range e.freshness() {
+		if it.Freshness != "fresh" {
+			t.Errorf("%s after pets up looked again: %+v", n, it)
+		}
+	}
+}
+
+// A question asked of a watching pets counts every edit made before it,
+// even one still inside the watcher's quiet window (the barrier).
+func TestListAndWaitCountEditsNotYetInARound(t *testing.T) {
+	e := newEnv(t)
+	e.chain()
+	w := e.watch("up", "--watch", "--quiet", "1500ms")
+	e.write("c/data", "v1")
+	t0 := time.Now()
+	it := e.freshness()["c-local"]
+	if it.Freshness != "stale" || fmt.Sprint(it.Files) != fmt.Sprint([]string{filepath.Join(e.dir, "c", "data")}) {
+		t.Errorf("right after the edit (%s later): %+v", time.Since(t0), it)
+	}
+	// No round may have begun yet: the edit is in the quiet window.
+	for _, l := range w.rest() {
+		if strings.Contains(l, "round") {
+			t.Fatalf("a round began within the quiet window (the test needs it not to): %s", l)
+		}
+	}
+	if e.freshness()["a-local"].Freshness != "fresh" {
+		t.Errorf("a is not fresh")
+	}
+	r := e.mustPets("wait", "c")
+	if !strings.Contains(r.stderr, "c-local: ready, fresh") || readFile(t, filepath.Join(e.dir, "c.seen")) != "v1" {
+		t.Errorf("pets wait returned before c ran v1: %s (c saw %q)", r.stderr, readFile(t, filepath.Join(e.dir, "c.seen")))
+	}
+	w.waitLine(`round 1: c/data -> c-local restarted`)
+}

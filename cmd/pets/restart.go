@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/windmilleng/pets/control"
+	"github.com/windmilleng/pets/events"
+	"github.com/windmilleng/pets/fresh"
+	"github.com/windmilleng/pets/petsfile"
+	"github.com/windmilleng/pets/rebuild"
+	"github.com/windmilleng/pets/state"
+	"github.com/windmilleng/pets/supervise"
+)
+
+func newRestartCmd(g *globals) *cobra.Command {
+	f := &upFlags{}
+	cmd := &cobra.Command{
+		Use:   "restart SERVICE...",
+		Short: "Restart services and bounce their dependents",
+		Long: `Restart the named services (a name, or name-tier) and bounce every running
+service that depends on them, in dependency order: the round a watching pets
+would run for a change to their files. When a pets watches them, it runs the
+round, after the one in progress if any; otherwise this command runs it,
+holding the lock pets up holds. A service that is down is started.`,
+		Example: `  pets restart backend
+  pets restart backend-local worker`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return runRestart(cmd.Context(), g, f, args) },
+	}
+	cmd.Flags().StringVarP(&g.file, "file", "f", "", "path of the Petsfile (default: ./Petsfile or the nearest parent's), when no pets watches the services")
+	cmd.Flags().DurationVar(&f.timeout, "timeout", supervise.DefaultReadyTimeout, "how long a restarted service may take to be ready")
+	cmd.Flags().DurationVar(&f.grace, "grace", supervise.DefaultGrace, "time between SIGTERM and SIGKILL when stopping")
+	return cmd
+}
+
+func runRestart(ctx context.Context, g *globals, f *upFlags, names []string) error {
+	dir, err := g.openState()
+	if err != nil {
+		return err
+	}
+	st, err := dir.Read()
+	if err != nil {
+		return err
+	}
+	var keys []string
+	for _, n := range names {
+		rec, ok := recordOf(st, n)
+		if !ok {
+			return &petsfile.UsageError{Msg: n + " is not running", Hint: "start it with pets up " + n}
+		}
+		keys = append(keys, rec.Key())
+	}
+	p := newPrinter(g.stderr)
+	// Through the pets that watches them, if one does.
+	watchers := map[string][]string{}
+	for _, k := range keys {
+		w, ok, err := dir.WatcherOf(k)
+		if err != nil {
+			return err
+		}
+		if ok {
+			watchers[w.Socket] = append(watchers[w.Socket], k)
+		}
+	}
+	switch {
+	case len(watchers) > 1 || len(watchers) == 1 && len(watchers[firstKey(watchers)]) != len(keys):
+		return &petsfile.UsageError{Msg: "these services are not all watched by the same pets", Hint: "restart them one watching pets at a time"}
+	case len(watchers) == 1:
+		err := control.Do(ctx, firstKey(watchers), control.Request{Op: "restart", Services: keys}, func(r control.Reply) error {
+			if r.Event != nil {
+				p.Emit(*r.Event)
+			}
+			return nil
+		})
+		if !errors.Is(err, control.ErrNoWatcher) {
+			return err
+		}
+		// It went away: run the round here.
+	}
+	return restartInPlace(ctx, g, f, dir, st, keys, p)
+}
+
+// restartInPlace runs the restart round itself, under the up lock.
+func restartInPlace(ctx context.Context, g *globals, f *upFlags, dir *state.Dir, st *state.File, keys []string, p *printer) error {
+	project, err := g.loadProject(ctx, supervise.TopLevelHost(g.stderr))
+	if err != nil {
+		return err
+	}
+	// The services of this Petsfile that run, at the tiers they run at, so
+	// that their dependents are bounced.
+	with := map[string]string{}
+	var names []string
+	for _, rec := range st.Services {
+		if _, ok := project.Service(petsfile.Key{Name: rec.Name, Tier: rec.Tier}); ok {
+			with[rec.Name] = rec.Tier
+			names = append(names, rec.Name)
+		}
+	}
+	restart := map[petsfile.Key]string{}
+	for _, k := range keys {
+		rec, _ := recordOf(st, k)
+		if _, ok := project.Service(petsfile.Key{Name: rec.Name, Tier: rec.Tier}); !ok {
+			return &petsfile.UsageError{Msg: k + " is not a service of " + project.Path, Hint: "run pets restart from its project, or with -f"}
+		}
+		restart[petsfile.Key{Name: rec.Name, Tier: rec.Tier}] = "restarted by pets restart"
+	}
+	sort.Strings(names)
+	graph, err := project.Resolve(names, "local", with)
+	if err != nil {
+		return err
+	}
+	unlock, err := dir.LockUp(ctx, func() { fmt.Fprintln(g.stderr, "Waiting for another `pets up` to finish...") })
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	fp := project.Fingerprints(ctx, graph)
+	sup := &supervise.Supervisor{State: dir, Project: project, Stderr: g.stderr, Grace: f.grace, ReadyTimeout: f.timeout, Fingerprints: fp, Kube: applier{}}
+	values := map[petsfile.Key]petsfile.Value{}
+	down := map[petsfile.Key]bool{}
+	for _, k := range graph.Order {
+		if v, h := sup.Check(ctx, k); h == rebuild.Healthy || h == rebuild.Redefined {
+			values[k] = v
+		} else {
+			down[k] = true
+		}
+	}
+	syncer, err := syncerFor(project, graph)
+	if err != nil {
+		return fmt.Errorf("live sync: %w", err)
+	}
+	owners := rebuild.OwnersOf(project, graph)
+	plan := rebuild.Decide(rebuild.Input{Graph: graph, Owners: owners, Restart: restart, Down: down})
+	x := &rebuild.Executor{Graph: graph, Runner: sup, Syncer: syncerOrNil(syncer), Owners: owners, Stamps: fresh.NewStamper(dir, project, graph, stateIgnore(dir)),
+		Events: g.events(dir, "restart", p), KeepGoing: true}
+	out := x.Round(ctx, 0, "pets restart", plan, values)
+	var failed []string
+	for _, s := range out.Steps {
+		if s.Result == events.ResultFailed || s.Result == events.ResultInterrupted {
+			failed = append(failed, s.Key.String())
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%s failed", strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+// recordOf finds a recorded service by name or display name.
+func recordOf(st *state.File, n string) (*state.Service, bool) {
+	if rec, ok := st.Services[n]; ok {
+		return rec, true
+	}
+	for _, rec := range st.Services {
+		if rec.Key() == n {
+			return rec, true
+		}
+	}
+	return nil, false
+}
+
+func firstKey(m map[string][]string) string {
+	for k := range m {
+		return k
+	}
+	return ""
+}

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/windmilleng/pets/control"
+	"github.com/windmilleng/pets/events"
+	"github.com/windmilleng/pets/petsfile"
+	"github.com/windmilleng/pets/proc"
+	"github.com/windmilleng/pets/state"
+)
+
+func newWaitCmd(g *globals) *cobra.Command {
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "wait [SERVICE...]",
+		Short: "Wait until services are ready and run what is on disk",
+		Long: `Wait until the services (all the running services of this Petsfile when none
+is named) are ready and fresh: each runs the files of its watch set and the
+configuration now on disk. It is the gate for scripts, editors and agents
+after an edit: with a pets watching, it returns once the edit is live;
+it counts every change made before it was called.
+
+It fails at once when a service is down (failed, crashed) with nothing
+about to restart it, or stale with no pets watching it to restart it (run
+pets restart, or pets watch). It never evaluates the Petsfile.`,
+		Example: `  pets wait && curl localhost:8081/
+  pets wait backend --timeout 2m`,
+		RunE: func(cmd *cobra.Command, args []string) error { return runWait(cmd.Context(), g, args, timeout) },
+	}
+	cmd.Flags().StringVarP(&g.file, "file", "f", "", "path of the Petsfile whose services to wait for (default: ./Petsfile or the nearest parent's)")
+	cmd.Flags().DurationVar(&timeout, "timeout", time.Minute, "give up after this long")
+	return cmd
+}
+
+func runWait(ctx context.Context, g *globals, names []string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	dir, err := g.openState()
+	if err != nil {
+		return err
+	}
+	st, err := dir.Read()
+	if err != nil {
+		return err
+	}
+	keys, err := g.waitKeys(st, names)
+	if err != nil {
+		return err
+	}
+	// Those a pets watches are answered by it; the others are looked at
+	// here.
+	bySocket := map[string][]string{}
+	var mine []string
+	for _, k := range keys {
+		w, ok, err := dir.WatcherOf(k)
+		if err != nil {
+			return err
+		}
+		if ok {
+			bySocket[w.Socket] = append(bySocket[w.Socket], k)
+		} else {
+			mine = append(mine, k)
+		}
+	}
+	for socket, ks := range bySocket {
+		deadline, _ := ctx.Deadline()
+		err := control.Do(ctx, socket, control.Request{Op: "wait", Services: ks, TimeoutMs: time.Until(deadline).Milliseconds()}, func(r control.Reply) error {
+			for _, s := range r.Status {
+				fmt.Fprintf(g.stderr, "%s: %s, %s\n", s.Service, s.State, s.Freshness)
+			}
+			return nil
+		})
+		if errors.Is(err, control.ErrNoWatcher) {
+			mine = append(mine, ks...) // it went away
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("wait: %w", err)
+		}
+	}
+	for _, k := range mine {
+		if err := waitHere(ctx, g, dir, k, timeout); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitKeys are the services to wait for: the named ones, else the running
+// services of the current Petsfile (found, not evaluated).
+func (g *globals) waitKeys(st *state.File, names []string) ([]string, error) {
+	var keys []string
+	for _, n := range names {
+		rec, ok := recordOf(st, n)
+		if !ok {
+			return nil, &petsfile.UsageError{Msg: n + " is not running", Hint: "start it with pets up " + n}
+		}
+		keys = append(keys, rec.Key())
+	}
+	if len(names) > 0 {
+		return keys, nil
+	}
+	path, err := g.petsfilePath()
+	if err != nil {
+		return nil, err
+	}
+	for _, rec := range st.Services {
+		if rec.Root == path || rec.Root == "" && rec.Petsfile == path {
+			keys = append(keys, rec.Key())
+		}
+	}
+	if len(keys) == 0 {
+		return nil, &petsfile.UsageError{Msg: "none of " + path + "'s services is running", Hint: "start them with pets up"}
+	}
+	sort.Strings(keys)
+	return keys, nil
+}
+
+// waitHere waits for a service no pets watches: until it is ready; then it
+// must be fresh, since nothing would restart it.
+func waitHere(ctx context.Context, g *globals, dir *state.Dir, key string, timeout time.Duration) error {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		st, err := dir.Read()
+		if err != nil {
+			return err
+		}
+		rec, ok := recordOf(st, key)
+		if !ok {
+			return fmt.Errorf("%s is not running (any more)", key)
+		}
+		switch stateOf(rec) {
+		case events.Failed, events.Crashed:
+			return fmt.Errorf("%s is %s: %s; nothing watches it to restart it (pets restart %s, or pets watch)", key, stateOf(rec), reasonOf(rec), key)
+		case events.Ready:
+			if rec.Port == 0 || proc.Accepting(rec.Host()) {
+				files, pods, known, err := driftOf(dir, rec)
+				switch {
+				case err != nil:
+					return fmt.Errorf("%s: cannot tell whether it runs what is on disk: %w", key, err)
+				case !known:
+					fmt.Fprintf(g.stderr, "%s: ready, freshness unknown (recorded by an older pets)\n", key)
+					return nil
+				case len(files) > 0:
+					return fmt.Errorf("%s is stale: %s changed since it started, and no pets watches it; restart it (pets restart %s) or watch it (pets watch)", key, fileList(files), key)
+				case len(pods) > 0:
+					return fmt.Errorf("%s is stale: pod %s has not had its files, and no pets watches it to give them; watch it (pets watch) or restart it (pets restart %s)", key, strings.Join(pods, ", "), key)
+				}
+				fmt.Fprintf(g.stderr, "%s: ready, fresh\n", key)
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s is not ready after %s", key, timeout)
+		case <-tick.C:
+		}
+	}
+}
+
+// fileList names a few files: "a.go, b.go and 3 more".
+func fileList(files []string) string {
+	if len(files) <= 3 {
+		return strings.Join(files, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(files[:3], ", "), len(files)-3)
+}
