@@ -275,7 +275,8 @@ func (s *Syncer) Unseeded(ctx context.Context, k petsfile.Key, rules []petsfile.
 // Unseeded lists the ready pods of the rules recorded in holding (see
 // Holding) that are not recorded as holding their trees: pods that replaced
 // the ones that had them, or restarted containers, which hold the image's
-// files.
+// files. A rule with no ready pod at all (its pod being replaced) counts
+// too: whatever will serve has not had the files.
 func Unseeded(ctx context.Context, c Client, holding []string) ([]string, error) {
 	have := map[string]bool{}
 	rules := map[string]held{}
@@ -302,6 +303,10 @@ func Unseeded(ctx context.Context, c Client, holding []string) ([]string, error)
 		pods, err := c.ReadyPods(ctx, kube.PodSelector{Namespace: r.Namespace, Selector: r.Selector, Container: r.Container})
 		if err != nil {
 			return nil, err
+		}
+		if len(pods) == 0 {
+			// Being replaced: what will serve has not had the files yet.
+			out = append(out, fmt.Sprintf("(none ready yet for %s in namespace %q)", r.Selector, r.Namespace))
 		}
 		for _, p := range pods {
 			if !have[key+" "+p.UID+"/"+p.ContainerID] {

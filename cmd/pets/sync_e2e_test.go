@@ -347,3 +347,55 @@ register("backend", "k8s", backend_k8s, watch=["static/**"], %[3]s
          sync=[sync_rule("app=backend", {"static": "/www"}, namespace="%[1]s"%[4]s)])
 `, ns, port, registerArgs, ruleArgs)
 }
+
+// Is my edit live in the pods? A replaced pod that has not had the files is
+// STALE: with a pets watching, pets wait blocks until it has them; without
+// one, pets list says STALE and pets wait fails at once, saying what to do.
+func TestReplacedPodIsStaleUntilItHasTheFiles(t *testing.T) {
+	kubeconfig := testcluster.Kubeconfig(t)
+	ns := testcluster.Namespace(t)
+	e := newEnv(t)
+	t.Setenv("KUBECONFIG", kubeconfig)
+	port := freePort(t)
+	e.write("k8s/backend.yaml", backendManifest)
+	e.write("static/page.html", "v1\n")
+	e.write("Petsfile", k8sBackend(ns, port, "", ""))
+	e.mustPets("up", "--tier", "k8s")
+	if it := e.freshness()["backend-k8s"]; it.Freshness != "fresh" {
+		t.Fatalf("after pets up: %+v", it)
+	}
+	deletePod := func() {
+		t.Helper()
+		if out, err := exec.Command("kubectl", "delete", "pod", "-n", ns, "-l", "app=backend", "--wait=false").CombinedOutput(); err != nil {
+			t.Fatalf("kubectl delete pod: %v\n%s", err, out)
+		}
+	}
+
+	// No pets watches: nothing gives the new pod the files.
+	deletePod()
+	waitFor(t, "pets list to say the replacement pod lacks the files", func() bool {
+		it := e.freshness()["backend-k8s"]
+		return it.Freshness == "stale" && strings.Contains(it.Reason, "has not had its files")
+	})
+	if r := e.pets("wait", "backend"); r.code == 0 || !strings.Contains(r.stderr, "no pets watches it to give them") {
+		t.Errorf("pets wait without a watcher: exit %d\n%s", r.code, r.stderr)
+	}
+
+	// pets watch gives it the files at attach; then wait succeeds.
+	w := e.watch("watch")
+	e.mustPets("wait", "backend", "--timeout", "2m")
+	if got := fetch(t, port, "/page.html"); got != "v1\n" {
+		t.Errorf("after pets wait, the pod serves %q", got)
+	}
+	// With the watcher: a pod replaced after an edit; pets wait returns
+	// only once the replacement serves the edit.
+	e.write("static/page.html", "v2\n")
+	e.mustPets("wait", "backend", "--timeout", "2m")
+	deletePod()
+	e.mustPets("wait", "backend", "--timeout", "2m")
+	waitFor(t, "the forward to reach the replacement", func() bool { return fetchable(port) })
+	if got := fetch(t, port, "/page.html"); got != "v2\n" {
+		t.Errorf("pets wait returned while the pod serves %q (want the edit, v2)", got)
+	}
+	w.stop()
+}
