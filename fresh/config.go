@@ -1,6 +1,7 @@
 package fresh
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/windmilleng/pets/events"
 	"github.com/windmilleng/pets/state"
 )
 
@@ -61,4 +63,42 @@ func Check(stateDir string, st *state.Stamp) ([]string, error) {
 	out = append(out, d.Files()...)
 	slices.Sort(out)
 	return slices.Compact(out), nil
+}
+
+// Verdict is whether a recorded service runs what is on disk, as far as
+// pets can tell without a watching pets: from its stamp.
+type Verdict struct {
+	Freshness events.Freshness
+	Files     []string // what differs: files of its watch set and configuration, sorted
+	Pods      []string // pods that do not hold its sync rules' trees (namespace/name)
+}
+
+// PodCheck lists the pods, of those recorded in a stamp (state.Stamp.Pods),
+// that do not hold their trees (package sync's Unseeded, with a cluster
+// client).
+type PodCheck func(ctx context.Context, holding []string) ([]string, error)
+
+// Judge compares what rec was started or synced from with what is on disk
+// now: its files, its configuration, and (if it syncs, with pods) its pods.
+// A record without a stamp is unknown; so is a service that is not ready.
+func Judge(ctx context.Context, stateDir string, rec *state.Service, pods PodCheck) (Verdict, error) {
+	files, err := Check(stateDir, rec.Fresh)
+	switch {
+	case errors.Is(err, ErrNoStamp):
+		return Verdict{Freshness: events.Unknown}, nil
+	case err != nil:
+		return Verdict{Freshness: events.Unknown}, err
+	case len(files) > 0:
+		return Verdict{Freshness: events.Stale, Files: files}, nil
+	}
+	if len(rec.Fresh.Pods) > 0 && pods != nil {
+		p, err := pods(ctx, rec.Fresh.Pods)
+		if err != nil {
+			return Verdict{Freshness: events.Unknown}, fmt.Errorf("check its pods: %w", err)
+		}
+		if len(p) > 0 {
+			return Verdict{Freshness: events.Stale, Pods: p}, nil
+		}
+	}
+	return Verdict{Freshness: events.Fresh}, nil
 }

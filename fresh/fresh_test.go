@@ -1,6 +1,7 @@
 package fresh
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/windmilleng/pets/events"
 	"github.com/windmilleng/pets/petsfile"
 	"github.com/windmilleng/pets/rebuild"
 	"github.com/windmilleng/pets/state"
@@ -648,5 +650,44 @@ func TestCheck(t *testing.T) {
 	}
 	if _, err := Check(stateDir, st); err == nil {
 		t.Error("Check without the manifest file succeeded")
+	}
+}
+
+func TestJudge(t *testing.T) {
+	ctx := context.Background()
+	p := newProject(t)
+	stateDir := t.TempDir()
+	rel, err := p.walk(t)[key("api")].Save(stateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked := 0
+	pods := func(unseeded ...string) PodCheck {
+		return func(_ context.Context, holding []string) ([]string, error) {
+			asked++
+			if fmt.Sprint(holding) != "[rule pod-1]" {
+				t.Errorf("asked about %v", holding)
+			}
+			return unseeded, nil
+		}
+	}
+	rec := &state.Service{Name: "api", Tier: "local"}
+	if v, err := Judge(ctx, stateDir, rec, pods()); err != nil || v.Freshness != events.Unknown || asked != 0 {
+		t.Errorf("no stamp: %+v %v (pods asked %d times)", v, err, asked)
+	}
+	rec.Fresh = &state.Stamp{Manifest: rel, Config: map[string]string{p.path("Petsfile"): sha256hex(t, p.path("Petsfile"))}}
+	if v, err := Judge(ctx, stateDir, rec, pods()); err != nil || v.Freshness != events.Fresh || asked != 0 {
+		t.Errorf("a stamp and no pods: %+v %v (pods asked %d times)", v, err, asked)
+	}
+	rec.Fresh.Pods = []string{"rule", "pod-1"}
+	if v, err := Judge(ctx, stateDir, rec, pods()); err != nil || v.Freshness != events.Fresh || asked != 1 {
+		t.Errorf("pods that hold the files: %+v %v", v, err)
+	}
+	if v, err := Judge(ctx, stateDir, rec, pods("ns/pod-2")); err != nil || v.Freshness != events.Stale || fmt.Sprint(v.Pods) != "[ns/pod-2]" {
+		t.Errorf("a replaced pod: %+v %v", v, err)
+	}
+	p.write(t, "main.go", "package main // edited\n")
+	if v, err := Judge(ctx, stateDir, rec, pods()); err != nil || v.Freshness != events.Stale || p.rels(v.Files) != "main.go" {
+		t.Errorf("an edited file: %+v %v", v, err)
 	}
 }

@@ -251,6 +251,29 @@ func (e *Engine) Up(ctx context.Context, g *petsfile.Graph) (map[petsfile.Key]pe
 	return values, nil
 }
 
+// Restart restarts keys and bounces the services of g that depend on them,
+// in order: the round a watching pets would run for a change to their
+// files (pets restart, with no pets watching). A service that is down
+// starts.
+func (e *Engine) Restart(ctx context.Context, g *petsfile.Graph, keys []petsfile.Key) Outcome {
+	values := map[petsfile.Key]petsfile.Value{}
+	down := map[petsfile.Key]bool{}
+	for _, k := range g.Order {
+		if v, h := e.Runner.Check(ctx, k); h == Healthy || h == Redefined {
+			values[k] = v
+		} else {
+			down[k] = true
+		}
+	}
+	restart := map[petsfile.Key]string{}
+	for _, k := range keys {
+		restart[k] = "restarted by pets restart"
+	}
+	plan := Decide(Input{Graph: g, Owners: e.Owners, Restart: restart, Down: down, Now: time.Now()})
+	x := &Executor{Graph: g, Runner: e.Runner, Syncer: e.Syncer, Owners: e.Owners, Stamps: e.Stamps, Events: e.Events, KeepGoing: true}
+	return x.Round(ctx, 0, "pets restart", plan, values)
+}
+
 // rollback stops started services, dependents first. It uses a fresh
 // context: the caller's may be the reason for the rollback (Ctrl-C).
 func (e *Engine) rollback(g *petsfile.Graph, started []petsfile.Key) []petsfile.Key {

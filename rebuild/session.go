@@ -64,6 +64,9 @@ type Session struct {
 	Values map[petsfile.Key]petsfile.Value
 	Down   map[petsfile.Key]bool
 	Attach bool
+	// StopOnExit (pets up --watch): when the session ends, every service of
+	// the configuration that ran last is stopped, dependents first.
+	StopOnExit bool
 
 	// Load evaluates the Petsfile again and resolves the graph as the
 	// first one was.
@@ -83,9 +86,47 @@ type Session struct {
 	Timing    Timing
 }
 
-// Run watches until ctx ends (or the watcher fails for good) and returns
-// the configuration that ran last, with its values.
+// Run watches until ctx ends (or the watcher fails for good), stops what it
+// must (StopOnExit) and returns the configuration that ran last, with its
+// values.
 func (s *Session) Run(ctx context.Context) (Config, map[petsfile.Key]petsfile.Value, error) {
+	cfg, values, err := s.run(ctx)
+	if s.StopOnExit {
+		err = errors.Join(err, s.stop(cfg))
+	}
+	return cfg, values, err
+}
+
+// Stop stops what a session that cannot start must not leave running:
+// with StopOnExit, every service of its first configuration.
+func (s *Session) Stop() error {
+	if !s.StopOnExit {
+		return nil
+	}
+	return s.stop(s.Config)
+}
+
+// stop stops every service of cfg, dependents first, on a context of its
+// own (the session's has ended).
+func (s *Session) stop(cfg Config) error {
+	if cfg.Runner == nil || cfg.Graph == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	plan := Decide(Input{Remove: cfg.Graph.Order, Old: cfg.Graph})
+	for i := range plan.Steps {
+		plan.Steps[i].Reason = "Ctrl-C"
+	}
+	x := &Executor{Graph: cfg.Graph, Runner: cfg.Runner, Events: s.Events, KeepGoing: true}
+	var errs []error
+	for _, r := range x.Run(ctx, 0, plan, map[petsfile.Key]petsfile.Value{}).Steps {
+		errs = append(errs, r.Err)
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Session) run(ctx context.Context) (Config, map[petsfile.Key]petsfile.Value, error) {
 	cfg := s.Config
 	cfg.Owners, cfg.Skip = OwnersOf(s.Project, cfg.Graph), skipOf(s.Project)
 	values, down := s.Values, s.Down

@@ -277,7 +277,15 @@ func (f *LogFollower) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return f.readAll()
+			// What was written since, including a last line without its
+			// newline (the process is done writing it, or never will).
+			err := f.readAll()
+			f.mu.Lock()
+			for _, k := range f.keys {
+				f.tails[k].flush(func(l []byte) { f.emit(k, l) })
+			}
+			f.mu.Unlock()
+			return err
 		case <-events:
 		case <-errs: // the ticker still reads
 		case <-tick.C:

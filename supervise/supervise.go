@@ -140,14 +140,16 @@ func (s *Supervisor) Alive(_ context.Context, k petsfile.Key) (bool, string) {
 	p := s.procs[rec.PID]
 	s.mu.Unlock()
 	if p != nil {
+		// Its group looks gone as soon as the leader is a zombie, a moment
+		// before it is reaped: wait that moment for its exit status.
 		select {
 		case <-p.Done():
 			exit = exitText(p.Err())
-		default:
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
 	_ = s.State.Update(func(f *state.File) error {
-		if r, ok := f.Services[k.Name]; ok && r.Tier == k.Tier && r.Started.Equal(rec.Started) {
+		if r, ok := f.Services[k.Name]; ok && r.Tier == k.Tier && r.Started.Equal(rec.Started) && r.Status == state.Ready {
 			r.Exit = exit
 			r.Reason = "its processes are gone"
 			if exit != "" {
@@ -289,6 +291,13 @@ func (s *Supervisor) Down(ctx context.Context, k petsfile.Key) error {
 	if s.DryRun {
 		s.printf("Pets would stop %s", k)
 		return nil
+	}
+	f, err := s.State.Read()
+	if err != nil {
+		return err
+	}
+	if rec, ok := f.Services[k.Name]; ok && rec.Tier != k.Tier {
+		return nil // another tier of the name runs: not k
 	}
 	return s.down(ctx, k.Name, true)
 }

@@ -241,3 +241,36 @@ func TestAFailedServiceStaysListedWithItsReason(t *testing.T) {
 		t.Errorf("after the fix: %s", st)
 	}
 }
+
+// The events of a watching pets killed with kill -9 are in the events file:
+// every event is written, whole, as it happens.
+func TestEventsOfAKilledWatcherAreKept(t *testing.T) {
+	e := newEnv(t)
+	e.chain()
+	w := e.watch("up", "--watch")
+	e.write("a/main.go", "1")
+	w.waitLine(roundRE)
+	if err := w.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-w.done
+	_ = w.cmd.Wait()
+	r := e.mustPets("events", "-n", "-1", "--type", "round.finished,watch.started,service.ready")
+	var types []string
+	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var ev events.Event
+		if err := json.Unmarshal([]byte(l), &ev); err != nil {
+			t.Fatalf("not an event: %q", l)
+		}
+		if ev.Source != fmt.Sprintf("watch %d", w.cmd.Process.Pid) {
+			t.Errorf("an event of %q, want the watcher's", ev.Source)
+		}
+		types = append(types, string(ev.Type)+" "+ev.Service)
+	}
+	want := "[service.ready a-local service.ready b-local service.ready c-local watch.started  service.ready a-local service.ready b-local round.finished ]"
+	if fmt.Sprint(types) != want {
+		t.Errorf("events kept:\n%v\nwant\n%s", types, want)
+	}
+	// What it left is still recorded: pets down stops it.
+	e.mustPets("down")
+}

@@ -159,7 +159,8 @@ func TestUpRestartsWhatDrifted(t *testing.T) {
 	before := e.pids()
 	e.write("c/data", "new")
 	r := e.mustPets("up")
-	if !strings.Contains(r.stderr, "The service a-local is already running") || !strings.Contains(r.stderr, "The service c-local is now running") {
+	if !strings.Contains(r.stderr, "The service a-local is already running") || !strings.Contains(r.stderr, "The service c-local is now running") ||
+		!strings.Contains(r.stderr, "Restarting c-local: c/data changed while no pets was watching") {
 		t.Errorf("pets up:\n%s", r.stderr)
 	}
 	after := e.pids()

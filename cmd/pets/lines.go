@@ -57,6 +57,10 @@ func (p *printer) lines(e events.Event) []string {
 		if e.Round == 0 && !p.dry {
 			return []string{fmt.Sprintf("The service %s is now running (ready in %s)", e.Service, took(e.TookMs))}
 		}
+	case events.ServiceStarting:
+		if e.Round == 0 && strings.HasSuffix(e.Reason, "while no pets was watching") {
+			return []string{fmt.Sprintf("Restarting %s: %s", e.Service, e.Reason)}
+		}
 	case events.ServiceFailed:
 		if e.Round == 0 && p.keepGoing {
 			return []string{fmt.Sprintf("pets: %s failed: %s", e.Service, e.Error)}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -122,7 +121,7 @@ func freshness(ctx context.Context, dir *state.Dir, f *state.File, items []listI
 			it.WatchedBy = w.PID
 			continue
 		}
-		walkFreshness(dir, f, it)
+		walkFreshness(ctx, dir, f, it)
 	}
 	for socket, idx := range bySocket {
 		var names []string
@@ -141,7 +140,7 @@ func freshness(ctx context.Context, dir *state.Dir, f *state.File, items []listI
 			s, ok := got[it.Name]
 			if err != nil || !ok {
 				it.WatchedBy = 0
-				walkFreshness(dir, f, it)
+				walkFreshness(ctx, dir, f, it)
 				continue
 			}
 			it.Freshness, it.Files = string(s.Freshness), s.Files
@@ -152,24 +151,20 @@ func freshness(ctx context.Context, dir *state.Dir, f *state.File, items []listI
 	}
 }
 
-// walkFreshness compares it's watch set and configuration on disk with its
+// walkFreshness compares its watch set and configuration on disk with its
 // stamp.
-func walkFreshness(dir *state.Dir, f *state.File, it *listItem) {
+func walkFreshness(ctx context.Context, dir *state.Dir, f *state.File, it *listItem) {
 	rec, ok := recordOf(f, it.Name)
 	if !ok {
 		return
 	}
-	files, pods, known, err := driftOf(dir, rec)
+	v, err := judge(ctx, dir, rec)
+	it.Freshness, it.Files = string(v.Freshness), v.Files
 	switch {
 	case err != nil:
 		it.Reason = "freshness: " + err.Error()
-	case !known:
-	case len(files) > 0:
-		it.Freshness, it.Files = string(events.Stale), files
-	case len(pods) > 0:
-		it.Freshness, it.Reason = string(events.Stale), "pod "+strings.Join(pods, ", ")+" has not had its files (no pets watches it to give them)"
-	default:
-		it.Freshness = string(events.Fresh)
+	case len(v.Pods) > 0:
+		it.Reason = "pod " + strings.Join(v.Pods, ", ") + " has not had its files (no pets watches it to give them)"
 	}
 }
 
@@ -214,24 +209,16 @@ func age(d time.Duration) string {
 	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }
 
-// driftOf says what differs on disk from what rec was started or synced
-// from, and which of its pods do not hold its files (a replaced pod: only
-// a watching pets gives it them); known is false when its record has no
-// stamp (an older pets).
-func driftOf(dir *state.Dir, rec *state.Service) (files, pods []string, known bool, err error) {
-	files, err = fresh.Check(dir.Path, rec.Fresh)
-	if errors.Is(err, fresh.ErrNoStamp) {
-		return nil, nil, false, nil
-	}
-	if err != nil || len(files) > 0 || len(rec.Fresh.Pods) == 0 {
-		return files, nil, err == nil, err
-	}
-	c, _, err := kubeClient(nil)
-	if err != nil {
-		return nil, nil, false, fmt.Errorf("check its pods: %w", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	pods, err = livesync.Unseeded(ctx, c, rec.Fresh.Pods)
-	return nil, pods, err == nil, err
+// judge says whether rec runs what is on disk, from its stamp; its pods
+// (if it syncs) are asked of the cluster.
+func judge(ctx context.Context, dir *state.Dir, rec *state.Service) (fresh.Verdict, error) {
+	return fresh.Judge(ctx, dir.Path, rec, func(ctx context.Context, holding []string) ([]string, error) {
+		c, _, err := kubeClient(nil)
+		if err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return livesync.Unseeded(ctx, c, holding)
+	})
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/windmilleng/pets/control"
-	"github.com/windmilleng/pets/events"
 	"github.com/windmilleng/pets/fresh"
 	"github.com/windmilleng/pets/petsfile"
 	"github.com/windmilleng/pets/rebuild"
@@ -102,13 +101,14 @@ func restartInPlace(ctx context.Context, g *globals, f *upFlags, dir *state.Dir,
 			names = append(names, rec.Name)
 		}
 	}
-	restart := map[petsfile.Key]string{}
+	var restart []petsfile.Key
 	for _, k := range keys {
 		rec, _ := recordOf(st, k)
-		if _, ok := project.Service(petsfile.Key{Name: rec.Name, Tier: rec.Tier}); !ok {
+		key := petsfile.Key{Name: rec.Name, Tier: rec.Tier}
+		if _, ok := project.Service(key); !ok {
 			return &petsfile.UsageError{Msg: k + " is not a service of " + project.Path, Hint: "run pets restart from its project, or with -f"}
 		}
-		restart[petsfile.Key{Name: rec.Name, Tier: rec.Tier}] = "restarted by pets restart"
+		restart = append(restart, key)
 	}
 	sort.Strings(names)
 	graph, err := project.Resolve(names, "local", with)
@@ -120,34 +120,21 @@ func restartInPlace(ctx context.Context, g *globals, f *upFlags, dir *state.Dir,
 		return err
 	}
 	defer unlock()
-	fp := project.Fingerprints(ctx, graph)
-	sup := &supervise.Supervisor{State: dir, Project: project, Stderr: g.stderr, Grace: f.grace, ReadyTimeout: f.timeout, Fingerprints: fp, Kube: applier{}}
-	values := map[petsfile.Key]petsfile.Value{}
-	down := map[petsfile.Key]bool{}
-	for _, k := range graph.Order {
-		if v, h := sup.Check(ctx, k); h == rebuild.Healthy || h == rebuild.Redefined {
-			values[k] = v
-		} else {
-			down[k] = true
-		}
-	}
 	syncer, err := syncerFor(project, graph)
 	if err != nil {
 		return fmt.Errorf("live sync: %w", err)
 	}
-	owners := rebuild.OwnersOf(project, graph)
-	plan := rebuild.Decide(rebuild.Input{Graph: graph, Owners: owners, Restart: restart, Down: down})
-	x := &rebuild.Executor{Graph: graph, Runner: sup, Syncer: syncerOrNil(syncer), Owners: owners, Stamps: fresh.NewStamper(dir, project, graph, stateIgnore(dir)),
-		Events: g.events(dir, "restart", p), KeepGoing: true}
-	out := x.Round(ctx, 0, "pets restart", plan, values)
-	var failed []string
-	for _, s := range out.Steps {
-		if s.Result == events.ResultFailed || s.Result == events.ResultInterrupted {
-			failed = append(failed, s.Key.String())
-		}
+	eng := &rebuild.Engine{
+		Runner: &supervise.Supervisor{State: dir, Project: project, Stderr: g.stderr, Grace: f.grace, ReadyTimeout: f.timeout, Fingerprints: project.Fingerprints(ctx, graph), Kube: applier{}},
+		Syncer: syncerOrNil(syncer), Owners: rebuild.OwnersOf(project, graph), Stamps: fresh.NewStamper(dir, project, graph, stateIgnore(dir)),
+		Events: g.events(dir, "restart", p),
 	}
-	if len(failed) > 0 {
-		return fmt.Errorf("%s failed", strings.Join(failed, ", "))
+	if failed := eng.Restart(ctx, graph, restart).Failed(); len(failed) > 0 {
+		var names []string
+		for _, s := range failed {
+			names = append(names, s.Key.String())
+		}
+		return fmt.Errorf("%s failed", strings.Join(names, ", "))
 	}
 	return nil
 }

@@ -222,14 +222,18 @@ func (w *watch) close() {
 func (w *watch) run(ctx context.Context, project *petsfile.Project, cfg rebuild.Config, values map[petsfile.Key]petsfile.Value, down map[petsfile.Key]bool, attach, stopOnExit bool) error {
 	defer w.close()
 	g, wf := w.g, w.wf
+	s := &rebuild.Session{
+		Project: project, Config: cfg, Values: values, Down: down, Attach: attach, StopOnExit: stopOnExit,
+		Events: w.sink, Requests: w.requests, Lock: w.lock, Timing: rebuild.Timing{Settle: wf.quiet},
+	}
 	fw, err := newFileWatcher(wf.quiet, wf.cap)
 	if err != nil {
-		return w.stop(stopOnExit, cfg, err)
+		return errors.Join(err, s.Stop())
 	}
 	defer fw.Close()
 	pf, err := watcher.WatchFiles(project.Files, wf.quiet)
 	if err != nil {
-		return w.stop(stopOnExit, cfg, err)
+		return errors.Join(err, s.Stop())
 	}
 	defer pf.Close()
 	if w.follower == nil {
@@ -251,22 +255,18 @@ func (w *watch) run(ctx context.Context, project *petsfile.Project, cfg rebuild.
 		w.printer.stopHow = "Ctrl-C to detach (they keep running)."
 	}
 	w.sink.next = events.Tee{logStreamer{dir: w.dir, follower: w.follower}, w.printer}
-	s := &rebuild.Session{
-		Project: project, Config: cfg, Values: values, Down: down, Attach: attach,
-		Load: func(ctx context.Context) (*petsfile.Project, *petsfile.Graph, error) {
-			p, err := petsfile.Load(ctx, project.Path, petsfile.Options{Host: supervise.TopLevelHost(g.stderr), Stderr: g.stderr})
-			if err != nil {
-				return nil, nil, err
-			}
-			graph, err := p.Resolve(w.spec.names, w.spec.tier, w.spec.with)
-			return p, graph, err
-		},
-		Configure: w.configure(cfg.Syncer),
-		Files:     fw, Petsfiles: pf, Ignore: stateIgnore(w.dir),
-		Events: w.sink, Requests: w.requests, Lock: w.lock, Timing: rebuild.Timing{Settle: wf.quiet},
+	s.Load = func(ctx context.Context) (*petsfile.Project, *petsfile.Graph, error) {
+		p, err := petsfile.Load(ctx, project.Path, petsfile.Options{Host: supervise.TopLevelHost(g.stderr), Stderr: g.stderr})
+		if err != nil {
+			return nil, nil, err
+		}
+		graph, err := p.Resolve(w.spec.names, w.spec.tier, w.spec.with)
+		return p, graph, err
 	}
-	last, _, err := s.Run(ctx)
-	return w.stop(stopOnExit, last, err)
+	s.Configure = w.configure(cfg.Syncer)
+	s.Files, s.Petsfiles, s.Ignore = fw, pf, stateIgnore(w.dir)
+	_, _, err = s.Run(ctx)
+	return err
 }
 
 // configure makes the Runner, Syncer and Stamps of a reloaded Petsfile's
@@ -300,31 +300,6 @@ func (w *watch) supervisor(project *petsfile.Project, fp map[petsfile.Key]string
 // lock is the lock pets up holds: each step of a round holds it, so that a
 // pets up in another terminal and a round never start a service at once.
 func (w *watch) lock(ctx context.Context) (func(), error) { return w.dir.LockUp(ctx, nil) }
-
-// stop, for pets up --watch, stops every service of cfg, dependents first,
-// and returns err.
-func (w *watch) stop(stopOnExit bool, cfg rebuild.Config, err error) error {
-	if !stopOnExit {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	plan := rebuild.Decide(rebuild.Input{Remove: cfg.Graph.Order, Old: cfg.Graph})
-	for i := range plan.Steps {
-		plan.Steps[i].Reason = "Ctrl-C"
-	}
-	runner := cfg.Runner
-	if runner == nil {
-		return err
-	}
-	x := &rebuild.Executor{Graph: cfg.Graph, Runner: runner, Events: w.sink, KeepGoing: true}
-	out := x.Run(ctx, 0, plan, map[petsfile.Key]petsfile.Value{})
-	errs := []error{err}
-	for _, s := range out.Steps {
-		errs = append(errs, s.Err)
-	}
-	return errors.Join(errs...)
-}
 
 // serve answers a request from another pets (pets restart, list, wait).
 func (w *watch) serve(ctx context.Context, req control.Request, send func(control.Reply) error) error {

@@ -143,17 +143,17 @@ func waitHere(ctx context.Context, g *globals, dir *state.Dir, key string, timeo
 			return fmt.Errorf("%s is %s: %s; nothing watches it to restart it (pets restart %s, or pets watch)", key, stateOf(rec), reasonOf(rec), key)
 		case events.Ready:
 			if rec.Port == 0 || proc.Accepting(rec.Host()) {
-				files, pods, known, err := driftOf(dir, rec)
+				v, err := judge(ctx, dir, rec)
 				switch {
 				case err != nil:
 					return fmt.Errorf("%s: cannot tell whether it runs what is on disk: %w", key, err)
-				case !known:
+				case v.Freshness == events.Unknown:
 					fmt.Fprintf(g.stderr, "%s: ready, freshness unknown (recorded by an older pets)\n", key)
 					return nil
-				case len(files) > 0:
-					return fmt.Errorf("%s is stale: %s changed since it started, and no pets watches it; restart it (pets restart %s) or watch it (pets watch)", key, fileList(files), key)
-				case len(pods) > 0:
-					return fmt.Errorf("%s is stale: pod %s has not had its files, and no pets watches it to give them; watch it (pets watch) or restart it (pets restart %s)", key, strings.Join(pods, ", "), key)
+				case len(v.Files) > 0:
+					return fmt.Errorf("%s is stale: %s changed since it started, and no pets watches it; restart it (pets restart %s) or watch it (pets watch)", key, fileList(v.Files), key)
+				case len(v.Pods) > 0:
+					return fmt.Errorf("%s is stale: pod %s has not had its files, and no pets watches it to give them; watch it (pets watch) or restart it (pets restart %s)", key, strings.Join(v.Pods, ", "), key)
 				}
 				fmt.Fprintf(g.stderr, "%s: ready, fresh\n", key)
 				return nil

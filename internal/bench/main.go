@@ -39,7 +39,7 @@ func main() {
 	n := flag.Int("n", 30, "samples per latency figure")
 	pets := flag.String("pets", "bin/pets", "the pets binary to measure")
 	big := flag.Int("tree", 100_000, "files in the large tree (plus half as many in an ignored directory)")
-	only := flag.String("only", "", "measure only this figure (sync) beside its floor")
+	only := flag.String("only", "", "measure only this figure (sync, or tree: the large tree and pets list on it) beside its floor")
 	flag.Parse()
 	b := &bench{n: *n, treeFiles: *big, only: *only}
 	if err := b.run(*pets); err != nil {
@@ -82,6 +82,12 @@ func (b *bench) run(pets string) error {
 	}
 	if b.pets, err = filepath.Abs(pets); err != nil {
 		return err
+	}
+	if b.only == "tree" {
+		if err := b.largeTree(); err != nil {
+			return err
+		}
+		return b.print()
 	}
 	if b.only == "sync" {
 		for _, restart := range []bool{false, true} {
@@ -604,13 +610,46 @@ func (b *bench) largeTree() error {
 		return err
 	}
 	rss, _ := statusKB(pid, "VmRSS")
+	home := filepath.Join(dir, "home")
+	list := func() (time.Duration, error) {
+		t0 := time.Now()
+		cmd := exec.Command(b.pets, "list", "-o", "json")
+		cmd.Dir, cmd.Env = dir, append(os.Environ(), "PETS_HOME="+home)
+		out, err := cmd.Output()
+		if err != nil {
+			return 0, fmt.Errorf("pets list: %v", err)
+		}
+		if !strings.Contains(string(out), `"freshness": "fresh"`) {
+			return 0, fmt.Errorf("pets list did not say fresh:\n%s", out)
+		}
+		return time.Since(t0), nil
+	}
+	// pets list asks the watching pets (a barrier through its watcher)...
+	watched, err := sample(5, list)
+	if err != nil {
+		w.stop()
+		return err
+	}
 	w.stop()
 	_ = t0
+	// ... or, with no pets watching, walks the tree and compares.
+	if err := b.petsCmd(home, "up", "-f", filepath.Join(dir, "Petsfile")); err != nil {
+		return err
+	}
+	walked, err := sample(5, list)
+	if derr := b.petsCmd(home, "down", "--grace", "1s"); err == nil {
+		err = derr
+	}
+	if err != nil {
+		return err
+	}
 	b.note(fmt.Sprintf("%d-file tree (%d dirs) + %d ignored files: watcher.New", b.treeFiles, dirs, b.treeFiles/2),
 		fmt.Sprintf("median %s of 3", ms(newTimes[1])))
 	b.note("  pets up --watch: service ready to watching", ms(watching.Sub(ready)))
 	b.note("  pets up --watch: peak RSS (VmHWM) / RSS idle", fmt.Sprintf("%.1f MB / %.1f MB", float64(hwm)/1024, float64(rss)/1024))
 	b.note("  pets up --watch: CPU used over 10 s idle", fmt.Sprintf("%s (%.2f%% of a core)", ms(cpu1-cpu0), 100*float64(cpu1-cpu0)/float64(10*time.Second)))
+	b.note("  pets list, a pets watching (asks it)", fmt.Sprintf("median %s of 5", ms(watched.median())))
+	b.note("  pets list, no pets watching (walks the tree)", fmt.Sprintf("median %s of 5", ms(walked.median())))
 	return nil
 }
 
