@@ -629,9 +629,21 @@ func (r *run) barrierSeen(b Barrier) {
 	r.gen++
 	r.markDirty(b.Pending, false, r.gen)
 	if b.Err != "" {
-		for _, k := range r.cfg.Graph.Order {
-			r.config[k] = "the watcher could not tell whether files changed: " + b.Err
+		// The watcher cannot say it has seen every change made before the
+		// question: what looks fresh may not be.
+		why := "the watcher could not confirm it had seen every change: " + b.Err
+		if q.Op == OpWait {
+			q.Reply <- Reply{Err: errors.New(why)}
+			return
 		}
+		st := r.statusOf(q.Names)
+		for i := range st {
+			if st[i].Freshness == events.Fresh {
+				st[i].Freshness, st[i].Reason = events.Unknown, why
+			}
+		}
+		q.Reply <- Reply{Status: st}
+		return
 	}
 	if q.Op == OpStatus {
 		q.Reply <- Reply{Status: r.statusOf(q.Names)}
@@ -812,9 +824,7 @@ func (r *run) markDirty(paths []string, all bool, gen int) {
 		}
 	}
 	for k, ps := range owned {
-		for _, p := range ps {
-			r.coveredBy(k, []string{p}, gen)
-		}
+		r.coveredBy(k, ps, gen)
 	}
 }
 

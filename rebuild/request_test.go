@@ -1,0 +1,236 @@
+package rebuild
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/windmilleng/pets/events"
+	"github.com/windmilleng/pets/petsfile"
+)
+
+// Requests from outside the loop (pets restart, list, wait) and what the
+// loop says of freshness.
+
+// ask sends q to the loop and returns the reply channel.
+func ask(t *testing.T, requests chan Request, op RequestOp, names ...string) chan Reply {
+	t.Helper()
+	reply := make(chan Reply, 1)
+	requests <- Request{Op: op, Names: names, Reply: reply}
+	return reply
+}
+
+// barriers is a fake file watcher's barrier: it remembers the ids asked for.
+type barriers struct {
+	mu  sync.Mutex
+	ids []uint64
+	got chan uint64
+}
+
+func (b *barriers) ask(id uint64) error {
+	b.got <- id
+	return nil
+}
+
+func statusLine(st []Status) string {
+	var out []string
+	for _, s := range st {
+		l := fmt.Sprintf("%s %s %s", s.Key.Name, s.State, s.Freshness)
+		if len(s.Files) > 0 {
+			l += fmt.Sprint(s.Files)
+		}
+		out = append(out, l)
+	}
+	sort.Strings(out)
+	return strings.Join(out, "; ")
+}
+
+func TestLoopRestartRequestIsQueuedBehindTheRoundInProgress(t *testing.T) {
+	release := make(chan struct{})
+	f := &loopRunner{block: map[string]chan struct{}{"api-local": release}, entered: make(chan string, 10)}
+	changes, rounds := make(chan Changes), make(chan events.Event, 10)
+	l := diamondLoop(f, changes, rounds)
+	requests := make(chan Request)
+	l.Requests = requests
+	defer runLoop(t, l)()
+
+	changes <- Changes{Paths: []string{"/r/api/a.go"}}
+	<-f.entered // round 1 is in api's restart
+	reply := ask(t, requests, OpRestart, "tool", "api-local")
+	select {
+	case r := <-reply:
+		t.Fatalf("the restart was answered during round 1: %+v", r)
+	default:
+	}
+	f.mu.Lock()
+	f.block = nil
+	f.mu.Unlock()
+	close(release)
+	if got := summary(<-rounds); got != "[/r/api/a.go] -> api web(bounced)" {
+		t.Errorf("round 1 = %s (the request must not join a round in progress)", got)
+	}
+	r := <-reply
+	if r.Err != nil || r.Round == nil || r.Round.N != 2 {
+		t.Fatalf("reply %+v", r)
+	}
+	if got := summary(<-rounds); got != "[] -> api web(bounced) tool" {
+		t.Errorf("round 2 = %s", got)
+	}
+	var steps []string
+	for _, s := range r.Round.Steps {
+		steps = append(steps, s.Key.Name+": "+s.Reason)
+	}
+	if fmt.Sprint(steps) != "[api: restarted by pets restart web: api-local restarted tool: restarted by pets restart]" {
+		t.Errorf("the restart round's steps: %v", steps)
+	}
+	if r := <-ask(t, requests, OpRestart, "nope"); r.Err == nil || !strings.Contains(r.Err.Error(), "nope is not watched by this pets") {
+		t.Errorf("restart of an unknown service: %+v", r)
+	}
+}
+
+func TestLoopStatusCountsWhatTheWatcherHasSeen(t *testing.T) {
+	release := make(chan struct{})
+	f := &loopRunner{block: map[string]chan struct{}{"store-local": release}, entered: make(chan string, 10)}
+	changes, rounds := make(chan Changes), make(chan events.Event, 10)
+	l := diamondLoop(f, changes, rounds)
+	requests := make(chan Request)
+	b := &barriers{got: make(chan uint64, 10)}
+	l.Requests, l.Barrier = requests, b.ask
+	defer runLoop(t, l)()
+
+	// Nothing changed: everything is fresh.
+	reply := ask(t, requests, OpStatus)
+	id := <-b.got
+	changes <- Changes{Barriers: []Barrier{{ID: id}}}
+	if got := statusLine((<-reply).Status); got != "api ready fresh; store ready fresh; tool ready fresh; web ready fresh" {
+		t.Errorf("status = %s", got)
+	}
+	// An edit the watcher has seen but not handed over (still in its open
+	// batch) makes its owner stale.
+	reply = ask(t, requests, OpStatus, "api", "tool")
+	id = <-b.got
+	changes <- Changes{Barriers: []Barrier{{ID: id, Pending: []string{"/r/tool/x.go"}}}}
+	if got := statusLine((<-reply).Status); got != "api ready fresh; tool ready stale[/r/tool/x.go]" {
+		t.Errorf("status = %s", got)
+	}
+	// While a service restarts it is stale, and so are the dependents to
+	// be bounced after it (the round has not settled); tool, edited during
+	// the round, waits for the next.
+	changes <- Changes{Paths: []string{"/r/store/s.sql"}}
+	<-f.entered // store's restart, held
+	changes <- Changes{Paths: []string{"/r/tool/y.go"}}
+	reply = ask(t, requests, OpStatus, "store", "web", "tool")
+	id = <-b.got
+	changes <- Changes{Barriers: []Barrier{{ID: id}}}
+	if got := statusLine((<-reply).Status); got != "store starting stale[/r/store/s.sql]; tool ready stale[/r/tool/x.go /r/tool/y.go]; web ready stale" {
+		t.Errorf("status during the round = %s", got)
+	}
+	close(release)
+	<-rounds
+	<-rounds // tool's
+	reply = ask(t, requests, OpStatus)
+	id = <-b.got
+	changes <- Changes{Barriers: []Barrier{{ID: id}}}
+	if got := statusLine((<-reply).Status); got != "api ready fresh; store ready fresh; tool ready fresh; web ready fresh" {
+		t.Errorf("status after the rounds = %s", got)
+	}
+	// A barrier that failed: what looks fresh may not be.
+	reply = ask(t, requests, OpStatus, "api")
+	id = <-b.got
+	changes <- Changes{Barriers: []Barrier{{ID: id, Err: "sentinel lost"}}}
+	if r := <-reply; statusLine(r.Status) != "api ready unknown" || !strings.Contains(r.Status[0].Reason, "sentinel lost") {
+		t.Errorf("status after a failed barrier = %+v", r.Status)
+	}
+}
+
+func TestLoopWaitRepliesOnceFreshOrAtOnceWhenItCannotBe(t *testing.T) {
+	f := &loopRunner{fail: map[string]bool{"tool-local": true}}
+	changes, rounds := make(chan Changes), make(chan events.Event, 10)
+	l := diamondLoop(f, changes, rounds)
+	requests := make(chan Request)
+	b := &barriers{got: make(chan uint64, 10)}
+	l.Requests, l.Barrier = requests, b.ask
+	defer runLoop(t, l)()
+
+	// An edit still in the watcher's open batch: the wait waits for it.
+	reply := ask(t, requests, OpWait, "api")
+	id := <-b.got
+	changes <- Changes{Barriers: []Barrier{{ID: id, Pending: []string{"/r/api/a.go"}}}}
+	select {
+	case r := <-reply:
+		t.Fatalf("wait answered before the edit ran: %+v", r)
+	default:
+	}
+	changes <- Changes{Paths: []string{"/r/api/a.go"}}
+	<-rounds
+	if r := <-reply; r.Err != nil || statusLine(r.Status) != "api ready fresh" {
+		t.Errorf("wait = %+v", r)
+	}
+	// A service that failed, with nothing pending for it, cannot get fresh.
+	changes <- Changes{Paths: []string{"/r/tool/t.go"}}
+	<-rounds
+	reply = ask(t, requests, OpWait, "tool")
+	changes <- Changes{Barriers: []Barrier{{ID: <-b.got}}}
+	if r := <-reply; r.Err == nil || !strings.Contains(r.Err.Error(), "tool-local is failed: boom") {
+		t.Errorf("wait for a failed service = %+v", r)
+	}
+}
+
+func TestLoopSaysWhenAServiceGoesStaleAndFresh(t *testing.T) {
+	f := &loopRunner{}
+	changes, rounds := make(chan Changes), make(chan events.Event, 10)
+	l := diamondLoop(f, changes, rounds)
+	seen := make(chan string, 10)
+	l.Events.(*testSink).seen = func(e events.Event) {
+		if e.Type == events.ServiceStale || e.Type == events.ServiceFresh {
+			seen <- fmt.Sprintf("%s %s %v", e.Service, e.Freshness, e.Files)
+		}
+	}
+	defer runLoop(t, l)()
+	changes <- Changes{Paths: []string{"/r/api/a.go", "/r/api/b.go"}}
+	<-rounds
+	changes <- Changes{Paths: []string{"/r/tool/x"}}
+	<-rounds
+	var got []string
+	for len(got) < 4 {
+		got = append(got, <-seen)
+	}
+	want := "[api-local stale [/r/api/a.go /r/api/b.go] api-local fresh [] tool-local stale [/r/tool/x] tool-local fresh []]"
+	if fmt.Sprint(got) != want {
+		t.Errorf("freshness events:\n%v\nwant\n%s", got, want)
+	}
+}
+
+// A Runner's Alive reporting a crash: the event says how it ended.
+func TestLoopCrashEventCarriesTheExitStatus(t *testing.T) {
+	f := &exitRunner{loopRunner: &loopRunner{dead: map[string]bool{}}}
+	changes, rounds := make(chan Changes), make(chan events.Event, 10)
+	l := diamondLoop(f.loopRunner, changes, rounds)
+	l.Runner = f
+	crashed := make(chan events.Event, 1)
+	l.Events.(*testSink).seen = func(e events.Event) {
+		if e.Type == events.ServiceCrashed {
+			crashed <- e
+		}
+	}
+	l.Timing.CheckEvery = 1
+	defer runLoop(t, l)()
+	f.mu.Lock()
+	f.dead["web-local"] = true
+	f.mu.Unlock()
+	if e := <-crashed; e.Service != "web-local" || e.Exit != "exit status 3" || e.State != events.Crashed {
+		t.Errorf("crash event %+v", e)
+	}
+}
+
+type exitRunner struct{ *loopRunner }
+
+func (f *exitRunner) Alive(ctx context.Context, k petsfile.Key) (bool, string) {
+	if ok, _ := f.loopRunner.Alive(ctx, k); ok {
+		return true, ""
+	}
+	return false, "exit status 3"
+}
