@@ -194,7 +194,14 @@ func (s *Supervisor) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Val
 		return s.dryUp(ctx, k, deps)
 	}
 	t0 := time.Now()
-	if err := s.replace(ctx, k, svc); err != nil {
+	// The new record takes the old one's place in the same write, so that
+	// the service is never unrecorded while it restarts (pets list, pets
+	// wait and pets restart would say it is not running).
+	next := &state.Service{
+		Name: k.Name, Tier: k.Tier, Petsfile: svc.File, Root: s.Project.Path, Deps: svc.Deps,
+		Status: state.Starting, Started: time.Now(), Fingerprint: s.Fingerprints[k],
+	}
+	if err := s.replace(ctx, k, svc, next); err != nil {
 		return petsfile.Value{}, err
 	}
 	stopped := time.Since(t0)
@@ -207,16 +214,6 @@ func (s *Supervisor) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Val
 	offset, _ := logf.Seek(0, io.SeekEnd)
 	fmt.Fprintf(logf, "--- pets: starting %s at %s ---\n", k, time.Now().Format(time.RFC3339))
 
-	err = s.State.Update(func(f *state.File) error {
-		f.Services[k.Name] = &state.Service{
-			Name: k.Name, Tier: k.Tier, Petsfile: svc.File, Root: s.Project.Path, Deps: svc.Deps,
-			Status: state.Starting, Started: time.Now(), Fingerprint: s.Fingerprints[k],
-		}
-		return nil
-	})
-	if err != nil {
-		return petsfile.Value{}, err
-	}
 	h := &host{s: s, key: k, log: logf}
 	v, err := s.Project.Provide(ctx, k, deps, h)
 	if err == nil {
@@ -235,45 +232,39 @@ func (s *Supervisor) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Val
 		serr := &ServiceError{Key: k, Err: err, LogPath: logPath, Tail: tailFrom(logPath, offset, tailLines)}
 		stopCtx, cancel := context.WithTimeout(context.Background(), s.grace()+15*time.Second)
 		defer cancel()
-		if derr := s.down(stopCtx, k.Name, false); derr != nil {
+		var failed *state.Service // KeepFailed: recorded as failed, with why, once its processes are stopped
+		if s.KeepFailed {
+			reason := err.Error()
+			if i := strings.IndexByte(reason, '\n'); i >= 0 {
+				reason = reason[:i]
+			}
+			failed = &state.Service{
+				Name: k.Name, Tier: k.Tier, Petsfile: svc.File, Root: s.Project.Path, Deps: svc.Deps,
+				Status: state.Failed, Started: time.Now(), Reason: reason, Fingerprint: s.Fingerprints[k],
+			}
+		}
+		if derr := s.down(stopCtx, k.Name, false, failed); derr != nil {
 			serr.Err = fmt.Errorf("%w (and stopping it failed: %v)", err, derr)
-		} else if s.KeepFailed {
-			s.recordFailed(k, svc, err)
 		}
 		return petsfile.Value{}, serr
 	}
 	return v, nil
 }
 
-// recordFailed records k as failed, with the first line of err, after its
-// processes were stopped.
-func (s *Supervisor) recordFailed(k petsfile.Key, svc *petsfile.Service, err error) {
-	reason := err.Error()
-	if i := strings.IndexByte(reason, '\n'); i >= 0 {
-		reason = reason[:i]
-	}
-	_ = s.State.Update(func(f *state.File) error {
-		if _, ok := f.Services[k.Name]; ok {
-			return nil // another pets started it meanwhile
-		}
-		f.Services[k.Name] = &state.Service{
-			Name: k.Name, Tier: k.Tier, Petsfile: svc.File, Root: s.Project.Path, Deps: svc.Deps,
-			Status: state.Failed, Started: time.Now(), Reason: reason, Fingerprint: s.Fingerprints[k],
-		}
-		return nil
-	})
-}
-
-// replace stops a recorded service of the same name before k starts. A
-// service of that name from another Petsfile that is still alive is refused.
-func (s *Supervisor) replace(ctx context.Context, k petsfile.Key, svc *petsfile.Service) error {
+// replace stops a recorded service of the same name before k starts, and
+// records next in its place. A service of that name from another Petsfile
+// that is still alive is refused.
+func (s *Supervisor) replace(ctx context.Context, k petsfile.Key, svc *petsfile.Service, next *state.Service) error {
 	f, err := s.State.Read()
 	if err != nil {
 		return err
 	}
 	rec, ok := f.Services[k.Name]
 	if !ok {
-		return nil
+		return s.State.Update(func(f *state.File) error {
+			f.Services[k.Name] = next
+			return nil
+		})
 	}
 	if rec.Petsfile != svc.File && Alive(rec) {
 		return fmt.Errorf("%s is already running from %s; stop it first with `pets down %s`", rec.Key(), rec.Petsfile, k.Name)
@@ -283,7 +274,7 @@ func (s *Supervisor) replace(ctx context.Context, k petsfile.Key, svc *petsfile.
 	} else if fp := s.Fingerprints[k]; fp != "" && rec.Fingerprint != "" && fp != rec.Fingerprint && Alive(rec) {
 		s.printf("Restarting %s: the Petsfile changed it since it started", k)
 	}
-	return s.down(ctx, k.Name, false)
+	return s.down(ctx, k.Name, false, next)
 }
 
 // Down stops k and removes its record.
@@ -299,22 +290,30 @@ func (s *Supervisor) Down(ctx context.Context, k petsfile.Key) error {
 	if rec, ok := f.Services[k.Name]; ok && rec.Tier != k.Tier {
 		return nil // another tier of the name runs: not k
 	}
-	return s.down(ctx, k.Name, true)
+	return s.down(ctx, k.Name, true, nil)
 }
 
-func (s *Supervisor) down(ctx context.Context, name string, say bool) error {
+// down stops the recorded service name and removes its record, or puts
+// next in its place (if not nil).
+func (s *Supervisor) down(ctx context.Context, name string, say bool, next *state.Service) error {
 	f, err := s.State.Read()
 	if err != nil {
 		return err
 	}
 	rec, ok := f.Services[name]
 	if !ok {
-		return nil
+		if next == nil {
+			return nil
+		}
+		return s.State.Update(func(f *state.File) error {
+			f.Services[name] = next
+			return nil
+		})
 	}
 	if say {
 		s.printf("Stopping %s", rec.Key())
 	}
-	if _, err := s.stopService(ctx, rec); err != nil {
+	if _, err := s.stopService(ctx, rec, next); err != nil {
 		return err
 	}
 	if rec.Port != 0 {
@@ -328,9 +327,10 @@ func (s *Supervisor) down(ctx context.Context, name string, say bool) error {
 }
 
 // stopService is StopService for a service this Supervisor may have started
-// itself: it waits for its own children's exit instead of polling.
-func (s *Supervisor) stopService(ctx context.Context, rec *state.Service) ([]proc.Stopped, error) {
-	return stopService(ctx, s.State, rec, s.grace(), func(id proc.Identity) (proc.Stopped, error) {
+// itself: it waits for its own children's exit instead of polling. Its
+// record is replaced by next (nil: removed).
+func (s *Supervisor) stopService(ctx context.Context, rec *state.Service, next *state.Service) ([]proc.Stopped, error) {
+	return stopService(ctx, s.State, rec, next, s.grace(), func(id proc.Identity) (proc.Stopped, error) {
 		s.mu.Lock()
 		p := s.procs[id.PID]
 		if p != nil && p.Identity == id {
@@ -350,10 +350,10 @@ func (s *Supervisor) stopService(ctx context.Context, rec *state.Service) ([]pro
 // from the record as it goes, and then the record itself. It returns how each
 // group ended.
 func StopService(ctx context.Context, dir *state.Dir, rec *state.Service, grace time.Duration) ([]proc.Stopped, error) {
-	return stopService(ctx, dir, rec, grace, func(id proc.Identity) (proc.Stopped, error) { return proc.Stop(ctx, id, grace) })
+	return stopService(ctx, dir, rec, nil, grace, func(id proc.Identity) (proc.Stopped, error) { return proc.Stop(ctx, id, grace) })
 }
 
-func stopService(ctx context.Context, dir *state.Dir, rec *state.Service, grace time.Duration, stop func(proc.Identity) (proc.Stopped, error)) ([]proc.Stopped, error) {
+func stopService(ctx context.Context, dir *state.Dir, rec, next *state.Service, grace time.Duration, stop func(proc.Identity) (proc.Stopped, error)) ([]proc.Stopped, error) {
 	var how []proc.Stopped
 	var errs []error
 	for i := len(rec.Procs) - 1; i >= 0; i-- {
@@ -378,7 +378,13 @@ func stopService(ctx context.Context, dir *state.Dir, rec *state.Service, grace 
 		return how, errors.Join(errs...)
 	}
 	err := dir.Update(func(f *state.File) error {
-		if r, ok := f.Services[rec.Name]; ok && r.Tier == rec.Tier && len(r.Procs) == 0 {
+		r, ok := f.Services[rec.Name]
+		switch {
+		case ok && (r.Tier != rec.Tier || !r.Started.Equal(rec.Started)):
+			// Another pets recorded another instance meanwhile: leave it.
+		case next != nil:
+			f.Services[rec.Name] = next
+		case ok && len(r.Procs) == 0:
 			delete(f.Services, rec.Name)
 		}
 		return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"sort"
 
 	"github.com/windmilleng/pets/petsfile"
 	"github.com/windmilleng/pets/state"
@@ -48,4 +49,29 @@ func (g *globals) loadProject(ctx context.Context, host petsfile.Host) (*petsfil
 		return nil, err
 	}
 	return petsfile.Load(ctx, path, petsfile.Options{Host: host, Stderr: g.stderr})
+}
+
+// readState opens the state directory and reads the record.
+func (g *globals) readState() (*state.Dir, *state.File, error) {
+	dir, err := g.openState()
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := dir.Read()
+	return dir, f, err
+}
+
+// running returns the services of project that run now, by name, with the
+// tier each runs at (sorted names): what pets watch and pets restart work
+// on.
+func running(project *petsfile.Project, st *state.File) (names []string, tiers map[string]string) {
+	tiers = map[string]string{}
+	for _, rec := range st.Services {
+		if _, ok := project.Service(petsfile.Key{Name: rec.Name, Tier: rec.Tier}); ok {
+			tiers[rec.Name] = rec.Tier
+			names = append(names, rec.Name)
+		}
+	}
+	sort.Strings(names)
+	return names, tiers
 }

@@ -66,13 +66,7 @@ func TestRestartGoesThroughTheWatchingPets(t *testing.T) {
 func TestRestartDuringARoundWaitsForIt(t *testing.T) {
 	e := newEnv(t)
 	port := freePort(t)
-	e.write("s/keep", "")
-	e.write("go", "")
-	e.write("Petsfile", fmt.Sprintf(`
-def s_local():
-  return service(start("while [ ! -e go ]; do sleep 0.02; done; exec $PETSERVER --name s --port %[1]d"), "127.0.0.1", %[1]d)
-register("s", "local", s_local, watch=["s/**"])
-`, port))
+	e.gated(port)
 	w := e.watch("up", "--watch")
 	if err := os.Remove(e.dir + "/go"); err != nil {
 		t.Fatal(err)
@@ -220,10 +214,7 @@ func TestASecondWatcherOfAServiceIsRefused(t *testing.T) {
 
 func TestAFailedServiceStaysListedWithItsReason(t *testing.T) {
 	e := newEnv(t)
-	e.chain()
-	pf := strings.Replace(readFile(t, e.dir+"/Petsfile"),
-		`cat a/data > a.seen 2>/dev/null;`, `cat a/data > a.seen 2>/dev/null; if grep -q bad a/data 2>/dev/null; then echo a cannot start: bad data; exit 4; fi;`, 1)
-	e.write("Petsfile", pf)
+	e.chainWithBadData()
 	w := e.watch("up", "--watch")
 	e.write("a/data", "bad")
 	w.waitLine(`a-local FAILED`)

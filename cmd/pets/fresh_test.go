@@ -111,13 +111,7 @@ func TestEditWhileNothingWatchesIsStaleThenWatchRestartsIt(t *testing.T) {
 func TestWaitReturnsOnlyOnceTheEditRuns(t *testing.T) {
 	e := newEnv(t)
 	port := freePort(t)
-	e.write("s/data", "v0")
-	e.write("go", "")
-	e.write("Petsfile", fmt.Sprintf(`
-def s_local():
-  return service(start("while [ ! -e go ]; do sleep 0.02; done; cat s/data > s.seen; exec $PETSERVER --name s --port %[1]d"), "127.0.0.1", %[1]d)
-register("s", "local", s_local, watch=["s/**"])
-`, port))
+	e.gated(port)
 	w := e.watch("up", "--watch")
 	if err := os.Remove(filepath.Join(e.dir, "go")); err != nil {
 		t.Fatal(err)

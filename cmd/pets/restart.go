@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -39,11 +38,7 @@ holding the lock pets up holds. A service that is down is started.`,
 }
 
 func runRestart(ctx context.Context, g *globals, f *upFlags, names []string) error {
-	dir, err := g.openState()
-	if err != nil {
-		return err
-	}
-	st, err := dir.Read()
+	dir, st, err := g.readState()
 	if err != nil {
 		return err
 	}
@@ -93,14 +88,7 @@ func restartInPlace(ctx context.Context, g *globals, f *upFlags, dir *state.Dir,
 	}
 	// The services of this Petsfile that run, at the tiers they run at, so
 	// that their dependents are bounced.
-	with := map[string]string{}
-	var names []string
-	for _, rec := range st.Services {
-		if _, ok := project.Service(petsfile.Key{Name: rec.Name, Tier: rec.Tier}); ok {
-			with[rec.Name] = rec.Tier
-			names = append(names, rec.Name)
-		}
-	}
+	names, with := running(project, st)
 	var restart []petsfile.Key
 	for _, k := range keys {
 		rec, _ := recordOf(st, k)
@@ -110,7 +98,6 @@ func restartInPlace(ctx context.Context, g *globals, f *upFlags, dir *state.Dir,
 		}
 		restart = append(restart, key)
 	}
-	sort.Strings(names)
 	graph, err := project.Resolve(names, "local", with)
 	if err != nil {
 		return err

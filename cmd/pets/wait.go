@@ -43,11 +43,7 @@ pets restart, or pets watch). It never evaluates the Petsfile.`,
 func runWait(ctx context.Context, g *globals, names []string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	dir, err := g.openState()
-	if err != nil {
-		return err
-	}
-	st, err := dir.Read()
+	dir, st, err := g.readState()
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -58,26 +57,14 @@ func runWatch(cmd *cobra.Command, g *globals, f *upFlags, names []string) error 
 	if err != nil {
 		return err
 	}
-	dir, err := g.openState()
-	if err != nil {
-		return err
-	}
-	st, err := dir.Read()
+	dir, st, err := g.readState()
 	if err != nil {
 		return err
 	}
 	// The tiers that run now are the ones to watch.
-	with := map[string]string{}
-	for _, rec := range st.Services {
-		if _, ok := project.Service(petsfile.Key{Name: rec.Name, Tier: rec.Tier}); ok {
-			with[rec.Name] = rec.Tier
-		}
-	}
+	all, with := running(project, st)
 	if len(names) == 0 {
-		for n := range with {
-			names = append(names, n)
-		}
-		sort.Strings(names)
+		names = all
 		if len(names) == 0 {
 			return &petsfile.UsageError{Msg: "none of " + project.Path + "'s services is running", Hint: "start them first with pets up, or use pets up --watch"}
 		}

@@ -141,6 +141,27 @@ register("%[1]s", "local", %[1]s_local, deps=[%[5]s], watch=["%[1]s/**"], ignore
 	e.write("Petsfile", b.String())
 }
 
+// chainWithBadData is chain, except that a refuses to start (exit 4, saying
+// "a cannot start: bad data") while a/data says "bad".
+func (e *env) chainWithBadData() {
+	e.chain()
+	e.write("Petsfile", strings.Replace(readFile(e.t, filepath.Join(e.dir, "Petsfile")),
+		`cat a/data > a.seen 2>/dev/null;`, `cat a/data > a.seen 2>/dev/null; if grep -q bad a/data 2>/dev/null; then echo a cannot start: bad data; exit 4; fi;`, 1))
+}
+
+// gated writes a Petsfile with one service s, watching s/**, whose server
+// records s/data in s.seen and listens on port only once the file "go"
+// exists: a test removes it to hold a restart, and writes it to let go.
+func (e *env) gated(port int) {
+	e.write("s/data", "v0")
+	e.write("go", "")
+	e.write("Petsfile", fmt.Sprintf(`
+def s_local():
+  return service(start("while [ ! -e go ]; do sleep 0.02; done; cat s/data > s.seen; exec $PETSERVER --name s --port %[1]d"), "127.0.0.1", %[1]d)
+register("s", "local", s_local, watch=["s/**"])
+`, port))
+}
+
 // pids returns the current pid of each listed service.
 func (e *env) pids() map[string]int {
 	m := map[string]int{}
@@ -301,11 +322,7 @@ register("c", "local", lambda: service(start("exec $PETSERVER --port %d"), "127.
 
 func TestWatchFailureAndRecovery(t *testing.T) {
 	e := newEnv(t)
-	e.chain()
-	// a refuses to start while a/data says "bad".
-	pf := strings.Replace(readFile(t, filepath.Join(e.dir, "Petsfile")),
-		`cat a/data > a.seen 2>/dev/null;`, `cat a/data > a.seen 2>/dev/null; if grep -q bad a/data 2>/dev/null; then echo a cannot start: bad data; exit 4; fi;`, 1)
-	e.write("Petsfile", pf)
+	e.chainWithBadData() // a refuses to start while a/data says "bad"
 	w := e.watch("up", "--watch")
 	cBefore := e.pids()["c-local"]
 
@@ -524,13 +541,7 @@ func readFile(t *testing.T, p string) string {
 func TestWatchCtrlCDuringARestartFinishesIt(t *testing.T) {
 	e := newEnv(t)
 	port := freePort(t)
-	e.write("s/keep", "")
-	e.write("go", "") // the server starts listening only while this file exists
-	e.write("Petsfile", fmt.Sprintf(`
-def s_local():
-  return service(start("while [ ! -e go ]; do sleep 0.05; done; exec $PETSERVER --name s --port %[1]d"), "127.0.0.1", %[1]d)
-register("s", "local", s_local, watch=["s/**"])
-`, port))
+	e.gated(port) // the server starts listening only while "go" exists
 	e.mustPets("up")
 	before := e.pids()["s-local"]
 	w := e.watch("watch")
