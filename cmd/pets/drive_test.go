@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -264,4 +265,33 @@ func TestEventsOfAKilledWatcherAreKept(t *testing.T) {
 	}
 	// What it left is still recorded: pets down stops it.
 	e.mustPets("down")
+}
+
+// A state directory whose path is too long for a socket address: the
+// watching pets listens on a short private path instead, and pets restart
+// finds it through the record.
+func TestRequestsWorkWithALongStateDirectory(t *testing.T) {
+	e := newEnv(t)
+	e.home = filepath.Join(e.home, strings.Repeat("a-rather-long-directory-name-", 5))
+	if err := os.MkdirAll(e.home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.chain()
+	w := e.watch("up", "--watch")
+	var st struct {
+		Watchers []struct {
+			Socket string `json:"socket"`
+		} `json:"watchers"`
+	}
+	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(e.home, "state.json"))), &st); err != nil || len(st.Watchers) != 1 {
+		t.Fatalf("watchers recorded: %+v (%v)", st, err)
+	}
+	if s := st.Watchers[0].Socket; strings.HasPrefix(s, e.home) || len(s) >= 108 {
+		t.Errorf("socket at %s (%d bytes): want a short path outside the state directory", s, len(s))
+	}
+	r := e.mustPets("restart", "c")
+	w.waitLine(`round \d+: pets restart -> c-local restarted`)
+	if !strings.Contains(r.stderr, "pets restart -> c-local restarted") {
+		t.Errorf("pets restart:\n%s", r.stderr)
+	}
 }
