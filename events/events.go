@@ -42,10 +42,14 @@ const (
 	ServiceCrashed Type = "service.crashed"
 	// ServiceStopped: pets stopped it and it is gone. Service, State
 	// (stopped), Reason ("pets down", "removed from the Petsfile",
-	// "rollback", "Ctrl-C"), Round (0 outside a watch round).
+	// "rollback", "Ctrl-C"; a watching pets that finds it stopped by
+	// another pets: "stopped outside this pets ..."), Round (0 outside a
+	// watch round).
 	ServiceStopped Type = "service.stopped"
-	// ServiceReused: pets up found it ready and fresh and left it alone.
-	// Service, State (ready), Host, PID.
+	// ServiceReused: pets up found it ready and fresh and left it alone
+	// (or a watching pets found it running again after another pets
+	// stopped it, and says so in its reason). Service, State (ready),
+	// Host, PID.
 	ServiceReused Type = "service.reused"
 	// ServiceStale: what runs is no longer what is on disk: files of its
 	// watch set (or its configuration) changed and pets has not restarted
@@ -106,7 +110,7 @@ var Types = []Type{
 }
 
 // State is where a service is in its life. These are the only state names
-// pets shows (pets list, pets events, the status page).
+// pets shows (pets list, pets events, the terminal).
 type State string
 
 const (

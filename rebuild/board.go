@@ -57,7 +57,7 @@ func (b *board) Emit(e events.Event) {
 				b.states[k], b.why[k] = events.Crashed, why
 			case events.ServiceStopped:
 				delete(b.states, k)
-				delete(b.why, k)
+				b.why[k] = e.Reason
 				delete(b.isStale, k)
 			}
 		}
@@ -74,7 +74,11 @@ func (b *board) state(k petsfile.Key) (events.State, string) {
 	defer b.mu.Unlock()
 	st, ok := b.states[k.String()]
 	if !ok {
-		return events.Stopped, "not running"
+		why := b.why[k.String()]
+		if why == "" {
+			why = "not running"
+		}
+		return events.Stopped, why
 	}
 	return st, b.why[k.String()]
 }

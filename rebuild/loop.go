@@ -116,9 +116,9 @@ type Loop struct {
 
 	Changes <-chan Changes
 	// Reloads (may be nil) brings new configurations, applied in order
-	// between rounds. A nil Reload says the Petsfile changed but did not
-	// evaluate. Changes that came before a reload's round join it: each
-	// service restarts once.
+	// between rounds. A nil Reload, or one with Err, says the Petsfile
+	// changed but did not evaluate. Changes that came before a reload's
+	// round join it: each service restarts once.
 	Reloads <-chan *Reload
 	// Coming (may be nil) says the Petsfile is being written (the first
 	// event of its batch): batches wait for its reload (up to two
@@ -208,7 +208,8 @@ type run struct {
 	pend     pending
 	down     map[petsfile.Key]bool
 	hold     holder
-	holdT    *time.Timer // fires at the holder's deadline; nil if none
+	holdT    *time.Timer // fires at holdAt, the holder's deadline; nil if none
+	holdAt   time.Time
 	inflight *flight
 	n        int
 	done     chan roundDone
@@ -218,14 +219,16 @@ type run struct {
 	reloads <-chan *Reload
 	coming  <-chan struct{}
 
-	board    *board
-	gen      int                             // counts batches, for freshness (see board)
-	dirty    map[petsfile.Key]map[string]int // changed paths not handled yet, with the gen they came in
-	config   map[petsfile.Key]string         // services whose configuration is changing: why
-	barrier  uint64
-	asked    map[uint64]Request // status and wait requests waiting for their barrier
-	restarts []pendingRestart
-	waits    []Request // OpWait, after their barrier, until satisfied
+	board       *board
+	gen         int                             // counts batches, for freshness (see board)
+	dirty       map[petsfile.Key]map[string]int // changed paths not handled yet, with the gen they came in
+	config      map[petsfile.Key]string         // services whose configuration is changing: why
+	configFiles []string                        // the Petsfiles that changed, while any config entry is set
+	away        map[petsfile.Key]bool           // stopped outside this pets (pets down): left alone until they run again
+	barrier     uint64
+	asked       map[uint64]Request // status and wait requests waiting for their barrier
+	restarts    []pendingRestart
+	waits       []Request // OpWait, after their barrier, until satisfied
 }
 
 type pendingRestart struct {
@@ -285,15 +288,19 @@ func (f *flight) begunKeys() map[petsfile.Key]bool {
 }
 
 // inHand says whether k has a step in this round that has not ended.
-func (f *flight) inHand(k petsfile.Key) bool {
+func (f *flight) inHand(k petsfile.Key) bool { return f.stepOf(k) != "" }
+
+// stepOf is the kind of k's step in this round that has not ended ("" if
+// none).
+func (f *flight) stepOf(k petsfile.Key) events.StepKind {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for i, s := range f.plan.Steps {
 		if s.Key == k && !f.ended[i] {
-			return true
+			return s.Kind
 		}
 	}
-	return false
+	return ""
 }
 
 type roundDone struct {
@@ -316,6 +323,7 @@ func (l *Loop) start(ctx context.Context) *run {
 		changes: l.Changes, reloads: l.Reloads, coming: l.Coming,
 		board:  newBoard(l.Events),
 		dirty:  map[petsfile.Key]map[string]int{},
+		away:   map[petsfile.Key]bool{},
 		config: map[petsfile.Key]string{},
 		asked:  map[uint64]Request{},
 	}
@@ -365,6 +373,9 @@ func (r *run) take(c Changes, fresh map[petsfile.Key]bool) {
 		owned = Own(r.cfg.Owners, r.cfg.Skip, c.Paths)
 	}
 	for k, ps := range owned {
+		if r.away[k] {
+			continue // stopped by pets down: its files do not start it again
+		}
 		if fresh[k] {
 			r.clean(k, ps) // a reload's round restarted it after this change
 			continue
@@ -380,14 +391,26 @@ func (r *run) take(c Changes, fresh map[petsfile.Key]bool) {
 	}
 }
 
-// reloaded takes a new configuration (nil: the Petsfile does not evaluate).
+// reloaded takes a new configuration (nil or with Err: the Petsfile does
+// not evaluate).
 func (r *run) reloaded(rl *Reload) {
-	r.hold.arrived(rl, time.Now())
-	if rl == nil {
+	if rl == nil || rl.Err != nil {
+		r.hold.arrived(nil, time.Now())
 		// The previous configuration keeps running: what it runs is not
 		// what the Petsfile on disk says (it says nothing that works).
+		why := "the Petsfile does not evaluate"
+		if rl != nil {
+			why += ": " + firstLine(rl.Err.Error())
+			r.configFiles = dedupe(append(r.configFiles, rl.Files...))
+		}
+		for _, k := range r.cfg.Graph.Order {
+			r.config[k] = why
+			r.staleNow(k, nil)
+		}
+		r.answerWaits()
 		return
 	}
+	r.hold.arrived(rl, time.Now())
 }
 
 // releaseHeld takes the held batches once nothing holds them any more.
@@ -424,7 +447,7 @@ func (r *run) input() Input {
 	return Input{
 		Graph: r.cfg.Graph, Owners: r.cfg.Owners,
 		Changed: r.pend.paths, Lost: r.pend.all, Restart: r.pend.restart,
-		Down: r.down, CanSync: r.cfg.Syncer != nil, Now: time.Now(),
+		Down: r.down, Away: r.away, CanSync: r.cfg.Syncer != nil, Now: time.Now(),
 	}
 }
 
@@ -477,7 +500,7 @@ func (r *run) startReload(rl *Reload) {
 	}
 	in := Input{
 		Graph: r.cfg.Graph, Owners: r.cfg.Owners,
-		Changed: held.paths, Lost: held.all, Restart: held.restart, Down: r.down,
+		Changed: held.paths, Lost: held.all, Restart: held.restart, Down: r.down, Away: r.away,
 		Start: map[petsfile.Key]string{}, Redefined: map[petsfile.Key]bool{},
 		Remove: rl.Removed, Old: old, CanSync: r.cfg.Syncer != nil, Now: time.Now(),
 	}
@@ -662,7 +685,11 @@ func (r *run) answerWaits() {
 		for _, s := range st {
 			switch {
 			case (s.State == events.Failed || s.State == events.Crashed) && !r.pendingFor(s.Key):
-				err = fmt.Errorf("%s is %s: %s", s.Key, s.State, s.Reason)
+				err = fmt.Errorf("%s %s: %s; a change to its files restarts it", s.Key, s.State, s.Reason)
+			case s.State == events.Stopped:
+				err = fmt.Errorf("%s is not running: %s", s.Key, s.Reason)
+			case strings.HasPrefix(r.config[s.Key], "the Petsfile does not evaluate") && !r.hold.holding():
+				err = fmt.Errorf("%s is stale: %s; fix it and save it again", s.Key, r.config[s.Key])
 			case s.State != events.Ready || s.Freshness != events.Fresh:
 				done = false
 			}
@@ -704,9 +731,15 @@ func (r *run) statusOf(names []string) []Status {
 		case len(files) > 0:
 			st.Freshness, st.Files = events.Stale, files
 		case r.config[k] != "":
-			st.Freshness, st.Reason = events.Stale, r.config[k]
+			st.Freshness, st.Reason, st.Files = events.Stale, r.config[k], r.configFiles
 		case r.inflight != nil && r.inflight.inHand(k):
 			st.Freshness, st.Reason = events.Stale, "being restarted"
+			switch r.inflight.stepOf(k) {
+			case events.StepBounce:
+				st.Reason = "to be bounced: a service it depends on restarted"
+			case events.StepSync:
+				st.Reason = "being synced"
+			}
 		default:
 			st.Freshness, st.Reason = r.podsFresh(k)
 		}
@@ -772,11 +805,32 @@ func (r *run) checkCrashes() {
 		return
 	}
 	for _, k := range r.cfg.Graph.Order {
+		if r.away[k] {
+			// Started again by another pets (pets up): watched again.
+			if v, h := r.cfg.Runner.Check(r.ctx, k); h == Healthy || h == Redefined {
+				delete(r.away, k)
+				delete(r.down, k)
+				r.values[k] = v
+				r.emit(events.Event{Type: events.ServiceReused, Service: k.String(), State: events.Ready, Host: v.Host(), PID: v.PID,
+					Reason: "started again outside this pets; watched again"})
+			}
+			continue
+		}
 		if r.down[k] {
 			continue
 		}
 		alive, exit := r.cfg.Runner.Alive(r.ctx, k)
 		if alive || r.ctx.Err() != nil {
+			continue
+		}
+		if _, h := r.cfg.Runner.Check(r.ctx, k); h == Absent {
+			// Not crashed: stopped and unrecorded by another pets (pets
+			// down). Leave it alone: a change to its files must not undo
+			// the stop.
+			r.away[k] = true
+			delete(r.dirty, k)
+			r.emit(events.Event{Type: events.ServiceStopped, Service: k.String(), State: events.Stopped,
+				Reason: "stopped outside this pets (pets down); it is left alone until it runs again"})
 			continue
 		}
 		r.down[k] = true
@@ -802,6 +856,9 @@ func (r *run) configDone(k petsfile.Key) {
 		return
 	}
 	delete(r.config, k)
+	if len(r.config) == 0 {
+		r.configFiles = nil
+	}
 	r.freshNow(k)
 }
 
@@ -819,12 +876,14 @@ func (r *run) markDirty(paths []string, all bool, gen int) {
 	for _, p := range paths {
 		if r.cfg.Skip[p] {
 			// The Petsfile or a file it loads: a reload is coming.
+			r.configFiles = dedupe(append(r.configFiles, p))
 			r.configChanging()
-			break
 		}
 	}
 	for k, ps := range owned {
-		r.coveredBy(k, ps, gen)
+		if !r.away[k] {
+			r.coveredBy(k, ps, gen)
+		}
 	}
 }
 
@@ -890,8 +949,12 @@ func (r *run) holdTimer() <-chan time.Time {
 		}
 		return nil
 	}
+	if r.holdT != nil && !t.Equal(r.holdAt) {
+		r.holdT.Stop() // the deadline moved (a reload came: it settles now)
+		r.holdT = nil
+	}
 	if r.holdT == nil {
-		r.holdT = time.NewTimer(time.Until(t))
+		r.holdT, r.holdAt = time.NewTimer(time.Until(t)), t
 	}
 	return r.holdT.C
 }

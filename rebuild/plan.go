@@ -77,6 +77,9 @@ type Input struct {
 	// Redefined are services whose definition in the Petsfile changed:
 	// they restart with the new one (never sync).
 	Redefined map[petsfile.Key]bool
+	// Away are services stopped outside this pets (pets down): left
+	// alone, neither restarted nor bounced, until they run again.
+	Away map[petsfile.Key]bool
 	// Remove are services of Old to stop (gone from the Petsfile, or at
 	// another tier now).
 	Remove []petsfile.Key
@@ -136,7 +139,7 @@ func Decide(in Input) Plan {
 	// What each service of the graph does, if anything, in dependency order.
 	own := map[petsfile.Key]Step{}
 	for _, k := range in.Graph.Order {
-		if s, ok := in.decideOwn(k); ok {
+		if s, ok := in.decideOwn(k); ok && !in.Away[k] {
 			own[k] = s
 		}
 	}
@@ -146,7 +149,7 @@ func Decide(in Input) Plan {
 			continue
 		}
 		for _, d := range in.Graph.Dependents(k) {
-			if _, ok := own[d]; !ok {
+			if _, ok := own[d]; !ok && !in.Away[d] {
 				if _, ok := bouncedBy[d]; !ok {
 					bouncedBy[d] = k
 				}

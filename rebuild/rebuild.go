@@ -154,7 +154,11 @@ func (e *KeepGoingError) Error() string {
 		names = append(names, k.String())
 	}
 	sort.Strings(names)
-	return fmt.Sprintf("%d services failed to start: %s", len(names), strings.Join(names, ", "))
+	what := "services"
+	if len(names) == 1 {
+		what = "service"
+	}
+	return fmt.Sprintf("%d %s failed to start: %s", len(names), what, strings.Join(names, ", "))
 }
 
 // UpError is a failed Up: which service failed, and what was rolled back.

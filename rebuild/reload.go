@@ -14,6 +14,9 @@ type Reload struct {
 	Added, Removed, Changed, Unchanged []petsfile.Key
 	Files                              []string  // the Petsfiles whose change caused it
 	Noticed                            time.Time // when the edit was seen
+	// Err, if set, says the Petsfile changed but does not evaluate: the
+	// previous configuration keeps running (Config is unset).
+	Err error
 }
 
 // NewReload compares the running graph with the new one. A service is

@@ -263,3 +263,31 @@ func TestLoopHeldBatchGoesOnWhenNoReloadComes(t *testing.T) {
 		<-done
 	})
 }
+
+// A reload said to be coming applies once it has settled, not when the
+// wait for it would have run out.
+func TestLoopComingReloadAppliesWhenItSettles(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &loopRunner{}
+		changes, rounds := make(chan Changes), make(chan events.Event, 10)
+		l := diamondLoop(f, changes, rounds)
+		reloads, results := reloading(l)
+		coming := make(chan struct{})
+		l.Coming = coming
+		l.Timing.Settle = 40 * time.Millisecond
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- l.Run(ctx) }()
+
+		t0 := time.Now()
+		coming <- struct{}{}
+		time.Sleep(10 * time.Millisecond) // fake time: the Petsfile evaluates
+		reloads <- changedReload(l, f, key("api"))
+		<-results
+		if d := time.Since(t0); d != 50*time.Millisecond {
+			t.Errorf("applied %s after the write began (fake time), want 50ms: 10ms to evaluate + 40ms to settle", d)
+		}
+		cancel()
+		<-done
+	})
+}

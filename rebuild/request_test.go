@@ -174,7 +174,7 @@ func TestLoopWaitRepliesOnceFreshOrAtOnceWhenItCannotBe(t *testing.T) {
 	<-rounds
 	reply = ask(t, requests, OpWait, "tool")
 	changes <- Changes{Barriers: []Barrier{{ID: <-b.got}}}
-	if r := <-reply; r.Err == nil || !strings.Contains(r.Err.Error(), "tool-local is failed: boom") {
+	if r := <-reply; r.Err == nil || !strings.Contains(r.Err.Error(), "tool-local failed: boom") {
 		t.Errorf("wait for a failed service = %+v", r)
 	}
 }

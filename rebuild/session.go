@@ -76,6 +76,10 @@ type Session struct {
 	// error with a Config says something is unavailable (live sync) and is
 	// reported; the configuration still applies.
 	Configure func(ctx context.Context, p *petsfile.Project, g *petsfile.Graph, fp map[petsfile.Key]string) (Config, error)
+	// Claim (may be nil) is asked, before a reload applies, to make this
+	// session the watcher of g's services; an error (another pets watches
+	// one of them) refuses the reload.
+	Claim func(g *petsfile.Graph) error
 
 	Files     FileWatcher
 	Petsfiles PetsfileWatcher
@@ -91,9 +95,14 @@ type Session struct {
 // values.
 func (s *Session) Run(ctx context.Context) (Config, map[petsfile.Key]petsfile.Value, error) {
 	cfg, values, err := s.run(ctx)
+	reason := "Ctrl-C"
+	if err != nil {
+		reason = err.Error()
+	}
 	if s.StopOnExit {
 		err = errors.Join(err, s.stop(cfg))
 	}
+	s.emit(events.Event{Type: events.WatchStopped, PID: os.Getpid(), Reason: reason})
 	return cfg, values, err
 }
 
@@ -173,13 +182,11 @@ func (s *Session) run(ctx context.Context) (Config, map[petsfile.Key]petsfile.Va
 	cause := context.Cause(ctx)
 	cancel(nil)
 	wg.Wait()
-	reason := "Ctrl-C"
 	if fe := (*FatalWatchError)(nil); errors.As(cause, &fe) {
-		err, reason = fe, fe.Error()
+		err = fe
 	} else if errors.Is(err, context.Canceled) {
 		err = nil
 	}
-	s.emit(events.Event{Type: events.WatchStopped, PID: os.Getpid(), Reason: reason})
 	return loop.Config, loop.Values, err
 }
 
@@ -295,7 +302,7 @@ func (s *Session) reloads(ctx context.Context, cfg Config, out chan<- *Reload, c
 			e.SetFiles(changed)
 			s.emit(e)
 			select {
-			case out <- nil: // changes held for it go ahead
+			case out <- &Reload{Err: err, Files: changed}: // changes held for it go ahead
 			case <-ctx.Done():
 				return
 			}
@@ -325,6 +332,11 @@ func (s *Session) reload(ctx context.Context, cfg Config, fp map[petsfile.Key]st
 	p, g, err := s.Load(ctx)
 	if err != nil {
 		return nil, nil, err
+	}
+	if s.Claim != nil {
+		if err := s.Claim(g); err != nil {
+			return nil, nil, err
+		}
 	}
 	nextFP := p.Fingerprints(ctx, g)
 	r := NewReload(cfg.Graph, g, fp, nextFP)

@@ -3,6 +3,7 @@ package state
 import (
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -118,7 +119,21 @@ func live(ws []Watcher) []Watcher {
 	for _, w := range ws {
 		if proc.Alive(w.Identity) {
 			out = append(out, w)
+			continue
+		}
+		// Killed (kill -9) before it could remove its socket: remove it.
+		if fi, err := os.Lstat(w.Socket); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			_ = os.Remove(w.Socket)
 		}
 	}
 	return out
+}
+
+// PruneWatchers forgets the watching pets that are gone (and removes their
+// sockets).
+func (d *Dir) PruneWatchers() error {
+	return d.Update(func(f *File) error {
+		f.Watchers = live(f.Watchers)
+		return nil
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/windmilleng/pets/events"
@@ -37,6 +38,7 @@ func Graph(f *state.File) *petsfile.Graph {
 // what it stops and how each ended, and emits a service.stopped event for
 // each on sink (may be nil).
 func DownAll(ctx context.Context, dir *state.Dir, names []string, grace time.Duration, w io.Writer, sink events.Sink) error {
+	_ = dir.PruneWatchers() // and the sockets of watching pets that were killed
 	f, err := dir.Read()
 	if err != nil {
 		return err
@@ -62,7 +64,7 @@ func DownAll(ctx context.Context, dir *state.Dir, names []string, grace time.Dur
 			sort.Strings(running)
 			hint := "nothing is running"
 			if len(running) > 0 {
-				hint = fmt.Sprintf("running: %v", running)
+				hint = "running: " + strings.Join(running, ", ")
 			}
 			return &petsfile.UsageError{Msg: fmt.Sprintf("%s is not running", n), Hint: hint}
 		}

@@ -354,7 +354,7 @@ func TestDownAllUnknownNameStopsNothing(t *testing.T) {
 		if want := bad + " is not running"; uerr.Msg != want {
 			t.Errorf("DownAll(%v): message %q; want %q", names, uerr.Msg, want)
 		}
-		if want := "running: [api-local db-local other-local web-local]"; uerr.Hint != want {
+		if want := "running: api-local, db-local, other-local, web-local"; uerr.Hint != want {
 			t.Errorf("DownAll(%v): hint %q; want %q", names, uerr.Hint, want)
 		}
 	}

@@ -28,7 +28,7 @@ func TestRestartWithoutAWatcherRunsTheRoundInPlace(t *testing.T) {
 	e.mustPets("up")
 	before := e.pids()
 	r := e.mustPets("restart", "a")
-	if !regexp.MustCompile(`(?m)pets restart: pets restart -> a-local restarted in \S+, b-local bounced in \S+ \(\S+ in all\)$`).MatchString(r.stderr) {
+	if !regexp.MustCompile(`(?m)\] pets restart -> a-local restarted in \S+, b-local bounced in \S+ \(\S+ in all\)$`).MatchString(r.stderr) {
 		t.Errorf("pets restart said:\n%s", r.stderr)
 	}
 	after := e.pids()
@@ -263,8 +263,12 @@ func TestEventsOfAKilledWatcherAreKept(t *testing.T) {
 	if fmt.Sprint(types) != want {
 		t.Errorf("events kept:\n%v\nwant\n%s", types, want)
 	}
-	// What it left is still recorded: pets down stops it.
+	// What it left is still recorded: pets down stops it, and removes the
+	// socket the killed pets could not.
 	e.mustPets("down")
+	if socks, _ := filepath.Glob(filepath.Join(e.home, "watch-*.sock")); len(socks) != 0 {
+		t.Errorf("sockets left after pets down: %v", socks)
+	}
 }
 
 // A state directory whose path is too long for a socket address: the
@@ -293,5 +297,104 @@ func TestRequestsWorkWithALongStateDirectory(t *testing.T) {
 	w.waitLine(`round \d+: pets restart -> c-local restarted`)
 	if !strings.Contains(r.stderr, "pets restart -> c-local restarted") {
 		t.Errorf("pets restart:\n%s", r.stderr)
+	}
+}
+
+// The record of what a pets watches follows its reloads: a service a
+// reload adds is its (pets restart goes to it; a second watcher is
+// refused).
+func TestTheWatcherRecordFollowsReloads(t *testing.T) {
+	e := newEnv(t)
+	e.chain()
+	w := e.watch("up", "--watch")
+	dport := freePort(t)
+	e.edit("Petsfile", func(s string) string {
+		return s + fmt.Sprintf("\nregister(\"d\", \"local\", lambda: service(start(\"exec $PETSERVER --name d --port %d\"), \"127.0.0.1\", %d), watch=[\"d/**\"])\n", dport, dport)
+	})
+	w.reloaded("d-local", "", "", 3)
+	if r := e.pets("watch", "d"); r.code == 0 || !strings.Contains(r.stderr, fmt.Sprintf("d-local is already watched by pets (pid %d)", w.cmd.Process.Pid)) {
+		t.Errorf("a second watcher of the added service: exit %d\n%s", r.code, r.stderr)
+	}
+	e.mustPets("restart", "d")
+	w.waitLine(`round \d+: pets restart -> d-local restarted`)
+}
+
+// pets watch (attached, no names) applies a reload as pets up --watch does:
+// an added service starts, a removed one stops.
+func TestWatchAppliesAddedAndRemovedServices(t *testing.T) {
+	e := newEnv(t)
+	e.chain()
+	e.mustPets("up")
+	w := e.watch("watch")
+	dport := freePort(t)
+	e.edit("Petsfile", func(s string) string {
+		return s + fmt.Sprintf("\nregister(\"d\", \"local\", lambda: service(start(\"exec $PETSERVER --name d --port %d\"), \"127.0.0.1\", %d), watch=[\"d/**\"])\n", dport, dport)
+	})
+	w.reloaded("d-local", "", "", 3)
+	if l := e.list(); l["d-local"].Status != "ready" {
+		t.Errorf("d after it was added: %+v", l["d-local"])
+	}
+	e.edit("Petsfile", func(s string) string {
+		i := strings.Index(s, "\ndef c_local")
+		j := strings.Index(s[i:], `ignore=["c/ignored/**"])`) + i + len(`ignore=["c/ignored/**"])`)
+		return s[:i] + s[j:]
+	})
+	w.reloaded("", "c-local", "", 3)
+	if _, ok := e.list()["c-local"]; ok {
+		t.Error("c still recorded after it was removed from the Petsfile")
+	}
+	// A comment restarts nothing and starts nothing that was not running.
+	e.write("e/keep", "")
+	e.edit("Petsfile", func(s string) string { return s + "\n# a comment\n" })
+	if m := w.reloaded("", "", "", 3); m[8] != "" {
+		t.Errorf("a comment restarted something: %s", m[0])
+	}
+}
+
+// pets down of a service a pets watches: the watching pets leaves it alone
+// (no crash, no restart on its next change) until it runs again.
+func TestDownOfAWatchedServiceIsNotUndone(t *testing.T) {
+	e := newEnv(t)
+	e.chain()
+	w := e.watch("up", "--watch")
+	e.mustPets("down", "c")
+	w.waitLine(`pets: c-local was stopped outside this pets \(pets down\)`)
+	e.write("c/x", "1")
+	e.write("a/x", "1")
+	w.waitLine(`round \d+: a/x -> a-local restarted in \S+, b-local bounced in `)
+	if _, ok := e.list()["c-local"]; ok {
+		t.Error("c runs again after pets down, because a pets watched it")
+	}
+	for _, l := range w.rest() {
+		if strings.Contains(l, "c-local is not running any more") || strings.Contains(l, "c-local restarted") {
+			t.Errorf("after pets down: %s", l)
+		}
+	}
+	// Started again by pets up: watched again.
+	e.mustPets("up", "c")
+	w.waitLine(`pets: c-local was started again outside this pets; watched again`)
+	e.write("c/y", "1")
+	w.waitLine(`round \d+: c/y -> c-local restarted`)
+}
+
+// With a Petsfile that does not evaluate, pets wait fails at once, naming
+// the error, instead of waiting out its timeout.
+func TestWaitAfterABrokenPetsfileSaysSo(t *testing.T) {
+	e := newEnv(t)
+	e.chain()
+	w := e.watch("up", "--watch")
+	e.edit("Petsfile", func(s string) string { return s + "\nthis is not starlark\n" })
+	w.waitLine(`changed but does not evaluate`)
+	t0 := time.Now()
+	r := e.pets("wait", "--timeout", "30s")
+	if r.code == 0 || !strings.Contains(r.stderr, "the Petsfile does not evaluate: ") || !strings.Contains(r.stderr, "Petsfile:") {
+		t.Errorf("pets wait: exit %d\n%s", r.code, r.stderr)
+	}
+	if d := time.Since(t0); d > 10*time.Second {
+		t.Errorf("pets wait took %s to fail", d)
+	}
+	it := e.freshness()["a-local"]
+	if it.Freshness != "stale" || !strings.Contains(it.Reason, "does not evaluate") || fmt.Sprint(it.Files) != fmt.Sprint([]string{filepath.Join(e.dir, "Petsfile")}) {
+		t.Errorf("a after the broken edit: %+v", it)
 	}
 }

@@ -51,8 +51,6 @@ func (p *printer) Emit(e events.Event) {
 func (p *printer) lines(e events.Event) []string {
 	ts := "[" + e.Time.Format("15:04:05.000") + "] "
 	switch e.Type {
-	case events.ServiceReused:
-		return []string{"The service " + e.Service + " is already running"}
 	case events.ServiceReady:
 		if e.Round == 0 && !p.dry {
 			return []string{fmt.Sprintf("The service %s is now running (ready in %s)", e.Service, took(e.TookMs))}
@@ -66,9 +64,17 @@ func (p *printer) lines(e events.Event) []string {
 			return []string{fmt.Sprintf("pets: %s failed: %s", e.Service, e.Error)}
 		}
 	case events.ServiceStopped:
-		if e.Reason == "rollback" {
+		switch {
+		case e.Reason == "rollback":
 			return []string{"Stopped " + e.Service + " (it was started by this command, which failed)"}
+		case strings.HasPrefix(e.Reason, "stopped outside this pets"):
+			return []string{fmt.Sprintf("pets: %s was %s", e.Service, e.Reason)}
 		}
+	case events.ServiceReused:
+		if e.Reason != "" {
+			return []string{fmt.Sprintf("pets: %s was %s", e.Service, e.Reason)}
+		}
+		return []string{"The service " + e.Service + " is already running"}
 	case events.ServiceCrashed:
 		how := ""
 		if e.Exit != "" {
@@ -168,6 +174,9 @@ func (p *printer) roundLine(e events.Event) string {
 	b.WriteString(roundName(e) + ": ")
 	n := len(e.Files) + e.MoreFiles
 	switch {
+	case n == 0 && e.Round == 0: // pets restart, without a watching pets: its name says it
+		b.Reset()
+		b.WriteString(roundName(e))
 	case n == 0 && e.Reason != "files changed":
 		b.WriteString(e.Reason)
 	case n == 0:

@@ -47,7 +47,17 @@ func newListCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
-		Short:   "List the services pets is running",
+		Short:   "List the services pets is running, and whether they run what is on disk",
+		Long: `List the recorded services: NAME, AGE, HOST, PORT, STATUS (starting,
+ready, failed or crashed, with the reason) and FRESH: FRESH when what runs
+was started or synced from the files of its watch set and the Petsfile now
+on disk, STALE when something changed since (-o json says which files, or
+which pod lacks them), unknown when pets cannot tell (a service that is not
+running, or one started by an older pets).
+
+With a pets watching a service, it is asked (it counts every edit made
+before the question); otherwise pets list compares the files with what the
+service was started from. The Petsfile is never evaluated.`,
 		Example: `  pets list
   pets list -o json | jq -r '.[].host'`,
 		Args: cobra.NoArgs,
@@ -89,7 +99,7 @@ func newListCmd(g *globals) *cobra.Command {
 				}
 				state := it.State
 				if it.Reason != "" {
-					state += " (" + it.Reason + ")"
+					state += " (" + shorten(it.Reason, 60) + ")"
 				}
 				fresh := it.Freshness
 				if fresh != string(events.Unknown) {
@@ -144,7 +154,7 @@ func freshness(ctx context.Context, dir *state.Dir, f *state.File, items []listI
 				continue
 			}
 			it.Freshness, it.Files = string(s.Freshness), s.Files
-			if s.Freshness == events.Stale && len(s.Files) == 0 {
+			if s.Freshness != events.Fresh && s.Reason != "" && it.Reason == "" {
 				it.Reason = s.Reason
 			}
 		}
@@ -221,4 +231,13 @@ func judge(ctx context.Context, dir *state.Dir, rec *state.Service) (fresh.Verdi
 		defer cancel()
 		return livesync.Unseeded(ctx, c, holding)
 	})
+}
+
+// shorten cuts s to n characters at most, saying so with "...".
+func shorten(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-3]) + "..."
 }

@@ -96,7 +96,7 @@ service with a provider that start()s it and returns service(server, host, port)
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", "", "where pets records running services and logs (default $PETS_HOME, else ~/.local/state/pets)")
+	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", "", "where pets records running services, logs and events (default $PETS_HOME, else $XDG_STATE_HOME/pets, else ~/.local/state/pets)")
 	root.AddCommand(newUpCmd(g), newWatchCmd(g), newListCmd(g), newDownCmd(g), newLogsCmd(g), newEventsCmd(g), newRestartCmd(g), newWaitCmd(g), newVersionCmd(g), newPortForwardCmd(g))
 	return root
 }

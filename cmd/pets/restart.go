@@ -28,8 +28,12 @@ round, after the one in progress if any; otherwise this command runs it,
 holding the lock pets up holds. A service that is down is started.`,
 		Example: `  pets restart backend
   pets restart backend-local worker`,
-		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error { return runRestart(cmd.Context(), g, f, args) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return &petsfile.UsageError{Msg: "pets restart: name the services to restart", Hint: "pets restart SERVICE..., e.g. pets restart backend (pets list shows what runs)"}
+			}
+			return runRestart(cmd.Context(), g, f, args)
+		},
 	}
 	cmd.Flags().StringVarP(&g.file, "file", "f", "", "path of the Petsfile (default: ./Petsfile or the nearest parent's), when no pets watches the services")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", supervise.DefaultReadyTimeout, "how long a restarted service may take to be ready")
@@ -82,6 +86,14 @@ func runRestart(ctx context.Context, g *globals, f *upFlags, names []string) err
 
 // restartInPlace runs the restart round itself, under the up lock.
 func restartInPlace(ctx context.Context, g *globals, f *upFlags, dir *state.Dir, st *state.File, keys []string, p *printer) error {
+	if g.file == "" {
+		// Outside its project: the record says which Petsfile it runs from.
+		if _, err := g.petsfilePath(); err != nil {
+			if rec, ok := recordOf(st, keys[0]); ok && rec.Root != "" {
+				g.file = rec.Root
+			}
+		}
+	}
 	project, err := g.loadProject(ctx, supervise.TopLevelHost(g.stderr))
 	if err != nil {
 		return err
@@ -94,7 +106,10 @@ func restartInPlace(ctx context.Context, g *globals, f *upFlags, dir *state.Dir,
 		rec, _ := recordOf(st, k)
 		key := petsfile.Key{Name: rec.Name, Tier: rec.Tier}
 		if _, ok := project.Service(key); !ok {
-			return &petsfile.UsageError{Msg: k + " is not a service of " + project.Path, Hint: "run pets restart from its project, or with -f"}
+			if rec.Root == project.Path {
+				return &petsfile.UsageError{Msg: k + " runs, but " + project.Path + " no longer has it", Hint: "stop it with pets down " + k}
+			}
+			return &petsfile.UsageError{Msg: k + " is not a service of " + project.Path, Hint: "run pets restart from its project (" + rec.Root + "), or with -f"}
 		}
 		restart = append(restart, key)
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -158,11 +160,53 @@ func (f *fileWatcher) Close() {
 }
 
 // watchSpec is how a watch session resolves its graph: as the command line
-// said (names, tier, --with).
+// said (names, tier, --with). For pets watch without names (attached), the
+// names are those that ran at attach, plus the services a reload adds to
+// the Petsfile, minus those it removes.
 type watchSpec struct {
-	names []string
-	tier  string
-	with  map[string]string
+	names    []string
+	tier     string
+	with     map[string]string
+	attached bool
+	known    map[string]bool // attached: the names the last Petsfile registered
+}
+
+// resolve resolves p's graph as the spec says; a service that is gone from
+// p no longer has its --with tier (it is a removal, not an error). It is
+// called by one goroutine at a time (the session's reloads).
+func (s *watchSpec) resolve(p *petsfile.Project) (*petsfile.Graph, error) {
+	with := map[string]string{}
+	for name, tier := range s.with {
+		if _, ok := p.Service(petsfile.Key{Name: name, Tier: tier}); ok {
+			with[name] = tier
+		}
+	}
+	names := s.names
+	registered := map[string]bool{}
+	for _, svc := range p.Services() {
+		registered[svc.Name] = true
+	}
+	if s.attached {
+		names = nil
+		for _, n := range s.names {
+			if registered[n] {
+				names = append(names, n)
+			}
+		}
+		for _, svc := range p.Services() {
+			if !s.known[svc.Name] && svc.Tier == s.tier && !slices.Contains(names, svc.Name) {
+				names = append(names, svc.Name) // new in the Petsfile
+			}
+		}
+		if len(names) == 0 {
+			return nil, &petsfile.UsageError{Msg: "none of the services this pets watches is in " + p.Path + " any more", Hint: "stop them with pets down"}
+		}
+	}
+	g, err := p.Resolve(names, s.tier, with)
+	if err == nil && s.attached {
+		s.names, s.known = names, registered
+	}
+	return g, err
 }
 
 // watch is one watching pets: pets up --watch, pets watch.
@@ -170,12 +214,14 @@ type watch struct {
 	g        *globals
 	wf       *watchFlags
 	dir      *state.Dir
-	spec     watchSpec
+	spec     *watchSpec
 	up       *upFlags // grace and timeout
 	sink     *eventSink
 	printer  *printer
 	follower *supervise.LogFollower
 	server   *control.Server
+	petsfile string
+	self     state.Watcher // this pets, as the record lists it
 	requests chan rebuild.Request
 	// unregister removes this pets from the record's watchers.
 	unregister func() error
@@ -195,15 +241,26 @@ func (w *watch) listen(project *petsfile.Project, graph *petsfile.Graph) error {
 		srv.Close()
 		return err
 	}
-	unregister, err := w.dir.RegisterWatcher(state.Watcher{
-		Identity: proc.Identity{PID: os.Getpid(), Start: start},
-		Socket:   srv.Path(), Services: keyStrings(graph.Order), Petsfile: project.Path, Started: time.Now(),
-	})
-	if err != nil {
+	w.server, w.petsfile = srv, project.Path
+	w.self = state.Watcher{Identity: proc.Identity{PID: os.Getpid(), Start: start}, Socket: srv.Path(), Petsfile: project.Path, Started: time.Now()}
+	if err := w.claim(graph); err != nil {
 		srv.Close()
+		w.server = nil
 		return err
 	}
-	w.server, w.unregister = srv, unregister
+	return nil
+}
+
+// claim records this pets as the watcher of graph's services (again, after
+// a reload: the record follows what it watches).
+func (w *watch) claim(graph *petsfile.Graph) error {
+	me := w.self
+	me.Services = keyStrings(graph.Order)
+	unregister, err := w.dir.RegisterWatcher(me)
+	if err != nil {
+		return err
+	}
+	w.unregister = unregister
 	return nil
 }
 
@@ -260,10 +317,11 @@ func (w *watch) run(ctx context.Context, project *petsfile.Project, cfg rebuild.
 		if err != nil {
 			return nil, nil, err
 		}
-		graph, err := p.Resolve(w.spec.names, w.spec.tier, w.spec.with)
+		graph, err := w.spec.resolve(p)
 		return p, graph, err
 	}
 	s.Configure = w.configure(cfg.Syncer)
+	s.Claim = w.claim
 	s.Files, s.Petsfiles, s.Ignore = fw, pf, stateIgnore(w.dir)
 	_, _, err = s.Run(ctx)
 	return err
@@ -342,10 +400,48 @@ func (w *watch) serve(ctx context.Context, req control.Request, send func(contro
 		return r.Err
 	case <-ctx.Done():
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return fmt.Errorf("timed out after %s", time.Duration(req.TimeoutMs)*time.Millisecond)
+			return fmt.Errorf("timed out after %s%s", time.Duration(req.TimeoutMs)*time.Millisecond, w.notYet(req.Services))
 		}
 		return ctx.Err()
 	}
+}
+
+// notYet says which services are not ready and fresh, and why: ": a-local
+// is stale (b.go), ...".
+func (w *watch) notYet(names []string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	reply := make(chan rebuild.Reply, 1)
+	select {
+	case w.requests <- rebuild.Request{Op: rebuild.OpStatus, Names: names, Reply: reply}:
+	case <-ctx.Done():
+		return ""
+	}
+	var r rebuild.Reply
+	select {
+	case r = <-reply:
+	case <-ctx.Done():
+		return ""
+	}
+	var parts []string
+	for _, s := range r.Status {
+		if s.State == events.Ready && s.Freshness == events.Fresh {
+			continue
+		}
+		why := s.Reason
+		if len(s.Files) > 0 {
+			why = fileList(s.Files)
+		}
+		part := fmt.Sprintf("%s is %s, %s", s.Key, s.State, s.Freshness)
+		if why != "" {
+			part += " (" + why + ")"
+		}
+		parts = append(parts, part)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(parts, "; ")
 }
 
 // roundEvent is a round's outcome as the events schema has it.

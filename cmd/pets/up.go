@@ -12,6 +12,7 @@ import (
 	"github.com/windmilleng/pets/fresh"
 	"github.com/windmilleng/pets/petsfile"
 	"github.com/windmilleng/pets/rebuild"
+	"github.com/windmilleng/pets/state"
 	"github.com/windmilleng/pets/supervise"
 	livesync "github.com/windmilleng/pets/sync"
 )
@@ -106,6 +107,7 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 	if err != nil {
 		return err
 	}
+	warnOrphans(g, dir, project)
 	fp := project.Fingerprints(ctx, graph)
 	sup := &supervise.Supervisor{
 		State: dir, Project: project, Stderr: progress,
@@ -125,7 +127,7 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 	var sink *eventSink
 	var w *watch
 	if watching {
-		w = g.newWatch(dir, f, watchSpec{names, f.tier, with})
+		w = g.newWatch(dir, f, &watchSpec{names: names, tier: f.tier, with: with})
 		p, sink = w.printer, w.sink
 		p.keepGoing = true
 		// One pets watches a service: refuse before starting anything.
@@ -205,4 +207,21 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 	sup.Stderr = g.stderr
 	cfg := rebuild.Config{Graph: graph, Runner: sup, Syncer: syncerOrNil(syncer), Stamps: stamps}
 	return w.run(ctx, project, cfg, values, down, false, true)
+}
+
+// warnOrphans says which running services of project's Petsfile it no
+// longer has: nothing restarts them; pets down stops them.
+func warnOrphans(g *globals, dir *state.Dir, project *petsfile.Project) {
+	f, err := dir.Read()
+	if err != nil {
+		return
+	}
+	for _, rec := range f.Services {
+		if rec.Root != project.Path {
+			continue
+		}
+		if _, ok := project.Service(petsfile.Key{Name: rec.Name, Tier: rec.Tier}); !ok {
+			fmt.Fprintf(g.stderr, "pets: %s runs, but %s no longer has it; stop it with pets down %s\n", rec.Key(), project.Path, rec.Key())
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -47,39 +48,54 @@ func runWait(ctx context.Context, g *globals, names []string, timeout time.Durat
 	if err != nil {
 		return err
 	}
-	keys, err := g.waitKeys(st, names)
+	// Those a pets watches are answered by it; the others are looked at
+	// here. Without names, a pets watching this Petsfile answers for all
+	// of its services, as they are once it has seen every edit (a reload
+	// may add some).
+	bySocket := map[string][]string{}
+	all := map[string]bool{} // pets asked for every service they watch
+	if len(names) == 0 {
+		path, err := g.petsfilePath()
+		if err != nil {
+			return err
+		}
+		ws, err := dir.LiveWatchers()
+		if err != nil {
+			return err
+		}
+		for _, w := range ws {
+			if w.Petsfile == path {
+				all[w.Socket], bySocket[w.Socket] = true, nil
+			}
+		}
+	}
+	keys, err := g.waitKeys(st, names, len(all) > 0)
 	if err != nil {
 		return err
 	}
-	// Those a pets watches are answered by it; the others are looked at
-	// here.
-	bySocket := map[string][]string{}
 	var mine []string
 	for _, k := range keys {
 		w, ok, err := dir.WatcherOf(k)
 		if err != nil {
 			return err
 		}
-		if ok {
+		switch {
+		case ok && all[w.Socket]:
+			// answered with every service it watches
+		case ok:
 			bySocket[w.Socket] = append(bySocket[w.Socket], k)
-		} else {
+		default:
 			mine = append(mine, k)
 		}
 	}
 	for socket, ks := range bySocket {
-		deadline, _ := ctx.Deadline()
-		err := control.Do(ctx, socket, control.Request{Op: "wait", Services: ks, TimeoutMs: time.Until(deadline).Milliseconds()}, func(r control.Reply) error {
-			for _, s := range r.Status {
-				fmt.Fprintf(g.stderr, "%s: %s, %s\n", s.Service, s.State, s.Freshness)
-			}
-			return nil
-		})
+		err := waitThrough(ctx, g, socket, ks)
 		if errors.Is(err, control.ErrNoWatcher) {
 			mine = append(mine, ks...) // it went away
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("wait: %w", err)
+			return err
 		}
 	}
 	for _, k := range mine {
@@ -91,8 +107,9 @@ func runWait(ctx context.Context, g *globals, names []string, timeout time.Durat
 }
 
 // waitKeys are the services to wait for: the named ones, else the running
-// services of the current Petsfile (found, not evaluated).
-func (g *globals) waitKeys(st *state.File, names []string) ([]string, error) {
+// services of the current Petsfile (found, not evaluated); none is an error
+// unless a pets watches the Petsfile (watched).
+func (g *globals) waitKeys(st *state.File, names []string, watched bool) ([]string, error) {
 	var keys []string
 	for _, n := range names {
 		rec, ok := recordOf(st, n)
@@ -113,7 +130,7 @@ func (g *globals) waitKeys(st *state.File, names []string) ([]string, error) {
 			keys = append(keys, rec.Key())
 		}
 	}
-	if len(keys) == 0 {
+	if len(keys) == 0 && !watched {
 		return nil, &petsfile.UsageError{Msg: "none of " + path + "'s services is running", Hint: "start them with pets up"}
 	}
 	sort.Strings(keys)
@@ -136,10 +153,17 @@ func waitHere(ctx context.Context, g *globals, dir *state.Dir, key string, timeo
 		}
 		switch stateOf(rec) {
 		case events.Failed, events.Crashed:
-			return fmt.Errorf("%s is %s: %s; nothing watches it to restart it (pets restart %s, or pets watch)", key, stateOf(rec), reasonOf(rec), key)
+			return fmt.Errorf("%s %s: %s; nothing watches it to restart it (pets restart %s, or pets watch)", key, stateOf(rec), reasonOf(rec), key)
 		case events.Ready:
 			if rec.Port == 0 || proc.Accepting(rec.Host()) {
 				v, err := judge(ctx, dir, rec)
+				if v.Freshness == events.Stale {
+					// A pets starting to watch it (pets watch & pets
+					// wait) would restart it: give one a moment to say so.
+					if w, ok := watcherSoon(ctx, dir, key); ok {
+						return waitThrough(ctx, g, w.Socket, []string{key})
+					}
+				}
 				switch {
 				case err != nil:
 					return fmt.Errorf("%s: cannot tell whether it runs what is on disk: %w", key, err)
@@ -147,7 +171,11 @@ func waitHere(ctx context.Context, g *globals, dir *state.Dir, key string, timeo
 					fmt.Fprintf(g.stderr, "%s: ready, freshness unknown (recorded by an older pets)\n", key)
 					return nil
 				case len(v.Files) > 0:
-					return fmt.Errorf("%s is stale: %s changed since it started, and no pets watches it; restart it (pets restart %s) or watch it (pets watch)", key, fileList(v.Files), key)
+					advice := fmt.Sprintf("restart it (pets restart %s) or watch it (pets watch)", key)
+					if slices.Contains(v.Files, rec.Root) || slices.Contains(v.Files, rec.Petsfile) {
+						advice += fmt.Sprintf("; if the Petsfile no longer has it, stop it (pets down %s)", key)
+					}
+					return fmt.Errorf("%s is stale: %s changed since it started, and no pets watches it; %s", key, fileList(v.Files), advice)
 				case len(v.Pods) > 0:
 					return fmt.Errorf("%s is stale: pod %s has not had its files, and no pets watches it to give them; watch it (pets watch) or restart it (pets restart %s)", key, strings.Join(v.Pods, ", "), key)
 				}
@@ -161,6 +189,41 @@ func waitHere(ctx context.Context, g *globals, dir *state.Dir, key string, timeo
 		case <-tick.C:
 		}
 	}
+}
+
+// watcherSoon waits up to a second for a pets to start watching key.
+func watcherSoon(ctx context.Context, dir *state.Dir, key string) (state.Watcher, bool) {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if w, ok, err := dir.WatcherOf(key); err == nil && ok {
+			return w, true
+		}
+		select {
+		case <-ctx.Done():
+			return state.Watcher{}, false
+		case <-tick.C:
+		}
+	}
+}
+
+// waitThrough asks the pets listening on socket to wait for keys (none:
+// every service it watches). It gets a little less time than this command,
+// so that its answer (what is not ready yet, and why) arrives.
+func waitThrough(ctx context.Context, g *globals, socket string, keys []string) error {
+	deadline, _ := ctx.Deadline()
+	budget := time.Until(deadline) - time.Second
+	if budget < time.Until(deadline)/2 {
+		budget = time.Until(deadline) / 2
+	}
+	return control.Do(ctx, socket, control.Request{Op: "wait", Services: keys, TimeoutMs: budget.Milliseconds()}, func(r control.Reply) error {
+		for _, s := range r.Status {
+			fmt.Fprintf(g.stderr, "%s: %s, %s\n", s.Service, s.State, s.Freshness)
+		}
+		return nil
+	})
 }
 
 // fileList names a few files: "a.go, b.go and 3 more".

@@ -61,12 +61,18 @@ func runWatch(cmd *cobra.Command, g *globals, f *upFlags, names []string) error 
 	if err != nil {
 		return err
 	}
-	// The tiers that run now are the ones to watch.
+	// The tiers that run now are the ones to watch. Without names: every
+	// service that runs, and (after a reload) every service of their tier.
 	all, with := running(project, st)
+	spec := &watchSpec{names: names, tier: "local", with: with}
 	if len(names) == 0 {
-		names = all
-		if len(names) == 0 {
+		if len(all) == 0 {
 			return &petsfile.UsageError{Msg: "none of " + project.Path + "'s services is running", Hint: "start them first with pets up, or use pets up --watch"}
+		}
+		names = all
+		spec.names, spec.tier, spec.attached, spec.known = all, commonTier(with), true, map[string]bool{}
+		for _, svc := range project.Services() {
+			spec.known[svc.Name] = true
 		}
 	}
 	graph, err := project.Resolve(names, "local", with)
@@ -82,7 +88,7 @@ func runWatch(cmd *cobra.Command, g *globals, f *upFlags, names []string) error 
 	if err != nil {
 		return fmt.Errorf("live sync: %w", err)
 	}
-	w := g.newWatch(dir, f, watchSpec{names, "local", with})
+	w := g.newWatch(dir, f, spec)
 	if err := w.listen(project, graph); err != nil {
 		return err
 	}
@@ -91,8 +97,23 @@ func runWatch(cmd *cobra.Command, g *globals, f *upFlags, names []string) error 
 	return w.run(ctx, project, cfg, nil, nil, true, false)
 }
 
+// commonTier is the tier every running service has, else "local".
+func commonTier(tiers map[string]string) string {
+	t := ""
+	for _, tier := range tiers {
+		if t != "" && tier != t {
+			return "local"
+		}
+		t = tier
+	}
+	if t == "" {
+		return "local"
+	}
+	return t
+}
+
 // newWatch prepares a watching pets.
-func (g *globals) newWatch(dir *state.Dir, f *upFlags, spec watchSpec) *watch {
+func (g *globals) newWatch(dir *state.Dir, f *upFlags, spec *watchSpec) *watch {
 	p := newPrinter(g.stderr)
 	return &watch{g: g, wf: &f.watchOpts, dir: dir, spec: spec, up: f, printer: p, sink: g.events(dir, "watch", p)}
 }
