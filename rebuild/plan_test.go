@@ -133,6 +133,11 @@ func TestDecide(t *testing.T) {
 			want: "restart api: its definition in the Petsfile changed; bounce web: api-local restarted <- api!",
 		},
 		{
+			name: "services stopped by pets down are left alone: neither restarted nor bounced",
+			in:   Input{Away: ks("api", "tool"), Changed: map[petsfile.Key][]string{key("store"): {"/r/store/s.sql"}, key("tool"): {"/r/tool/t"}}},
+			want: "restart store: s.sql changed; bounce web: store-local restarted <- store!",
+		},
+		{
 			name: "pets up: what is not running starts; a running dependent of a started one bounces",
 			in:   Input{Start: map[petsfile.Key]string{key("store"): "requested", key("tool"): "requested"}},
 			want: "start store: requested; bounce api: store-local started <- store!; bounce web: api-local bounced <- api!,store!; start tool: requested",
