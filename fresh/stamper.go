@@ -138,6 +138,16 @@ func (s *Stamper) Pods(k petsfile.Key, holding []string) {
 	})
 }
 
+// Known says whether k's record has a stamp.
+func (s *Stamper) Known(k petsfile.Key) bool {
+	f, err := s.dir.Read()
+	if err != nil {
+		return false
+	}
+	rec, ok := f.Services[k.Name]
+	return ok && rec.Tier == k.Tier && rec.Fresh != nil && rec.Fresh.Manifest != ""
+}
+
 // Drift says which files of k's watch set differ on disk from its stamp
 // (the configuration is not compared: whether a changed Petsfile changed
 // k is for its definition's fingerprint to say); known is false when k has

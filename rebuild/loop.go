@@ -225,6 +225,7 @@ type run struct {
 	config      map[petsfile.Key]string         // services whose configuration is changing: why
 	configFiles []string                        // the Petsfiles that changed, while any config entry is set
 	away        map[petsfile.Key]bool           // stopped outside this pets (pets down): left alone until they run again
+	unknown     map[petsfile.Key]bool           // no stamp (an older pets started it): what it runs is unknown until its next step
 	barrier     uint64
 	asked       map[uint64]Request // status and wait requests waiting for their barrier
 	restarts    []pendingRestart
@@ -321,17 +322,25 @@ func (l *Loop) start(ctx context.Context) *run {
 		done:    make(chan roundDone, 1),
 		check:   time.NewTicker(every),
 		changes: l.Changes, reloads: l.Reloads, coming: l.Coming,
-		board:  newBoard(l.Events),
-		dirty:  map[petsfile.Key]map[string]int{},
-		away:   map[petsfile.Key]bool{},
-		config: map[petsfile.Key]string{},
-		asked:  map[uint64]Request{},
+		board:   newBoard(l.Events),
+		dirty:   map[petsfile.Key]map[string]int{},
+		away:    map[petsfile.Key]bool{},
+		unknown: map[petsfile.Key]bool{},
+		config:  map[petsfile.Key]string{},
+		asked:   map[uint64]Request{},
 	}
 	if r.values == nil {
 		r.values = map[petsfile.Key]petsfile.Value{}
 	}
 	for k := range l.Down {
 		r.down[k] = true
+	}
+	if r.cfg.Stamps != nil {
+		for _, k := range r.cfg.Graph.Order {
+			if !r.down[k] && !r.cfg.Stamps.Known(k) {
+				r.unknown[k] = true
+			}
+		}
 	}
 	r.board.init(r.cfg.Graph, r.values, r.down)
 	return r
@@ -587,6 +596,7 @@ func (r *run) finished(d roundDone) {
 			delete(r.config, s.Key)
 		case s.Result == events.ResultOK:
 			delete(r.down, s.Key)
+			delete(r.unknown, s.Key)
 			r.handled(s.Key, f.gen)
 			r.configDone(s.Key)
 		case s.Err != nil:
@@ -732,6 +742,8 @@ func (r *run) statusOf(names []string) []Status {
 			st.Freshness, st.Files = events.Stale, files
 		case r.config[k] != "":
 			st.Freshness, st.Reason, st.Files = events.Stale, r.config[k], r.configFiles
+		case r.unknown[k]:
+			st.Freshness, st.Reason = events.Unknown, "started by an older pets: what it runs is unknown until its next restart"
 		case r.inflight != nil && r.inflight.inHand(k):
 			st.Freshness, st.Reason = events.Stale, "being restarted"
 			switch r.inflight.stepOf(k) {

@@ -126,6 +126,9 @@ type Stamps interface {
 	// in k's stamp, so that a replaced pod is found stale without a pets
 	// watching.
 	Pods(k petsfile.Key, holding []string)
+	// Known says whether k has a stamp at all (a record of an older pets
+	// has none: what it runs is unknown until its next start).
+	Known(k petsfile.Key) bool
 }
 
 // Engine brings a graph up: pets up, and a watch session's first start.
@@ -184,6 +187,7 @@ func (e *Engine) Up(ctx context.Context, g *petsfile.Graph) (map[petsfile.Key]pe
 	in := Input{Graph: g, Owners: e.Owners, Start: map[petsfile.Key]string{}, Changed: map[petsfile.Key][]string{}, CanSync: e.Syncer != nil, Now: time.Now()}
 	in.Redefined = map[petsfile.Key]bool{}
 	reused := map[petsfile.Key]bool{}
+	stamped := map[petsfile.Key]bool{} // reused, with a stamp to compare (else its freshness stays unknown)
 	for _, k := range g.Order {
 		v, h := e.Runner.Check(ctx, k)
 		switch h {
@@ -201,8 +205,11 @@ func (e *Engine) Up(ctx context.Context, g *petsfile.Graph) (map[petsfile.Key]pe
 			continue
 		}
 		files, known, err := e.Stamps.Drift(ctx, k)
-		if err == nil && known && len(files) > 0 {
-			in.Changed[k] = files
+		if err == nil && known {
+			stamped[k] = true
+			if len(files) > 0 {
+				in.Changed[k] = files
+			}
 		}
 	}
 	plan := Decide(in)
@@ -219,9 +226,10 @@ func (e *Engine) Up(ctx context.Context, g *petsfile.Graph) (map[petsfile.Key]pe
 	for _, k := range g.Order {
 		if reused[k] && !stepOf[k] {
 			v := values[k]
-			if e.Stamps != nil {
+			if stamped[k] {
 				// It runs what the Petsfile now says (its definition is
-				// unchanged) and what is on disk.
+				// unchanged) and what is on disk. (Without a stamp to
+				// compare, pets cannot tell: it stays unknown.)
 				e.Stamps.Take(k, nil, false)()
 			}
 			e.emit(events.Event{Type: events.ServiceReused, Service: k.String(), State: events.Ready, Host: v.Host(), PID: v.PID})

@@ -211,3 +211,46 @@ func TestListAndWaitCountEditsNotYetInARound(t *testing.T) {
 	}
 	w.waitLine(`round 1: c/data -> c-local restarted`)
 }
+
+// A record without a stamp (written by an older pets) is unknown: pets up
+// neither restarts it on a guess nor calls it fresh.
+func TestARecordOfAnOlderPetsIsUnknown(t *testing.T) {
+	e := newEnv(t)
+	e.chain()
+	e.mustPets("up")
+	before := e.pids()
+	var st map[string]any
+	p := filepath.Join(e.home, "state.json")
+	if err := json.Unmarshal([]byte(readFile(t, p)), &st); err != nil {
+		t.Fatal(err)
+	}
+	for _, svc := range st["services"].(map[string]any) {
+		delete(svc.(map[string]any), "fresh")
+	}
+	b, _ := json.Marshal(st)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if it := e.freshness()["a-local"]; it.Freshness != "unknown" {
+		t.Errorf("a without a stamp: %+v", it)
+	}
+	e.write("a/data", "changed meanwhile")
+	e.mustPets("up")
+	if after := e.pids(); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Errorf("pets up restarted services it could not judge: %v -> %v", before, after)
+	}
+	if it := e.freshness()["a-local"]; it.Freshness != "unknown" {
+		t.Errorf("a after pets up: %+v (it may run the old a/data: not fresh)", it)
+	}
+	// A watching pets cannot tell either, until it restarts them.
+	w := e.watch("watch")
+	if it := e.freshness()["c-local"]; it.Freshness != "unknown" || it.WatchedBy == 0 {
+		t.Errorf("c with pets watch attached: %+v", it)
+	}
+	e.write("a/data", "v2")
+	w.waitLine(`round \d+: a/data -> a-local restarted in \S+, b-local bounced`)
+	f := e.freshness()
+	if f["a-local"].Freshness != "fresh" || f["b-local"].Freshness != "fresh" || f["c-local"].Freshness != "unknown" {
+		t.Errorf("after a's restart and b's bounce: a %s, b %s, c %s", f["a-local"].Freshness, f["b-local"].Freshness, f["c-local"].Freshness)
+	}
+}
