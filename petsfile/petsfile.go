@@ -42,8 +42,34 @@ type Service struct {
 	Ignore   []string // doublestar globs relative to Dir that never trigger it
 	Sync     []SyncRule
 
+	// Build (register(build=...)) is run, in Dir, before every start,
+	// restart and bounce that needs it, while the old instance keeps
+	// serving; only when it succeeds is the old one stopped. "" : none.
+	Build string
+	// BuildOutputs (register(build_outputs=[...])) are absolute globs of
+	// what Build writes: they never trigger a round themselves, and a
+	// service with sync rules has them synced after a build (even when
+	// ignored).
+	BuildOutputs []string
+	// RestartPolicy (register(restart_policy=...)): what a watching pets
+	// does when the service crashes: RestartOnFailure (the default) or
+	// RestartNo.
+	RestartPolicy string
+	// EnvFiles (register(env_files=[...])) are absolute paths of .env
+	// files whose variables every command of the service gets (after
+	// pets' own, before a command's env=); they are watched like the
+	// Petsfile, whatever the ignore rules say, and a change restarts the
+	// services that name them.
+	EnvFiles []string
+
 	provider starlark.Callable
 }
+
+// Restart policies (register(restart_policy=...)).
+const (
+	RestartOnFailure = "on-failure" // a crashed service restarts, with backoff, while a pets watches
+	RestartNo        = "no"         // a crashed service waits for the next change to its files
+)
 
 // WatchGlobs returns the service's watch globs as absolute, slash-separated
 // patterns; nil means "the service's directory" (see DESIGN.md).
@@ -83,6 +109,9 @@ type Command struct {
 	Service Key    // zero when called at the top level of a file
 	Dir     string // absolute directory of the Petsfile holding the calling code
 	Line    string // run as `bash -c Line`
+	// Env is "NAME=value" entries for the command: the service's env
+	// files' first, then start()/run()'s env=, later ones winning.
+	Env []string
 }
 
 // Process is a started background process, as start() returns it.
@@ -92,9 +121,18 @@ type Process struct {
 
 // Readiness says when a service counts as up.
 type Readiness struct {
-	Hostname string
+	Hostname string // "" with Port 0: a service without an address (a worker)
 	Port     int
 	Timeout  time.Duration // zero: the host's default
+	// HTTP (service(http="/healthz")): a GET of this path on
+	// Hostname:Port must answer 2xx or 3xx.
+	HTTP string
+	// Command (service(cmd="pg_isready")): a command that must exit 0
+	// (run like run()'s, in the Petsfile's directory).
+	Command *Command
+	// Log (service(log="listening on")): a regexp one line of the
+	// service's output since its start must match.
+	Log string
 }
 
 // Host does what the builtins ask. Implementations: the local supervisor, the
