@@ -108,6 +108,10 @@ type Loop struct {
 	// Down are services that are down at the start (they failed to start):
 	// like crashed ones, they start on their next change.
 	Down map[petsfile.Key]bool
+	// Started are the services this pets started (they were not running
+	// before it): Run adds those its rounds start and forgets those they
+	// stop.
+	Started map[petsfile.Key]bool
 	// Initial are changes made while no pets was watching (pets watch
 	// attaching), InitialRestart services to restart for a reason of the
 	// same kind: the first round takes them.
@@ -141,6 +145,9 @@ type Loop struct {
 func (l *Loop) Run(ctx context.Context) error {
 	r := l.start(ctx)
 	defer r.check.Stop()
+	if l.Started == nil {
+		l.Started = map[petsfile.Key]bool{}
+	}
 	defer func() { l.Config, l.Values = r.cfg, r.values }()
 	if len(l.Initial)+len(l.InitialRestart) > 0 {
 		for k, ps := range l.Initial {
@@ -589,6 +596,12 @@ func (r *run) finished(d roundDone) {
 		r.emit(ev)
 	}
 	for _, s := range d.out.Steps {
+		switch {
+		case s.Kind == events.StepStart && s.Result == events.ResultOK:
+			r.l.Started[s.Key] = true
+		case s.Kind == events.StepStop && s.Result == events.ResultOK:
+			delete(r.l.Started, s.Key)
+		}
 		switch {
 		case s.Kind == events.StepStop && s.Result == events.ResultOK:
 			delete(r.down, s.Key)

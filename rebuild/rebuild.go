@@ -142,6 +142,11 @@ type Engine struct {
 	// skipped with its dependents, the rest still start, and nothing is
 	// rolled back. Up then returns a *KeepGoingError listing the failures.
 	KeepGoing bool
+
+	// Started are, after Up, the services it started that were not
+	// running before (not those it restarted or bounced): what pets up
+	// --watch stops on Ctrl-C.
+	Started map[petsfile.Key]bool
 }
 
 // KeepGoingError lists the services that failed, or were skipped because a
@@ -239,7 +244,11 @@ func (e *Engine) Up(ctx context.Context, g *petsfile.Graph) (map[petsfile.Key]pe
 	out := x.Run(ctx, 0, plan, values)
 	var kg *KeepGoingError
 	var started []petsfile.Key
+	e.Started = map[petsfile.Key]bool{}
 	for _, r := range out.Steps {
+		if r.Result == events.ResultOK && r.Kind == events.StepStart {
+			e.Started[r.Key] = true
+		}
 		switch {
 		case r.Result == events.ResultOK && !r.Synced:
 			started = append(started, r.Key)

@@ -64,9 +64,12 @@ type Session struct {
 	Values map[petsfile.Key]petsfile.Value
 	Down   map[petsfile.Key]bool
 	Attach bool
-	// StopOnExit (pets up --watch): when the session ends, every service of
-	// the configuration that ran last is stopped, dependents first.
+	// StopOnExit (pets up --watch): when the session ends, the services it
+	// started are stopped, dependents first: Started (those pets up
+	// started before the session) and those its rounds started (reloads
+	// included). What was running before the command stays up.
 	StopOnExit bool
+	Started    map[petsfile.Key]bool
 
 	// Load evaluates the Petsfile again and resolves the graph as the
 	// first one was.
@@ -94,13 +97,13 @@ type Session struct {
 // must (StopOnExit) and returns the configuration that ran last, with its
 // values.
 func (s *Session) Run(ctx context.Context) (Config, map[petsfile.Key]petsfile.Value, error) {
-	cfg, values, err := s.run(ctx)
+	cfg, values, started, err := s.run(ctx)
 	reason := "Ctrl-C"
 	if err != nil {
 		reason = err.Error()
 	}
 	if s.StopOnExit {
-		err = errors.Join(err, s.stop(cfg))
+		err = errors.Join(err, s.stop(cfg, started))
 	}
 	s.emit(events.Event{Type: events.WatchStopped, PID: os.Getpid(), Reason: reason})
 	return cfg, values, err
@@ -112,18 +115,24 @@ func (s *Session) Stop() error {
 	if !s.StopOnExit {
 		return nil
 	}
-	return s.stop(s.Config)
+	return s.stop(s.Config, s.Started)
 }
 
-// stop stops every service of cfg, dependents first, on a context of its
-// own (the session's has ended).
-func (s *Session) stop(cfg Config) error {
+// stop stops the services of cfg that this pets started, dependents first,
+// on a context of its own (the session's has ended).
+func (s *Session) stop(cfg Config, started map[petsfile.Key]bool) error {
 	if cfg.Runner == nil || cfg.Graph == nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	plan := Decide(Input{Remove: cfg.Graph.Order, Old: cfg.Graph})
+	var stop []petsfile.Key
+	for _, k := range cfg.Graph.Order {
+		if started[k] {
+			stop = append(stop, k)
+		}
+	}
+	plan := Decide(Input{Remove: stop, Old: cfg.Graph})
 	for i := range plan.Steps {
 		plan.Steps[i].Reason = "Ctrl-C"
 	}
@@ -135,7 +144,7 @@ func (s *Session) stop(cfg Config) error {
 	return errors.Join(errs...)
 }
 
-func (s *Session) run(ctx context.Context) (Config, map[petsfile.Key]petsfile.Value, error) {
+func (s *Session) run(ctx context.Context) (Config, map[petsfile.Key]petsfile.Value, map[petsfile.Key]bool, error) {
 	cfg := s.Config
 	cfg.Owners, cfg.Skip = OwnersOf(s.Project, cfg.Graph), skipOf(s.Project)
 	values, down := s.Values, s.Down
@@ -144,9 +153,13 @@ func (s *Session) run(ctx context.Context) (Config, map[petsfile.Key]petsfile.Va
 	if s.Attach {
 		values, down, initial, restart = s.attach(ctx, cfg)
 	}
+	started := map[petsfile.Key]bool{}
+	for k := range s.Started {
+		started[k] = true
+	}
 	roots, err := s.watch(cfg.Owners)
 	if err != nil {
-		return cfg, values, err
+		return cfg, values, started, err
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -174,7 +187,7 @@ func (s *Session) run(ctx context.Context) (Config, map[petsfile.Key]petsfile.Va
 	s.emit(events.Event{Type: events.WatchStarted, Services: keyStrings(cfg.Graph.Order), Roots: roots, PID: os.Getpid()})
 
 	loop := &Loop{
-		Config: cfg, Values: values, Down: down, Initial: initial, InitialRestart: restart,
+		Config: cfg, Values: values, Down: down, Started: started, Initial: initial, InitialRestart: restart,
 		Changes: s.Files.Changes(), Reloads: reloads, Coming: coming, Requests: s.Requests,
 		Barrier: s.Files.Barrier, Events: s.Events, Lock: s.Lock, Timing: s.Timing,
 	}
@@ -187,7 +200,7 @@ func (s *Session) run(ctx context.Context) (Config, map[petsfile.Key]petsfile.Va
 	} else if errors.Is(err, context.Canceled) {
 		err = nil
 	}
-	return loop.Config, loop.Values, err
+	return loop.Config, loop.Values, loop.Started, err
 }
 
 // attach finds what runs (pets watch): ready services with their values,

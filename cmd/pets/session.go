@@ -276,11 +276,11 @@ func (w *watch) close() {
 
 // run runs the session until ctx ends; with stopOnExit (pets up --watch)
 // it then stops every service of the configuration that ran last.
-func (w *watch) run(ctx context.Context, project *petsfile.Project, cfg rebuild.Config, values map[petsfile.Key]petsfile.Value, down map[petsfile.Key]bool, attach, stopOnExit bool) error {
+func (w *watch) run(ctx context.Context, project *petsfile.Project, cfg rebuild.Config, values map[petsfile.Key]petsfile.Value, down, started map[petsfile.Key]bool, attach, stopOnExit bool) error {
 	defer w.close()
 	g, wf := w.g, w.wf
 	s := &rebuild.Session{
-		Project: project, Config: cfg, Values: values, Down: down, Attach: attach, StopOnExit: stopOnExit,
+		Project: project, Config: cfg, Values: values, Down: down, Attach: attach, StopOnExit: stopOnExit, Started: started,
 		Events: w.sink, Requests: w.requests, Lock: w.lock, Timing: rebuild.Timing{Settle: wf.quiet},
 	}
 	fw, err := newFileWatcher(wf.quiet, wf.cap)
@@ -307,9 +307,12 @@ func (w *watch) run(ctx context.Context, project *petsfile.Project, cfg rebuild.
 		stopLogs()
 		wg.Wait()
 	}()
-	w.printer.stopHow = "Ctrl-C to stop them."
-	if !stopOnExit {
-		w.printer.stopHow = "Ctrl-C to detach (they keep running)."
+	w.printer.stopHow = "Ctrl-C to detach (they keep running)."
+	if stopOnExit {
+		w.printer.stopHow = "Ctrl-C stops what this command started; what was up before stays up."
+		if len(started) == len(cfg.Graph.Order) {
+			w.printer.stopHow = "Ctrl-C to stop them."
+		}
 	}
 	w.sink.next = events.Tee{logStreamer{dir: w.dir, follower: w.follower}, w.printer}
 	s.Load = func(ctx context.Context) (*petsfile.Project, *petsfile.Graph, error) {

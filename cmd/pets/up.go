@@ -39,7 +39,9 @@ their dependencies. Each waits until the ones it depends on are ready.
 Services already up and ready are reused. When one fails, what this command
 started is stopped again and the error shows the tail of its log.
 
-The services stay up, tracked, until 'pets down'.`,
+The services stay up, tracked, until 'pets down'. With --watch, pets stays in
+the foreground and restarts what an edit touches; Ctrl-C then stops what
+this command started (reloads included) and leaves up what was up before.`,
 		Example: `  pets up
   pets up frontend
   pets up frontend --with backend=k8s
@@ -53,7 +55,7 @@ The services stay up, tracked, until 'pets down'.`,
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print what would run, in order, and run nothing")
 	fl.DurationVar(&f.timeout, "timeout", supervise.DefaultReadyTimeout, "how long a service may take to accept TCP connections (service(..., timeout=) overrides)")
 	fl.DurationVar(&f.grace, "grace", supervise.DefaultGrace, "when stopping (a replaced or rolled-back service): time between SIGTERM and SIGKILL")
-	fl.BoolVar(&f.watch, "watch", false, "stay in the foreground: stream logs, restart services as their files change, stop them on Ctrl-C (default when PETS_WATCH=1)")
+	fl.BoolVar(&f.watch, "watch", false, "stay in the foreground: stream logs, restart services as their files change; Ctrl-C stops what this command started (default when PETS_WATCH=1)")
 	fl.BoolVar(&f.noWatch, "no-watch", false, "start, wait until ready and exit (the default; overrides PETS_WATCH=1)")
 	f.watchOpts.register(cmd)
 	return cmd
@@ -206,7 +208,7 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 	}
 	sup.Stderr = g.stderr
 	cfg := rebuild.Config{Graph: graph, Runner: sup, Syncer: syncerOrNil(syncer), Stamps: stamps}
-	return w.run(ctx, project, cfg, values, down, false, true)
+	return w.run(ctx, project, cfg, values, down, eng.Started, false, true)
 }
 
 // warnOrphans says which running services of project's Petsfile it no

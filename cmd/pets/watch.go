@@ -94,7 +94,7 @@ func runWatch(cmd *cobra.Command, g *globals, f *upFlags, names []string) error 
 	}
 	fp := project.Fingerprints(ctx, graph)
 	cfg := rebuild.Config{Graph: graph, Runner: w.supervisor(project, fp), Syncer: syncerOrNil(syncer), Stamps: fresh.NewStamper(dir, project, graph, stateIgnore(dir))}
-	return w.run(ctx, project, cfg, nil, nil, true, false)
+	return w.run(ctx, project, cfg, nil, nil, nil, true, false)
 }
 
 // commonTier is the tier every running service has, else "local".

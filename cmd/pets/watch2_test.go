@@ -119,19 +119,29 @@ func TestUpRestartsAServiceWhosePetsfileDefinitionChanged(t *testing.T) {
 	}
 }
 
-func TestWatchCtrlCStopsReusedServicesToo(t *testing.T) {
+func TestWatchCtrlCLeavesUpWhatWasUpBefore(t *testing.T) {
 	e := newEnv(t)
 	e.chain()
-	e.mustPets("up")
+	e.mustPets("up", "a")
+	before := e.pids()
 	w := e.watch("up", "--watch")
-	if !strings.Contains(w.output(), "already running") {
-		t.Fatalf("not reused:\n%s", w.output())
+	if !strings.Contains(w.output(), "The service a-local is already running") || !strings.Contains(w.output(), "Ctrl-C stops what this command started; what was up before stays up.") {
+		t.Fatalf("not reused, or no word about Ctrl-C:\n%s", w.output())
 	}
+	// A reload adds d: started by this command, stopped on Ctrl-C.
+	dport := freePort(t)
+	e.edit("Petsfile", func(s string) string {
+		return s + fmt.Sprintf("\nregister(\"d\", \"local\", lambda: service(start(\"exec $PETSERVER --name d --port %d\"), \"127.0.0.1\", %d), watch=[\"d/**\"])\n", dport, dport)
+	})
+	w.reloaded("d-local", "", "", 3)
 	if code := w.stop(); code != 0 {
 		t.Errorf("exit %d", code)
 	}
-	if s := e.strays(); len(s) != 0 {
-		t.Errorf("left behind: %v", s)
+	// What was up before the command (a) stays up, same pid; what it
+	// started (b, c, and d from the reload) is stopped.
+	l := e.list()
+	if len(l) != 1 || l["a-local"].PID != before["a-local"] || l["a-local"].Status != "ready" {
+		t.Errorf("after Ctrl-C: %+v; want only a-local, as it was (pid %d)", l, before["a-local"])
 	}
 }
 
