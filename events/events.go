@@ -38,7 +38,9 @@ const (
 	ServiceFailed Type = "service.failed"
 	// ServiceCrashed: it was ready and its process is gone. Service, State
 	// (crashed), Exit (how it ended: "exit status 1", "signal: killed", or
-	// "" where pets cannot know, e.g. it was started by another pets).
+	// "" where pets cannot know, e.g. it was started by another pets),
+	// Reason (what happens next: it restarts by itself, or on the next
+	// change to its files).
 	ServiceCrashed Type = "service.crashed"
 	// ServiceStopped: pets stopped it and it is gone. Service, State
 	// (stopped), Reason ("pets down", "removed from the Petsfile",
@@ -46,6 +48,18 @@ const (
 	// another pets: "stopped outside this pets ..."), Round (0 outside a
 	// watch round).
 	ServiceStopped Type = "service.stopped"
+	// ServiceBackoff: it crashed and restarts by itself (its restart
+	// policy is on-failure), after a delay that doubles at each crash in a
+	// row. Service, State (backoff), Exit, DelayMs (how long until the
+	// restart), Reason.
+	ServiceBackoff Type = "service.backoff"
+	// ServiceBuilding: its build step runs, while the previous instance (if
+	// any) keeps serving. Service, State (building), Round, Reason.
+	ServiceBuilding Type = "service.building"
+	// BuildFailed: its build step failed; the previous instance (if any)
+	// still runs. Service, Error (with the end of the build's output),
+	// TookMs, Round.
+	BuildFailed Type = "build.failed"
 	// ServiceReused: pets up found it ready and fresh and left it alone
 	// (or a watching pets found it running again after another pets
 	// stopped it, and says so in its reason). Service, State (ready),
@@ -104,7 +118,7 @@ const (
 
 // Types lists every type, in the order of the documentation.
 var Types = []Type{
-	ServiceStarting, ServiceReady, ServiceFailed, ServiceCrashed, ServiceStopped, ServiceReused,
+	ServiceStarting, ServiceReady, ServiceFailed, ServiceCrashed, ServiceStopped, ServiceBackoff, ServiceBuilding, BuildFailed, ServiceReused,
 	ServiceStale, ServiceFresh, SyncDone, SyncFailed, RoundPlanned, RoundFinished, RoundInterrupted,
 	ReloadApplied, ReloadRefused, WatchStarted, WatchStopped, WatchOverflow, WatchError,
 }
@@ -114,10 +128,12 @@ var Types = []Type{
 type State string
 
 const (
+	Building State = "building" // its build step runs (the previous instance, if any, still serves)
 	Starting State = "starting" // its provider runs; not ready yet
 	Ready    State = "ready"    // its readiness check passed; its processes run
 	Failed   State = "failed"   // it did not become ready (the error says why)
 	Crashed  State = "crashed"  // it was ready, and its processes are gone
+	Backoff  State = "backoff"  // it crashed and restarts by itself after a delay
 	Stopped  State = "stopped"  // pets stopped it (only in events: a stopped service is no longer listed)
 )
 
@@ -153,6 +169,7 @@ type Event struct {
 	Exit      string    `json:"exit,omitempty"`
 	TookMs    float64   `json:"tookMs,omitempty"`
 	GraceMs   float64   `json:"graceMs,omitempty"` // round.interrupted: how long the step in progress may still take
+	DelayMs   float64   `json:"delayMs,omitempty"` // service.backoff: how long until the restart
 	Host      string    `json:"host,omitempty"`    // "hostname:port"
 	PID       int       `json:"pid,omitempty"`
 	Limit     bool      `json:"limit,omitempty"`

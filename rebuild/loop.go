@@ -183,6 +183,8 @@ func (l *Loop) Run(ctx context.Context) error {
 		case <-r.holdTimer():
 			r.holdT = nil
 			r.hold.tick(time.Now())
+		case <-r.backoffC:
+			r.backoffC = nil // a crashed service's backoff is over: next plans its restart
 		case q := <-l.Requests:
 			r.request(q)
 		case d := <-r.done:
@@ -233,6 +235,11 @@ type run struct {
 	configFiles []string                        // the Petsfiles that changed, while any config entry is set
 	away        map[petsfile.Key]bool           // stopped outside this pets (pets down): left alone until they run again
 	unknown     map[petsfile.Key]bool           // no stamp (an older pets started it): what it runs is unknown until its next step
+	crashes     map[petsfile.Key]Crash          // crashed services that restart by themselves, until they do
+	lastStart   map[petsfile.Key]time.Time      // when each last became ready, for the backoff's reset
+	announced   map[petsfile.Key]time.Time      // the backoff said of each (its restart time)
+	backoffC    <-chan time.Time                // fires when the next backoff is over
+	tries       map[petsfile.Key]int            // the attempt of each one's last crash
 	barrier     uint64
 	asked       map[uint64]Request // status and wait requests waiting for their barrier
 	restarts    []pendingRestart
@@ -333,8 +340,9 @@ func (l *Loop) start(ctx context.Context) *run {
 		dirty:   map[petsfile.Key]map[string]int{},
 		away:    map[petsfile.Key]bool{},
 		unknown: map[petsfile.Key]bool{},
-		config:  map[petsfile.Key]string{},
-		asked:   map[uint64]Request{},
+		crashes: map[petsfile.Key]Crash{}, lastStart: map[petsfile.Key]time.Time{}, announced: map[petsfile.Key]time.Time{}, tries: map[petsfile.Key]int{},
+		config: map[petsfile.Key]string{},
+		asked:  map[uint64]Request{},
 	}
 	if r.values == nil {
 		r.values = map[petsfile.Key]petsfile.Value{}
@@ -446,16 +454,52 @@ func (r *run) next() {
 		r.startReload(rl)
 		return
 	}
-	if len(r.hold.queued) > 0 || r.pend.empty() {
+	if len(r.hold.queued) > 0 || r.pend.empty() && len(r.crashes) == 0 {
 		return
 	}
 	why := "files changed"
 	if len(r.pend.restart) > 0 {
 		why = "pets restart"
 	}
+	only := r.pend.empty() // only crashed services restart
 	in := r.input()
+	plan := Decide(in)
+	r.hold1(plan.Holds)
+	var crashed []string
+	for _, s := range plan.Steps {
+		if _, ok := r.crashes[s.Key]; ok && s.Kind == events.StepStart && len(s.Paths) == 0 {
+			crashed = append(crashed, s.Key.String()+" "+s.Reason)
+		}
+		delete(r.crashes, s.Key) // restarting: no backoff to wait out
+	}
+	if len(plan.Steps) == 0 {
+		return
+	}
+	if only {
+		why = strings.Join(crashed, "; ")
+	}
 	r.pend = newPending()
-	r.launch(Decide(in), nil, why)
+	r.launch(plan, nil, why)
+}
+
+// hold1 announces the backoffs the plan holds (once each) and arms the
+// timer for the first to end.
+func (r *run) hold1(holds []Hold) {
+	var first time.Time
+	for _, h := range holds {
+		if !r.announced[h.Key].Equal(h.Until) {
+			r.announced[h.Key] = h.Until
+			c := r.crashes[h.Key]
+			r.emit(events.Event{Type: events.ServiceBackoff, Service: h.Key.String(), State: events.Backoff, Exit: c.Exit,
+				DelayMs: ms(time.Until(h.Until)), Reason: h.Reason})
+		}
+		if first.IsZero() || h.Until.Before(first) {
+			first = h.Until
+		}
+	}
+	if !first.IsZero() {
+		r.backoffC = time.After(time.Until(first))
+	}
 }
 
 // input is the planner's input for the pending changes.
@@ -463,7 +507,7 @@ func (r *run) input() Input {
 	return Input{
 		Graph: r.cfg.Graph, Owners: r.cfg.Owners,
 		Changed: r.pend.paths, Lost: r.pend.all, Restart: r.pend.restart,
-		Down: r.down, Away: r.away, CanSync: r.cfg.Syncer != nil, Now: time.Now(),
+		Down: r.down, Away: r.away, Crashed: r.crashes, CanSync: r.cfg.Syncer != nil, Now: time.Now(),
 	}
 }
 
@@ -608,10 +652,17 @@ func (r *run) finished(d roundDone) {
 			delete(r.dirty, s.Key)
 			delete(r.config, s.Key)
 		case s.Result == events.ResultOK:
+			if s.Kind != events.StepSync {
+				r.lastStart[s.Key] = time.Now()
+			}
 			delete(r.down, s.Key)
 			delete(r.unknown, s.Key)
 			r.handled(s.Key, f.gen)
 			r.configDone(s.Key)
+		case s.Err != nil && strings.HasPrefix(s.Reason, "crashed") && r.ctx.Err() == nil:
+			// Restarting after a crash failed: the crash loop goes on.
+			r.down[s.Key] = true
+			r.crashed(s.Key, firstLine(s.Err.Error()), true)
 		case s.Err != nil:
 			r.down[s.Key] = true // reported with the round; retried on its next change
 		}
@@ -792,6 +843,15 @@ func (r *run) podsFresh(k petsfile.Key) (events.Freshness, string) {
 	return events.Fresh, ""
 }
 
+func (r *run) policy(k petsfile.Key) string {
+	for _, o := range r.cfg.Owners {
+		if o.Key == k {
+			return o.RestartPolicy
+		}
+	}
+	return ""
+}
+
 func (r *run) rules(k petsfile.Key) []petsfile.SyncRule {
 	for _, o := range r.cfg.Owners {
 		if o.Key == k {
@@ -859,9 +919,29 @@ func (r *run) checkCrashes() {
 			continue
 		}
 		r.down[k] = true
-		r.emit(events.Event{Type: events.ServiceCrashed, Service: k.String(), State: events.Crashed, Exit: exit})
+		next := "it restarts by itself (restart policy on-failure)"
+		if r.policy(k) == petsfile.RestartNo {
+			next = "it restarts on the next change to its files"
+		}
+		r.emit(events.Event{Type: events.ServiceCrashed, Service: k.String(), State: events.Crashed, Exit: exit, Reason: next})
+		if r.policy(k) != petsfile.RestartNo {
+			r.crashed(k, exit, false)
+		}
 	}
 	r.answerWaits()
+}
+
+// crashed notes a crash of k: the first in a row, unless k crashed before
+// and ran less than BackoffReset since (or its restart after the last crash
+// failed: again is true).
+func (r *run) crashed(k petsfile.Key, exit string, again bool) {
+	now := time.Now()
+	attempt := 0
+	if prev, ok := r.tries[k]; ok && (again || now.Sub(r.lastStart[k]) < BackoffReset) {
+		attempt = prev + 1
+	}
+	r.crashes[k] = Crash{At: now, Attempt: attempt, Exit: exit}
+	r.tries[k] = attempt
 }
 
 // configChanging notes that the Petsfile is being written: until its

@@ -284,11 +284,16 @@ func TestLoopOverflowRestartsEverythingOnce(t *testing.T) {
 	}
 }
 
+// With restart_policy="no", a crash is reported once and the service waits
+// for a change to its files (before restart policies, every service did).
 func TestLoopReportsCrashOnceAndWaitsForAChange(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := &loopRunner{dead: map[string]bool{}}
 		changes, rounds := make(chan Changes), make(chan events.Event, 10)
 		l := diamondLoop(f, changes, rounds)
+		for i := range l.Owners {
+			l.Owners[i].RestartPolicy = petsfile.RestartNo
+		}
 		var crashes []string
 		l.Events.(*testSink).seen = func(e events.Event) {
 			if e.Type == events.ServiceCrashed {

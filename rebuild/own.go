@@ -18,6 +18,9 @@ type Owner struct {
 	Watch  []string // absolute slash-separated globs; empty: all of Dir minus deeper Petsfiles' services
 	Ignore []string // absolute globs that never trigger this service
 	Sync   []petsfile.SyncRule
+	// RestartPolicy says what a crash does (petsfile.RestartOnFailure or
+	// RestartNo; "" is on-failure).
+	RestartPolicy string
 }
 
 // OwnersOf builds the owners of the services in g.
@@ -28,7 +31,7 @@ func OwnersOf(p *petsfile.Project, g *petsfile.Graph) []Owner {
 		if !ok {
 			continue
 		}
-		out = append(out, Owner{Key: k, Dir: filepath.ToSlash(s.Dir), Watch: s.WatchGlobs(), Ignore: s.IgnoreGlobs(), Sync: s.Sync})
+		out = append(out, Owner{Key: k, Dir: filepath.ToSlash(s.Dir), Watch: s.WatchGlobs(), Ignore: s.IgnoreGlobs(), Sync: s.Sync, RestartPolicy: s.RestartPolicy})
 	}
 	return out
 }

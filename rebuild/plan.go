@@ -1,6 +1,7 @@
 package rebuild
 
 import (
+	"fmt"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -40,12 +41,44 @@ type RuleFiles struct {
 // Plan is a round decided: its steps in an order that respects every edge
 // (each step comes after all of its After), so carrying them out one by one
 // in this order is always correct; an executor may also run steps whose
-// After have finished side by side.
+// After have finished side by side. Holds are steps put off until a time
+// (a crashed service's backoff): the caller asks again then.
 type Plan struct {
 	Steps []Step
+	Holds []Hold
 	Paths []string // every changed file behind the round, sorted
 	At    time.Time
 }
+
+// Hold is a step put off: Key restarts at Until, not before.
+type Hold struct {
+	Key    petsfile.Key
+	Until  time.Time
+	Reason string
+}
+
+// Crash is a crash of a service that restarts by itself (restart policy
+// on-failure): when, which crash in a row it is (0: the first), and how its
+// process ended.
+type Crash struct {
+	At      time.Time
+	Attempt int
+	Exit    string
+}
+
+// Backoff is how long a service waits, after its crash number attempt in a
+// row (from 0), before it restarts by itself: 0.5 s, doubling, at most 30 s.
+func Backoff(attempt int) time.Duration {
+	d := 500 * time.Millisecond
+	for i := 0; i < attempt && d < 30*time.Second; i++ {
+		d *= 2
+	}
+	return min(d, 30*time.Second)
+}
+
+// BackoffReset is how long a service must run for its next crash to count
+// as the first in a row again.
+const BackoffReset = 30 * time.Second
 
 // Keys returns the services of the plan's steps, in step order.
 func (p Plan) Keys() []petsfile.Key {
@@ -80,6 +113,10 @@ type Input struct {
 	// Away are services stopped outside this pets (pets down): left
 	// alone, neither restarted nor bounced, until they run again.
 	Away map[petsfile.Key]bool
+	// Crashed are crashed services whose restart policy restarts them:
+	// each restarts once its backoff (Backoff) has passed since the crash,
+	// or at once when its files changed.
+	Crashed map[petsfile.Key]Crash
 	// Remove are services of Old to stop (gone from the Petsfile, or at
 	// another tier now).
 	Remove []petsfile.Key
@@ -139,9 +176,29 @@ func Decide(in Input) Plan {
 	// What each service of the graph does, if anything, in dependency order.
 	own := map[petsfile.Key]Step{}
 	for _, k := range in.Graph.Order {
-		if s, ok := in.decideOwn(k); ok && !in.Away[k] {
-			own[k] = s
+		if in.Away[k] {
+			continue
 		}
+		if s, ok := in.decideOwn(k); ok {
+			own[k] = s
+			continue
+		}
+		c, crashed := in.Crashed[k]
+		if !crashed || in.policy(k) == petsfile.RestartNo {
+			continue
+		}
+		how := "crashed"
+		if c.Exit != "" {
+			how += " (" + c.Exit + ")"
+		}
+		if c.Attempt > 0 {
+			how += fmt.Sprintf(" %d times in a row", c.Attempt+1)
+		}
+		if until := c.At.Add(Backoff(c.Attempt)); in.Now.Before(until) {
+			p.Holds = append(p.Holds, Hold{Key: k, Until: until, Reason: how + "; restarts in " + until.Sub(c.At).String()})
+			continue
+		}
+		own[k] = Step{Kind: events.StepStart, Key: k, Reason: how + "; restarted after " + Backoff(c.Attempt).String()}
 	}
 	bouncedBy := map[petsfile.Key]petsfile.Key{}
 	for _, k := range in.Graph.Order {
@@ -241,6 +298,16 @@ func (in Input) changed(k petsfile.Key, paths []string) string {
 		}
 	}
 	return changedReason(rel)
+}
+
+// policy is k's restart policy.
+func (in Input) policy(k petsfile.Key) string {
+	for _, o := range in.Owners {
+		if o.Key == k {
+			return o.RestartPolicy
+		}
+	}
+	return ""
 }
 
 func (in Input) rules(k petsfile.Key) []petsfile.SyncRule {

@@ -1,6 +1,7 @@
 package rebuild
 
 import (
+	"fmt"
 	"path"
 	"path/filepath"
 	"strings"
@@ -238,5 +239,61 @@ func TestRuleTarget(t *testing.T) {
 		if RuleCovers(r, tc.path) != (tc.want != "") {
 			t.Errorf("RuleCovers(%s) = %v", tc.path, !(tc.want != ""))
 		}
+	}
+}
+
+func TestBackoffSequence(t *testing.T) {
+	var got []string
+	for a := 0; a < 9; a++ {
+		got = append(got, Backoff(a).String())
+	}
+	if fmt.Sprint(got) != "[500ms 1s 2s 4s 8s 16s 30s 30s 30s]" {
+		t.Errorf("backoffs %v", got)
+	}
+}
+
+// A crashed service restarts once its backoff has passed, on the clock the
+// planner is given; a change to its files restarts it at once; restart
+// policy "no" leaves it down.
+func TestDecideCrashBackoff(t *testing.T) {
+	g := diamond() // store <- api <- web, store <- web
+	crash := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	owners := []Owner{{Key: key("store"), Dir: "/r/store"}, {Key: key("api"), Dir: "/r/api"}, {Key: key("web"), Dir: "/r/web", RestartPolicy: petsfile.RestartNo}}
+	for _, tc := range []struct {
+		name    string
+		attempt int
+		after   time.Duration
+		changed []string
+		want    string
+	}{
+		{"the first crash: held half a second", 0, 499 * time.Millisecond, nil, "hold api until +500ms: crashed (exit status 3); restarts in 500ms"},
+		{"then restarted, dependents bounced", 0, 500 * time.Millisecond, nil, "start api: crashed (exit status 3); restarted after 500ms; bounce web: api-local started <- api!"},
+		{"the fourth in a row: 4s", 3, 3999 * time.Millisecond, nil, "hold api until +4s: crashed (exit status 3) 4 times in a row; restarts in 4s"},
+		{"at most 30s", 12, 30 * time.Second, nil, "start api: crashed (exit status 3) 13 times in a row; restarted after 30s; bounce web: api-local started <- api!"},
+		{"a change to its files skips the backoff", 3, time.Millisecond, []string{"/r/api/fix.go"}, "start api: fix.go changed; it was down; bounce web: api-local started <- api!"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := Input{Graph: g, Owners: owners, Now: crash.Add(tc.after),
+				Down:    map[petsfile.Key]bool{key("api"): true},
+				Crashed: map[petsfile.Key]Crash{key("api"): {At: crash, Attempt: tc.attempt, Exit: "exit status 3"}},
+				Changed: map[petsfile.Key][]string{}}
+			if tc.changed != nil {
+				in.Changed[key("api")] = tc.changed
+			}
+			p := Decide(in)
+			got := render(p)
+			for _, h := range p.Holds {
+				got += fmt.Sprintf("hold %s until +%s: %s", h.Key.Name, h.Until.Sub(crash), h.Reason)
+			}
+			if got != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+	// Restart policy "no": neither held nor restarted.
+	p := Decide(Input{Graph: g, Owners: owners, Now: crash.Add(time.Hour), Down: map[petsfile.Key]bool{key("web"): true},
+		Crashed: map[petsfile.Key]Crash{key("web"): {At: crash}}})
+	if len(p.Steps)+len(p.Holds) != 0 {
+		t.Errorf("restart_policy no: %s %v", render(p), p.Holds)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/windmilleng/pets/events"
 	"github.com/windmilleng/pets/petsfile"
@@ -233,4 +235,67 @@ func (f *exitRunner) Alive(ctx context.Context, k petsfile.Key) (bool, string) {
 		return true, ""
 	}
 	return false, "exit status 3"
+}
+
+// A service that keeps crashing restarts by itself after 0.5 s, then 1 s,
+// then 2 s (fake time); a change to its files restarts it at once.
+func TestLoopRestartsACrashedServiceWithBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &loopRunner{dead: map[string]bool{}}
+		changes, rounds := make(chan Changes), make(chan events.Event, 10)
+		l := diamondLoop(f, changes, rounds)
+		l.Timing.CheckEvery = 100 * time.Millisecond
+		var mu sync.Mutex
+		var crashedAt time.Time
+		var waits []time.Duration
+		backoffs := make(chan events.Event, 10)
+		l.Events.(*testSink).seen = func(e events.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch e.Type {
+			case events.ServiceCrashed:
+				crashedAt = time.Now()
+			case events.ServiceBackoff:
+				backoffs <- e
+			case events.RoundPlanned:
+				waits = append(waits, time.Since(crashedAt))
+			}
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- l.Run(ctx) }()
+		kill := func() {
+			f.mu.Lock()
+			f.dead["api-local"] = true
+			f.mu.Unlock()
+		}
+		for i := 0; i < 3; i++ {
+			kill()
+			b := <-backoffs
+			if b.Service != "api-local" || b.State != events.Backoff || b.DelayMs != float64(Backoff(i).Milliseconds()) {
+				t.Errorf("backoff event %d: %+v", i, b)
+			}
+			if got := summary(<-rounds); got != "[] -> api web(bounced)" {
+				t.Errorf("restart %d: %s", i, got)
+			}
+		}
+		mu.Lock()
+		if fmt.Sprint(waits) != "[500ms 1s 2s]" {
+			t.Errorf("from crash to restart: %v, want [500ms 1s 2s]", waits)
+		}
+		mu.Unlock()
+		// Crashed again: held for 4s; a change to its files restarts it now.
+		kill()
+		<-backoffs
+		t0 := time.Now()
+		changes <- Changes{Paths: []string{"/r/api/fix.go"}}
+		if got := summary(<-rounds); got != "[/r/api/fix.go] -> api web(bounced)" {
+			t.Errorf("the fix's round: %s", got)
+		}
+		if d := time.Since(t0); d != 0 {
+			t.Errorf("the fix waited %s (fake time) for the backoff", d)
+		}
+		cancel()
+		<-done
+	})
 }

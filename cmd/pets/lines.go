@@ -80,7 +80,11 @@ func (p *printer) lines(e events.Event) []string {
 		if e.Exit != "" {
 			how = " (" + e.Exit + ")"
 		}
-		return []string{fmt.Sprintf("pets: %s is not running any more%s (see pets logs %s); it restarts on the next change to its files", e.Service, how, e.Service)}
+		next := e.Reason
+		if next == "" {
+			next = "it restarts on the next change to its files"
+		}
+		return []string{fmt.Sprintf("pets: %s is not running any more%s (see pets logs %s); %s", e.Service, how, e.Service, next)}
 	case events.SyncDone:
 		switch e.Reason {
 		case "a new pod":

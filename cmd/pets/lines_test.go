@@ -108,7 +108,7 @@ func TestPrinterLines(t *testing.T) {
 		{
 			name: "crashes, syncs outside rounds, watch problems, Ctrl-C",
 			in: []events.Event{
-				{Type: events.ServiceCrashed, Service: "a-local", Exit: "signal: killed"},
+				{Type: events.ServiceCrashed, Service: "a-local", Exit: "signal: killed", Reason: "it restarts by itself (restart policy on-failure)"},
 				{Type: events.ServiceCrashed, Service: "b-local"},
 				{Type: events.SyncDone, Service: "be-k8s", Reason: "at deploy", TookMs: 80, Sync: &events.SyncInfo{Files: 3, Deleted: 1, Pods: []string{"default/be-1"}}},
 				{Type: events.SyncDone, Service: "be-k8s", Reason: "a new pod", TookMs: 90, Sync: &events.SyncInfo{Files: 1, Pods: []string{"default/be-2"}}},
@@ -117,7 +117,7 @@ func TestPrinterLines(t *testing.T) {
 				{Type: events.RoundInterrupted, Round: 9, GraceMs: 10000},
 				{Type: events.WatchStarted, Roots: []string{"/src"}, Services: []string{"a-local", "b-local"}},
 			},
-			want: "pets: a-local is not running any more (signal: killed) (see pets logs a-local); it restarts on the next change to its files\n" +
+			want: "pets: a-local is not running any more (signal: killed) (see pets logs a-local); it restarts by itself (restart policy on-failure)\n" +
 				"pets: b-local is not running any more (see pets logs b-local); it restarts on the next change to its files\n" +
 				"[10:04:05.678] be-k8s: synced 3 files (1 deleted) to default/be-1 at deploy in 80ms\n" +
 				"[10:04:05.678] be-k8s: new pod: synced 1 file (0 deleted) to default/be-2 in 90ms\n" +
