@@ -224,8 +224,11 @@ type Step struct {
 	// Skipped says why a skipped step did not run ("api-local failed").
 	Skipped string `json:"skipped,omitempty"`
 	// Fallback says why a sync became a restart ("sync failed: ...").
-	Fallback string    `json:"fallback,omitempty"`
-	Sync     *SyncInfo `json:"sync,omitempty"`
+	Fallback string `json:"fallback,omitempty"`
+	// BuildFailed says the step failed in its build: what ran before still
+	// runs.
+	BuildFailed bool      `json:"buildFailed,omitempty"`
+	Sync        *SyncInfo `json:"sync,omitempty"`
 }
 
 // SyncInfo is what a sync did.

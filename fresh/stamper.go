@@ -2,8 +2,11 @@ package fresh
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io/fs"
+	"os"
 	"sync"
 	"time"
 
@@ -17,9 +20,10 @@ import (
 // with the paths its rounds know changed), on disk, and in the service's
 // record with the sums of the Petsfile that was evaluated.
 type Stamper struct {
-	dir    *state.Dir
-	config map[string]string // the evaluated Petsfile and its loads -> sha256
-	specs  map[petsfile.Key]Spec
+	dir      *state.Dir
+	config   map[string]string // the evaluated Petsfile and its loads -> sha256
+	envFiles map[petsfile.Key][]string
+	specs    map[petsfile.Key]Spec
 
 	mu   sync.Mutex
 	base map[petsfile.Key]*Manifest // what each service's last step read, updated in place
@@ -31,9 +35,12 @@ var _ rebuild.Stamps = (*Stamper)(nil)
 // watcher's extra ignore globs (the state directory).
 func NewStamper(dir *state.Dir, project *petsfile.Project, g *petsfile.Graph, ignore []string) *Stamper {
 	owners := rebuild.OwnersOf(project, g)
-	s := &Stamper{dir: dir, config: project.Sums, specs: map[petsfile.Key]Spec{}, base: map[petsfile.Key]*Manifest{}}
+	s := &Stamper{dir: dir, config: project.Sums, envFiles: map[petsfile.Key][]string{}, specs: map[petsfile.Key]Spec{}, base: map[petsfile.Key]*Manifest{}}
 	for _, k := range g.Order {
 		s.specs[k] = Spec{Key: k, Owners: owners, Ignore: ignore, Skip: project.Files}
+		if svc, ok := project.Service(k); ok {
+			s.envFiles[k] = svc.EnvFiles
+		}
 	}
 	return s
 }
@@ -88,6 +95,7 @@ func (s *Stamper) Take(k petsfile.Key, paths []string, all bool) (keep func()) {
 		return func() { s.record(k, nil) }
 	}
 	s.base[k] = m
+	config := s.configOf(k) // the env files as the step will read them
 	return func() {
 		s.mu.Lock()
 		rel, err := m.Save(s.dir.Path)
@@ -96,8 +104,26 @@ func (s *Stamper) Take(k petsfile.Key, paths []string, all bool) (keep func()) {
 			s.record(k, nil)
 			return
 		}
-		s.record(k, &state.Stamp{Taken: taken, Config: s.config, Manifest: rel})
+		s.record(k, &state.Stamp{Taken: taken, Config: config, Manifest: rel})
 	}
+}
+
+// configOf is what k's configuration is now: the sums of the evaluated
+// Petsfile and its loads, and of k's env files' content.
+func (s *Stamper) configOf(k petsfile.Key) map[string]string {
+	out := make(map[string]string, len(s.config)+len(s.envFiles[k]))
+	for f, sum := range s.config {
+		out[f] = sum
+	}
+	for _, f := range s.envFiles[k] {
+		if b, err := os.ReadFile(f); err == nil {
+			sum := sha256.Sum256(b)
+			out[f] = hex.EncodeToString(sum[:])
+		} else {
+			out[f] = "missing"
+		}
+	}
+	return out
 }
 
 // saved loads k's manifest as a pets before this one kept it, if it was

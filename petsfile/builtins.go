@@ -2,10 +2,13 @@ package petsfile
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"path"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/bmatcuk/doublestar/v4"
@@ -18,6 +21,7 @@ const (
 	localHost     = "pets.host"
 	localService  = "pets.service"
 	localRegister = "pets.register"
+	localEnv      = "pets.env" // []string: the service's env files' entries, read when its provider is called
 )
 
 var (
@@ -40,8 +44,8 @@ func (p *Project) predeclared() starlark.StringDict {
 	return starlark.StringDict{
 		"start":    starlark.NewBuiltin("start", p.builtinStart),
 		"run":      starlark.NewBuiltin("run", p.builtinRun),
-		"service":  starlark.NewBuiltin("service", builtinService),
-		"register": starlark.NewBuiltin("register", builtinRegister),
+		"service":  starlark.NewBuiltin("service", p.builtinService),
+		"register": starlark.NewBuiltin("register", p.builtinRegister),
 
 		"sync_rule":          starlark.NewBuiltin("sync_rule", p.builtinSyncRule),
 		"sync_run":           starlark.NewBuiltin("sync_run", p.builtinSyncRun),
@@ -71,9 +75,60 @@ func threadState(t *starlark.Thread) (context.Context, Host, Key) {
 	return ctx, host, key
 }
 
+// callError is a builtin's refusal of its arguments: the position of the
+// call, what is wrong, and what to write instead.
+func callError(t *starlark.Thread, hint, format string, args ...any) *Error {
+	return &Error{Pos: t.CallFrame(1).Pos.String(), Msg: fmt.Sprintf(format, args...), Hint: hint, call: true}
+}
+
+// fileEnv returns a copy of the entries of the env files of the service
+// whose provider runs on t (none at the top level of a file).
+func fileEnv(t *starlark.Thread) []string {
+	env, _ := t.Local(localEnv).([]string)
+	return append([]string(nil), env...)
+}
+
+// envArg unpacks start()/run()'s env={"NAME": "value"} into "NAME=value"
+// entries, in the dict's order.
+func envArg(t *starlark.Thread, fn string, v starlark.Value) ([]string, error) {
+	if v == nil || v == starlark.None {
+		return nil, nil
+	}
+	d, ok := v.(*starlark.Dict)
+	if !ok {
+		return nil, callError(t, `write env={"NAME": "value", ...}`, "%s: env is a %s; want a dict of variable names to strings", fn, v.Type())
+	}
+	var out []string
+	for _, item := range d.Items() {
+		name, ok := starlark.AsString(item[0])
+		if !ok {
+			return nil, callError(t, `env maps names (strings) to values (strings): env={"PORT": "8080"}`, "%s: env key %s is a %s; want a variable name", fn, item[0], item[0].Type())
+		}
+		if !envNamePattern.MatchString(name) {
+			return nil, callError(t, "use letters, digits, '_', '.' and '-', starting with a letter or '_'", "%s: env key %q is not a variable name", fn, name)
+		}
+		val, ok := item[1].(starlark.String)
+		if !ok {
+			return nil, callError(t, fmt.Sprintf(`values are strings: write env={%q: "%s"}, or str(...) around the value`, name, strings.Trim(item[1].String(), `"`)), "%s: env[%q] is a %s; want a string", fn, name, item[1].Type())
+		}
+		if strings.ContainsRune(string(val), 0) {
+			return nil, fmt.Errorf("%s: env[%q] contains a NUL byte, which no environment can hold", fn, name)
+		}
+		out = append(out, name+"="+string(val))
+	}
+	return out, nil
+}
+
 func (p *Project) builtinStart(t *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var cmd string
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "cmd", &cmd); err != nil {
+	var (
+		cmd string
+		env starlark.Value
+	)
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "cmd", &cmd, "env?", &env); err != nil {
+		return nil, err
+	}
+	entries, err := envArg(t, b.Name(), env)
+	if err != nil {
 		return nil, err
 	}
 	ctx, host, key := threadState(t)
@@ -83,7 +138,7 @@ func (p *Project) builtinStart(t *starlark.Thread, b *starlark.Builtin, args sta
 	if host == nil {
 		return nil, fmt.Errorf("start: no host to run %q", cmd)
 	}
-	proc, err := host.Start(ctx, Command{Service: key, Dir: p.callerDir(t), Line: cmd})
+	proc, err := host.Start(ctx, Command{Service: key, Dir: p.callerDir(t), Line: cmd, Env: append(fileEnv(t), entries...)})
 	if err != nil {
 		return nil, err
 	}
@@ -91,53 +146,150 @@ func (p *Project) builtinStart(t *starlark.Thread, b *starlark.Builtin, args sta
 }
 
 func (p *Project) builtinRun(t *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var cmd string
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "cmd", &cmd); err != nil {
+	var (
+		cmd string
+		env starlark.Value
+	)
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "cmd", &cmd, "env?", &env); err != nil {
+		return nil, err
+	}
+	entries, err := envArg(t, b.Name(), env)
+	if err != nil {
 		return nil, err
 	}
 	ctx, host, key := threadState(t)
 	if host == nil {
 		return nil, fmt.Errorf("run: no host to run %q", cmd)
 	}
-	if err := host.Run(ctx, Command{Service: key, Dir: p.callerDir(t), Line: cmd}); err != nil {
+	if err := host.Run(ctx, Command{Service: key, Dir: p.callerDir(t), Line: cmd, Env: append(fileEnv(t), entries...)}); err != nil {
 		return nil, err
 	}
 	return starlark.None, nil
 }
 
-func builtinService(t *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+// optString unpacks an optional string argument: absent or None is ("", false).
+func optString(fn, kw string, v starlark.Value) (string, bool, error) {
+	if v == nil || v == starlark.None {
+		return "", false, nil
+	}
+	s, ok := v.(starlark.String)
+	if !ok {
+		return "", false, fmt.Errorf("%s: %s is a %s; want a string", fn, kw, v.Type())
+	}
+	return string(s), true, nil
+}
+
+// builtinService: service(server, host=None, port=None, timeout=None,
+// http=None, cmd=None, log=None). host and port come together; without them
+// the server has no address (a worker), and is ready once started unless
+// cmd= or log= says otherwise. At most one of http=, cmd=, log=.
+func (p *Project) builtinService(t *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var (
-		srv      *server
-		hostname string
-		port     int
-		timeout  starlark.Value = starlark.None
+		srv                                      *server
+		hostV, portV, timeout, httpV, cmdV, logV starlark.Value
 	)
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "server", &srv, "host", &hostname, "port", &port, "timeout?", &timeout); err != nil {
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "server", &srv, "host?", &hostV, "port?", &portV, "timeout?", &timeout,
+		"http?", &httpV, "cmd?", &cmdV, "log?", &logV); err != nil {
 		return nil, err
 	}
-	if port <= 0 || port > 65535 {
-		return nil, fmt.Errorf("service: port %d is out of range 1-65535", port)
+	r := Readiness{}
+	hasHost := hostV != nil && hostV != starlark.None
+	hasPort := portV != nil && portV != starlark.None
+	if hasHost != hasPort {
+		return nil, callError(t, `give both, service(server, "localhost", 8080), or neither for a server without an address (a worker): service(server) or service(server, log="ready")`,
+			"service: host and port come together; this call gives only its %s", map[bool]string{true: "host", false: "port"}[hasHost])
 	}
-	if hostname == "" {
-		return nil, fmt.Errorf("service: host is empty; use \"localhost\" or \"127.0.0.1\"")
+	if hasHost {
+		h, ok := hostV.(starlark.String)
+		if !ok {
+			return nil, callError(t, `write the hostname as a string: "localhost" or "127.0.0.1"`, "service: host is a %s; want a hostname", hostV.Type())
+		}
+		if h == "" {
+			return nil, fmt.Errorf("service: host is empty; use \"localhost\" or \"127.0.0.1\"")
+		}
+		if err := starlark.AsInt(portV, &r.Port); err != nil {
+			return nil, callError(t, "write the port as a number: 8080, not \"8080\"", "service: port is a %s; want a number", portV.Type())
+		}
+		if r.Port <= 0 || r.Port > 65535 {
+			return nil, fmt.Errorf("service: port %d is out of range 1-65535", r.Port)
+		}
+		r.Hostname = string(h)
 	}
-	d, err := toDuration(timeout)
-	if err != nil {
+	var err error
+	if r.Timeout, err = toDuration(timeout); err != nil {
 		return nil, fmt.Errorf("service: timeout: %w", err)
+	}
+	http, hasHTTP, err := optString(b.Name(), "http", httpV)
+	if err != nil {
+		return nil, err
+	}
+	cmd, hasCmd, err := optString(b.Name(), "cmd", cmdV)
+	if err != nil {
+		return nil, err
+	}
+	logRE, hasLog, err := optString(b.Name(), "log", logV)
+	if err != nil {
+		return nil, err
+	}
+	var kinds []string
+	for _, k := range []struct {
+		on   bool
+		name string
+	}{{hasHTTP, "http="}, {hasCmd, "cmd="}, {hasLog, "log="}} {
+		if k.on {
+			kinds = append(kinds, k.name)
+		}
+	}
+	if len(kinds) > 1 {
+		return nil, callError(t, `keep the one that proves the server is up: http="/healthz" (a GET answering 2xx or 3xx), cmd="..." (a command exiting 0) or log="regexp" (a line of its output)`,
+			"service: %s are alternatives; give one readiness kind", strings.Join(kinds, " and "))
+	}
+	switch {
+	case hasHTTP:
+		if !strings.HasPrefix(http, "/") {
+			return nil, callError(t, fmt.Sprintf("write http=%q", "/"+http), "service: http=%q is not a path", http)
+		}
+		if !hasHost {
+			return nil, callError(t, `give the address to GET: service(server, "localhost", 8080, http="/healthz"); a server without an address can use cmd= or log=`, "service: http= needs host and port")
+		}
+		r.HTTP = http
+	case hasCmd:
+		if strings.TrimSpace(cmd) == "" {
+			return nil, callError(t, `give a command that exits 0 once the server is up, e.g. cmd="pg_isready -h 127.0.0.1"`, "service: cmd= is empty")
+		}
+		r.Command = &Command{Dir: p.callerDir(t), Line: cmd}
+	case hasLog:
+		if logRE == "" {
+			return nil, callError(t, `give a regexp that one line of the server's output matches once it is up, e.g. log=r"listening on :\d+" (a raw string: Starlark keeps its backslashes)`, "service: log= is empty")
+		}
+		if _, err := regexp.Compile(logRE); err != nil {
+			return nil, callError(t, `log= is a Go regexp (RE2) matched against each line of the server's output; put a backslash before a literal ( ) [ ] . * + ?, in a raw string: log=r"ready \(pid \d+\)"`,
+				"service: log=%q is not a regexp: %v", logRE, err)
+		}
+		r.Log = logRE
 	}
 	ctx, host, key := threadState(t)
 	if key == (Key{}) || host == nil {
 		return nil, fmt.Errorf("service: only a provider may declare a service; call it inside the function you register()")
 	}
-	if err := host.Ready(ctx, key, srv.proc, Readiness{Hostname: hostname, Port: port, Timeout: d}); err != nil {
+	if r.Command != nil {
+		r.Command.Service = key
+		r.Command.Env = fileEnv(t)
+	}
+	if r.Port == 0 && r.Command == nil && r.Log == "" {
+		// No address and nothing to wait for: ready once started, like a
+		// server a provider returns straight from start().
+		return valueDict(Value{PID: srv.proc.PID}), nil
+	}
+	if err := host.Ready(ctx, key, srv.proc, r); err != nil {
 		return nil, err
 	}
-	return valueDict(Value{PID: srv.proc.PID, Hostname: hostname, Port: port}), nil
+	return valueDict(Value{PID: srv.proc.PID, Hostname: r.Hostname, Port: r.Port}), nil
 }
 
 func toDuration(v starlark.Value) (time.Duration, error) {
 	switch v := v.(type) {
-	case starlark.NoneType:
+	case nil, starlark.NoneType:
 		return 0, nil
 	case starlark.Int:
 		n, ok := v.Int64()
@@ -156,16 +308,24 @@ func toDuration(v starlark.Value) (time.Duration, error) {
 	return 0, fmt.Errorf("want seconds or a duration string such as \"30s\", got %s", v.Type())
 }
 
-func builtinRegister(t *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+// builtinRegister: register(name, tier, provider, deps=[], watch=[],
+// ignore=[], sync=[], build=None, build_outputs=[],
+// restart_policy="on-failure", env_files=[]).
+func (p *Project) builtinRegister(t *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var (
-		name, tier string
-		provider   starlark.Callable
-		deps       *starlark.List
-		watch      *starlark.List
-		ignore     *starlark.List
-		sync       *starlark.List
+		name, tier    string
+		provider      starlark.Callable
+		deps          *starlark.List
+		watch         *starlark.List
+		ignore        *starlark.List
+		sync          *starlark.List
+		buildV        starlark.Value
+		buildOutputs  *starlark.List
+		restartPolicy starlark.Value
+		envFiles      starlark.Value
 	)
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "tier", &tier, "provider", &provider, "deps?", &deps, "watch?", &watch, "ignore?", &ignore, "sync?", &sync); err != nil {
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "tier", &tier, "provider", &provider, "deps?", &deps, "watch?", &watch, "ignore?", &ignore, "sync?", &sync,
+		"build?", &buildV, "build_outputs??", &buildOutputs, "restart_policy?", &restartPolicy, "env_files??", &envFiles); err != nil {
 		return nil, err
 	}
 	reg, _ := t.Local(localRegister).(func(*starlark.Thread, *Service) error)
@@ -179,10 +339,11 @@ func builtinRegister(t *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 		return nil, fmt.Errorf("register: invalid tier %q: use letters, digits, '_' and '.', starting with a letter or digit", tier)
 	}
 	s := &Service{
-		Key:      Key{Name: name, Tier: tier},
-		Provider: provider.Name(),
-		Pos:      t.CallFrame(1).Pos.String(),
-		provider: provider,
+		Key:           Key{Name: name, Tier: tier},
+		Provider:      provider.Name(),
+		Pos:           t.CallFrame(1).Pos.String(),
+		RestartPolicy: RestartOnFailure,
+		provider:      provider,
 	}
 	if deps != nil {
 		seen := map[string]bool{}
@@ -211,8 +372,35 @@ func builtinRegister(t *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	if s.Sync, err = syncList(sync); err != nil {
 		return nil, err
 	}
-	if err := checkArity(provider, len(s.Deps)); err != nil {
-		return nil, fmt.Errorf("register: %s: %w", s.Key, err)
+	dir := p.callerDir(t)
+	build, _, err := optString(b.Name(), "build", buildV)
+	if err != nil {
+		return nil, callError(t, `write the build command as a string, e.g. build="go build -o bin/backend ./cmd/backend"`, "%v", err)
+	}
+	s.Build = strings.TrimSpace(build)
+	outputs, err := globList("build_outputs", buildOutputs)
+	if err != nil {
+		return nil, err
+	}
+	if len(outputs) > 0 && s.Build == "" {
+		return nil, callError(t, `add the command that writes them (build="..."), or use ignore=[...] for files that should never trigger a restart`,
+			"register: build_outputs says what build writes, but %s has no build", s.Key)
+	}
+	s.BuildOutputs = absGlobs(dir, outputs)
+	if policy, ok, err := optString(b.Name(), "restart_policy", restartPolicy); err != nil {
+		return nil, err
+	} else if ok {
+		if policy != RestartOnFailure && policy != RestartNo {
+			return nil, callError(t, fmt.Sprintf("write restart_policy=%q (the default: while pets watches, a crashed service restarts, with backoff) or restart_policy=%q (it waits for the next change to its files)", RestartOnFailure, RestartNo),
+				"register: restart_policy %q is not a restart policy", policy)
+		}
+		s.RestartPolicy = policy
+	}
+	if s.EnvFiles, err = envFileList(t, dir, envFiles); err != nil {
+		return nil, err
+	}
+	if err := checkArity(t, provider, len(s.Deps), s.Key); err != nil {
+		return nil, err
 	}
 	if err := reg(t, s); err != nil {
 		return nil, err
@@ -221,6 +409,59 @@ func builtinRegister(t *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 		s.Sync[i].Ignore = s.IgnoreGlobs() // what the watcher ignores, a tree's sync skips
 	}
 	return starlark.None, nil
+}
+
+// envFileList checks register(env_files=[...]): paths relative to dir (or
+// absolute) of files that exist and read as .env files now. They are read
+// again each time the service's provider is called.
+func envFileList(t *starlark.Thread, dir string, v starlark.Value) ([]string, error) {
+	if v == nil || v == starlark.None {
+		return nil, nil
+	}
+	l, ok := v.(*starlark.List)
+	if !ok {
+		return nil, callError(t, fmt.Sprintf("write env_files=[%s]", v.String()), "register: env_files is a %s; want a list of file names", v.Type())
+	}
+	var out []string
+	for i := 0; i < l.Len(); i++ {
+		f, ok := starlark.AsString(l.Index(i))
+		if !ok || f == "" {
+			return nil, callError(t, `write env_files=[".env"]: paths relative to the Petsfile's directory`, "register: env_files[%d] is %s; want a file name", i, l.Index(i).String())
+		}
+		abs := f
+		if !filepath.IsAbs(abs) {
+			abs = filepath.Join(dir, filepath.FromSlash(f))
+		}
+		if _, err := ReadEnvFile(abs); err != nil {
+			var ee *EnvFileError
+			switch {
+			case errors.As(err, &ee):
+				return nil, callError(t, "an env file holds NAME=value lines (docker compose syntax); fix that line", "register: env_files[%d]: %v", i, err)
+			case errors.Is(err, fs.ErrNotExist):
+				return nil, callError(t, fmt.Sprintf("create %s (NAME=value lines), or take it out of env_files; paths are relative to the Petsfile's directory", abs),
+					"register: env_files[%d] %q: no such file", i, f)
+			default:
+				return nil, fmt.Errorf("register: env_files[%d] %q: %w", i, f, err)
+			}
+		}
+		out = append(out, abs)
+	}
+	return out, nil
+}
+
+// ReadEnvFiles reads the service's env files, in order, and returns their
+// entries ("NAME=value"): what every command of the service gets before
+// its own env=. A build step (Build) run by the engine should get them too.
+func (s *Service) ReadEnvFiles() ([]string, error) {
+	var out []string
+	for _, f := range s.EnvFiles {
+		env, err := ReadEnvFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: env file of %s: %w", s.Pos, s.Key, err)
+		}
+		out = append(out, env...)
+	}
+	return out, nil
 }
 
 // globList checks a list of doublestar globs, relative to the Petsfile's directory.
@@ -245,30 +486,34 @@ func globList(kw string, l *starlark.List) ([]string, error) {
 	return out, nil
 }
 
-// checkArity reports a provider that cannot be called with n positional deps.
-func checkArity(c starlark.Callable, n int) error {
+// positionalParams returns how many positional parameters c takes and how
+// many of them have no default; -1, 0 for a callable that takes any number
+// (a builtin, or a function with *args).
+func positionalParams(c starlark.Callable) (params, required int) {
 	fn, ok := c.(*starlark.Function)
-	if !ok {
-		return nil // a builtin: it checks its own arguments
+	if !ok || fn.HasVarargs() {
+		return -1, 0
 	}
-	params := fn.NumParams() - fn.NumKwonlyParams()
-	if fn.HasVarargs() {
-		params--
-	}
+	params = fn.NumParams() - fn.NumKwonlyParams()
 	if fn.HasKwargs() {
 		params--
 	}
-	required := 0
 	for i := 0; i < params; i++ {
 		if fn.ParamDefault(i) == nil {
 			required++
 		}
 	}
-	switch {
-	case required > n:
-		return fmt.Errorf("provider %s takes %d parameters but the service has %d deps; each dependency arrives as one positional argument, in deps order", fn.Name(), required, n)
-	case n > params && !fn.HasVarargs():
-		return fmt.Errorf("provider %s takes %d parameters but the service has %d deps; add a parameter for each dependency, in deps order", fn.Name(), params, n)
+	return params, required
+}
+
+// checkArity refuses a provider that needs more positional arguments than
+// the service has deps. Fewer is fine (2018 pets allowed it: deps listed
+// only for start order are common): the provider gets the first ones.
+func checkArity(t *starlark.Thread, c starlark.Callable, n int, k Key) error {
+	_, required := positionalParams(c)
+	if required > n {
+		return callError(t, fmt.Sprintf("each dependency arrives as one positional argument, in deps order: list the service each parameter stands for in deps=[...], or give the extra parameters a default (def %s(..., x=None))", c.Name()),
+			"register: %s: provider %s takes %d parameters but the service has %d deps", k, c.Name(), required, n)
 	}
 	return nil
 }
@@ -310,14 +555,21 @@ func toValue(res starlark.Value) (Value, error) {
 	if res == starlark.None {
 		return Value{}, nil
 	}
+	if srv, ok := res.(*server); ok {
+		// 2018 pets: a provider may return its server without service():
+		// a worker with no address, ready once started.
+		return Value{PID: srv.proc.PID}, nil
+	}
 	d, ok := res.(*starlark.Dict)
 	if !ok {
-		return Value{}, fmt.Errorf("want the dict that service() returns, or None")
+		return Value{}, fmt.Errorf("want the dict that service() returns, the server that start() returns, or None")
 	}
 	var v Value
 	get := func(k string) starlark.Value {
-		x, _, _ := d.Get(starlark.String(k))
-		return x
+		if x, found, _ := d.Get(starlark.String(k)); found {
+			return x
+		}
+		return nil
 	}
 	if x := get("pid"); x != nil {
 		if err := starlark.AsInt(x, &v.PID); err != nil {
@@ -336,8 +588,11 @@ func toValue(res starlark.Value) (Value, error) {
 			return Value{}, fmt.Errorf("port: %w", err)
 		}
 	}
-	if v.Hostname == "" || v.Port == 0 {
-		return Value{}, fmt.Errorf("the dict needs \"hostname\" and \"port\"; build it with service(server, host, port)")
+	if v.Hostname == "" && v.Port == 0 && get("pid") == nil {
+		return Value{}, fmt.Errorf("the dict has no \"pid\", \"hostname\" or \"port\"; return what service() or start() returns, or None")
+	}
+	if (v.Hostname == "") != (v.Port == 0) {
+		return Value{}, fmt.Errorf("the dict needs both \"hostname\" and \"port\", or neither; build it with service(server, host, port) or service(server)")
 	}
 	return v, nil
 }

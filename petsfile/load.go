@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"go.starlark.net/starlark"
@@ -108,8 +109,13 @@ var fileOptions = &syntax.FileOptions{
 	Recursion:       false,
 }
 
+// schemePattern matches a module string that starts with a URL scheme.
+var schemePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*://`)
+
 // resolve maps a load() module string, written in a file in dir, to the
-// absolute path of a Petsfile.
+// absolute path of a Petsfile. As in 2018 pets, a path without a scheme is
+// relative to dir ("./" optional: "lib", "../shared", "../"), or absolute;
+// a directory means its Petsfile.
 func (l *loader) resolve(dir, module string) (string, error) {
 	if strings.HasPrefix(module, goGetScheme) {
 		modDir, err := l.goGet(strings.TrimPrefix(module, goGetScheme))
@@ -118,12 +124,15 @@ func (l *loader) resolve(dir, module string) (string, error) {
 		}
 		return petsfileIn(modDir, module)
 	}
-	if !strings.HasPrefix(module, "./") && !strings.HasPrefix(module, "../") && !filepath.IsAbs(module) {
-		return "", fmt.Errorf("load %q: unsupported module; use a relative path (\"./dir\", \"../repo/Petsfile\") or \"go-get://host/path\"", module)
+	if m := schemePattern.FindString(module); m != "" {
+		return "", fmt.Errorf("load %q: unsupported scheme %q; load a path (relative to this file's directory, or absolute) or \"go-get://host/path\"", module, m)
 	}
-	p := module
+	if module == "" {
+		return "", fmt.Errorf("load \"\": empty path; write a path relative to this file's directory, e.g. load(\"lib\", ...)")
+	}
+	p := filepath.FromSlash(module)
 	if !filepath.IsAbs(p) {
-		p = filepath.Join(dir, filepath.FromSlash(module))
+		p = filepath.Join(dir, p)
 	}
 	return petsfileIn(p, module)
 }

@@ -90,6 +90,8 @@ func absGlobs(dir string, globs []string) []string {
 }
 
 // Value is what a provider returns: the service's address and main process.
+// A server without an address (a worker: a provider returned start()'s
+// server, or service(server) without host and port) has only a PID.
 type Value struct {
 	PID      int    `json:"pid,omitempty"`
 	Hostname string `json:"hostname,omitempty"`
@@ -128,7 +130,8 @@ type Readiness struct {
 	// Hostname:Port must answer 2xx or 3xx.
 	HTTP string
 	// Command (service(cmd="pg_isready")): a command that must exit 0
-	// (run like run()'s, in the Petsfile's directory).
+	// (run like run()'s, in the calling Petsfile's directory, with the
+	// service's env files' variables and no env=).
 	Command *Command
 	// Log (service(log="listening on")): a regexp one line of the
 	// service's output since its start must match.
@@ -250,24 +253,39 @@ func (p *Project) Tiers(name string) []string {
 }
 
 // Provide calls the provider of svc with its dependencies' values, in deps
-// order, and returns the service value it produced.
+// order, and returns the service value it produced. A provider that takes
+// fewer parameters than the service has deps gets the first ones (the rest
+// are deps for start order only). The service's env files are read now, so
+// an edited env file takes effect at the next start.
 func (p *Project) Provide(ctx context.Context, k Key, deps []Value, host Host) (Value, error) {
 	return p.provide(ctx, k, deps, host, false)
 }
 
-// provide is Provide; quiet drops print() output (for fingerprinting).
-func (p *Project) provide(ctx context.Context, k Key, deps []Value, host Host, quiet bool) (Value, error) {
+// provide is Provide; fingerprint drops print() output and leaves the env
+// files unread (their content is not part of a fingerprint, only their
+// paths: the engine restarts a service when one changes).
+func (p *Project) provide(ctx context.Context, k Key, deps []Value, host Host, fingerprint bool) (Value, error) {
 	svc, ok := p.services[k]
 	if !ok {
 		return Value{}, fmt.Errorf("provide %s: no such service", k)
 	}
 	thread := p.newThread(ctx, host, k)
-	if quiet {
+	if fingerprint {
 		thread.Print = func(*starlark.Thread, string) {}
+	} else {
+		env, err := svc.ReadEnvFiles()
+		if err != nil {
+			return Value{}, &ProviderError{Service: k, Err: err}
+		}
+		thread.SetLocal(localEnv, env)
 	}
-	args := make(starlark.Tuple, len(deps))
-	for i, d := range deps {
-		args[i] = valueDict(d)
+	n := len(deps)
+	if params, _ := positionalParams(svc.provider); params >= 0 && params < n {
+		n = params
+	}
+	args := make(starlark.Tuple, n)
+	for i := range args {
+		args[i] = valueDict(deps[i])
 	}
 	stop := context.AfterFunc(ctx, func() { thread.Cancel(ctx.Err().Error()) })
 	defer stop()
@@ -299,6 +317,7 @@ type Error struct {
 	Backtrace string // may be empty
 	Hint      string // may be empty
 	err       error
+	call      bool // a builtin's refusal (callError): evalError adds the backtrace of the call
 }
 
 func (e *Error) Error() string {
@@ -321,10 +340,13 @@ func (e *Error) Unwrap() error { return e.err }
 // evalError turns a Starlark error into an *Error with position and backtrace.
 func evalError(err error) error {
 	var pe *Error
+	var ee *starlark.EvalError
 	if errors.As(err, &pe) {
+		if pe.call && pe.Backtrace == "" && errors.As(err, &ee) {
+			pe.Backtrace = traceback(ee)
+		}
 		return pe
 	}
-	var ee *starlark.EvalError
 	if errors.As(err, &ee) {
 		var inner *Error
 		if errors.As(ee.Unwrap(), &inner) {

@@ -63,6 +63,7 @@ func runCase(t *testing.T, dir string) string {
 	p, err := petsfile.Load(ctx, filepath.Join(dir, "Petsfile"), petsfile.Options{Host: host, Stderr: &printed})
 	if printed.Len() > 0 {
 		fmt.Fprintf(&out, "# printed\n%s", rel(printed.String()))
+		printed.Reset()
 	}
 	if err != nil {
 		fmt.Fprintf(&out, "# load error\n%s\n", rel(err.Error()))
@@ -76,6 +77,15 @@ func runCase(t *testing.T, dir string) string {
 		}
 		for _, r := range s.Sync {
 			fmt.Fprintf(&out, "  sync %s\n", rel(fmt.Sprintf("%+v", r)))
+		}
+		if s.Build != "" {
+			fmt.Fprintf(&out, "  build=%q build_outputs=%v\n", s.Build, rel(strings.Join(s.BuildOutputs, " ")))
+		}
+		if s.RestartPolicy != petsfile.RestartOnFailure {
+			fmt.Fprintf(&out, "  restart_policy=%q\n", s.RestartPolicy)
+		}
+		if len(s.EnvFiles) > 0 {
+			fmt.Fprintf(&out, "  env_files=%v\n", rel(strings.Join(s.EnvFiles, " ")))
 		}
 	}
 	if len(p.AllowedContexts) > 0 {
@@ -112,17 +122,30 @@ func runCase(t *testing.T, dir string) string {
 	}
 	fmt.Fprintf(&out, "order: %s\n", strings.Join(order, ", "))
 	fmt.Fprintln(&out, "# provide")
+	// A failed provider fails its dependents, which are skipped; the other
+	// services are still provided, so one case can hold several errors.
 	values := map[petsfile.Key]petsfile.Value{}
+	failed := map[petsfile.Key]bool{}
 	for _, k := range g.Order {
 		var deps []petsfile.Value
+		fmt.Fprintf(&out, "%s:\n", k)
 		for _, d := range g.Deps[k] {
 			deps = append(deps, values[d])
+			failed[k] = failed[k] || failed[d]
 		}
-		fmt.Fprintf(&out, "%s:\n", k)
+		if failed[k] {
+			fmt.Fprintf(&out, "  skipped: a dependency failed\n")
+			continue
+		}
 		v, err := p.Provide(ctx, k, deps, host)
+		if printed.Len() > 0 {
+			fmt.Fprintf(&out, "  printed: %s", rel(printed.String()))
+			printed.Reset()
+		}
 		if err != nil {
 			fmt.Fprintf(&out, "  error: %s\n", rel(err.Error()))
-			break
+			failed[k] = true
+			continue
 		}
 		fmt.Fprintf(&out, "  = pid=%d host=%q\n", v.PID, v.Host())
 		values[k] = v
@@ -141,12 +164,12 @@ var _ petsfile.Host = (*recordingHost)(nil)
 
 func (h *recordingHost) Start(_ context.Context, c petsfile.Command) (petsfile.Process, error) {
 	h.nextPID++
-	fmt.Fprintf(h.out, "  start %q in %s (for %q) -> pid %d\n", c.Line, h.rel(c.Dir), c.Service.String(), 100+h.nextPID)
+	fmt.Fprintf(h.out, "  start %q in %s (for %q)%s -> pid %d\n", c.Line, h.rel(c.Dir), c.Service.String(), envText(c.Env), 100+h.nextPID)
 	return petsfile.Process{PID: 100 + h.nextPID}, nil
 }
 
 func (h *recordingHost) Run(_ context.Context, c petsfile.Command) error {
-	fmt.Fprintf(h.out, "  run %q in %s (for %q)\n", c.Line, h.rel(c.Dir), c.Service.String())
+	fmt.Fprintf(h.out, "  run %q in %s (for %q)%s\n", c.Line, h.rel(c.Dir), c.Service.String(), envText(c.Env))
 	if strings.Contains(c.Line, "fail") {
 		return fmt.Errorf("run %q: exit status 1", c.Line)
 	}
@@ -165,8 +188,25 @@ func (h *recordingHost) PortForward(_ context.Context, k petsfile.Key, ns, sel s
 }
 
 func (h *recordingHost) Ready(_ context.Context, k petsfile.Key, p petsfile.Process, r petsfile.Readiness) error {
-	fmt.Fprintf(h.out, "  ready? %s pid %d %s:%d timeout=%s\n", k, p.PID, r.Hostname, r.Port, r.Timeout)
+	kind := ""
+	switch {
+	case r.HTTP != "":
+		kind = fmt.Sprintf(" http=%q", r.HTTP)
+	case r.Command != nil:
+		kind = fmt.Sprintf(" cmd=%q in %s (for %q)%s", r.Command.Line, h.rel(r.Command.Dir), r.Command.Service.String(), envText(r.Command.Env))
+	case r.Log != "":
+		kind = fmt.Sprintf(" log=%q", r.Log)
+	}
+	fmt.Fprintf(h.out, "  ready? %s pid %d %s:%d timeout=%s%s\n", k, p.PID, r.Hostname, r.Port, r.Timeout, kind)
 	return nil
+}
+
+// envText shows a command's env, if it has one.
+func envText(env []string) string {
+	if len(env) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" env=%q", env)
 }
 
 func TestParseWith(t *testing.T) {
@@ -221,5 +261,26 @@ func TestSyncRunTriggers(t *testing.T) {
 	}
 	if !(petsfile.SyncRun{Cmd: "x"}).Triggered(nil) {
 		t.Error("a run without triggers must always run")
+	}
+}
+
+// An absolute load path still works beside the 2018 relative ones
+// (testdata/compat2018_load_bare), which a golden file cannot show.
+func TestLoadAbsolutePath(t *testing.T) {
+	lib, root := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(lib, "Petsfile"), []byte("X = 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := fmt.Sprintf("load(%q, \"X\")\nload(%q, y=\"X\")\nprint(X + y)\n", lib, filepath.Join(lib, "Petsfile"))
+	if err := os.WriteFile(filepath.Join(root, "Petsfile"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var printed bytes.Buffer
+	p, err := petsfile.Load(context.Background(), filepath.Join(root, "Petsfile"), petsfile.Options{Stderr: &printed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if printed.String() != "2\n" || len(p.Files) != 2 {
+		t.Fatalf("printed %q, files %v; want lib loaded once, by its directory and by its file", printed.String(), p.Files)
 	}
 }

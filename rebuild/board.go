@@ -16,6 +16,7 @@ type board struct {
 
 	mu      sync.Mutex // guards the maps, keyed by display name ("name-tier")
 	states  map[string]events.State
+	before  map[string]events.State // the state before a build began
 	why     map[string]string
 	isStale map[string]bool
 }
@@ -23,7 +24,7 @@ type board struct {
 var _ events.Sink = (*board)(nil)
 
 func newBoard(out events.Sink) *board {
-	return &board{out: out, states: map[string]events.State{}, why: map[string]string{}, isStale: map[string]bool{}}
+	return &board{out: out, states: map[string]events.State{}, before: map[string]events.State{}, why: map[string]string{}, isStale: map[string]bool{}}
 }
 
 // init records the services that are up (values) or down at the start.
@@ -47,6 +48,21 @@ func (b *board) Emit(e events.Event) {
 			switch e.Type {
 			case events.ServiceStarting, events.ServiceReady, events.ServiceReused:
 				b.states[k], b.why[k] = e.State, ""
+			case events.ServiceBuilding:
+				if st, ok := b.states[k]; ok {
+					b.before[k] = st
+				} else {
+					b.before[k] = events.Stopped
+				}
+				b.states[k] = events.Building
+			case events.BuildFailed:
+				if b.before[k] == events.Ready {
+					b.states[k], b.why[k] = events.Ready, "its build failed; still running the previous version"
+				} else {
+					b.states[k], b.why[k] = events.Failed, "its build failed: "+firstLine(e.Error)
+				}
+			case events.ServiceBackoff:
+				b.states[k], b.why[k] = events.Backoff, e.Reason
 			case events.ServiceFailed:
 				b.states[k], b.why[k] = events.Failed, firstLine(e.Error)
 			case events.ServiceCrashed:

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/bmatcuk/doublestar/v4"
 
 	"github.com/windmilleng/pets/events"
 	"github.com/windmilleng/pets/petsfile"
@@ -47,6 +50,9 @@ type StepResult struct {
 	Fallback string     // why a sync became a restart
 	Synced   bool       // it synced (no restart)
 	Report   SyncReport // what the sync did
+	// BuildFailed says its build step failed: nothing else was done to
+	// the service (what ran before still runs).
+	BuildFailed bool
 }
 
 // Outcome is a plan carried out.
@@ -163,10 +169,20 @@ func (x *Executor) step(ctx, work context.Context, n int, r *StepResult, values 
 		}
 		return
 	case events.StepSync:
+		if r.Step.Build && !x.build(work, n, r) {
+			return
+		}
 		if x.sync(work, n, r) {
 			return
 		}
+		if r.Step.Build {
+			return // a sync of a build's outputs failed: a redeploy would not help (and is never done)
+		}
 		// Fall back to a restart; r.Fallback says why.
+	default:
+		if r.Step.Build && !x.build(work, n, r) {
+			return
+		}
 	}
 	if x.Syncer != nil && r.Step.Fallback != "" {
 		// A change outside its sync rules: these files are not synced,
@@ -176,14 +192,34 @@ func (x *Executor) step(ctx, work context.Context, n int, r *StepResult, values 
 	x.up(ctx, work, n, r, values)
 }
 
-// sync syncs a sync step's files; false (with r.Fallback set) if it failed.
+// build runs r's service's build step; false (r set failed) if it failed:
+// what ran before still runs.
+func (x *Executor) build(work context.Context, n int, r *StepResult) bool {
+	k := r.Key
+	x.emit(events.Event{Type: events.ServiceBuilding, Service: k.String(), State: events.Building, Round: n, Reason: r.Reason})
+	st := time.Now()
+	err := x.Runner.Build(work, k)
+	if err == nil {
+		return true
+	}
+	r.Result, r.Err, r.BuildFailed = events.ResultFailed, err, true
+	x.emit(events.Event{Type: events.BuildFailed, Service: k.String(), Round: n, Error: err.Error(), TookMs: ms(time.Since(st))})
+	return false
+}
+
+// sync syncs a sync step's files (and, after a build, the build's outputs
+// the rules cover); false (with r.Fallback set) if it failed.
 func (x *Executor) sync(work context.Context, n int, r *StepResult) bool {
 	k := r.Key
 	var keep func()
 	if x.Stamps != nil {
 		keep = x.Stamps.Take(k, r.Paths, false)
 	}
-	rep, err := x.Syncer.Sync(work, k, r.Step.Sync)
+	files := r.Step.Sync
+	if r.Step.Build {
+		files = withOutputs(files, x.owner(k).BuildOutputs)
+	}
+	rep, err := x.Syncer.Sync(work, k, files)
 	if err != nil {
 		r.Fallback = "sync failed: " + oneLine(err)
 		slog.Debug("rebuild: sync failed", "service", k, "err", err)
@@ -253,13 +289,31 @@ func (x *Executor) depValues(k petsfile.Key, values map[petsfile.Key]petsfile.Va
 	return out
 }
 
-func (x *Executor) rules(k petsfile.Key) []petsfile.SyncRule {
+func (x *Executor) rules(k petsfile.Key) []petsfile.SyncRule { return x.owner(k).Sync }
+
+func (x *Executor) owner(k petsfile.Key) Owner {
 	for _, o := range x.Owners {
 		if o.Key == k {
-			return o.Sync
+			return o
 		}
 	}
-	return nil
+	return Owner{}
+}
+
+// withOutputs adds to each rule's files the files the globs outputs match
+// now (a build's outputs) that it covers.
+func withOutputs(files []RuleFiles, outputs []string) []RuleFiles {
+	var found []string
+	for _, g := range outputs {
+		ms, _ := doublestar.FilepathGlob(filepath.FromSlash(g), doublestar.WithFilesOnly())
+		found = append(found, ms...)
+	}
+	out := make([]RuleFiles, len(files))
+	for i, rf := range files {
+		split, _ := Cover([]petsfile.SyncRule{rf.Rule}, found)
+		out[i] = RuleFiles{Rule: rf.Rule, Paths: dedupe(append(append([]string(nil), rf.Paths...), split[0].Paths...))}
+	}
+	return out
 }
 
 func (x *Executor) emit(e events.Event) {

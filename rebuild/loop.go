@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -129,6 +131,9 @@ type Loop struct {
 	// seconds), and join its round.
 	Coming   <-chan struct{}
 	Requests <-chan Request // may be nil
+	// EnvChanges (may be nil) delivers the env files that changed: the
+	// services that name them restart (in the next round).
+	EnvChanges <-chan []string
 	// Barrier (may be nil) asks the file watcher for a barrier: a later
 	// Changes carries it (see Changes.Barriers).
 	Barrier func(id uint64) error
@@ -187,6 +192,8 @@ func (l *Loop) Run(ctx context.Context) error {
 			r.backoffC = nil // a crashed service's backoff is over: next plans its restart
 		case q := <-l.Requests:
 			r.request(q)
+		case files := <-l.EnvChanges:
+			r.envChanged(files)
 		case d := <-r.done:
 			r.finished(d)
 		case <-r.check.C:
@@ -458,7 +465,12 @@ func (r *run) next() {
 		return
 	}
 	why := "files changed"
-	if len(r.pend.restart) > 0 {
+	for _, reason := range r.pend.restart {
+		if why == "files changed" || reason == "restarted by pets restart" {
+			why = reason
+		}
+	}
+	if why == "restarted by pets restart" {
 		why = "pets restart"
 	}
 	only := r.pend.empty() // only crashed services restart
@@ -659,6 +671,9 @@ func (r *run) finished(d roundDone) {
 			delete(r.unknown, s.Key)
 			r.handled(s.Key, f.gen)
 			r.configDone(s.Key)
+		case s.BuildFailed && !r.down[s.Key]:
+			// Its build failed: the previous version still runs (and is
+			// stale); the next change to its files builds again.
 		case s.Err != nil && strings.HasPrefix(s.Reason, "crashed") && r.ctx.Err() == nil:
 			// Restarting after a crash failed: the crash loop goes on.
 			r.down[s.Key] = true
@@ -682,6 +697,19 @@ func (r *run) finished(d roundDone) {
 	}
 	r.restarts = keep
 	r.answerWaits()
+}
+
+// envChanged restarts the services that name one of files as an env file.
+func (r *run) envChanged(files []string) {
+	for _, o := range r.cfg.Owners {
+		for _, f := range files {
+			if slices.Contains(o.EnvFiles, f) && !r.away[o.Key] {
+				r.pend.restart[o.Key] = "env file " + filepath.Base(f) + " changed"
+				r.gen++
+				r.coveredBy(o.Key, []string{f}, r.gen)
+			}
+		}
+	}
 }
 
 // request takes a request from outside.
@@ -1094,7 +1122,7 @@ func stepEvents(steps []Step, results []StepResult) []events.Step {
 		}
 		if results != nil {
 			res := results[i]
-			e.Result, e.TookMs, e.Skipped, e.Fallback = res.Result, ms(res.Took), res.Skipped, res.Fallback
+			e.Result, e.TookMs, e.Skipped, e.Fallback, e.BuildFailed = res.Result, ms(res.Took), res.Skipped, res.Fallback, res.BuildFailed
 			if e.Fallback == "" && s.Fallback != "" && !res.Synced {
 				e.Fallback = s.Fallback
 			}

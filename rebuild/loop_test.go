@@ -17,13 +17,15 @@ import (
 // loopRunner is a fake Runner for the loop: Up may block until released,
 // fail on demand, and services may be marked dead.
 type loopRunner struct {
-	mu      sync.Mutex
-	calls   []string
-	fail    map[string]bool
-	dead    map[string]bool
-	block   map[string]chan struct{} // Up(k) waits for this channel, if set
-	entered chan string              // receives k when Up(k) starts, if set
-	gen     int
+	mu        sync.Mutex
+	calls     []string
+	fail      map[string]bool
+	dead      map[string]bool
+	block     map[string]chan struct{} // Up(k) waits for this channel, if set
+	entered   chan string              // receives k when Up(k) starts, if set
+	gen       int
+	builds    []string        // Build calls
+	buildFail map[string]bool // Build(k) fails
 }
 
 var _ Runner = (*loopRunner)(nil)
@@ -75,6 +77,16 @@ func (f *loopRunner) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Val
 }
 
 func (f *loopRunner) Down(context.Context, petsfile.Key) error { return nil }
+
+func (f *loopRunner) Build(_ context.Context, k petsfile.Key) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.builds = append(f.builds, k.Name)
+	if f.buildFail[k.String()] {
+		return errors.New("build failed: undefined: x")
+	}
+	return nil
+}
 
 func (f *loopRunner) takeCalls() string {
 	f.mu.Lock()

@@ -3,6 +3,7 @@ package rebuild
 import (
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -21,6 +22,15 @@ type Owner struct {
 	// RestartPolicy says what a crash does (petsfile.RestartOnFailure or
 	// RestartNo; "" is on-failure).
 	RestartPolicy string
+	// Build is the service's build step ("": none); BuildOutputs are the
+	// absolute globs of what it writes: no service owns them (they never
+	// trigger a round, nor make a service stale), and a syncing service
+	// has them synced after each build.
+	Build        string
+	BuildOutputs []string
+	// EnvFiles are the service's env files (absolute): a change to one
+	// restarts the services that name it.
+	EnvFiles []string
 }
 
 // OwnersOf builds the owners of the services in g.
@@ -31,7 +41,8 @@ func OwnersOf(p *petsfile.Project, g *petsfile.Graph) []Owner {
 		if !ok {
 			continue
 		}
-		out = append(out, Owner{Key: k, Dir: filepath.ToSlash(s.Dir), Watch: s.WatchGlobs(), Ignore: s.IgnoreGlobs(), Sync: s.Sync, RestartPolicy: s.RestartPolicy})
+		out = append(out, Owner{Key: k, Dir: filepath.ToSlash(s.Dir), Watch: s.WatchGlobs(), Ignore: s.IgnoreGlobs(), Sync: s.Sync,
+			RestartPolicy: s.RestartPolicy, Build: s.Build, BuildOutputs: s.BuildOutputs, EnvFiles: s.EnvFiles})
 	}
 	return out
 }
@@ -45,6 +56,9 @@ func Own(owners []Owner, skip map[string]bool, paths []string) map[petsfile.Key]
 			continue
 		}
 		sp := filepath.ToSlash(p)
+		if isBuildOutput(owners, sp) {
+			continue
+		}
 		for _, o := range owners {
 			if owns(owners, o, sp) {
 				out[o.Key] = append(out[o.Key], p)
@@ -52,6 +66,19 @@ func Own(owners []Owner, skip map[string]bool, paths []string) map[petsfile.Key]
 		}
 	}
 	return out
+}
+
+// isBuildOutput reports whether the slash path p is what some service's
+// build writes.
+func isBuildOutput(owners []Owner, p string) bool {
+	for _, o := range owners {
+		for _, g := range o.BuildOutputs {
+			if match(g, p) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // owns reports whether o owns the slash path p.
@@ -99,6 +126,16 @@ func match(glob, p string) bool {
 // under reports whether p is dir or inside it.
 func under(p, dir string) bool {
 	return p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, "/")+"/")
+}
+
+// EnvFilesOf are every env file the owners name, sorted, once each.
+func EnvFilesOf(owners []Owner) []string {
+	var out []string
+	for _, o := range owners {
+		out = append(out, o.EnvFiles...)
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
 }
 
 // Roots returns the directories to watch for owners: each default owner's

@@ -25,6 +25,10 @@ type Step struct {
 	// syncing ("a change outside its sync rules"); the executor also
 	// falls back to a restart when a sync fails.
 	Fallback string
+	// Build says the service's build step runs first, while what runs
+	// keeps running; if it fails, nothing else happens to the service.
+	// A sync step with Build syncs the build's outputs too.
+	Build bool
 	// After are the indexes (in Plan.Steps) of the steps that must finish
 	// first; Needs those of them that must also succeed (else this step
 	// is skipped).
@@ -180,6 +184,9 @@ func Decide(in Input) Plan {
 			continue
 		}
 		if s, ok := in.decideOwn(k); ok {
+			if s.Kind != events.StepSync {
+				s.Build = in.owner(k).Build != ""
+			}
 			own[k] = s
 			continue
 		}
@@ -198,7 +205,7 @@ func Decide(in Input) Plan {
 			p.Holds = append(p.Holds, Hold{Key: k, Until: until, Reason: how + "; restarts in " + until.Sub(c.At).String()})
 			continue
 		}
-		own[k] = Step{Kind: events.StepStart, Key: k, Reason: how + "; restarted after " + Backoff(c.Attempt).String()}
+		own[k] = Step{Kind: events.StepStart, Key: k, Reason: how + "; restarted after " + Backoff(c.Attempt).String(), Build: in.owner(k).Build != ""}
 	}
 	bouncedBy := map[petsfile.Key]petsfile.Key{}
 	for _, k := range in.Graph.Order {
@@ -274,6 +281,11 @@ func (in Input) decideOwn(k petsfile.Key) (Step, bool) {
 		return Step{Kind: events.StepRestart, Key: k, Reason: in.changed(k, paths), Paths: paths}, true
 	}
 	split, outside := Cover(rules, paths)
+	if len(outside) > 0 && in.owner(k).Build != "" {
+		// Outside the rules: the build's inputs. The build runs, and its
+		// outputs are synced with what the rules cover: never a redeploy.
+		return Step{Kind: events.StepSync, Key: k, Reason: in.changed(k, paths) + "; build, then sync", Paths: paths, Sync: split, Build: true}, true
+	}
 	if len(outside) > 0 {
 		return Step{Kind: events.StepRestart, Key: k, Reason: in.changed(k, outside) + ", outside its sync rules", Paths: paths,
 			Fallback: "a change outside its sync rules"}, true
@@ -301,13 +313,16 @@ func (in Input) changed(k petsfile.Key, paths []string) string {
 }
 
 // policy is k's restart policy.
-func (in Input) policy(k petsfile.Key) string {
+func (in Input) policy(k petsfile.Key) string { return in.owner(k).RestartPolicy }
+
+// owner is k's Owner (the zero Owner if it has none).
+func (in Input) owner(k petsfile.Key) Owner {
 	for _, o := range in.Owners {
 		if o.Key == k {
-			return o.RestartPolicy
+			return o
 		}
 	}
-	return ""
+	return Owner{}
 }
 
 func (in Input) rules(k petsfile.Key) []petsfile.SyncRule {

@@ -17,6 +17,9 @@ func render(p Plan) string {
 	var parts []string
 	for _, s := range p.Steps {
 		line := string(s.Kind) + " " + s.Key.Name + ": " + s.Reason
+		if s.Build {
+			line = "build+" + line
+		}
 		var after []string
 		for _, j := range s.After {
 			a := p.Steps[j].Key.Name
@@ -295,5 +298,44 @@ func TestDecideCrashBackoff(t *testing.T) {
 		Crashed: map[petsfile.Key]Crash{key("web"): {At: crash}}})
 	if len(p.Steps)+len(p.Holds) != 0 {
 		t.Errorf("restart_policy no: %s %v", render(p), p.Holds)
+	}
+}
+
+// A service with a build step builds before its start or restart (not
+// before a bounce); with sync rules, a change outside them is the build's
+// input: build, then sync (never a redeploy).
+func TestDecideBuild(t *testing.T) {
+	g := diamond()
+	rule := petsfile.SyncRule{Selector: "app=api", Paths: []petsfile.SyncPath{{Local: "/r/api/static", Remote: "/www"}, {Local: "/r/api/bin", Remote: "/app/bin"}}}
+	owners := []Owner{{Key: key("store"), Dir: "/r/store", Build: "make"}, {Key: key("api"), Dir: "/r/api", Build: "go build -o bin/api .", BuildOutputs: []string{"/r/api/bin/**"}, Sync: []petsfile.SyncRule{rule}}, {Key: key("web"), Dir: "/r/web"}}
+	for _, tc := range []struct {
+		name string
+		in   Input
+		want string
+	}{
+		{"a restart builds first; the bounce does not",
+			Input{Changed: map[petsfile.Key][]string{key("store"): {"/r/store/s.c"}}},
+			"build+restart store: s.c changed; bounce api: store-local restarted <- store!; bounce web: api-local bounced <- api!,store!"},
+		{"pets up: a start builds first",
+			Input{Start: map[petsfile.Key]string{key("store"): "requested"}},
+			"build+start store: requested; bounce api: store-local started <- store!; bounce web: api-local bounced <- api!,store!"},
+		{"with sync rules: a source change is the build's input: build, then sync",
+			Input{CanSync: true, Changed: map[petsfile.Key][]string{key("api"): {"/r/api/main.go", "/r/api/static/a.css"}}},
+			"build+sync api: main.go and static/a.css changed; build, then sync [app=api/r/api/static/a.css]; bounce web: api-local synced <- api!"},
+		{"what the rules cover alone: a sync, no build",
+			Input{CanSync: true, Changed: map[petsfile.Key][]string{key("api"): {"/r/api/static/a.css"}}},
+			"sync api: static/a.css changed [app=api/r/api/static/a.css]; bounce web: api-local synced <- api!"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := tc.in
+			in.Graph, in.Owners = g, owners
+			if got := render(Decide(in)); got != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+	// The build's outputs belong to no service.
+	if got := Own(owners, nil, []string{"/r/api/bin/api", "/r/api/main.go"}); fmt.Sprint(got) != "map[api-local:[/r/api/main.go]]" {
+		t.Errorf("Own = %v", got)
 	}
 }

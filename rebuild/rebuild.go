@@ -36,6 +36,10 @@ type Runner interface {
 	// k's processes still run (without connecting to it); if not, exit says
 	// how its main process ended ("" where that is not known).
 	Alive(ctx context.Context, k petsfile.Key) (alive bool, exit string)
+	// Build runs k's build step (nil if it has none) while whatever runs
+	// under k's name keeps running; it returns its failure with the end of
+	// its output.
+	Build(ctx context.Context, k petsfile.Key) error
 	// Up starts k (replacing whatever runs under k's name) with its
 	// dependencies' values, in deps order, and returns once it is ready.
 	Up(ctx context.Context, k petsfile.Key, deps []petsfile.Value) (petsfile.Value, error)

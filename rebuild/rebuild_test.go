@@ -44,6 +44,11 @@ func (f *fakeRunner) Alive(_ context.Context, k petsfile.Key) (bool, string) {
 	return f.running[k.String()], ""
 }
 
+func (f *fakeRunner) Build(_ context.Context, k petsfile.Key) error {
+	f.calls = append(f.calls, "build "+k.String())
+	return nil
+}
+
 func (f *fakeRunner) Down(_ context.Context, k petsfile.Key) error {
 	f.calls = append(f.calls, "down "+k.String())
 	return nil

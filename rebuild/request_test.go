@@ -299,3 +299,93 @@ func TestLoopRestartsACrashedServiceWithBackoff(t *testing.T) {
 		<-done
 	})
 }
+
+// A service with a build step: its build runs before its restart (what
+// ran before keeps running meanwhile); a failed build restarts nothing,
+// leaves it up (and stale), skips its dependents, and the next change
+// builds again.
+func TestLoopBuildsBeforeItRestarts(t *testing.T) {
+	f := &loopRunner{buildFail: map[string]bool{}}
+	changes, rounds := make(chan Changes), make(chan events.Event, 10)
+	l := diamondLoop(f, changes, rounds)
+	for i := range l.Owners {
+		if l.Owners[i].Key == key("api") {
+			l.Owners[i].Build = "go build -o bin/api ."
+			l.Owners[i].BuildOutputs = []string{"/r/api/bin/**"}
+		}
+	}
+	requests := make(chan Request)
+	l.Requests = requests
+	defer runLoop(t, l)()
+
+	changes <- Changes{Paths: []string{"/r/api/main.go"}}
+	if got := summary(<-rounds); got != "[/r/api/main.go] -> api web(bounced)" {
+		t.Errorf("round = %s", got)
+	}
+	f.mu.Lock()
+	if got := fmt.Sprint(f.builds, " ", f.calls); got != "[api] [api[store0] web[api1 store0]]" {
+		t.Errorf("builds and starts: %s (the build before api's start, none for web's bounce)", got)
+	}
+	f.builds, f.calls = nil, nil
+	f.buildFail["api-local"] = true
+	f.mu.Unlock()
+
+	// The build fails: api is not restarted, web is skipped.
+	changes <- Changes{Paths: []string{"/r/api/main.go"}}
+	r := <-rounds
+	if got := summary(r); got != "[/r/api/main.go] -> api(failed) web(skipped: api-local failed)" {
+		t.Errorf("round = %s", got)
+	}
+	if !r.Steps[0].BuildFailed {
+		t.Errorf("the failed step does not say its build failed: %+v", r.Steps[0])
+	}
+	f.mu.Lock()
+	if got := fmt.Sprint(f.builds, " ", f.calls); got != "[api] []" {
+		t.Errorf("after a failed build: %s (nothing may start)", got)
+	}
+	f.mu.Unlock()
+	// Still ready (the previous version), and stale.
+	reply := make(chan Reply, 1)
+	requests <- Request{Op: OpStatus, Names: []string{"api"}, Reply: reply}
+	if st := (<-reply).Status[0]; st.State != events.Ready || st.Freshness != events.Stale || !strings.Contains(st.Reason, "previous version") {
+		t.Errorf("api after its failed build: %+v", st)
+	}
+	// Build outputs trigger nothing.
+	changes <- Changes{Paths: []string{"/r/api/bin/api"}}
+	f.mu.Lock()
+	delete(f.buildFail, "api-local")
+	f.mu.Unlock()
+	changes <- Changes{Paths: []string{"/r/api/fixed.go"}}
+	if got := summary(<-rounds); got != "[/r/api/fixed.go] -> api web(bounced)" {
+		t.Errorf("round after the fix = %s (the build output must not be in it)", got)
+	}
+}
+
+// A change to an env file restarts the services that name it, and only them.
+func TestLoopRestartsWhatNamesAChangedEnvFile(t *testing.T) {
+	f := &loopRunner{}
+	changes, rounds := make(chan Changes), make(chan events.Event, 10)
+	l := diamondLoop(f, changes, rounds)
+	for i := range l.Owners {
+		switch l.Owners[i].Key {
+		case key("api"), key("tool"):
+			l.Owners[i].EnvFiles = []string{"/r/.env"}
+		case key("web"):
+			l.Owners[i].EnvFiles = []string{"/r/web.env"}
+		}
+	}
+	envs := make(chan []string)
+	l.EnvChanges = envs
+	defer runLoop(t, l)()
+	envs <- []string{"/r/.env"}
+	r := <-rounds
+	if got := summary(r); got != "[] -> api web(bounced) tool" {
+		t.Errorf("round = %s", got)
+	}
+	if r.Reason != "env file .env changed" || r.Steps[0].Reason != "env file .env changed" {
+		t.Errorf("reasons: round %q, step %q", r.Reason, r.Steps[0].Reason)
+	}
+	if got := fmt.Sprint(EnvFilesOf(l.Owners)); got != "[/r/.env /r/web.env]" {
+		t.Errorf("EnvFilesOf = %s", got)
+	}
+}

@@ -86,11 +86,14 @@ type Session struct {
 
 	Files     FileWatcher
 	Petsfiles PetsfileWatcher
-	Ignore    []string // more globs the file watcher ignores (the state directory)
-	Events    events.Sink
-	Requests  <-chan Request
-	Lock      func(ctx context.Context) (unlock func(), err error)
-	Timing    Timing
+	// EnvFiles (may be nil) watches the services' env files, whatever the
+	// ignore rules say: a change restarts the services that name it.
+	EnvFiles PetsfileWatcher
+	Ignore   []string // more globs the file watcher ignores (the state directory)
+	Events   events.Sink
+	Requests <-chan Request
+	Lock     func(ctx context.Context) (unlock func(), err error)
+	Timing   Timing
 }
 
 // Run watches until ctx ends (or the watcher fails for good), stops what it
@@ -186,9 +189,16 @@ func (s *Session) run(ctx context.Context) (Config, map[petsfile.Key]petsfile.Va
 	}
 	s.emit(events.Event{Type: events.WatchStarted, Services: keyStrings(cfg.Graph.Order), Roots: roots, PID: os.Getpid()})
 
+	var envs <-chan []string
+	if s.EnvFiles != nil {
+		if err := s.EnvFiles.Update(EnvFilesOf(cfg.Owners)); err != nil {
+			s.emit(events.Event{Type: events.WatchError, Error: "watch env files: " + err.Error()})
+		}
+		envs = s.EnvFiles.Changes()
+	}
 	loop := &Loop{
 		Config: cfg, Values: values, Down: down, Started: started, Initial: initial, InitialRestart: restart,
-		Changes: s.Files.Changes(), Reloads: reloads, Coming: coming, Requests: s.Requests,
+		Changes: s.Files.Changes(), Reloads: reloads, Coming: coming, Requests: s.Requests, EnvChanges: envs,
 		Barrier: s.Files.Barrier, Events: s.Events, Lock: s.Lock, Timing: s.Timing,
 	}
 	err = loop.Run(ctx)
@@ -329,6 +339,11 @@ func (s *Session) reloads(ctx context.Context, cfg Config, out chan<- *Reload, c
 		}
 		if _, err := s.watch(r.Owners); err != nil {
 			s.emit(events.Event{Type: events.WatchError, Error: err.Error()})
+		}
+		if s.EnvFiles != nil {
+			if err := s.EnvFiles.Update(EnvFilesOf(r.Owners)); err != nil {
+				s.emit(events.Event{Type: events.WatchError, Error: "watch env files: " + err.Error()})
+			}
 		}
 		unfollow()
 		next := r.Config

@@ -41,7 +41,8 @@ type Proc struct {
 const (
 	Starting = "starting"
 	Ready    = "ready"
-	Failed   = "failed" // it did not become ready (Reason says why); no process is left
+	Failed   = "failed"   // it did not become ready (Reason says why); no process is left
+	Building = "building" // its first build step runs (Procs holds the build, as a run)
 )
 
 // Service is one running service.

@@ -140,6 +140,10 @@ func (r *recordRunner) Check(context.Context, petsfile.Key) (petsfile.Value, reb
 
 func (r *recordRunner) Alive(context.Context, petsfile.Key) (bool, string) { return false, "" }
 
+func (r *recordRunner) Build(_ context.Context, k petsfile.Key) error {
+	return fmt.Errorf("pets down cannot build %s", k)
+}
+
 func (r *recordRunner) Up(_ context.Context, k petsfile.Key, _ []petsfile.Value) (petsfile.Value, error) {
 	return petsfile.Value{}, fmt.Errorf("pets down cannot start %s", k)
 }

@@ -398,3 +398,51 @@ func TestWaitAfterABrokenPetsfileSaysSo(t *testing.T) {
 		t.Errorf("a after the broken edit: %+v", it)
 	}
 }
+
+// A service that crashes again and again restarts by itself with a growing
+// backoff, each restart one line with its exit status.
+func TestWatchCrashLoopBacksOff(t *testing.T) {
+	e := newEnv(t)
+	port := freePort(t)
+	e.write("s/keep", "")
+	// Ready (the server answers), then the service exits 3 a moment later.
+	e.write("Petsfile", fmt.Sprintf(`
+def s_local():
+  return service(start("$PETSERVER --name s --port %[1]d & p=$!; sleep 0.3; kill $p; exit 3"), "127.0.0.1", %[1]d)
+register("s", "local", s_local, watch=["s/**"])
+`, port))
+	w := e.watch("up", "--watch")
+	for _, after := range []string{"500ms", "1s", "2s"} {
+		w.waitLine(`pets: s-local is not running any more \(exit status 3\) .*it restarts by itself`)
+		w.waitLine(`round \d+: s-local crashed \(exit status 3\)( \d+ times in a row)?; restarted after ` + after + ` -> s-local restarted in `)
+	}
+	// A change to its files restarts it at once, whatever the backoff.
+	w.waitLine(`pets: s-local is not running any more`)
+	e.write("s/fix", "1")
+	w.waitLine(`round \d+: s/fix -> s-local restarted in `)
+}
+
+// With restart_policy="no" a crash waits for the next change to the
+// service's files, as every crash did before restart policies.
+func TestWatchCrashWaitsForAChangeWithRestartPolicyNo(t *testing.T) {
+	e := newEnv(t)
+	e.chain()
+	e.edit("Petsfile", func(s string) string {
+		return strings.Replace(s, `register("a", "local", a_local, deps=[]`, `register("a", "local", a_local, restart_policy="no", deps=[]`, 1)
+	})
+	if !strings.Contains(readFile(t, filepath.Join(e.dir, "Petsfile")), `restart_policy="no"`) {
+		t.Fatal("the test's Petsfile edit did not apply")
+	}
+	w := e.watch("up", "--watch")
+	pid := e.pids()["a-local"]
+	if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	w.waitLine(`pets: a-local is not running any more \(signal: killed\) \(see pets logs a-local\); it restarts on the next change to its files`)
+	w.settle(e)
+	if l := e.list()["a-local"]; l.Status != "crashed" {
+		t.Errorf("a restarted by itself with restart_policy no: %+v", l)
+	}
+	e.write("a/fix.go", "1")
+	w.waitLine(`round \d+: .*a/fix.go -> a-local restarted in \S+, b-local bounced`)
+}

@@ -134,7 +134,10 @@ func (p *printer) lines(e events.Event) []string {
 func failures(e events.Event) []string {
 	var out []string
 	for _, s := range e.Steps {
-		if s.Result == events.ResultFailed {
+		switch {
+		case s.Result == events.ResultFailed && s.BuildFailed && s.Kind != events.StepStart:
+			out = append(out, fmt.Sprintf("pets: %s: build failed, still running the previous version; it builds again on the next change to its files:\n%s", s.Service, s.Error))
+		case s.Result == events.ResultFailed:
 			out = append(out, fmt.Sprintf("pets: %s failed; it restarts on the next change to its files:\n%s", s.Service, s.Error))
 		}
 	}
@@ -222,6 +225,10 @@ func stepResult(s events.Step, restarted string) string {
 		out = fmt.Sprintf("%s skipped (%s)", s.Service, s.Skipped)
 	case s.Result == events.ResultInterrupted:
 		out = s.Service + " interrupted"
+	case s.Result == events.ResultFailed && s.BuildFailed && s.Kind != events.StepStart:
+		out = fmt.Sprintf("%s build FAILED after %s, still running the previous version", s.Service, took(s.TookMs))
+	case s.Result == events.ResultFailed && s.BuildFailed:
+		out = fmt.Sprintf("%s build FAILED after %s", s.Service, took(s.TookMs))
 	case s.Result == events.ResultFailed:
 		out = fmt.Sprintf("%s FAILED after %s", s.Service, took(s.TookMs))
 	case s.Kind == events.StepSync:

@@ -184,6 +184,8 @@ func stateOf(s *state.Service) events.State {
 	switch {
 	case s.Status == state.Failed:
 		return events.Failed
+	case s.Status == state.Building:
+		return events.Building
 	case !supervise.Alive(s):
 		return events.Crashed
 	case s.Status == state.Ready:

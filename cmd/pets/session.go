@@ -293,6 +293,11 @@ func (w *watch) run(ctx context.Context, project *petsfile.Project, cfg rebuild.
 		return errors.Join(err, s.Stop())
 	}
 	defer pf.Close()
+	envs, err := watcher.WatchFiles(nil, wf.quiet) // the session gives it the env files
+	if err != nil {
+		return errors.Join(err, s.Stop())
+	}
+	defer envs.Close()
 	if w.follower == nil {
 		w.follower = supervise.FollowLogs(logFiles(w.dir, cfg.Graph), g.stdout, useColor(g, wf.color))
 	}
@@ -325,7 +330,7 @@ func (w *watch) run(ctx context.Context, project *petsfile.Project, cfg rebuild.
 	}
 	s.Configure = w.configure(cfg.Syncer)
 	s.Claim = w.claim
-	s.Files, s.Petsfiles, s.Ignore = fw, pf, stateIgnore(w.dir)
+	s.Files, s.Petsfiles, s.EnvFiles, s.Ignore = fw, pf, envs, stateIgnore(w.dir)
 	_, _, err = s.Run(ctx)
 	return err
 }
