@@ -446,3 +446,83 @@ func TestWatchCrashWaitsForAChangeWithRestartPolicyNo(t *testing.T) {
 	e.write("a/fix.go", "1")
 	w.waitLine(`round \d+: .*a/fix.go -> a-local restarted in \S+, b-local bounced`)
 }
+
+// Build before stop: the old server answers while the new one builds; a
+// failed build keeps it running and answering, and the round says so; the
+// first up of a service whose build fails fails it.
+func TestBuildBeforeStopKeepsTheOldVersionServing(t *testing.T) {
+	e := newEnv(t)
+	port := freePort(t)
+	e.write("src/msg", "v1")
+	e.write("Petsfile", fmt.Sprintf(`
+def s_local():
+  return service(start("exec $PETSERVER --name $(cat out/msg) --port %[1]d"), "127.0.0.1", %[1]d)
+register("s", "local", s_local, watch=["src/**"],
+         build="if [ -e src/broken ]; then echo 'src/msg:1: syntax error' >&2; exit 2; fi; mkdir -p out && cp src/msg out/msg",
+         build_outputs=["out/**"])
+`, port))
+	w := e.watch("up", "--watch")
+	if got := get(t, port); !strings.HasPrefix(got, "v1 ") {
+		t.Fatalf("the first build's server answers %q", got)
+	}
+	e.write("src/broken", "")
+	e.write("src/msg", "v2")
+	w.waitLine(`round \d+: .* -> s-local build FAILED after \S+, still running the previous version`)
+	w.waitLine(`pets: s-local: build failed, still running the previous version`)
+	w.waitLine(`src/msg:1: syntax error`)
+	if got := get(t, port); !strings.HasPrefix(got, "v1 ") {
+		t.Errorf("after a failed build the service answers %q; want the previous version, v1", got)
+	}
+	if l := e.list()["s-local"]; l.Status != "ready" {
+		t.Errorf("after a failed build: %+v", l)
+	}
+	if it := e.freshness()["s-local"]; it.Freshness != "stale" {
+		t.Errorf("after a failed build, freshness %+v", it)
+	}
+	if err := os.Remove(filepath.Join(e.dir, "src", "broken")); err != nil {
+		t.Fatal(err)
+	}
+	w.waitLine(`round \d+: .* -> s-local restarted in `)
+	if got := get(t, port); !strings.HasPrefix(got, "v2 ") {
+		t.Errorf("after the fix the service answers %q", got)
+	}
+	w.stop()
+
+	// A first up whose build fails fails the service, with the build's output.
+	e.write("src/broken", "")
+	r := e.pets("up")
+	if r.code == 0 || !strings.Contains(r.stderr, "s-local failed") || !strings.Contains(r.stderr, "src/msg:1: syntax error") {
+		t.Errorf("pets up with a failing build: exit %d\n%s", r.code, r.stderr)
+	}
+	if _, ok := e.list()["s-local"]; ok {
+		t.Error("a service whose first build failed is recorded")
+	}
+}
+
+// A change to an env file restarts the services that name it, and only
+// them; the new process has the new value.
+func TestEnvFileChangeRestartsWhatNamesIt(t *testing.T) {
+	e := newEnv(t)
+	pa, pb := freePort(t), freePort(t)
+	e.write(".gitignore", ".env\n") // env files are watched whatever the ignore rules say
+	e.write(".env", "GREETING=hello\n")
+	e.write("a/keep", "")
+	e.write("b/keep", "")
+	e.write("Petsfile", fmt.Sprintf(`
+register("a", "local", lambda: service(start("echo $GREETING > a.seen; exec $PETSERVER --name a --port %[1]d"), "127.0.0.1", %[1]d), watch=["a/**"], env_files=[".env"])
+register("b", "local", lambda: service(start("exec $PETSERVER --name b --port %[2]d"), "127.0.0.1", %[2]d), watch=["b/**"])
+`, pa, pb))
+	w := e.watch("up", "--watch")
+	before := e.pids()
+	if got := readFile(t, filepath.Join(e.dir, "a.seen")); got != "hello\n" {
+		t.Errorf("a saw GREETING=%q", got)
+	}
+	e.write(".env", "GREETING=bonjour\n")
+	w.waitLine(`round \d+: env file \.env changed -> a-local restarted in `)
+	if got := readFile(t, filepath.Join(e.dir, "a.seen")); got != "bonjour\n" {
+		t.Errorf("after the edit a saw GREETING=%q", got)
+	}
+	if after := e.pids(); after["b-local"] != before["b-local"] || after["a-local"] == before["a-local"] {
+		t.Errorf("pids %v -> %v: want only a restarted", before, after)
+	}
+}

@@ -98,3 +98,19 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// The README's Petsfile is examples/announcement/Petsfile (below its first
+// comment), so that what a reader copies is what make demo runs.
+func TestReadmeShowsTheExample(t *testing.T) {
+	readme := readFile(t, "../../README.md")
+	i := strings.Index(readme, "```python\n")
+	j := strings.Index(readme[i+len("```python\n"):], "```")
+	if i < 0 || j < 0 {
+		t.Fatal("no Petsfile in the README")
+	}
+	block := readme[i+len("```python\n") : i+len("```python\n")+j]
+	example := readFile(t, "../../examples/announcement/Petsfile")
+	if k := strings.Index(example, "\n\n"); k < 0 || example[k+2:] != block {
+		t.Errorf("the README's Petsfile is not examples/announcement/Petsfile:\n%s\n---\n%s", block, example)
+	}
+}
