@@ -14,4 +14,15 @@
 // Foreground commands (Petsfile run()) also get their own group, are killed
 // as a group when their context ends, and on Linux die with pets
 // (PR_SET_PDEATHSIG) if pets itself is killed.
+//
+// Who holds a port, and which processes make up a service (Listening,
+// Holders, Tree): what pets needs to tell its own server from whatever else
+// answers on a service's address. On Linux these read /proc: the listening
+// sockets of /proc/net/tcp and /proc/net/tcp6 (pets' network namespace) with
+// their inodes; the processes holding a socket from the "socket:[inode]"
+// links in /proc/PID/fd; a process's environment from /proc/PID/environ and
+// its group and parent from /proc/PID/stat. Another user's processes cannot
+// be inspected without privileges: as far as these functions say, they hold
+// nothing. Elsewhere they fail with errors.ErrUnsupported and callers say
+// they cannot tell.
 package proc

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"strconv"
 
 	"github.com/windmilleng/pets/petsfile"
 	"github.com/windmilleng/pets/proc"
@@ -45,7 +47,19 @@ func (d dryHost) Run(_ context.Context, c petsfile.Command) error {
 }
 
 func (d dryHost) Ready(_ context.Context, _ petsfile.Key, _ petsfile.Process, r petsfile.Readiness) error {
-	d.say("wait until %s:%d accepts TCP", r.Hostname, r.Port)
+	hp := net.JoinHostPort(r.Hostname, strconv.Itoa(r.Port))
+	switch {
+	case r.HTTP != "":
+		d.say("wait until GET http://%s%s answers 2xx or 3xx", hp, r.HTTP)
+	case r.Port != 0:
+		d.say("wait until %s accepts TCP", hp)
+	}
+	if r.Command != nil {
+		d.say("wait until %q exits 0 (in %s)", r.Command.Line, r.Command.Dir)
+	}
+	if r.Log != "" {
+		d.say("wait until a line of its output matches /%s/", r.Log)
+	}
 	return nil
 }
 
@@ -69,7 +83,7 @@ func (t topHost) Run(ctx context.Context, c petsfile.Command) error {
 	if out == nil {
 		out = io.Discard
 	}
-	if err := proc.Run(ctx, proc.Spec{Line: c.Line, Dir: c.Dir, Out: out}, nil); err != nil {
+	if err := proc.Run(ctx, proc.Spec{Line: c.Line, Dir: c.Dir, Env: c.Env, Out: out}, nil); err != nil {
 		return fmt.Errorf("run %q: %w", c.Line, err)
 	}
 	return nil

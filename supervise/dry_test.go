@@ -124,6 +124,13 @@ func TestTopLevelHostRunsWithOutput(t *testing.T) {
 	if want := "in " + w.dir + "\n"; out.String() != want {
 		t.Errorf("top-level run() wrote %q; want %q", out.String(), want)
 	}
+	// run(cmd, env={...}) at the top level gets its env too.
+	if err := h.Run(ctx, petsfile.Command{Dir: w.dir, Line: "echo $GREETING", Env: []string{"GREETING=hi"}}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(out.String(), "hi\n") {
+		t.Errorf("top-level run() with env= wrote %q", out.String())
+	}
 	err := h.Run(ctx, petsfile.Command{Dir: w.dir, Line: "exit 3"})
 	if err == nil || err.Error() != `run "exit 3": exit status 3` {
 		t.Errorf("failing top-level run() = %v", err)

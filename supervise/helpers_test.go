@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,7 +37,14 @@ import (
 // petserverBin is examples/petserver, built once for the package's tests.
 var petserverBin string
 
+// helperVar makes the test binary a helper program instead of running the
+// tests: see helperMain and helperCmd.
+const helperVar = "PETS_SUPERVISE_TEST_HELPER"
+
 func TestMain(m *testing.M) {
+	if mode := os.Getenv(helperVar); mode != "" {
+		os.Exit(helperMain(mode, os.Args[1:]))
+	}
 	dir, err := os.MkdirTemp("", "pets-supervise-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -53,6 +61,41 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// helperMain runs the test binary as a helper program:
+//
+//	status PORT: an HTTP server on 127.0.0.1:PORT whose /healthz answers
+//	with the status code in the file ./status (503 while there is none),
+//	printing "served CODE" for each answer.
+func helperMain(mode string, args []string) int {
+	switch {
+	case mode == "status" && len(args) == 1:
+		http.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+			code := http.StatusServiceUnavailable
+			if b, err := os.ReadFile("status"); err == nil {
+				if c, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+					code = c
+				}
+			}
+			w.WriteHeader(code)
+			fmt.Printf("served %d\n", code)
+		})
+		fmt.Printf("status server (pid %d) listening on 127.0.0.1:%s\n", os.Getpid(), args[0])
+		fmt.Fprintln(os.Stderr, http.ListenAndServe("127.0.0.1:"+args[0], nil))
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "unknown helper %q %q\n", mode, args)
+	return 2
+}
+
+// helperCmd is the shell line that runs the test binary as helper mode.
+func helperCmd(mode string, args ...string) string {
+	exe, err := os.Executable()
+	if err != nil {
+		panic(err)
+	}
+	return strings.Join(append([]string{helperVar + "=" + mode, "exec", shellQuote(exe)}, args...), " ")
 }
 
 // markerVar is the environment variable that marks a test's processes.
@@ -429,7 +472,11 @@ func newHost(t *testing.T, s *Supervisor, k petsfile.Key) *host {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { logf.Close() })
-	return &host{s: s, key: k, log: logf}
+	end, err := logf.Seek(0, io.SeekEnd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.newHost(k, logf, end)
 }
 
 // contains fails the test unless s contains each of want.

@@ -3,10 +3,18 @@
 // rebuild.Runner the engine drives. Every process it starts is recorded in
 // the state directory the moment it is forked; logs go to the service's log
 // file there, appended across restarts.
+//
+// Every process of one start of a service carries PETS_SERVICE, PETS_TIER and
+// PETS_INSTANCE (random per start) in its environment: how Ready tells the
+// service's own listener from another program's (see ready.go; Linux only,
+// through package proc; elsewhere pets checks only that the address answers
+// and the server is alive). Set PETS_DEBUG=1 to log readiness waits.
 package supervise
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -212,9 +220,9 @@ func (s *Supervisor) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Val
 	}
 	defer logf.Close()
 	offset, _ := logf.Seek(0, io.SeekEnd)
-	fmt.Fprintf(logf, "--- pets: starting %s at %s ---\n", k, time.Now().Format(time.RFC3339))
+	n, _ := fmt.Fprintf(logf, "--- pets: starting %s at %s ---\n", k, time.Now().Format(time.RFC3339))
 
-	h := &host{s: s, key: k, log: logf}
+	h := s.newHost(k, logf, offset+int64(n))
 	v, err := s.Project.Provide(ctx, k, deps, h)
 	if err == nil {
 		err = s.State.Update(func(f *state.File) error {
@@ -406,23 +414,69 @@ func removeProc(ps []state.Proc, id proc.Identity) []state.Proc {
 	return out
 }
 
-// host is the petsfile.Host for one service's provider call.
+// host is the petsfile.Host for one service's provider call. The provider
+// calls it from one goroutine; the fields after instance are touched only
+// there.
 type host struct {
-	s   *Supervisor
-	key petsfile.Key
-	log *os.File
+	s        *Supervisor
+	key      petsfile.Key
+	log      *os.File
+	logStart int64  // where this start's output begins in log
+	instance string // PETS_INSTANCE of every process this start runs
+
+	forked bool            // start() or run() has forked a process
+	before map[uint64]bool // sockets (inodes) listening before the first fork; nil: unknown
+	starts []proc.Identity // the process groups start() began
 }
 
-func (h *host) env() []string {
-	return []string{"PETS_SERVICE=" + h.key.Name, "PETS_TIER=" + h.key.Tier}
+// instanceVar marks every process of one start of a service (and their
+// descendants, which inherit it): how Ready finds the service's own tree.
+const instanceVar = "PETS_INSTANCE"
+
+// newHost returns the host for one start of k, logging to log, whose output
+// begins at logStart.
+func (s *Supervisor) newHost(k petsfile.Key, log *os.File, logStart int64) *host {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return &host{s: s, key: k, log: log, logStart: logStart, instance: hex.EncodeToString(b)}
+}
+
+// env is the environment of the service's commands, after os.Environ():
+// pets' own variables, then the command's (which win over pets' but not
+// over the instance marker, which pets needs to find its processes).
+func (h *host) env(extra []string) []string {
+	env := make([]string, 0, len(extra)+3)
+	env = append(env, "PETS_SERVICE="+h.key.Name, "PETS_TIER="+h.key.Tier)
+	env = append(env, extra...)
+	return append(env, instanceVar+"="+h.instance)
+}
+
+// forking notes, before the first process of this start is forked, which
+// sockets listen already: a port that was busy before the start is not the
+// service's, whoever answers on it later.
+func (h *host) forking() {
+	if h.forked {
+		return
+	}
+	h.forked = true
+	socks, err := proc.Listening()
+	if err != nil {
+		return // cannot tell on this OS
+	}
+	h.before = make(map[uint64]bool, len(socks))
+	for _, sk := range socks {
+		h.before[sk.Inode] = true
+	}
 }
 
 func (h *host) Start(ctx context.Context, c petsfile.Command) (petsfile.Process, error) {
+	h.forking()
 	// Held until recorded: if pets dies in between, the process exits by itself.
-	p, err := proc.StartHeld(proc.Spec{Line: c.Line, Dir: c.Dir, Env: h.env(), Out: h.log})
+	p, err := proc.StartHeld(proc.Spec{Line: c.Line, Dir: c.Dir, Env: h.env(c.Env), Out: h.log})
 	if err != nil {
 		return petsfile.Process{}, err
 	}
+	h.starts = append(h.starts, p.Identity)
 	h.s.mu.Lock()
 	if h.s.procs == nil {
 		h.s.procs = map[int]*proc.Proc{}
@@ -449,9 +503,10 @@ func (h *host) Start(ctx context.Context, c petsfile.Command) (petsfile.Process,
 }
 
 func (h *host) Run(ctx context.Context, c petsfile.Command) error {
+	h.forking()
 	var id proc.Identity
 	offset, _ := h.log.Seek(0, io.SeekEnd)
-	err := proc.Run(ctx, proc.Spec{Line: c.Line, Dir: c.Dir, Env: h.env(), Out: h.log}, func(i proc.Identity) {
+	err := proc.Run(ctx, proc.Spec{Line: c.Line, Dir: c.Dir, Env: h.env(c.Env), Out: h.log}, func(i proc.Identity) {
 		id = i
 		_ = h.s.State.Update(func(f *state.File) error {
 			if rec, ok := f.Services[h.key.Name]; ok {
@@ -476,38 +531,6 @@ func (h *host) Run(ctx context.Context, c petsfile.Command) error {
 	}
 	h.s.printf("Pets ran %q", c.Line)
 	return nil
-}
-
-func (h *host) Ready(ctx context.Context, k petsfile.Key, p petsfile.Process, r petsfile.Readiness) error {
-	t0 := time.Now()
-	defer func() { slog.Debug("supervise: ready", "service", k, "wait", time.Since(t0)) }()
-	timeout := r.Timeout
-	if timeout == 0 {
-		timeout = h.s.ReadyTimeout
-	}
-	if timeout == 0 {
-		timeout = DefaultReadyTimeout
-	}
-	h.s.mu.Lock()
-	pr := h.s.procs[p.PID]
-	h.s.mu.Unlock()
-	if pr == nil {
-		return fmt.Errorf("service: the server (pid %d) was not started by start() in this provider", p.PID)
-	}
-	addr := fmt.Sprintf("%s:%d", r.Hostname, r.Port)
-	wctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	err := proc.WaitTCP(wctx, addr, pr.Done())
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, proc.ErrExited):
-		return fmt.Errorf("the server exited (%v) before %s accepted connections", exitText(pr.Err()), addr)
-	case ctx.Err() != nil:
-		return ctx.Err()
-	default:
-		return fmt.Errorf("%s did not accept TCP connections within %s; if it is just slow, raise the timeout (service(..., timeout=\"2m\") or --timeout)", addr, timeout)
-	}
 }
 
 func exitText(err error) string {
