@@ -251,11 +251,32 @@ func (x *Executor) up(ctx, work context.Context, n int, r *StepResult, values ma
 		x.Syncer.Deployed(k)
 	}
 	x.emit(events.Event{Type: events.ServiceStarting, Service: k.String(), State: events.Starting, Round: n, Reason: reason(r)})
+	// A syncing service's pods get its files as soon as they are ready,
+	// while it starts: an image may hold no application code at all (the
+	// files bring it), and then it could not become ready without them.
+	type seeded struct {
+		rep SyncReport
+		err error
+	}
+	var early chan seeded
+	seedCtx, stopSeed := context.WithCancel(work)
+	defer stopSeed()
+	if x.Syncer != nil && len(rules) > 0 {
+		early = make(chan seeded, 1)
+		go func() { // owned by up: it waits for it below, or cancels it
+			rep, err := x.Syncer.Seed(seedCtx, k, rules)
+			early <- seeded{rep, err}
+		}()
+	}
 	deps := x.depValues(k, values)
 	st := time.Now()
 	v, err := x.Runner.Up(work, k, deps)
 	took := time.Since(st)
 	if err != nil {
+		stopSeed()
+		if early != nil {
+			<-early
+		}
 		r.Result, r.Err = result(ctx, err), err
 		x.emit(events.Event{Type: events.ServiceFailed, Service: k.String(), State: events.Failed, Round: n, Error: err.Error(), TookMs: ms(took)})
 		return
@@ -266,8 +287,15 @@ func (x *Executor) up(ctx, work context.Context, n int, r *StepResult, values ma
 		keep()
 	}
 	x.emit(events.Event{Type: events.ServiceReady, Service: k.String(), State: events.Ready, Round: n, TookMs: ms(took), Host: v.Host(), PID: v.PID})
-	if x.Syncer != nil && len(rules) > 0 {
+	if early != nil {
+		// The pods that replaced the old ones, if the early seed gave its
+		// files to old ones (a redeploy), get them now.
+		first := <-early
 		rep, err := x.Syncer.Seed(work, k, rules)
+		rep = first.rep.Add(rep)
+		if first.err != nil && err == nil && len(rep.Pods) == 0 {
+			err = first.err
+		}
 		if x.Stamps != nil {
 			x.Stamps.Pods(k, x.Syncer.Holding(k, rules))
 		}

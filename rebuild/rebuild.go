@@ -96,6 +96,12 @@ type SyncReport struct {
 	Took  time.Duration
 }
 
+// Add is r and o together.
+func (r SyncReport) Add(o SyncReport) SyncReport {
+	return SyncReport{Files: r.Files + o.Files, Gone: r.Gone + o.Gone, Pods: append(append([]string(nil), r.Pods...), o.Pods...),
+		Ran: append(append([]string(nil), r.Ran...), o.Ran...), Took: r.Took + o.Took}
+}
+
 // Info is the report as the events schema has it.
 func (r SyncReport) Info() *events.SyncInfo {
 	pods := append([]string(nil), r.Pods...)
