@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -524,5 +525,36 @@ register("b", "local", lambda: service(start("exec $PETSERVER --name b --port %[
 	}
 	if after := e.pids(); after["b-local"] != before["b-local"] || after["a-local"] == before["a-local"] {
 		t.Errorf("pids %v -> %v: want only a restarted", before, after)
+	}
+}
+
+// The issue's case: another program already listens on a service's port.
+// pets up fails at once, naming it, instead of calling its pages the
+// service's.
+func TestUpRefusesAPortAnotherProgramHolds(t *testing.T) {
+	e := newEnv(t)
+	port := freePort(t)
+	other := exec.Command("python3", "-m", "http.server", fmt.Sprint(port), "--bind", "127.0.0.1")
+	other.Dir = t.TempDir()
+	if err := other.Start(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("python3 (the issue's other program) is missing: %v", err)
+		}
+		t.Skipf("python3 is not here to hold the port: %v", err)
+	}
+	t.Cleanup(func() { _ = other.Process.Kill(); _ = other.Wait() })
+	waitFor(t, "the other program to listen", func() bool { return fetchable(port) })
+	e.write("Petsfile", fmt.Sprintf(`register("backend", "local", lambda: service(start("exec $PETSERVER --name backend --port %[1]d"), "127.0.0.1", %[1]d))`+"\n", port))
+	t0 := time.Now()
+	r := e.pets("up", "--timeout", "30s")
+	if r.code == 0 || !strings.Contains(r.stderr, fmt.Sprintf("127.0.0.1:%d is already in use by pid %d (", port, other.Process.Pid)) ||
+		!strings.Contains(r.stderr, fmt.Sprintf("python3 -m http.server %d --bind 127.0.0.1); stop it, or give this service another port", port)) {
+		t.Errorf("pets up on a port another program holds: exit %d\n%s", r.code, r.stderr)
+	}
+	if d := time.Since(t0); d > 15*time.Second {
+		t.Errorf("it took %s to say so", d)
+	}
+	if len(e.list()) != 0 {
+		t.Errorf("recorded: %v", e.list())
 	}
 }
