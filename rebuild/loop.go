@@ -97,6 +97,8 @@ type Status struct {
 	Files     []string // what differs (stale), sorted
 	Reason    string   // why it is down, or stale without files
 	Value     petsfile.Value
+	Deps      []petsfile.Key // the services it depends on, in deps order
+	Tier      string
 }
 
 // Loop restarts services as their files change: it takes batches of
@@ -820,7 +822,7 @@ func (r *run) statusOf(names []string) []Status {
 	keys, _ := r.known(names)
 	out := make([]Status, 0, len(keys))
 	for _, k := range keys {
-		st := Status{Key: k, Value: r.values[k]}
+		st := Status{Key: k, Value: r.values[k], Deps: r.cfg.Graph.Deps[k], Tier: k.Tier}
 		st.State, st.Reason = r.board.state(k)
 		files := make([]string, 0, len(r.dirty[k]))
 		for p := range r.dirty[k] {
