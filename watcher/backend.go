@@ -1,6 +1,10 @@
 package watcher
 
-import "github.com/fsnotify/fsnotify"
+import (
+	"runtime"
+
+	"github.com/fsnotify/fsnotify"
+)
 
 // backend is the OS event source behind a Watcher or Files. Events carry
 // absolute paths and fsnotify's Op bits whatever the backend;
@@ -14,6 +18,9 @@ type backend interface {
 	// ReadDirectoryChangesW) rather than one directory (inotify).
 	recursive() bool
 	add(dir string) error
+	// addFlat watches dir itself, never its subdirectories, whatever
+	// recursive says: the git directory (see gitWatch).
+	addFlat(dir string) error
 	remove(dir string) error
 	events() <-chan fsnotify.Event
 	errors() <-chan error
@@ -28,7 +35,17 @@ type fsnotifyBackend struct{ w *fsnotify.Watcher }
 
 func (fsnotifyBackend) recursive() bool                 { return false }
 func (b fsnotifyBackend) add(dir string) error          { return b.w.Add(dir) }
+func (b fsnotifyBackend) addFlat(dir string) error      { return b.w.Add(dir) }
 func (b fsnotifyBackend) remove(dir string) error       { return b.w.Remove(dir) }
 func (b fsnotifyBackend) events() <-chan fsnotify.Event { return b.w.Events }
 func (b fsnotifyBackend) errors() <-chan error          { return b.w.Errors }
 func (b fsnotifyBackend) close() error                  { return b.w.Close() }
+
+// orderedBackend reports whether b's events come in one queue in the order
+// they happened, whatever directory they are in: inotify, one queue per
+// fsnotify.Watcher. The git hold then follows the lock's events in that
+// order (see gitWatch.ordered).
+func orderedBackend(b backend) bool {
+	_, ok := b.(fsnotifyBackend)
+	return ok && runtime.GOOS == "linux"
+}

@@ -48,7 +48,12 @@ func (*notifyBackend) recursive() bool                 { return true }
 func (b *notifyBackend) events() <-chan fsnotify.Event { return b.out }
 func (b *notifyBackend) errors() <-chan error          { return b.errs }
 
-func (b *notifyBackend) add(root string) error {
+func (b *notifyBackend) add(root string) error { return b.watch(root, true) }
+
+// addFlat watches dir alone: notify without "..." is not recursive.
+func (b *notifyBackend) addFlat(dir string) error { return b.watch(dir, false) }
+
+func (b *notifyBackend) watch(root string, recursive bool) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if _, ok := b.roots[root]; ok {
@@ -65,7 +70,11 @@ func (b *notifyBackend) add(root string) error {
 		stop:   make(chan struct{}),
 		exited: make(chan struct{}),
 	}
-	if err := notify.Watch(filepath.Join(real, "..."), r.c, notify.All|overflowEvents); err != nil {
+	target := real
+	if recursive {
+		target = filepath.Join(real, "...")
+	}
+	if err := notify.Watch(target, r.c, notify.All|overflowEvents); err != nil {
 		return fmt.Errorf("watch %s: %w", root, err)
 	}
 	b.roots[root] = r

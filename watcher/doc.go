@@ -40,7 +40,9 @@
 // plumbing/format/gitignore, which gets anchoring ("a/b" only at its own level),
 // "?" and directory-only patterns right; sabhiram/go-gitignore, the other
 // candidate, matches "a/b" at any depth and "?" only literally. An ignored
-// directory never gets a watch, so node_modules costs nothing. When a
+// directory never gets a watch, so node_modules costs nothing; the one
+// exception is the git directory itself, watched without recursion for git's
+// lock and state files and never a source of changes (see Git below). When a
 // .gitignore or .petsignore inside a root changes, its directory is re-read and
 // re-walked: newly ignored directories lose their watches, newly unignored ones
 // gain them. Ignore files above a root but inside its git work tree are read
@@ -78,45 +80,105 @@
 //
 // # Debounce
 //
-// A batch closes when Options.Quiet has passed with no event, or when it is
-// Options.Cap old, whichever comes first. While the caller is busy (restarting
-// services), closed batches merge into the one waiting for it, so nothing is
-// lost and a slow caller gets one larger batch. The clock is injected
-// (Options.Clock); tests use a fake one and testing/synctest. Files, the
-// watcher of a Petsfile and the files it loads, closes its batches with the
-// same debounce and Clock (FilesOptions).
+// A batch closes when it has been quiet for its window, or when it is
+// Options.Cap old, whichever comes first. While the caller is busy
+// (restarting services), closed batches merge into the one waiting for it, so
+// nothing is lost and a slow caller gets one larger batch. The clock is
+// injected (Options.Clock); tests use a fake one and testing/synctest. Files,
+// the watcher of a Petsfile and the files it loads, closes its batches with
+// the same debounce, Clock and git hold (FilesOptions).
 //
-// DefaultQuiet was chosen by measurement: the smallest quiet window that turns
-// a 2,000-file git checkout into one batch. TestMeasureQuietWindow makes a
-// repository whose two branches differ in 2,000 files (20 directories of 100),
-// switches branches 20 times per candidate window, and counts batches; it also
-// records the gaps between raw inotify events during a checkout. On the
-// development machine (2 cores, Linux 6.18, shared with other work; run with
+// The window is short for a lone save and grows with the rate of changes.
+// Each event that brings a path new to its batch adds one to a heat that
+// halves every 250 ms, across batches; the window is Options.Quiet
+// (DefaultQuiet, 5 ms) plus half of it for every unit of heat above one, up
+// to Options.Burst (DefaultBurst, 50 ms). A save closes its batch 5 ms after
+// the write; a formatter, a save-all or a build writing into the tree widens
+// the window within a few files, and a stream that did split once finds the
+// window wide when it goes on. A short window can catch a save halfway when
+// the saving program stalls between its steps (vim, emacs and JetBrains rename
+// the file away before writing the new one; a write in place truncates
+// first): a batch of up to 16 paths that is due while one of them is missing
+// or empty waits, once, a burst window for the save to end, so that it stays
+// one change and no restart sees the file missing or empty. (A file really
+// removed, or really empty, waits the same 50 ms and goes.)
 //
-//	go test -run TestMeasureQuietWindow -v ./watcher/ -watcher.measure-quiet
+// # Git
 //
-// ) three runs gave, in checkouts that became exactly one batch:
+// Git writes every work-tree file of a checkout, reset, merge, stash, pull or
+// rebase step while it holds index.lock in its git directory. The watcher
+// follows the git directory of each root's work tree (.git, or for a linked
+// worktree or a submodule the directory its .git file names, where that work
+// tree's index.lock is) and of every repository found below a root, with a
+// watch of its own on that directory alone: its subdirectories (objects,
+// refs, rebase-merge) get none, and nothing in it is ever a change or opens a
+// batch. While index.lock is there, the open batch stays open; once it goes,
+// the batch closes a window later. On Linux the lock's events come in the same
+// inotify queue as the files', in order, so a checkout is one batch however
+// far behind the watcher is when it reads them; on the other platforms the
+// lock is looked up on disk at each of its events (FSEvents coalesces them,
+// and kqueue and ReadDirectoryChangesW have a stream per directory, unordered
+// between them). Any event in the git directory (HEAD.lock, ORIG_HEAD, ...)
+// counts as activity of the open batch, and while a merge, rebase,
+// cherry-pick or revert is under way (MERGE_HEAD, CHERRY_PICK_HEAD,
+// REVERT_HEAD, rebase-merge/, rebase-apply/, sequencer/) a gap of up to
+// 100 ms after git's last event there does not close it either, so the picks
+// of a rebase are one batch; a rebase stopped for a conflict is idle, and the
+// saves that resolve it close as usual. The hold is bounded by the cap: a
+// batch closes at Options.Cap (--max-wait) whatever git does, and a lock that
+// has been there a cap (left by a git that crashed) holds nothing more. git
+// status, which an editor may run every few seconds, takes the lock for a few
+// milliseconds: a save made meanwhile waits for it. On Windows, where notify
+// drops a full buffer without telling, a lock's removal can be lost: that
+// batch then waits for the cap.
 //
-//	quiet window          5ms  10ms  15ms  20ms  25ms  30ms  40ms  50ms  75ms  100ms
-//	idle (of 50)           49    48    49    47    49    48    50    50    50     49
-//	both cores busy (/40)  20    18    17    13    21    31    31    33    38     39
+// # Choosing the windows
 //
-// The raw inotify events of one checkout, idle, had their largest gap at a
-// median of 4 to 20 ms (worst 24 to 66 ms), and 99% of gaps under 2.3 ms;
-// with both cores kept busy by two spinning goroutines the largest gap had a
-// median of 33 to 56 ms (worst 247 ms). A gap splits a batch only when the
-// watcher has caught up with git, so splits are rarer than gaps. Below 40 ms
-// one or two checkouts in 50 split even idle, from scheduling hiccups (the
-// machine was shared); 40 ms is the smallest window that kept all 50 idle
-// checkouts whole, and it stays inside the 50 ms that a save may add to
-// edit-to-restart latency. On a saturated machine about one checkout in five
-// still splits at 40 ms (one in forty at 100 ms): the result is two restarts,
-// never a lost change, and Options.Quiet can be raised.
+// DefaultQuiet and DefaultBurst were chosen by measurement (the heat's
+// half-life and the 100 ms state grace in exploratory runs of the same test,
+// whose +hN and +sN vary them; those runs are not in the table below).
+// TestMeasureBurst runs each case once per trial
+// and configuration (configurations interleaved), with a new Watcher each
+// time whose batches are read as they come, as the rebuild engine reads them,
+// idle and with both cores kept busy by two CPU-bound processes at nice 0,
+// and counts the batches that held changes; and it times single saves, from
+// the write to the batch. On the development machine (2 cores, Linux 6.18,
+// load average about 1 before adding any), on 2 December 2026, run with
+//
+//	go test -run TestMeasureBurst -v -timeout 0 ./watcher/ -watcher.measure-burst \
+//	  -watcher.measure-trials=50 -watcher.measure-cases=checkout,save \
+//	  -watcher.measure-configs=40/40,5/50,5/50+git
+//
+// and, with -watcher.measure-trials=20 -watcher.measure-configs=40/40,5/50+git,
+// the cases rebase,pull,stash,gofmt,sed (a configuration is quiet/burst in
+// ms; +git follows git), it gave, in runs that were exactly one batch (and
+// for saves, the time from the write to the batch, median / p90):
+//
+//	                                 idle                busy (2 x nice 0)
+//	                          40/40  5/50  5/50+git   40/40  5/50  5/50+git
+//	checkout 2,000 files      50/50  50/50  50/50     50/50  49/50  50/50
+//	save in place (ms)        40.8/41.0  5.6/5.8  5.6/5.8    40.8/43.0  5.5/7.4  5.4/7.2
+//	save atomic (ms)          41.9/42.2  6.7/7.0  6.7/7.3    41.4/42.2  6.4/7.0  6.1/8.0
+//	rebase 5 x 100 files      20/20   -    20/20      20/20   -    20/20
+//	pull --ff-only 2,000      20/20   -    20/20      20/20   -    20/20
+//	stash / stash pop 500     20/20   -    20/20      20/20   -    20/20
+//	gofmt -w 500 files        20/20   -    20/20      20/20   -    20/20
+//	sed -i 500, a process     20/20   -    19/20      20/20   -     7/20 (12 x 2, 1 x 3)
+//
+// So 5/50 following git (the defaults) keeps every git operation measured
+// in one batch, idle and busy, and takes a lone save to its batch in 5.4 to
+// 6.7 ms (median) where 40/40 took 41; without following git one busy
+// checkout in 50 split. What it gives up is a stream with no git signal
+// whose writes come further apart than 50 ms: 500 sed processes on busy
+// cores split into 2 batches (once 3) in 13 runs of 20, where a 40 ms
+// window after every write kept them whole. That costs a second restart,
+// never a lost change; --quiet can be raised for such a workflow.
 //
 // DefaultCap is 10 s rather than 1 s: with the watcher attached, a 2,000-file
-// checkout spanned 0.4 to 1.6 s of events on that machine (up to 2.8 s with the
-// cores busy), so a 1 s cap would split it into two restarts. The cap exists
-// for writers that never pause (a log file inside a watched directory).
+// checkout spanned 0.4 to 1.6 s of events on that machine (up to 2.8 s with
+// the cores busy), and the cap also bounds how long git can hold a batch. The
+// cap exists for writers that never pause (a log file inside a watched
+// directory) and for a git that never lets go.
 //
 // # Barriers
 //
@@ -169,6 +231,7 @@
 // # Debugging
 //
 // With a slog handler at debug level (pets sets one for PETS_DEBUG=1) the
-// watcher logs each batch it closes and each overflow. FSNOTIFY_DEBUG=1 makes
+// watcher logs each batch it closes (with its window and whether a git lock or
+// operation was there) and each overflow. FSNOTIFY_DEBUG=1 makes
 // fsnotify print every raw inotify event to stderr.
 package watcher

@@ -124,7 +124,15 @@ type filesFixture struct {
 
 func newFilesFixture(t *testing.T, opts FilesOptions, names ...string) *filesFixture {
 	t.Helper()
-	x := &filesFixture{t: t, dir: t.TempDir(), fb: newFakeBackend()}
+	return newFilesFixtureIn(t, func(string) {}, opts, names...)
+}
+
+// newFilesFixtureIn is newFilesFixture with prepare run on the directory
+// before Files starts.
+func newFilesFixtureIn(t *testing.T, prepare func(dir string), opts FilesOptions, names ...string) *filesFixture {
+	t.Helper()
+	x := &filesFixture{t: t, dir: tempDir(t), fb: newFakeBackend()}
+	prepare(x.dir)
 	for _, n := range names {
 		x.files = append(x.files, filepath.Join(x.dir, n))
 	}
@@ -202,7 +210,8 @@ func TestFilesQuietWindowAndStarted(t *testing.T) {
 
 func TestFilesCap(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		x := newFilesFixture(t, FilesOptions{Quiet: 30 * time.Millisecond, Cap: 110 * time.Millisecond}, "Petsfile")
+		// Burst: 30 ms keeps the window from growing with the stream.
+		x := newFilesFixture(t, FilesOptions{Quiet: 30 * time.Millisecond, Burst: 30 * time.Millisecond, Cap: 110 * time.Millisecond}, "Petsfile")
 		start := time.Now()
 		var when []time.Duration
 		collect := func() {
@@ -286,7 +295,7 @@ func TestFilesOverflowReportsEveryFile(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		x := newFilesFixture(t, FilesOptions{}, "a", "b")
 		x.fb.errs <- fsnotify.ErrEventOverflow
-		time.Sleep(DefaultQuiet)
+		time.Sleep(DefaultBurst) // two files: a window wider than DefaultQuiet
 		if got, ok := x.changes(); !ok || !slices.Equal(got, x.files) {
 			t.Errorf("got %v, %v; want every file %v", got, ok, x.files)
 		}

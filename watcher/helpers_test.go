@@ -137,3 +137,52 @@ func tempDir(t *testing.T) string {
 	}
 	return d
 }
+
+// collect reads w's batches from now on, as the rebuild engine does, while
+// the caller changes files under dir. finish writes a sentinel in dir, waits
+// for the batch holding it and returns the batches received, with the
+// sentinel taken out and batches left empty dropped.
+func collect(t *testing.T, w *Watcher, dir string) (finish func() []Batch) {
+	t.Helper()
+	sentinel := filepath.Join(dir, sentinelPrefix+"collect")
+	got := make(chan []Batch, 1)
+	go func() {
+		var bs []Batch
+		deadline := time.NewTimer(waitLimit)
+		defer deadline.Stop()
+		for {
+			select {
+			case b, ok := <-w.Batches():
+				if !ok {
+					t.Errorf("Batches closed")
+					got <- bs
+					return
+				}
+				bs = append(bs, b)
+				if slices.Contains(b.Paths, sentinel) {
+					got <- bs
+					return
+				}
+			case err := <-w.Errors():
+				t.Errorf("watcher error: %v", err)
+			case <-deadline.C:
+				t.Errorf("no sentinel within %v", waitLimit)
+				got <- bs
+				return
+			}
+		}
+	}()
+	return func() []Batch {
+		t.Helper()
+		writeFile(t, sentinel, "x")
+		defer os.Remove(sentinel)
+		var out []Batch
+		for _, b := range <-got {
+			b.Paths = slices.DeleteFunc(b.Paths, func(p string) bool { return p == sentinel })
+			if len(b.Paths) > 0 || b.Overflow {
+				out = append(out, b)
+			}
+		}
+		return out
+	}
+}

@@ -2,6 +2,7 @@ package watcher
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -20,6 +21,7 @@ type fakeBackend struct {
 
 	mu     sync.Mutex
 	added  []string
+	flat   []string // added with addFlat
 	closed int
 }
 
@@ -38,10 +40,18 @@ func (f *fakeBackend) add(dir string) error {
 	f.added = append(f.added, dir)
 	return nil
 }
+func (f *fakeBackend) addFlat(dir string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.added = append(f.added, dir)
+	f.flat = append(f.flat, dir)
+	return nil
+}
 func (f *fakeBackend) remove(dir string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.added = slices.DeleteFunc(f.added, func(d string) bool { return d == dir })
+	f.flat = slices.DeleteFunc(f.flat, func(d string) bool { return d == dir })
 	return nil
 }
 func (f *fakeBackend) close() error {
@@ -168,7 +178,8 @@ func TestLoopQuietWindow(t *testing.T) {
 
 func TestLoopCap(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newLoopFixture(t, Options{Quiet: 30 * time.Millisecond, Cap: 110 * time.Millisecond})
+		// Burst: 30 ms keeps the window from growing with the stream.
+		f := newLoopFixture(t, Options{Quiet: 30 * time.Millisecond, Burst: 30 * time.Millisecond, Cap: 110 * time.Millisecond})
 		start := time.Now()
 		var got []Batch
 		var when []time.Duration
@@ -320,5 +331,97 @@ func TestCloseStopsEverything(t *testing.T) {
 			t.Errorf("Update after Close: %v", err)
 		}
 		// synctest.Test fails if any goroutine of the bubble is still running.
+	})
+}
+
+// TestLoopHalfSavedWaitsForTheSave: a save caught halfway by a short window
+// (the saving program stalled after renaming the file away, or after
+// truncating it) stays open until the save ends, or a burst window at most,
+// so that it is one change and no restart sees the file missing or empty.
+func TestLoopHalfSavedWaitsForTheSave(t *testing.T) {
+	const quiet, burst = 10 * time.Millisecond, 50 * time.Millisecond
+	synctest.Test(t, func(t *testing.T) {
+		f := newLoopFixture(t, Options{Quiet: quiet, Burst: burst})
+		// vim's writebackup: x renamed to x~, then a stall, then x written.
+		x := f.write("x.go")
+		time.Sleep(time.Second)
+		f.batch()
+		must(t, os.Rename(x, x+"~"))
+		f.fb.evs <- fsnotify.Event{Name: x, Op: fsnotify.Rename}
+		time.Sleep(30 * time.Millisecond) // three quiet windows: a stall
+		if got, ok := f.batch(); ok {
+			t.Fatalf("batch %v while the file is missing", got)
+		}
+		f.write("x.go")
+		time.Sleep(quiet + time.Millisecond)
+		if got, ok := f.batch(); !ok || !slices.Equal(got.Paths, []string{x}) {
+			t.Fatalf("got %v, %v; want the save as one change of %s", got, ok, x)
+		}
+
+		// Truncated, a stall, then written.
+		time.Sleep(time.Second)
+		writeFile(t, x, "")
+		f.fb.evs <- fsnotify.Event{Name: x, Op: fsnotify.Write}
+		time.Sleep(30 * time.Millisecond)
+		if got, ok := f.batch(); ok {
+			t.Fatalf("batch %v while the file is empty", got)
+		}
+		f.write("x.go")
+		time.Sleep(quiet + time.Millisecond)
+		if got, ok := f.batch(); !ok || !slices.Equal(got.Paths, []string{x}) {
+			t.Fatalf("got %v, %v; want the save as one change of %s", got, ok, x)
+		}
+
+		// A file really removed waits a burst window, once, and goes.
+		time.Sleep(time.Second)
+		must(t, os.Remove(x))
+		f.fb.evs <- fsnotify.Event{Name: x, Op: fsnotify.Remove}
+		start := time.Now()
+		got, ok := f.batch()
+		for !ok {
+			time.Sleep(time.Millisecond)
+			got, ok = f.batch()
+		}
+		if !slices.Equal(got.Paths, []string{x}) {
+			t.Errorf("got %v, want [%s]", got.Paths, x)
+		}
+		if d := time.Since(start); d != burst {
+			t.Errorf("a removal closed after %v, want the burst window %v", d, burst)
+		}
+	})
+}
+
+// TestLoopWindowGrowsWithDistinctFiles: one file saved every 15 ms (a
+// benchmark, an impatient user) keeps the quiet window, each save its own
+// batch; distinct files changing every 15 ms (a formatter on a busy machine)
+// widen it, and after at most one split the stream is one batch.
+func TestLoopWindowGrowsWithDistinctFiles(t *testing.T) {
+	const quiet, burst, gap = 10 * time.Millisecond, 50 * time.Millisecond, 15 * time.Millisecond
+	synctest.Test(t, func(t *testing.T) {
+		f := newLoopFixture(t, Options{Quiet: quiet, Burst: burst, Cap: time.Minute})
+		for i := range 20 {
+			f.write("main.go")
+			time.Sleep(quiet)
+			if _, ok := f.batch(); !ok {
+				t.Fatalf("save %d: no batch after the quiet window", i)
+			}
+			time.Sleep(gap - quiet)
+		}
+		time.Sleep(10 * time.Second) // forget them
+		var batches []int
+		for i := range 20 {
+			f.write(filepath.Join("gen", string(rune('a'+i))+".go"))
+			time.Sleep(gap)
+			if b, ok := f.batch(); ok {
+				batches = append(batches, len(b.Paths))
+			}
+		}
+		time.Sleep(burst)
+		if b, ok := f.batch(); ok {
+			batches = append(batches, len(b.Paths))
+		}
+		if len(batches) > 2 || len(batches) == 0 {
+			t.Errorf("20 files 15 ms apart came in batches of %v, want at most 2", batches)
+		}
 	})
 }

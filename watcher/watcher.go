@@ -15,10 +15,11 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// Defaults for Options.Quiet and Options.Cap, both chosen by measurement: see
-// the package doc.
+// Defaults for Options.Quiet, Options.Burst and Options.Cap, chosen by
+// measurement: see the package doc.
 const (
-	DefaultQuiet = 40 * time.Millisecond
+	DefaultQuiet = 5 * time.Millisecond
+	DefaultBurst = 50 * time.Millisecond
 	DefaultCap   = 10 * time.Second
 )
 
@@ -31,11 +32,24 @@ const maxQueuedErrors = 64
 
 // Options says what to watch and how to batch.
 type Options struct {
-	Roots  []string      // absolute directories, watched recursively
-	Ignore []string      // absolute doublestar patterns; a directory matching one is never watched
-	Quiet  time.Duration // a batch closes after this long with no event (0 = DefaultQuiet)
-	Cap    time.Duration // and at the latest this long after its first event (0 = DefaultCap)
-	Clock  Clock         // nil = the real clock
+	Roots  []string // absolute directories, watched recursively
+	Ignore []string // absolute doublestar patterns; a directory matching one is never watched
+	// Quiet: a lone change's batch closes after this long with no event
+	// (0 = DefaultQuiet). While many distinct files change fast, the window
+	// widens, up to Burst (0 = DefaultBurst; never less than Quiet). While
+	// git holds its index lock (or is busy with a merge or rebase) the batch
+	// stays open. See the package doc.
+	Quiet time.Duration
+	Burst time.Duration
+	// Cap: a batch closes at the latest this long after its first event,
+	// git or not (0 = DefaultCap).
+	Cap   time.Duration
+	Clock Clock // nil = the real clock
+
+	// For measurements: do not follow git directories; the heat's half-life
+	// and gitStateGrace (0: the defaults).
+	noGit                bool
+	halfLife, stateGrace time.Duration
 }
 
 // Batch is the set of paths that changed in one burst.
@@ -72,11 +86,14 @@ type Watcher struct {
 	m        *Matcher
 	watched  map[string]bool // directories with an OS watch (the roots, for a recursive backend)
 	pending  map[string]bool // paths of the open batch
+	recent   recency         // paths changed lately, for the debounce's heat
 	overflow bool            // the open batch lost events
 	deb      debounce
-	alarm    alarm   // fires at or before the open batch's or a barrier's deadline
-	ready    *Batch  // closed batch waiting for the caller; later batches merge into it
-	errq     []error // errors waiting for the caller
+	git      gitWatch
+	rootTops map[string]bool // the work tree tops of the roots (their git directories are followed)
+	alarm    alarm           // fires at or before the open batch's or a barrier's deadline
+	ready    *Batch          // closed batch waiting for the caller; later batches merge into it
+	errq     []error         // errors waiting for the caller
 	barriers []*barrierWait
 	// sentinels maps the name of each sentinel waiting for its event to its barrier.
 	sentinels map[string]*barrierWait
@@ -118,12 +135,14 @@ func start(opts Options, b backend) (*Watcher, error) {
 		m:       m,
 		watched: make(map[string]bool),
 		pending: make(map[string]bool),
-		deb:     debounce{quiet: o.Quiet, cap: o.Cap},
+		recent:  make(recency),
+		deb:     debounce{quiet: o.Quiet, burst: o.Burst, cap: o.Cap, halfLife: o.halfLife, stateGrace: o.stateGrace},
 		alarm:   alarm{clock: o.Clock},
 
 		sentinels: make(map[string]*barrierWait),
 	}
 	m.warn = w.warn
+	w.git.ordered = orderedBackend(b)
 	if err := w.reconcile(); err != nil {
 		b.close()
 		return nil, err
@@ -155,6 +174,10 @@ func normalize(o Options) (Options, error) {
 	if o.Quiet <= 0 {
 		o.Quiet = DefaultQuiet
 	}
+	if o.Burst <= 0 {
+		o.Burst = DefaultBurst
+	}
+	o.Burst = max(o.Burst, o.Quiet)
 	if o.Cap <= 0 {
 		o.Cap = DefaultCap
 	}
@@ -165,9 +188,10 @@ func normalize(o Options) (Options, error) {
 }
 
 // Batches delivers the batches; it is closed by Close. A batch closes after
-// Options.Quiet without events or Options.Cap after its first event; while the
-// caller is not receiving, later batches merge into the one waiting, and keep
-// their barriers. A batch that carries only barriers may come at any time.
+// a quiet window without events (Options.Quiet, wider for a burst, held while
+// git works) or Options.Cap after its first event; while the caller is not
+// receiving, later batches merge into the one waiting, and keep their
+// barriers. A batch that carries only barriers may come at any time.
 func (w *Watcher) Batches() <-chan Batch { return w.batches }
 
 // Errors delivers problems found while watching: a *LimitError (some
@@ -175,9 +199,10 @@ func (w *Watcher) Batches() <-chan Batch { return w.batches }
 // directories or ignore files. It is closed by Close.
 func (w *Watcher) Errors() <-chan error { return w.errs }
 
-// Update replaces the roots and ignore patterns (and Quiet and Cap; the Clock
-// stays) while running: new directories get watches, directories no longer
-// wanted lose theirs. It returns once the watches are in place.
+// Update replaces the roots and ignore patterns (and Quiet, Burst and Cap;
+// the Clock stays) while running: new directories get watches, directories
+// no longer wanted lose theirs, and so do git directories. It returns once
+// the watches are in place.
 func (w *Watcher) Update(opts Options) error {
 	o, err := normalize(opts)
 	if err != nil {
@@ -193,7 +218,7 @@ func (w *Watcher) Update(opts Options) error {
 		w.opts = o
 		w.m = m
 		m.warn = w.warn
-		w.deb.quiet, w.deb.cap = o.Quiet, o.Cap
+		w.deb.quiet, w.deb.burst, w.deb.cap = o.Quiet, o.Burst, o.Cap
 		w.limitWarned = false
 		uerr = w.reconcile()
 	}); err != nil {
@@ -245,7 +270,7 @@ func (w *Watcher) loop() {
 			if w.drain(&evs) {
 				now = w.clock.Now()
 			}
-			if w.deb.due(now) {
+			if w.deb.due(now) && !(halfSaved(w.pending) && w.deb.settle(now)) {
 				w.closeBatch()
 			}
 			w.expireBarriers(now)
@@ -334,17 +359,20 @@ func (w *Watcher) closeBatch() {
 	}
 	slices.Sort(b.Paths)
 	b.Paths = slices.Compact(b.Paths)
-	slog.Debug("watcher: batch closed", "paths", len(b.Paths), "overflow", b.Overflow, "barriers", len(b.Barriers))
+	slog.Debug("watcher: batch closed", "paths", len(b.Paths), "overflow", b.Overflow, "barriers", len(b.Barriers),
+		"window", w.deb.window(), "git_lock", !w.deb.git.lockedUntil.IsZero(), "git_state", w.deb.git.state)
 	w.ready = b
 	clear(w.pending)
 	w.overflow = false
+	w.recent.forget(w.clock.Now(), w.deb.memory())
 	w.deb.reset()
 }
 
 // note adds path to the open batch.
 func (w *Watcher) note(path string) {
+	now := w.clock.Now()
 	w.pending[path] = true
-	w.deb.event(w.clock.Now())
+	w.deb.event(now, w.recent.fresh(path, now, w.deb.memory()))
 }
 
 // warn queues an error for the caller. Running out of watches is said once
@@ -367,11 +395,14 @@ func (w *Watcher) handleError(err error) {
 	if errors.Is(err, fsnotify.ErrEventOverflow) {
 		slog.Debug("watcher: event queue overflowed, rescanning")
 		w.overflow = true
-		w.deb.event(w.clock.Now())
+		w.deb.event(w.clock.Now(), false)
 		// Directories created while events were lost have no watch yet.
 		if err := w.reconcile(); err != nil {
 			w.warn(err)
 		}
+		// A lock's removal may be among the events lost.
+		w.git.rescan(w.clock.Now())
+		w.gitStatus()
 		// The open batch now covers everything, sentinels lost or not.
 		w.overflowBarriers()
 		return
@@ -385,6 +416,9 @@ func (w *Watcher) handle(ev fsnotify.Event) {
 	p := filepath.Clean(ev.Name)
 	if isSentinel(filepath.Base(p)) {
 		w.sentinelEvent(p, ev)
+		return
+	}
+	if w.gitEvent(p, ev) {
 		return
 	}
 	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
@@ -469,9 +503,21 @@ func (w *Watcher) ignored(p string, isDir bool) bool {
 }
 
 // reconcile walks the roots with the current rules, watches every directory
-// that should be watched and drops every other watch.
+// that should be watched and drops every other watch; and follows the git
+// directories of the roots' work trees.
 func (w *Watcher) reconcile() error {
-	return w.rewalk(w.opts.Roots, nil)
+	w.rootTops = make(map[string]bool)
+	if !w.opts.noGit {
+		for _, r := range w.opts.Roots {
+			if g, top, ok := findGitDir(r); ok {
+				w.rootTops[top] = true
+				w.followGit(g, top)
+			}
+		}
+	}
+	err := w.rewalk(w.opts.Roots, nil)
+	w.pruneGit()
+	return err
 }
 
 // rewalk walks dirs with the current rules, watches every directory below them
@@ -593,6 +639,13 @@ func (wk *walker) dir(d string) {
 	}
 	w.m.seed(d, entries)
 	for _, e := range entries {
+		if e.Name() == ".git" && !w.opts.noGit {
+			// A nested repository (or the root's own): follow its git
+			// directory while d is watched.
+			if g, ok := gitDirAt(d); ok {
+				w.followGit(g, d)
+			}
+		}
 		isDir := e.IsDir()
 		if !isDir && !wk.report {
 			continue
@@ -624,4 +677,7 @@ func (w *Watcher) unwatchOne(p string) {
 	_ = w.b.remove(p)
 	delete(w.watched, p)
 	w.unwatchedBarriers(p)
+	if w.git.serves(p) {
+		w.pruneGit()
+	}
 }

@@ -471,9 +471,10 @@ func TestWatchIgnoredDirectoriesHoldNoInotifyWatch(t *testing.T) {
 	e.write(".git/objects/aa/x", "x")
 	w := e.watch("up", "--watch")
 	// Watched: a, b, c (no subdirectories of theirs survive the ignores), the
-	// Petsfile's directory (not recursively: for Petsfile edits) and, for
-	// streaming logs, the state directory's logs; nothing else.
-	want := map[uint64]string{inode(t, e.dir): "the Petsfile's directory"}
+	// Petsfile's directory (not recursively: for Petsfile edits), the git
+	// directory of their work tree (not recursively: for git's index.lock)
+	// and, for streaming logs, the state directory's logs; nothing else.
+	want := map[uint64]string{inode(t, e.dir): "the Petsfile's directory", inode(t, filepath.Join(e.dir, ".git")): ".git"}
 	for _, d := range []string{"a", "b", "c"} {
 		want[inode(t, filepath.Join(e.dir, d))] = d
 	}
@@ -489,7 +490,7 @@ func TestWatchIgnoredDirectoriesHoldNoInotifyWatch(t *testing.T) {
 			t.Errorf("pets does not watch %s", name)
 		}
 	}
-	for _, ignored := range []string{"a/node_modules", "a/node_modules/m0", "a/ignored", "a/ignored/i0", ".git"} {
+	for _, ignored := range []string{"a/node_modules", "a/node_modules/m0", "a/ignored", "a/ignored/i0", ".git/objects", ".git/objects/aa"} {
 		if got[inode(t, filepath.Join(e.dir, ignored))] {
 			t.Errorf("ignored directory %s holds an inotify watch", ignored)
 		}

@@ -101,19 +101,30 @@ func MakeGitRepo(dir string, files, perDir int) (*GitRepo, error) {
 // Checkout runs git checkout of branch ("a" or "b").
 func (r *GitRepo) Checkout(branch string) error { return r.git("checkout", "-q", branch) }
 
+// Git runs git with args in the work tree, with a fixed identity and no
+// user or system configuration, and returns its output.
+func (r *GitRepo) Git(args ...string) (string, error) { return Git(r.Dir, args...) }
+
 func (r *GitRepo) git(args ...string) error {
+	_, err := Git(r.Dir, args...)
+	return err
+}
+
+// Git runs git with args in dir, with a fixed identity and no user or system
+// configuration, and returns its output.
+func Git(dir string, args ...string) (string, error) {
 	cmd := exec.Command("git", args...)
-	cmd.Dir = r.Dir
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(),
 		"GIT_AUTHOR_NAME=pets", "GIT_AUTHOR_EMAIL=pets@example.invalid",
 		"GIT_COMMITTER_NAME=pets", "GIT_COMMITTER_EMAIL=pets@example.invalid",
-		"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null")
+		"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_EDITOR=true")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, out.String())
+		return out.String(), fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, out.String())
 	}
-	return nil
+	return out.String(), nil
 }
 
 // ResetPeakRSS resets the process's peak resident set size (Linux 4.0+), so
