@@ -99,7 +99,7 @@ func deploy(t testing.TB, c *Client, ns, manifest string) []Object {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.WaitRollout(ctx, objs, 60*time.Second); err != nil {
+	if err := c.WaitRollout(ctx, objs, 60*time.Second, nil); err != nil {
 		t.Fatal(err)
 	}
 	return objs
@@ -547,7 +547,7 @@ spec:
 		{objs[0], "ErrImageNeverPull", "pets.local/does-not-exist:1"},
 		{objs[1], "Pending: Unschedulable", "didn't match Pod's node affinity/selector"},
 	} {
-		err := c.WaitRollout(ctx, []Object{tc.obj}, 4*time.Second)
+		err := c.WaitRollout(ctx, []Object{tc.obj}, 4*time.Second, nil)
 		var re *RolloutError
 		if !errors.As(err, &re) || !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("WaitRollout(%s) = %v, want a *RolloutError after the deadline", tc.obj, err)
@@ -573,6 +573,24 @@ func TestExecRoundTrip(t *testing.T) {
 	}
 	t.Logf("exec round trip (`true`, WebSocket, through the API server): median %v of 30", d.Median.Round(100*time.Microsecond))
 	t.Logf("min %v, p90 %v, max %v", d.Min.Round(100*time.Microsecond), d.P90.Round(100*time.Microsecond), d.Max.Round(100*time.Microsecond))
+}
+
+// TestExecOneWriterForBothStreams: a command writing to stdout and stderr
+// at once, with one plain buffer for both (as sync does): no race (under
+// -race), and every line arrives.
+func TestExecOneWriterForBothStreams(t *testing.T) {
+	c := clusterClient(t)
+	ns := testcluster.Namespace(t)
+	deploy(t, c, ns, appManifest("both", appImage))
+	pod := onePod(t, c, PodSelector{Namespace: ns, Selector: "app=both"})
+	var out bytes.Buffer
+	script := `i=0; while [ $i -lt 500 ]; do echo out $i; echo err $i >&2; i=$((i+1)); done`
+	if err := c.Exec(context.Background(), pod, []string{"sh", "-c", script}, Streams{Stdout: &out, Stderr: &out}); err != nil {
+		t.Fatal(err)
+	}
+	if n, e := strings.Count(out.String(), "out "), strings.Count(out.String(), "err "); n != 500 || e != 500 {
+		t.Errorf("%d stdout and %d stderr lines, want 500 each", n, e)
+	}
 }
 
 func BenchmarkExecRoundTrip(b *testing.B) {

@@ -20,9 +20,14 @@
 //     local root (nothing outside it, symlinks only if they stay inside it) and the command that
 //     deletes paths and unpacks that tar inside one container directory.
 //   - [Client.PortForward] forwards a local port on 127.0.0.1 to a pod of a selector, as a
-//     long-running server that re-targets a replacement pod.
+//     long-running server that re-targets a replacement pod. Forwards share one connection to
+//     the pod; after the pod side fails one (its port refused, its server not up yet), each
+//     gets a connection of its own until one succeeds, and a stream whose creation gets no
+//     reply within 3 s (a pod being deleted) is given up and the forward tried again.
 //   - [Client.Apply] applies multi-document YAML with server-side apply (field manager "pets");
-//     [Client.WaitRollout] waits like `kubectl rollout status` and names what stuck pods wait for.
+//     [Client.WaitRollout] waits like `kubectl rollout status`, reports every [ReportEvery]
+//     what it waits for (a [Waiting]), and names what stuck pods wait for when it gives up.
+//     [Client.NotReady] says what the pods of a selector that are not ready wait for.
 //   - [Client.MeasureExec] times a bare exec round trip, the floor under any sync (`make bench`).
 //
 // Every goroutine this package starts belongs to a value with a Close method ([*PodWatch],

@@ -95,6 +95,11 @@ func (c *Client) Exec(ctx context.Context, pod Pod, cmd []string, s Streams) err
 		return &ExecError{Pod: pod, Command: cmd, Err: err}
 	}
 
+	if s.Stdout != nil && s.Stdout == s.Stderr {
+		// One writer for both: client-go copies the two streams at once.
+		w := &lockedWriter{w: s.Stdout}
+		s.Stdout, s.Stderr = w, w
+	}
 	tail := &tailBuffer{max: 4096}
 	var stderr io.Writer = tail
 	if s.Stderr != nil {
@@ -116,6 +121,18 @@ func (c *Client) Exec(ctx context.Context, pod Pod, cmd []string, s Streams) err
 		err = fmt.Errorf("%w (%v)", ctx.Err(), err)
 	}
 	return &ExecError{Pod: pod, Command: cmd, Stderr: tail.String(), Err: err}
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // tailBuffer keeps the last max bytes written to it.

@@ -43,6 +43,7 @@ type Forwarder struct {
 	stop      context.CancelFunc
 	unhookCtx func() bool
 	wg        sync.WaitGroup
+	pending   sync.WaitGroup // stream creations given up on (see createStream)
 	reqID     atomic.Int64
 	once      sync.Once
 
@@ -99,7 +100,7 @@ func (c *Client) PortForward(ctx context.Context, opts ForwardOptions) (*Forward
 			}
 			return nil, fmt.Errorf("port-forward to %s: no ready pod: %w", opts.Pods, err)
 		}
-		if _, err := t.connect(f.dial); err != nil {
+		if _, _, err := t.connect(f.dial); err != nil {
 			if errors.Is(err, errPodGone) {
 				continue // replaced meanwhile: take the next one
 			}
@@ -139,14 +140,14 @@ func (f *Forwarder) run() {
 		switch ev.Type {
 		case PodReady:
 			if f.target == nil && !f.closed {
-				f.target = &podConn{pod: ev.Pod}
+				f.target = newPodConn(ev.Pod)
 			}
 		case PodGone:
 			if f.target != nil && f.target.pod.UID == ev.Pod.UID {
 				f.target = nil
 				for _, p := range f.watch.Running() {
 					if p.Ready && p.UID != ev.Pod.UID && !f.closed {
-						f.target = &podConn{pod: p}
+						f.target = newPodConn(p)
 						break
 					}
 				}
@@ -237,7 +238,7 @@ func (f *Forwarder) handle(conn net.Conn) {
 			}
 			return
 		}
-		sc, err := t.connect(f.dial)
+		sc, shared, err := t.connect(f.dial)
 		if err != nil {
 			if errors.Is(err, errPodGone) && attempt < 3 {
 				continue // re-targeted meanwhile
@@ -245,14 +246,91 @@ func (f *Forwarder) handle(conn net.Conn) {
 			fmt.Fprintf(f.opts.Log, "port-forward %s -> pod %s: %v\n", f.Addr(), t.pod, err)
 			return
 		}
-		if err := forwardConn(sc, conn, f.opts.RemotePort, f.reqID.Add(1)); err != nil {
-			fmt.Fprintf(f.opts.Log, "port-forward %s -> pod %s port %d: %v\n", f.Addr(), t.pod, f.opts.RemotePort, err)
-			// After an error the kubelet may leave the connection unusable (client-go does
-			// the same): the next local connection dials afresh.
-			t.reset(sc)
+		// After an error the kubelet may leave the connection unusable (client-go does
+		// the same), and a stream created on it then waits 30 s for a reply that never
+		// comes: it is dropped as soon as the pod side reports one (its port refused the
+		// forward, say, while its server is not up yet), and until a forward succeeds
+		// again each one gets a connection of its own.
+		create := func(h http.Header) (httpstream.Stream, error) { return f.createStream(sc, h, t.gone) }
+		err = forwardConn(sc, create, conn, f.opts.RemotePort, f.reqID.Add(1), func() { t.failed(sc) })
+		if !shared {
+			sc.Close()
 		}
+		if err == nil {
+			t.succeeded()
+			return
+		}
+		t.failed(sc)
+		if errors.Is(err, errNoStreams) && attempt < 3 {
+			continue // nothing was read from conn yet: again, on a fresh connection
+		}
+		fmt.Fprintf(f.opts.Log, "port-forward %s -> pod %s port %d: %v\n", f.Addr(), t.pod, f.opts.RemotePort, err)
 		return
 	}
+}
+
+// errNoStreams is a forward that failed before it carried any data: its streams could not
+// be created. The local connection is untouched.
+var errNoStreams = errors.New("kube: port-forward streams not created")
+
+// streamTimeout bounds the creation of a stream. client-go waits up to 30 s for the reply,
+// and a pod being deleted, or a connection the pod side gave up after an error, never
+// replies; closing the connection does not end that wait. Healthy, the reply takes one
+// round trip.
+const streamTimeout = 3 * time.Second
+
+// createStream creates a stream on sc, giving up after streamTimeout, when gone is closed
+// (the pod is no longer the target) or when the forwarder closes. A creation given up on
+// goes on in its goroutine until client-go's own 30 s timeout at most; Close waits for it,
+// and a stream created late is reset.
+func (f *Forwarder) createStream(sc httpstream.Connection, h http.Header, gone <-chan struct{}) (httpstream.Stream, error) {
+	type created struct {
+		s   httpstream.Stream
+		err error
+	}
+	var (
+		mu        sync.Mutex
+		abandoned bool // guarded by mu
+		done      = make(chan created, 1)
+	)
+	f.pending.Add(1)
+	go func() { // owned by f: Close waits for it
+		defer f.pending.Done()
+		s, err := sc.CreateStream(h)
+		mu.Lock()
+		defer mu.Unlock()
+		if abandoned {
+			if s != nil {
+				s.Reset()
+			}
+			return
+		}
+		done <- created{s, err}
+	}()
+	timer := time.NewTimer(streamTimeout)
+	defer timer.Stop()
+	var why string
+	select {
+	case c := <-done:
+		return c.s, c.err
+	case <-timer.C:
+		why = fmt.Sprintf("no reply within %v", streamTimeout)
+	case <-gone:
+		why = "the pod is no longer the target"
+	case <-f.ctx.Done():
+		why = "the port-forward is closing"
+	}
+	mu.Lock()
+	abandoned = true
+	mu.Unlock()
+	select {
+	case c := <-done: // it came meanwhile
+		if c.s != nil {
+			c.s.Reset()
+		}
+	default:
+	}
+	return nil, errors.New(why)
 }
 
 // dial opens a port-forward connection to pod, trying the WebSocket tunnel first.
@@ -283,17 +361,19 @@ func (f *Forwarder) dial(pod Pod) (httpstream.Connection, error) {
 	return sc, nil
 }
 
-// forwardConn copies between conn and a new pair of streams on sc for port, as kubectl does.
+// forwardConn copies between conn and a new pair of streams on sc for port (made with
+// create), as kubectl does.
 // It returns when the remote side is done (or either side fails) and all its goroutines
-// have returned.
-func forwardConn(sc httpstream.Connection, conn net.Conn, port int, id int64) error {
+// have returned. A failure to create the streams wraps errNoStreams (conn was not read).
+// broken is called as soon as the pod side reports an error, before conn is closed.
+func forwardConn(sc httpstream.Connection, create func(http.Header) (httpstream.Stream, error), conn net.Conn, port int, id int64, broken func()) error {
 	headers := http.Header{}
 	headers.Set(corev1.StreamType, corev1.StreamTypeError)
 	headers.Set(corev1.PortHeader, strconv.Itoa(port))
 	headers.Set(corev1.PortForwardRequestIDHeader, strconv.FormatInt(id, 10))
-	errStream, err := sc.CreateStream(headers)
+	errStream, err := create(headers)
 	if err != nil {
-		return fmt.Errorf("create error stream: %w", err)
+		return fmt.Errorf("%w: create error stream: %w", errNoStreams, err)
 	}
 	errStream.Close() // we write nothing on it
 	defer sc.RemoveStreams(errStream)
@@ -309,6 +389,7 @@ func forwardConn(sc httpstream.Connection, conn net.Conn, port int, id int64) er
 		case err != nil && !isClosedErr(err):
 			remoteErr <- fmt.Errorf("read error stream: %w", err)
 		case len(msg) > 0:
+			broken()
 			remoteErr <- fmt.Errorf("%s", strings.TrimSpace(string(msg)))
 		default:
 			remoteErr <- nil
@@ -316,10 +397,10 @@ func forwardConn(sc httpstream.Connection, conn net.Conn, port int, id int64) er
 	}()
 
 	headers.Set(corev1.StreamType, corev1.StreamTypeData)
-	data, err := sc.CreateStream(headers)
+	data, err := create(headers)
 	if err != nil {
 		errStream.Reset()
-		return fmt.Errorf("create data stream: %w", err)
+		return fmt.Errorf("%w: create data stream: %w", errNoStreams, err)
 	}
 	defer sc.RemoveStreams(data)
 
@@ -338,12 +419,29 @@ func forwardConn(sc httpstream.Connection, conn net.Conn, port int, id int64) er
 			close(localFailed)
 		}
 	}()
-	select {
-	case <-remoteDone:
-	case <-localFailed:
+	// Done when the pod side is, or either side fails. An error from the pod side ends it
+	// at once (nothing more comes, and the local client should see the end now); the error
+	// stream's plain end may come before the last data, so that waits for the data.
+	errs, got := remoteErr, false
+wait:
+	for {
+		select {
+		case <-remoteDone:
+			break wait
+		case <-localFailed:
+			break wait
+		case err = <-errs:
+			got, errs = true, nil
+			if err != nil {
+				break wait
+			}
+		}
 	}
 	conn.Close()
 	data.Reset() // discard unsent data, or the error stream may never end
+	if got {
+		return err
+	}
 	select {
 	case err = <-remoteErr:
 	case <-sc.CloseChan():
@@ -361,51 +459,76 @@ func isClosedErr(err error) bool {
 
 var errPodGone = errors.New("kube: pod no longer targeted")
 
-// podConn is the port-forward connection to one pod, dialled on first use and again after
-// it broke.
+// podConn is the port-forward connection to one pod, shared by the forwards to it, dialled
+// on first use and again after it broke. While the pod side fails forwards, each forward
+// dials a connection of its own instead (see handle).
 type podConn struct {
 	pod Pod
 
 	mu     sync.Mutex
 	conn   httpstream.Connection // guarded by mu; nil until dialled
+	shaky  bool                  // guarded by mu; a forward failed since the last one that did not
 	closed bool                  // guarded by mu
+	gone   chan struct{}         // closed by close
 }
 
-func (p *podConn) connect(dial func(Pod) (httpstream.Connection, error)) (httpstream.Connection, error) {
+func newPodConn(pod Pod) *podConn { return &podConn{pod: pod, gone: make(chan struct{})} }
+
+// connect returns a connection to forward on, and whether it is the shared one (if not,
+// the caller closes it when done).
+func (p *podConn) connect(dial func(Pod) (httpstream.Connection, error)) (httpstream.Connection, bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return nil, errPodGone
+		return nil, false, errPodGone
+	}
+	if p.shaky {
+		p.mu.Unlock()
+		c, err := dial(p.pod)
+		p.mu.Lock()
+		return c, false, err
 	}
 	if p.conn != nil {
 		select {
 		case <-p.conn.CloseChan():
 			p.conn = nil
 		default:
-			return p.conn, nil
+			return p.conn, true, nil
 		}
 	}
 	c, err := dial(p.pod)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	p.conn = c
-	return c, nil
+	return c, true, nil
 }
 
-// reset drops sc if it is still the current connection.
-func (p *podConn) reset(sc httpstream.Connection) {
+// failed drops sc if it is the shared connection, and gives the forwards that follow a
+// connection of their own until one succeeds.
+func (p *podConn) failed(sc httpstream.Connection) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.shaky = true
 	if p.conn == sc {
 		p.conn.Close()
 		p.conn = nil
 	}
 }
 
+// succeeded: a forward went through; the forwards share a connection again.
+func (p *podConn) succeeded() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.shaky = false
+}
+
 func (p *podConn) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if !p.closed {
+		close(p.gone)
+	}
 	p.closed = true
 	if p.conn != nil {
 		p.conn.Close()
@@ -433,11 +556,13 @@ func (f *Forwarder) shutdown() {
 }
 
 // Close stops the forwarder: the listener, the pod watch, open connections; and waits for
-// all its goroutines.
+// all its goroutines (one still waiting for the reply to a stream it gave up on, to a
+// pod being deleted say, ends within client-go's 30 s).
 func (f *Forwarder) Close() error {
 	f.unhookCtx()
 	f.shutdown()
 	f.wg.Wait()
+	f.pending.Wait()
 	f.watch.Close()
 	return nil
 }

@@ -77,9 +77,14 @@ func (e *RolloutError) Unwrap() error {
 // When timeout passes (or ctx ends) first, the error is a [*RolloutError] naming each stuck
 // pod of the object's selector and its reason (ImagePullBackOff, CrashLoopBackOff, Pending
 // with the scheduler's message, ...).
-func (c *Client) WaitRollout(ctx context.Context, objs []Object, timeout time.Duration) error {
+//
+// report (may be nil) is told every [ReportEvery] while the wait goes on what it waits for
+// ("the rollout of deployment/backend"), the rollout status and what the first pod that is
+// not ready waits for; the timeout is the whole wait's, over all of objs.
+func (c *Client) WaitRollout(ctx context.Context, objs []Object, timeout time.Duration, report func(Waiting)) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	w := waiter{start: time.Now(), timeout: timeout, every: ReportEvery, report: report, stuck: c.stuckPods}
 	apps := c.Clientset.AppsV1()
 	for _, o := range objs {
 		ns := c.namespace(o.Namespace)
@@ -87,28 +92,39 @@ func (c *Client) WaitRollout(ctx context.Context, objs []Object, timeout time.Du
 		switch o.Kind {
 		case "Deployment":
 			api := apps.Deployments(ns)
-			err = waitRollout(ctx, c, rolloutKind[*appsv1.Deployment]{
+			err = waitRollout(ctx, w, rolloutKind[*appsv1.Deployment]{
 				kind: o.Kind, get: api.Get, watch: api.Watch, status: deploymentStatus,
 				selector: func(d *appsv1.Deployment) *metav1.LabelSelector { return d.Spec.Selector },
-			}, ns, o.Name, timeout)
+			}, ns, o.Name)
 		case "StatefulSet":
 			api := apps.StatefulSets(ns)
-			err = waitRollout(ctx, c, rolloutKind[*appsv1.StatefulSet]{
+			err = waitRollout(ctx, w, rolloutKind[*appsv1.StatefulSet]{
 				kind: o.Kind, get: api.Get, watch: api.Watch, status: statefulSetStatus,
 				selector: func(s *appsv1.StatefulSet) *metav1.LabelSelector { return s.Spec.Selector },
-			}, ns, o.Name, timeout)
+			}, ns, o.Name)
 		case "DaemonSet":
 			api := apps.DaemonSets(ns)
-			err = waitRollout(ctx, c, rolloutKind[*appsv1.DaemonSet]{
+			err = waitRollout(ctx, w, rolloutKind[*appsv1.DaemonSet]{
 				kind: o.Kind, get: api.Get, watch: api.Watch, status: daemonSetStatus,
 				selector: func(d *appsv1.DaemonSet) *metav1.LabelSelector { return d.Spec.Selector },
-			}, ns, o.Name, timeout)
+			}, ns, o.Name)
 		}
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// waiter is how a rollout wait reports and explains itself: when the whole wait began and
+// its timeout, how often it reports and to whom (nil: not at all), and how it finds out
+// what the pods of a selector wait for.
+type waiter struct {
+	start   time.Time
+	timeout time.Duration
+	every   time.Duration
+	report  func(Waiting)
+	stuck   func(ctx context.Context, ns string, sel *metav1.LabelSelector) []PodIssue
 }
 
 // rolloutKind is what waitRollout needs of one kind of workload: its typed client calls,
@@ -121,8 +137,9 @@ type rolloutKind[T metav1.Object] struct {
 	selector func(T) *metav1.LabelSelector
 }
 
-// waitRollout waits until k.status says the object ns/name has rolled out.
-func waitRollout[T metav1.Object](ctx context.Context, c *Client, k rolloutKind[T], ns, name string, timeout time.Duration) error {
+// waitRollout waits until k.status says the object ns/name has rolled out, reporting every
+// w.every what it waits for.
+func waitRollout[T metav1.Object](ctx context.Context, w waiter, k rolloutKind[T], ns, name string) error {
 	var (
 		last   T
 		seen   bool
@@ -136,6 +153,27 @@ func waitRollout[T metav1.Object](ctx context.Context, c *Client, k rolloutKind[
 		status, done, err = k.status(o)
 		return done, err
 	}
+	var tick <-chan time.Time
+	if w.report != nil {
+		t := time.NewTicker(w.every)
+		defer t.Stop()
+		tick = t.C
+	}
+	what := "the rollout of " + strings.ToLower(k.kind) + "/" + name
+	say := func() {
+		elapsed := time.Since(w.start)
+		st := status
+		if !seen {
+			st = "the " + k.kind + " was not seen yet"
+		} else if w.stuck != nil {
+			qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			if is := Issues(w.stuck(qctx, ns, k.selector(last))); is != "" {
+				st += "; " + is
+			}
+			cancel()
+		}
+		w.report(Waiting{What: what, Status: st, Elapsed: elapsed, Timeout: w.timeout})
+	}
 	err := func() error {
 		// Get, then watch from its resourceVersion; again whenever the watch ends (the API
 		// server closes watches after a while). No informer: its reflector would log to
@@ -148,28 +186,41 @@ func waitRollout[T metav1.Object](ctx context.Context, c *Client, k rolloutKind[
 			if done, err := check(o); done || err != nil {
 				return err
 			}
-			w, err := k.watch(ctx, metav1.ListOptions{
+			wi, err := k.watch(ctx, metav1.ListOptions{
 				FieldSelector:   fields.OneTermEqualSelector("metadata.name", name).String(),
 				ResourceVersion: o.GetResourceVersion(),
 			})
 			if err != nil {
 				return err
 			}
-			for ev := range w.ResultChan() {
-				if ev.Type == watch.Deleted {
-					w.Stop()
-					return fmt.Errorf("%s %s/%s was deleted", strings.ToLower(k.kind), ns, name)
+			done, err := func() (bool, error) {
+				defer wi.Stop()
+				for {
+					select {
+					case <-ctx.Done():
+						return false, ctx.Err()
+					case <-tick:
+						say()
+					case ev, ok := <-wi.ResultChan():
+						if !ok {
+							return false, nil // the watch ended: get again
+						}
+						if ev.Type == watch.Deleted {
+							return false, fmt.Errorf("%s %s/%s was deleted", strings.ToLower(k.kind), ns, name)
+						}
+						o, ok := ev.Object.(T)
+						if !ok {
+							continue // a watch error (e.g. resourceVersion too old): get again
+						}
+						if done, err := check(o); done || err != nil {
+							return done, err
+						}
+					}
 				}
-				o, ok := ev.Object.(T)
-				if !ok {
-					continue // a watch error (e.g. resourceVersion too old): get again
-				}
-				if done, err := check(o); done || err != nil {
-					w.Stop()
-					return err
-				}
+			}()
+			if done || err != nil {
+				return err
 			}
-			w.Stop()
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -180,16 +231,16 @@ func waitRollout[T metav1.Object](ctx context.Context, c *Client, k rolloutKind[
 	}
 	rerr := &RolloutError{Kind: k.kind, Namespace: ns, Name: name, Status: status, Err: err}
 	if ctx.Err() != nil {
-		rerr.Err = fmt.Errorf("timed out after %v: %w", timeout, ctx.Err())
+		rerr.Err = fmt.Errorf("timed out after %v: %w", w.timeout, ctx.Err())
 		if !seen {
 			rerr.Status = "the " + k.kind + " was never seen"
 		}
 	}
-	if seen {
+	if seen && w.stuck != nil {
 		// A fresh context: the waiting one has ended.
 		qctx, qcancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer qcancel()
-		rerr.Pods = c.stuckPods(qctx, ns, k.selector(last))
+		rerr.Pods = w.stuck(qctx, ns, k.selector(last))
 	}
 	return rerr
 }

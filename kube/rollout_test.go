@@ -301,7 +301,7 @@ func TestRolloutStatefulSetDaemonSet(t *testing.T) {
 		if len(objs) != 4 {
 			t.Fatalf("applied %v", objs)
 		}
-		if err := c.WaitRollout(ctx, objs, 90*time.Second); err != nil {
+		if err := c.WaitRollout(ctx, objs, 90*time.Second, nil); err != nil {
 			t.Fatalf("WaitRollout at version %s: %v", version, err)
 		}
 	}
@@ -365,7 +365,7 @@ func TestRolloutStuckStatefulSetDaemonSet(t *testing.T) {
 		}
 		t.Run(o.Kind+"/"+o.Name, func(t *testing.T) {
 			t.Parallel()
-			err := c.WaitRollout(ctx, []Object{o}, 20*time.Second)
+			err := c.WaitRollout(ctx, []Object{o}, 20*time.Second, nil)
 			var re *RolloutError
 			if !errors.As(err, &re) || !errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("WaitRollout(%s) = %v, want a *RolloutError after the deadline", o, err)

@@ -47,5 +47,17 @@
 // settings. The version resolved for @latest is pinned in "Petsfile.lock" beside
 // the root Petsfile; delete a line there to move to a newer version.
 //
-// Errors carry file:line:col. Evaluation errors include the Starlark backtrace.
+// Evaluation is bounded. Each evaluation (the top level of a file, a
+// provider call) stops when its context ends (pets' first Ctrl-C or
+// SIGTERM; under --watch, a newer edit of the Petsfile) and after
+// Options.MaxSteps Starlark steps (DefaultMaxSteps, 100 million: about a
+// second of a tight loop; $PETS_MAX_STEPS overrides it, 0 for no limit).
+// Either way it returns an *Error at the position where the code was, so an
+// endless loop is an error with a position, not a hang. Waiting inside a
+// builtin (a run("make") of ten minutes) takes no steps: the limit is not
+// a timeout.
+//
+// Errors carry file:line:col (an unknown dependency: the position of the
+// register() call that names it). Evaluation errors include the Starlark
+// backtrace.
 package petsfile

@@ -66,17 +66,23 @@ func GraphOf(deps map[Key][]Key) *Graph {
 }
 
 // UsageError is a problem with what the user asked for: an unknown service
-// or tier, a dependency cycle, a malformed --with. It carries a hint.
+// or tier, a dependency cycle, a malformed --with. It carries a hint, and
+// the position in the Petsfile when one line of it is at fault.
 type UsageError struct {
+	Pos  string // file:line:col, or ""
 	Msg  string
 	Hint string
 }
 
 func (e *UsageError) Error() string {
-	if e.Hint == "" {
-		return e.Msg
+	msg := e.Msg
+	if e.Pos != "" {
+		msg = e.Pos + ": " + msg
 	}
-	return e.Msg + "\nhint: " + e.Hint
+	if e.Hint == "" {
+		return msg
+	}
+	return msg + "\nhint: " + e.Hint
 }
 
 // Resolve picks the services to bring up: the named ones (all names
@@ -122,8 +128,10 @@ func (p *Project) Resolve(names []string, tier string, with map[string]string) (
 	)
 	state := map[Key]int{}
 	var stack []Key
-	var visit func(name, t, why string) (Key, error)
-	visit = func(name, t, why string) (Key, error) {
+	// at is the position of the register() call that names name as a
+	// dependency ("" for a requested service): where an error about it is.
+	var visit func(name, t, why, at string) (Key, error)
+	visit = func(name, t, why, at string) (Key, error) {
 		if o, ok := with[name]; ok {
 			t = o
 		}
@@ -137,9 +145,12 @@ func (p *Project) Resolve(names []string, tier string, with map[string]string) (
 		svc, ok := p.services[k]
 		if !ok {
 			if !known[name] {
-				return Key{}, p.unknownService(name, why)
+				err := p.unknownService(name, why)
+				err.Pos = at
+				return Key{}, err
 			}
 			return Key{}, &UsageError{
+				Pos:  at,
 				Msg:  fmt.Sprintf("%s has no tier %q (%s)", name, t, why),
 				Hint: fmt.Sprintf("%s has tiers: %s; pick one with --with %s=TIER", name, strings.Join(p.Tiers(name), ", "), name),
 			}
@@ -167,7 +178,7 @@ func (p *Project) Resolve(names []string, tier string, with map[string]string) (
 		stack = append(stack, k)
 		var deps []Key
 		for _, d := range svc.Deps {
-			dk, err := visit(d, t, "a dependency of "+k.String())
+			dk, err := visit(d, t, "a dependency of "+k.String(), svc.Pos)
 			if err != nil {
 				return Key{}, err
 			}
@@ -180,14 +191,14 @@ func (p *Project) Resolve(names []string, tier string, with map[string]string) (
 		return k, nil
 	}
 	for _, n := range names {
-		if _, err := visit(n, tier, "requested"); err != nil {
+		if _, err := visit(n, tier, "requested", ""); err != nil {
 			return nil, err
 		}
 	}
 	return g, nil
 }
 
-func (p *Project) unknownService(name, why string) error {
+func (p *Project) unknownService(name, why string) *UsageError {
 	return &UsageError{
 		Msg:  fmt.Sprintf("unknown service %q (%s)", name, why),
 		Hint: "registered services: " + p.describe(),

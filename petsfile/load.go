@@ -76,6 +76,7 @@ func (l *loader) execUncached(abs string) (starlark.StringDict, error) {
 	name := l.displayName(abs)
 	dir := filepath.Dir(abs)
 	p.files[name] = abs
+	p.srcs[name] = src
 	p.Files = append(p.Files, abs)
 	sum := sha256.Sum256(src)
 	p.Sums[abs] = hex.EncodeToString(sum[:])
@@ -90,9 +91,13 @@ func (l *loader) execUncached(abs string) (starlark.StringDict, error) {
 	}
 	thread.SetLocal(localRegister, func(t *starlark.Thread, s *Service) error { return l.register(s) })
 
-	globals, err := starlark.ExecFileOptions(fileOptions, thread, name, src, p.predeclared())
+	var globals starlark.StringDict
+	err = p.evaluate(l.ctx, thread, func() (err error) {
+		globals, err = starlark.ExecFileOptions(fileOptions, thread, name, src, p.predeclared())
+		return err
+	})
 	if err != nil {
-		return nil, evalError(err)
+		return nil, err
 	}
 	if _, ok := globals["dir"]; !ok {
 		globals["dir"] = starlark.String(dir)

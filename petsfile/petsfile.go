@@ -152,6 +152,10 @@ type Options struct {
 	Stderr io.Writer // print() output; nil means io.Discard
 	// GoCommand is the go binary used for go-get:// loads; "" means "go".
 	GoCommand string
+	// MaxSteps limits the Starlark steps of each evaluation (the top level
+	// of a file, a provider call): 0 means $PETS_MAX_STEPS if set (0 there:
+	// no limit), else DefaultMaxSteps; NoStepLimit lifts it.
+	MaxSteps uint64
 }
 
 // Project is an evaluated Petsfile and everything it loaded.
@@ -168,6 +172,8 @@ type Project struct {
 	order    []Key // registration order
 	stderr   io.Writer
 	files    map[string]string // display filename -> absolute path
+	maxSteps uint64            // per evaluation; NoStepLimit: none
+	srcs     map[string][]byte // display filename -> the content evaluated
 }
 
 // Find returns the Petsfile in dir or its nearest parent.
@@ -198,7 +204,13 @@ func Load(ctx context.Context, path string, opts Options) (*Project, error) {
 	} else if fi.IsDir() {
 		abs = filepath.Join(abs, FileName)
 	}
+	max, err := maxSteps(opts)
+	if err != nil {
+		return nil, err
+	}
 	p := &Project{
+		maxSteps: max,
+		srcs:     map[string][]byte{},
 		Path:     abs,
 		Sums:     map[string]string{},
 		services: map[Key]*Service{},
@@ -287,11 +299,13 @@ func (p *Project) provide(ctx context.Context, k Key, deps []Value, host Host, f
 	for i := range args {
 		args[i] = valueDict(deps[i])
 	}
-	stop := context.AfterFunc(ctx, func() { thread.Cancel(ctx.Err().Error()) })
-	defer stop()
-	res, err := starlark.Call(thread, svc.provider, args, nil)
+	var res starlark.Value
+	err := p.evaluate(ctx, thread, func() (err error) {
+		res, err = starlark.Call(thread, svc.provider, args, nil)
+		return err
+	})
 	if err != nil {
-		return Value{}, &ProviderError{Service: k, Err: evalError(err)}
+		return Value{}, &ProviderError{Service: k, Err: err}
 	}
 	v, err := toValue(res)
 	if err != nil {
@@ -318,6 +332,7 @@ type Error struct {
 	Hint      string // may be empty
 	err       error
 	call      bool // a builtin's refusal (callError): evalError adds the backtrace of the call
+	stopped   bool // an evaluation stopped (interrupted, too many steps): said once, by the innermost
 }
 
 func (e *Error) Error() string {

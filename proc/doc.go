@@ -10,6 +10,27 @@
 // leader has the recorded start time, or, once the leader is gone, while
 // members remain in the group: the kernel does not reuse a pid while a
 // process group of that id still exists, so such members can only be ours.
+// Identity is never taken from a pid alone: a process whose start time
+// cannot be read is not run (StartHeld and Run fail with ErrNoStartTime,
+// which is also what StartTime says on a platform without start times),
+// and a record without one is never signalled (Stop returns an
+// UntouchedError naming the pid and why).
+//
+// Held starts: StartHeld forks a process that waits for a go-ahead on fd 3
+// (a pipe) before it runs anything, so the caller records it first (and
+// may put it in a cgroup); if the caller dies first, the pipe closes and
+// the process exits. A Spec.Wrap program (pets' waiter) reads the go-ahead
+// itself (AwaitRelease) and reports the process it runs on fd 4
+// (ReportChild, Proc.Child).
+//
+// Whole services (Tracked, StopTracked): every process of one start of a
+// service, found through its cgroup v2 directory (CgroupMount,
+// /proc/self/mountinfo; CgroupAdd, CgroupProcs; cgroup.kill, Linux 5.14),
+// else through its marker variable, its process groups and their
+// descendants (Tree), else (not Linux) its groups. Stopping signals each
+// process through a pidfd (Linux 5.3) opened while the pid still has the
+// start time it had when found, so a pid reused meanwhile is never hit;
+// then waits (pidfds again) until none is left, and removes the cgroup.
 //
 // Foreground commands (Petsfile run()) also get their own group, are killed
 // as a group when their context ends, and on Linux die with pets

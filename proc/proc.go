@@ -15,6 +15,29 @@ import (
 // ErrExited is returned by WaitTCP when the process exits before it is ready.
 var ErrExited = errors.New("proc: process exited")
 
+// ErrNoStartTime is returned where a process's start time cannot be known:
+// without it pets cannot tell its process from a later one that got the
+// same pid, so it neither records nor signals such a process.
+var ErrNoStartTime = errors.New("proc: no process start time")
+
+// UntouchedError says that pets did not signal a recorded process, and why.
+type UntouchedError struct {
+	PID    int
+	Reason string
+}
+
+func (e *UntouchedError) Error() string {
+	return fmt.Sprintf("pid %d was not touched: %s", e.PID, e.Reason)
+}
+
+// Unwrap makes errors.Is(err, ErrNoStartTime) hold for a record without one.
+func (e *UntouchedError) Unwrap() error { return ErrNoStartTime }
+
+// NoStartTime is the UntouchedError for a record that has no start time.
+func NoStartTime(pid int) *UntouchedError {
+	return &UntouchedError{PID: pid, Reason: "its record has no start time, so pets cannot tell it from another process that got the same pid; if it is still yours, stop it yourself"}
+}
+
 // Identity names one process for its whole life: pid plus start time.
 type Identity struct {
 	PID   int    `json:"pid"`
@@ -29,6 +52,11 @@ type Spec struct {
 	Dir  string    // working directory
 	Env  []string  // extra environment, appended to os.Environ()
 	Out  io.Writer // stdout and stderr; an *os.File is handed to the child directly
+	// Wrap (StartHeld) runs Wrap[0] with the arguments Wrap[1:] and Line
+	// instead of bash: a program that waits for the go-ahead itself
+	// (AwaitRelease), runs `bash -c Line` and reports its identity
+	// (ReportChild; Proc.Child reads it): pets' waiter.
+	Wrap []string
 }
 
 // Proc is a started background process, the leader of its own process group.
@@ -37,6 +65,7 @@ type Proc struct {
 	done    chan struct{}
 	err     error    // valid once done is closed
 	release *os.File // write end of the go-ahead pipe while held
+	report  *os.File // read end of the report pipe (Spec.Wrap)
 }
 
 // Done is closed when the process has exited and been reaped.
@@ -63,38 +92,110 @@ const heldScript = `IFS= read -r go <&3 && [ "$go" = go ] || exit 0; exec 3<&-; 
 // StartHeld is Start, except that the command does not begin until Release:
 // the caller records the identity first (so a caller killed in between
 // leaves nothing behind: the held process exits on its own).
+//
+// A process whose start time cannot be read is not kept: it is killed (it
+// has not begun its command) and StartHeld fails, wrapping ErrNoStartTime.
 func StartHeld(spec Spec) (*Proc, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("start %q: %w", spec.Line, err)
 	}
 	cmd := heldCommand(spec, r, "pets-start")
+	var report, reportW *os.File
+	if len(spec.Wrap) > 0 {
+		if report, reportW, err = os.Pipe(); err != nil {
+			r.Close()
+			w.Close()
+			return nil, fmt.Errorf("start %q: %w", spec.Line, err)
+		}
+		cmd.ExtraFiles = append(cmd.ExtraFiles, reportW)
+	}
 	setGroup(cmd, false)
 	err = cmd.Start()
 	r.Close()
+	if reportW != nil {
+		reportW.Close()
+	}
 	if err != nil {
 		w.Close()
+		if report != nil {
+			report.Close()
+		}
 		return nil, fmt.Errorf("start %q: %w", spec.Line, err)
 	}
-	p := &Proc{Identity: Identity{PID: cmd.Process.Pid}, done: make(chan struct{}), release: w}
-	// Not reaped before Wait, so the pid cannot be reused under us; a zombie
-	// still has its start time.
-	p.Start, _ = startTime(p.PID, true)
+	FaultPoint("fork") // a test hook: see FaultEnv
+	p := &Proc{Identity: Identity{PID: cmd.Process.Pid}, done: make(chan struct{}), release: w, report: report}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
 	}()
+	// Not reaped before Wait, so the pid cannot be reused under us; a zombie
+	// still has its start time.
+	if p.Start, err = readStartTime(p.PID, true); err != nil {
+		w.Close() // the held process exits on its own; make sure
+		_ = cmd.Process.Kill()
+		<-p.done
+		if report != nil {
+			report.Close()
+		}
+		return nil, startTimeError(spec.Line, p.PID, err)
+	}
 	return p, nil
 }
 
-// heldCommand runs heldScript, waiting on r (fd 3) before spec.Line.
+// readStartTime is startTime where a process pets forks is identified (a
+// test makes it fail).
+var readStartTime = startTime
+
+// startTimeError says why a process pets could not identify was not run.
+func startTimeError(line string, pid int, err error) error {
+	return fmt.Errorf("start %q: cannot read the start time of pid %d (%w): pets identifies its processes by pid and start time, and does not run one it could not tell from a later process with the same pid", line, pid, errors.Join(ErrNoStartTime, err))
+}
+
+// heldCommand runs heldScript (or spec.Wrap), waiting on r (fd 3) before
+// spec.Line.
 func heldCommand(spec Spec, r *os.File, name string) *exec.Cmd {
-	cmd := exec.Command(shell(), shellFlag(), heldScript, name, spec.Line)
+	var cmd *exec.Cmd
+	if len(spec.Wrap) > 0 {
+		cmd = exec.Command(spec.Wrap[0], append(append([]string{}, spec.Wrap[1:]...), spec.Line)...)
+	} else {
+		cmd = exec.Command(shell(), shellFlag(), heldScript, name, spec.Line)
+	}
 	cmd.Dir = spec.Dir
 	cmd.Env = append(os.Environ(), spec.Env...)
 	cmd.Stdout, cmd.Stderr = spec.Out, spec.Out
 	cmd.ExtraFiles = []*os.File{r}
 	return cmd
+}
+
+// Child waits until a Spec.Wrap program reports the process it runs
+// (ReportChild) and returns its identity. It fails if the program exits
+// without reporting one (it could not start the command), or when ctx ends.
+func (p *Proc) Child(ctx context.Context) (Identity, error) {
+	if p.report == nil {
+		return Identity{}, fmt.Errorf("pid %d runs no wrapped command", p.PID)
+	}
+	type read struct {
+		id  Identity
+		err error
+	}
+	got := make(chan read, 1)
+	go func() { // ends when the program reports, exits, or the deadline below
+		var id Identity
+		_, err := fmt.Fscanf(p.report, "%d %d\n", &id.PID, &id.Start)
+		got <- read{id, err}
+	}()
+	select {
+	case r := <-got:
+		if r.err != nil || r.id.PID <= 0 {
+			return Identity{}, fmt.Errorf("pid %d exited without starting its command", p.PID)
+		}
+		return r.id, nil
+	case <-ctx.Done():
+		_ = p.report.SetReadDeadline(time.Now())
+		<-got
+		return Identity{}, ctx.Err()
+	}
 }
 
 // Release lets a held process run its command.
@@ -120,31 +221,107 @@ func Run(ctx context.Context, spec Spec, onStart func(Identity)) error {
 	}
 	cmd := heldCommand(spec, r, "pets-run")
 	setGroup(cmd, true)
+	// Output for a writer that is not a file goes through a pipe that this
+	// call drains (see outPipe), not exec's, whose Wait would also wait for
+	// whatever the command left holding the pipe.
+	var out *outPipe
+	if _, isFile := spec.Out.(*os.File); spec.Out != nil && !isFile {
+		if out, err = newOutPipe(spec.Out); err != nil {
+			r.Close()
+			w.Close()
+			return fmt.Errorf("run %q: %w", spec.Line, err)
+		}
+		cmd.Stdout, cmd.Stderr = out.w, out.w
+	}
 	err = cmd.Start()
 	r.Close()
+	if out != nil {
+		out.started()
+	}
 	if err != nil {
 		w.Close()
+		if out != nil {
+			out.finish(0)
+		}
 		return fmt.Errorf("run %q: %w", spec.Line, err)
 	}
+	FaultPoint("fork") // a test hook: see FaultEnv
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
 	id := Identity{PID: cmd.Process.Pid}
-	id.Start, _ = startTime(id.PID, true)
+	if id.Start, err = readStartTime(id.PID, true); err != nil {
+		w.Close() // the held process exits without running the command
+		<-waited
+		if out != nil {
+			out.finish(0)
+		}
+		return startTimeError(spec.Line, id.PID, err)
+	}
 	if onStart != nil {
 		onStart(id) // recorded before the command begins: see heldScript
 	}
 	_, _ = w.Write([]byte("go\n"))
 	w.Close()
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
 	select {
 	case err := <-waited:
 		// The command is done; whatever it left in its group goes too.
 		killGroup(id.PID)
+		if out != nil {
+			out.finish(outDrain)
+		}
 		return err
 	case <-ctx.Done():
 		killGroup(id.PID)
 		<-waited
+		if out != nil {
+			out.finish(outDrain)
+		}
 		return ctx.Err()
 	}
+}
+
+// outDrain bounds how long Run copies output once its command has ended
+// and its group is gone: a process that left the group may hold the pipe.
+const outDrain = 500 * time.Millisecond
+
+// outPipe copies a command's output to a writer.
+type outPipe struct {
+	r, w *os.File
+	to   io.Writer
+	done chan struct{}
+}
+
+func newOutPipe(to io.Writer) (*outPipe, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	o := &outPipe{r: r, w: w, to: to, done: make(chan struct{})}
+	go func() { // owned by o: finish waits for it
+		defer close(o.done)
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := o.r.Read(buf)
+			if n > 0 {
+				_, _ = o.to.Write(buf[:n])
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return o, nil
+}
+
+// started closes this process's copy of the write end (the child has its own).
+func (o *outPipe) started() { o.w.Close() }
+
+// finish waits until every writer is gone, or for at most d more, and
+// stops copying.
+func (o *outPipe) finish(d time.Duration) {
+	_ = o.r.SetReadDeadline(time.Now().Add(d))
+	<-o.done
+	o.r.Close()
 }
 
 // killGroup SIGKILLs a group and waits (a bounded time) until it is gone.
@@ -159,6 +336,8 @@ func killGroup(pgid int) {
 }
 
 // Alive reports whether the process with this identity is still running.
+// Without a start time it says only whether some process has the pid: a
+// question callers may ask, but never a reason to signal it.
 func Alive(id Identity) bool {
 	if id.PID <= 0 {
 		return false
@@ -202,6 +381,9 @@ func (p *Proc) Stop(ctx context.Context, grace time.Duration) (Stopped, error) {
 }
 
 func stop(ctx context.Context, id Identity, grace time.Duration, exited <-chan struct{}) (Stopped, error) {
+	if id.Start == 0 {
+		return AlreadyGone, NoStartTime(id.PID)
+	}
 	if !ours(id) {
 		return AlreadyGone, nil
 	}
@@ -233,12 +415,17 @@ func stop(ctx context.Context, id Identity, grace time.Duration, exited <-chan s
 }
 
 // ours reports whether the group led by id may still hold our processes.
+// An identity without a start time is never ours: its pid may have been
+// reused.
 func ours(id Identity) bool {
+	if id.PID <= 0 || id.Start == 0 {
+		return false
+	}
 	if st, err := StartTime(id.PID); err == nil {
 		// The leader's pid exists: ours only if it is the same process. A
 		// different process there means the pid was reused, which the kernel
 		// allows only once our group is empty.
-		return id.Start == 0 || st == id.Start
+		return st == id.Start
 	}
 	return groupExists(id.PID)
 }

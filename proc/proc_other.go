@@ -3,7 +3,8 @@
 package proc
 
 import (
-	"errors"
+	"fmt"
+	"runtime"
 	"syscall"
 )
 
@@ -12,12 +13,10 @@ func liveMember(int) bool { return true }
 
 func setPdeathsig(*syscall.SysProcAttr) {}
 
-// StartTime is not implemented on this OS; identity falls back to the pid.
+// StartTime is not implemented on this OS: pets cannot tell its processes
+// from later ones with the same pid, so it neither records nor signals them.
 func StartTime(pid int) (uint64, error) {
-	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
-		return 0, err
-	}
-	return 0, nil
+	return 0, fmt.Errorf("process start times are not available on %s/%s (pid %d): %w", runtime.GOOS, runtime.GOARCH, pid, ErrNoStartTime)
 }
 
 func startTime(pid int, _ bool) (uint64, error) { return StartTime(pid) }

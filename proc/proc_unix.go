@@ -43,3 +43,6 @@ func groupExists(pgid int) bool {
 	}
 	return liveMember(pgid)
 }
+
+// signalOne signals one process.
+func signalOne(pid int, sig syscall.Signal) error { return syscall.Kill(pid, sig) }

@@ -57,3 +57,6 @@ func StartTime(pid int) (uint64, error) {
 }
 
 func startTime(pid int, _ bool) (uint64, error) { return StartTime(pid) }
+
+// signalOne ends the tree rooted at pid (taskkill /T), as signalGroup.
+func signalOne(pid int, sig signal) error { return signalGroup(pid, sig) }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bmatcuk/doublestar/v4"
@@ -23,10 +24,10 @@ type Executor struct {
 	Owners []Owner // the services' sync rules, for seeding after a deploy
 	Stamps Stamps  // may be nil: freshness is not recorded
 	Events events.Sink
-	// Lock, if set, is held around each step (the lock `pets up` holds, so
+	// Lock, if set, is held around each step: the service's own lock, so
 	// that a round and a pets up in another terminal never start the same
-	// service at once).
-	Lock func(ctx context.Context) (unlock func(), err error)
+	// service at once.
+	Lock func(ctx context.Context, k petsfile.Key) (unlock func(), err error)
 	// FinishWithin is how long the step in hand may go on once ctx ends
 	// (stopping half-way would leave a service neither running nor
 	// recorded); after it, it is cancelled too. 0: cancelled at once.
@@ -34,6 +35,9 @@ type Executor struct {
 	// KeepGoing: a failed step skips only the steps that need it. Without
 	// it, the first failure ends the plan: the rest is skipped.
 	KeepGoing bool
+	// Parallel bounds how many steps run at once (0: as many as the plan
+	// allows; 1: one at a time, in plan order).
+	Parallel int
 
 	// began and ended (may be nil) are told, with its index, when a step
 	// begins and when it has ended (the loop's view of a round in flight).
@@ -76,10 +80,12 @@ func (o Outcome) Failed() []StepResult {
 
 // Run carries out plan, numbered n for its events, updating values (the
 // services' current values: a dependency's value is what its dependents are
-// started with). When ctx ends, the step in hand may finish (FinishWithin)
-// and the others are skipped as interrupted; the first step always begins
-// (the round was announced: a Ctrl-C that follows the announcement lets it
-// finish).
+// started with). Each step begins as soon as the steps it comes After have
+// finished, side by side with the others that may (at most Parallel at a
+// time); dependency order is kept exactly. When ctx ends, the steps in hand
+// may finish (FinishWithin) and the others are skipped as interrupted; the
+// first step always begins (the round was announced: a Ctrl-C that follows
+// the announcement lets it finish).
 func (x *Executor) Run(ctx context.Context, n int, plan Plan, values map[petsfile.Key]petsfile.Value) Outcome {
 	t0 := time.Now()
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -95,31 +101,80 @@ func (x *Executor) Run(ctx context.Context, n int, plan Plan, values map[petsfil
 	})()
 
 	out := Outcome{N: n, Plan: plan, Steps: make([]StepResult, len(plan.Steps))}
+	steps := plan.Steps
+	finished := make([]bool, len(steps))
+	begun := make([]bool, len(steps))
+	var mu sync.Mutex // guards values while steps run side by side
+	done := make(chan int)
+	running, begunAny := 0, false
 	stop := false // a failure ended the plan (without KeepGoing)
-	for i, s := range plan.Steps {
-		r := StepResult{Step: s}
-		for _, j := range s.Needs {
-			if res := out.Steps[j].Result; res == events.ResultFailed || res == events.ResultSkipped || res == events.ResultInterrupted {
-				r.Skipped = plan.Steps[j].Key.String() + " failed"
+	limit := x.Parallel
+	if limit <= 0 {
+		limit = len(steps)
+	}
+	// ready says whether step i may begin: every step it comes after has
+	// finished.
+	ready := func(i int) bool {
+		for _, j := range steps[i].After {
+			if !finished[j] {
+				return false
 			}
 		}
-		switch {
-		case ctx.Err() != nil && i > 0:
-			r.Result, r.Skipped = events.ResultInterrupted, "interrupted"
-		case stop:
-			r.Result, r.Skipped = events.ResultSkipped, "an earlier step failed"
-		case r.Skipped != "":
-			r.Result = events.ResultSkipped
-		default:
-			if x.began != nil {
-				x.began(i)
-			}
-			x.step(ctx, work, n, &r, values)
-			if r.Result == events.ResultFailed && !x.KeepGoing {
-				stop = true
+		return true
+	}
+	for {
+		// Settle what can be settled without running: skips, and the
+		// interrupted; begin what may begin.
+		progress := true
+		for progress {
+			progress = false
+			for i, s := range steps {
+				if finished[i] || begun[i] || !ready(i) {
+					continue
+				}
+				r := StepResult{Step: s}
+				for _, j := range s.Needs {
+					if res := out.Steps[j].Result; res == events.ResultFailed || res == events.ResultSkipped || res == events.ResultInterrupted {
+						r.Skipped = steps[j].Key.String() + " failed"
+					}
+				}
+				switch {
+				case ctx.Err() != nil && begunAny:
+					r.Result, r.Skipped = events.ResultInterrupted, "interrupted"
+				case stop:
+					r.Result, r.Skipped = events.ResultSkipped, "an earlier step failed"
+				case r.Skipped != "":
+					r.Result = events.ResultSkipped
+				case running >= limit:
+					continue
+				default:
+					begun[i], begunAny = true, true
+					running++
+					if x.began != nil {
+						x.began(i)
+					}
+					go func(i int, r StepResult) { // owned by Run: it waits for every step to finish
+						x.step(ctx, work, n, &r, values, &mu)
+						out.Steps[i] = r
+						done <- i
+					}(i, r)
+					continue
+				}
+				out.Steps[i], finished[i], progress = r, true, true
+				if x.ended != nil {
+					x.ended(i)
+				}
 			}
 		}
-		out.Steps[i] = r
+		if running == 0 {
+			break
+		}
+		i := <-done
+		running--
+		finished[i] = true
+		if out.Steps[i].Result == events.ResultFailed && !x.KeepGoing {
+			stop = true
+		}
 		if x.ended != nil {
 			x.ended(i)
 		}
@@ -147,9 +202,9 @@ func (x *Executor) Round(ctx context.Context, n int, why string, plan Plan, valu
 
 // step carries out one step on work (a context that outlives ctx for a
 // while), filling r.
-func (x *Executor) step(ctx, work context.Context, n int, r *StepResult, values map[petsfile.Key]petsfile.Value) {
+func (x *Executor) step(ctx, work context.Context, n int, r *StepResult, values map[petsfile.Key]petsfile.Value, mu *sync.Mutex) {
 	if x.Lock != nil {
-		unlock, err := x.Lock(work)
+		unlock, err := x.Lock(work, r.Key)
 		if err != nil {
 			r.Result, r.Err = events.ResultFailed, err
 			return
@@ -162,7 +217,9 @@ func (x *Executor) step(ctx, work context.Context, n int, r *StepResult, values 
 	switch r.Kind {
 	case events.StepStop:
 		err := x.Runner.Down(work, k)
+		mu.Lock()
 		delete(values, k)
+		mu.Unlock()
 		r.Result, r.Err = result(ctx, err), err
 		if err == nil {
 			x.emit(events.Event{Type: events.ServiceStopped, Service: k.String(), State: events.Stopped, Round: n, Reason: r.Reason})
@@ -189,7 +246,7 @@ func (x *Executor) step(ctx, work context.Context, n int, r *StepResult, values 
 		// and a pod that outlives the restart still needs their deletions.
 		x.Syncer.Changed(k, r.Paths)
 	}
-	x.up(ctx, work, n, r, values)
+	x.up(ctx, work, n, r, values, mu)
 }
 
 // build runs r's service's build step; false (r set failed) if it failed:
@@ -237,7 +294,7 @@ func (x *Executor) sync(work context.Context, n int, r *StepResult) bool {
 
 // up (re)starts r's service with its dependencies' current values, then
 // seeds its pods if it has sync rules.
-func (x *Executor) up(ctx, work context.Context, n int, r *StepResult, values map[petsfile.Key]petsfile.Value) {
+func (x *Executor) up(ctx, work context.Context, n int, r *StepResult, values map[petsfile.Key]petsfile.Value, mu *sync.Mutex) {
 	k := r.Key
 	var keep func()
 	if x.Stamps != nil {
@@ -264,11 +321,13 @@ func (x *Executor) up(ctx, work context.Context, n int, r *StepResult, values ma
 	if x.Syncer != nil && len(rules) > 0 {
 		early = make(chan seeded, 1)
 		go func() { // owned by up: it waits for it below, or cancels it
-			rep, err := x.Syncer.Seed(seedCtx, k, rules)
+			rep, err := x.Syncer.Seed(seedCtx, k, x.seedFiles(k))
 			early <- seeded{rep, err}
 		}()
 	}
+	mu.Lock()
 	deps := x.depValues(k, values)
+	mu.Unlock()
 	st := time.Now()
 	v, err := x.Runner.Up(work, k, deps)
 	took := time.Since(st)
@@ -281,7 +340,9 @@ func (x *Executor) up(ctx, work context.Context, n int, r *StepResult, values ma
 		x.emit(events.Event{Type: events.ServiceFailed, Service: k.String(), State: events.Failed, Round: n, Error: err.Error(), TookMs: ms(took)})
 		return
 	}
+	mu.Lock()
 	values[k] = v
+	mu.Unlock()
 	r.Result = events.ResultOK
 	if keep != nil {
 		keep()
@@ -291,7 +352,7 @@ func (x *Executor) up(ctx, work context.Context, n int, r *StepResult, values ma
 		// The pods that replaced the old ones, if the early seed gave its
 		// files to old ones (a redeploy), get them now.
 		first := <-early
-		rep, err := x.Syncer.Seed(work, k, rules)
+		rep, err := x.Syncer.Seed(work, k, x.seedFiles(k))
 		rep = first.rep.Add(rep)
 		if first.err != nil && err == nil && len(rep.Pods) == 0 {
 			err = first.err
@@ -318,6 +379,21 @@ func (x *Executor) depValues(k petsfile.Key, values map[petsfile.Key]petsfile.Va
 }
 
 func (x *Executor) rules(k petsfile.Key) []petsfile.SyncRule { return x.owner(k).Sync }
+
+// seedFiles is what a seed of k sends: its rules' trees, plus the build
+// outputs they cover as they are now.
+func (x *Executor) seedFiles(k petsfile.Key) []RuleFiles { return seedFiles(x.owner(k)) }
+
+func seedFiles(o Owner) []RuleFiles {
+	files := make([]RuleFiles, len(o.Sync))
+	for i, r := range o.Sync {
+		files[i].Rule = r
+	}
+	if len(o.BuildOutputs) > 0 {
+		files = withOutputs(files, o.BuildOutputs)
+	}
+	return files
+}
 
 func (x *Executor) owner(k petsfile.Key) Owner {
 	for _, o := range x.Owners {

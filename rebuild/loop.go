@@ -141,9 +141,13 @@ type Loop struct {
 	Barrier func(id uint64) error
 
 	Events events.Sink
-	// Lock (may be nil) is held around each step of a round.
-	Lock   func(ctx context.Context) (unlock func(), err error)
-	Timing Timing
+	// Lock (may be nil) is held around each step of a round: the
+	// service's lock.
+	Lock func(ctx context.Context, k petsfile.Key) (unlock func(), err error)
+	// Parallel bounds how many steps of a round run at once (0: as many as
+	// the graph allows; 1: one at a time).
+	Parallel int
+	Timing   Timing
 }
 
 // Run handles changes until ctx ends or the Changes channel closes, and
@@ -618,7 +622,7 @@ func (r *run) launch(plan Plan, rl *Reload, why string) {
 	}
 	x := &Executor{
 		Graph: r.cfg.Graph, Runner: r.cfg.Runner, Syncer: r.cfg.Syncer, Owners: r.cfg.Owners, Stamps: r.cfg.Stamps,
-		Events: r.board, Lock: r.l.Lock, FinishWithin: within, KeepGoing: true,
+		Events: r.board, Lock: r.l.Lock, FinishWithin: within, KeepGoing: true, Parallel: r.l.Parallel,
 		began: func(i int) {
 			f.mu.Lock()
 			f.begun[i] = true

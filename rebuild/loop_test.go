@@ -114,6 +114,9 @@ func diamondLoop(f *loopRunner, changes chan Changes, rounds chan events.Event) 
 		Config:  Config{Runner: f, Graph: g, Owners: owners, Skip: map[string]bool{"/r/store/Petsfile": true}},
 		Values:  values,
 		Changes: changes,
+		// One step at a time: the tests compare the runner's calls in
+		// order (TestExecutor* test steps side by side).
+		Parallel: 1,
 	}
 	l.Events = &testSink{l: l, rounds: rounds}
 	return l

@@ -72,9 +72,10 @@ type Syncer interface {
 	// Deployed says k's provider is about to run again: its pods may hold
 	// the image's files.
 	Deployed(k petsfile.Key)
-	// Seed sends each rule's whole tree into the pods of k that do not
-	// hold it since k was deployed.
-	Seed(ctx context.Context, k petsfile.Key, rules []petsfile.SyncRule) (SyncReport, error)
+	// Seed sends each rule's whole tree, and the Paths given with it (a
+	// build's outputs, which ignore files may exclude from the tree), into
+	// the pods of k that do not hold them since k was deployed.
+	Seed(ctx context.Context, k petsfile.Key, files []RuleFiles) (SyncReport, error)
 	// Follow keeps k's pods in step as they are replaced (a new pod gets
 	// the trees as soon as it is ready) until ctx ends; report is told of
 	// each new pod served, or of a problem.
@@ -152,6 +153,12 @@ type Engine struct {
 	// skipped with its dependents, the rest still start, and nothing is
 	// rolled back. Up then returns a *KeepGoingError listing the failures.
 	KeepGoing bool
+	// Lock (may be nil) is held around each step: the service's lock.
+	Lock func(ctx context.Context, k petsfile.Key) (unlock func(), err error)
+	// Parallel bounds how many services start (or stop) at once (0: as
+	// many as the graph allows: each as soon as what it depends on is
+	// ready; 1: one at a time).
+	Parallel int
 
 	// Started are, after Up, the services it started that were not
 	// running before (not those it restarted or bounced): what pets up
@@ -250,7 +257,7 @@ func (e *Engine) Up(ctx context.Context, g *petsfile.Graph) (map[petsfile.Key]pe
 			e.emit(events.Event{Type: events.ServiceReused, Service: k.String(), State: events.Ready, Host: v.Host(), PID: v.PID})
 		}
 	}
-	x := &Executor{Graph: g, Runner: e.Runner, Syncer: e.Syncer, Owners: e.Owners, Stamps: e.Stamps, Events: e.Events, KeepGoing: e.KeepGoing}
+	x := &Executor{Graph: g, Runner: e.Runner, Syncer: e.Syncer, Owners: e.Owners, Stamps: e.Stamps, Events: e.Events, KeepGoing: e.KeepGoing, Lock: e.Lock, Parallel: e.Parallel}
 	out := x.Run(ctx, 0, plan, values)
 	var kg *KeepGoingError
 	var started []petsfile.Key
@@ -301,7 +308,7 @@ func (e *Engine) Restart(ctx context.Context, g *petsfile.Graph, keys []petsfile
 		restart[k] = "restarted by pets restart"
 	}
 	plan := Decide(Input{Graph: g, Owners: e.Owners, Restart: restart, Down: down, Now: time.Now()})
-	x := &Executor{Graph: g, Runner: e.Runner, Syncer: e.Syncer, Owners: e.Owners, Stamps: e.Stamps, Events: e.Events, KeepGoing: true}
+	x := &Executor{Graph: g, Runner: e.Runner, Syncer: e.Syncer, Owners: e.Owners, Stamps: e.Stamps, Events: e.Events, KeepGoing: true, Lock: e.Lock, Parallel: e.Parallel}
 	return x.Round(ctx, 0, "pets restart", plan, values)
 }
 
@@ -314,7 +321,7 @@ func (e *Engine) rollback(g *petsfile.Graph, started []petsfile.Key) []petsfile.
 	for i := range plan.Steps {
 		plan.Steps[i].Reason = "rollback"
 	}
-	x := &Executor{Graph: g, Runner: e.Runner, Events: e.Events, KeepGoing: true}
+	x := &Executor{Graph: g, Runner: e.Runner, Events: e.Events, KeepGoing: true, Lock: e.Lock, Parallel: e.Parallel}
 	out := x.Run(ctx, 0, plan, map[petsfile.Key]petsfile.Value{})
 	var done []petsfile.Key
 	for _, r := range out.Steps {

@@ -108,7 +108,7 @@ func TestUp(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fakeRunner{running: set(tc.running), fail: set(tc.fail)}
 			var evs []string
-			e := &Engine{Runner: f, Events: events.SinkFunc(func(ev events.Event) {
+			e := &Engine{Runner: f, Parallel: 1, Events: events.SinkFunc(func(ev events.Event) {
 				if ev.Type == events.ServiceReused || ev.Type == events.ServiceReady {
 					evs = append(evs, string(ev.Type))
 				}

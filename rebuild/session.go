@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -92,7 +93,8 @@ type Session struct {
 	Ignore   []string // more globs the file watcher ignores (the state directory)
 	Events   events.Sink
 	Requests <-chan Request
-	Lock     func(ctx context.Context) (unlock func(), err error)
+	Lock     func(ctx context.Context, k petsfile.Key) (unlock func(), err error)
+	Parallel int // see Loop.Parallel
 	Timing   Timing
 }
 
@@ -199,7 +201,7 @@ func (s *Session) run(ctx context.Context) (Config, map[petsfile.Key]petsfile.Va
 	loop := &Loop{
 		Config: cfg, Values: values, Down: down, Started: started, Initial: initial, InitialRestart: restart,
 		Changes: s.Files.Changes(), Reloads: reloads, Coming: coming, Requests: s.Requests, EnvChanges: envs,
-		Barrier: s.Files.Barrier, Events: s.Events, Lock: s.Lock, Timing: s.Timing,
+		Barrier: s.Files.Barrier, Events: s.Events, Lock: s.Lock, Parallel: s.Parallel, Timing: s.Timing,
 	}
 	err = loop.Run(ctx)
 	cause := context.Cause(ctx)
@@ -284,9 +286,28 @@ func (s *Session) watchErrors(ctx context.Context, stop context.CancelCauseFunc)
 	}
 }
 
+// errSuperseded is the cause of an evaluation cancelled by a newer change
+// to the Petsfiles.
+var errSuperseded = errors.New("superseded by a newer edit of the Petsfile")
+
+// evaluated is what one evaluation of the Petsfile (reload) came to.
+type evaluated struct {
+	r       *Reload
+	fp      map[petsfile.Key]string
+	err     error
+	files   []string  // the changed Petsfiles it was for
+	noticed time.Time // when the first of them was seen
+}
+
 // reloads re-reads the Petsfile when it or a file it loads changes, and
 // hands each new configuration to the loop; it also follows the pods of
 // the syncing services of the configuration that runs.
+//
+// Each evaluation runs in a goroutine of its own, while the changes to the
+// Petsfiles are still read: a newer change cancels an evaluation under way
+// (one that never ends, say: `while True: pass`), which then reports
+// nothing, and the Petsfile is evaluated again, for the changes of both.
+// One evaluation runs at a time.
 func (s *Session) reloads(ctx context.Context, cfg Config, out chan<- *Reload, coming chan<- struct{}) {
 	defer close(out)
 	send := func(c chan<- struct{}) bool {
@@ -300,38 +321,90 @@ func (s *Session) reloads(ctx context.Context, cfg Config, out chan<- *Reload, c
 	fp := s.Project.Fingerprints(ctx, cfg.Graph)
 	unfollow := s.follow(ctx, cfg)
 	defer func() { unfollow() }()
+
+	// Touched only by this goroutine.
+	var (
+		cancel   context.CancelCauseFunc // ends the evaluation under way; nil: none runs
+		results  chan evaluated          // its result (nil: none runs)
+		queued   []string                // Petsfiles changed since it began
+		queuedAt time.Time               // when the first of them was seen
+		newer    bool                    // a change came since it began: it is superseded
+	)
+	var wg sync.WaitGroup
+	defer func() {
+		if cancel != nil {
+			cancel(ctx.Err())
+		}
+		wg.Wait()
+	}()
+	evaluate := func() {
+		files, noticed := queued, queuedAt
+		queued, queuedAt, newer = nil, time.Time{}, false
+		var ectx context.Context
+		ectx, cancel = context.WithCancelCause(ctx)
+		res := make(chan evaluated, 1)
+		results = res
+		c, f := cfg, fp
+		wg.Add(1)
+		go func() { // one evaluation; owned by reloads, which waits for it
+			defer wg.Done()
+			r, nextFP, err := s.reload(ectx, c, f, files)
+			res <- evaluated{r: r, fp: nextFP, err: err, files: files, noticed: noticed}
+		}()
+	}
 	for {
-		var changed []string
+		var done evaluated
 		select {
 		case <-s.Petsfiles.Started(): // a write: hold file changes from now on
 			if !send(coming) {
 				return
 			}
 			continue
-		case changed = <-s.Petsfiles.Changes():
+		case changed := <-s.Petsfiles.Changes():
+			if !send(coming) {
+				return
+			}
+			if queuedAt.IsZero() {
+				queuedAt = time.Now()
+			}
+			queued = appendNew(queued, changed...)
+			if cancel != nil {
+				newer = true
+				cancel(errSuperseded) // its result is dropped when it comes
+			} else {
+				evaluate()
+			}
+			continue
 		case err := <-s.Petsfiles.Errors():
 			s.emit(events.Event{Type: events.WatchError, Error: "watch Petsfile: " + err.Error()})
 			continue
+		case done = <-results:
+			cancel(nil)
+			cancel, results = nil, nil
 		case <-ctx.Done():
 			return
 		}
-		noticed := time.Now()
-		if !send(coming) {
-			return
+		if newer {
+			// Superseded (or finished just as a newer change came): the
+			// newer content is what counts; evaluate it, for both.
+			queued, queuedAt = appendNew(slices.Clone(done.files), queued...), done.noticed
+			evaluate()
+			continue
 		}
-		r, nextFP, err := s.reload(ctx, cfg, fp, changed)
-		if err != nil {
-			e := events.Event{Type: events.ReloadRefused, Error: err.Error()}
+		changed := done.files
+		if done.err != nil {
+			e := events.Event{Type: events.ReloadRefused, Error: done.err.Error()}
 			e.SetFiles(changed)
 			s.emit(e)
 			select {
-			case out <- &Reload{Err: err, Files: changed}: // changes held for it go ahead
+			case out <- &Reload{Err: done.err, Files: changed}: // changes held for it go ahead
 			case <-ctx.Done():
 				return
 			}
 			continue
 		}
-		r.Noticed = noticed
+		r := done.r
+		r.Noticed = done.noticed
 		select {
 		case out <- r: // from here on the loop owns changes with r's owners
 		case <-ctx.Done():
@@ -351,8 +424,18 @@ func (s *Session) reloads(ctx context.Context, cfg Config, out chan<- *Reload, c
 			next.Syncer = cfg.Syncer
 		}
 		unfollow = s.follow(ctx, next)
-		cfg, fp = next, nextFP
+		cfg, fp = next, done.fp
 	}
+}
+
+// appendNew appends to list the paths it does not hold yet.
+func appendNew(list []string, paths ...string) []string {
+	for _, p := range paths {
+		if !slices.Contains(list, p) {
+			list = append(list, p)
+		}
+	}
+	return list
 }
 
 // reload evaluates the Petsfile again and compares it with cfg.
@@ -417,16 +500,17 @@ func (s *Session) follow(ctx context.Context, cfg Config) (stop func()) {
 
 // seed gives k's pods its sync rules' trees, if it has rules.
 func (s *Session) seed(ctx context.Context, cfg Config, k petsfile.Key, when string) {
-	var rules []petsfile.SyncRule
+	var owner Owner
 	for _, o := range cfg.Owners {
 		if o.Key == k {
-			rules = o.Sync
+			owner = o
 		}
 	}
+	rules := owner.Sync
 	if cfg.Syncer == nil || len(rules) == 0 {
 		return
 	}
-	rep, err := cfg.Syncer.Seed(ctx, k, rules)
+	rep, err := cfg.Syncer.Seed(ctx, k, seedFiles(owner))
 	if cfg.Stamps != nil {
 		cfg.Stamps.Pods(k, cfg.Syncer.Holding(k, rules))
 	}

@@ -41,8 +41,8 @@ func (f *fakeSyncer) Deployed(k petsfile.Key) {
 	f.lifecycle = append(f.lifecycle, "deployed "+k.Name)
 }
 
-func (f *fakeSyncer) Seed(_ context.Context, k petsfile.Key, rules []petsfile.SyncRule) (SyncReport, error) {
-	f.lifecycle = append(f.lifecycle, fmt.Sprintf("seed %s %d rules", k.Name, len(rules)))
+func (f *fakeSyncer) Seed(_ context.Context, k petsfile.Key, files []RuleFiles) (SyncReport, error) {
+	f.lifecycle = append(f.lifecycle, fmt.Sprintf("seed %s %d rules", k.Name, len(files)))
 	return SyncReport{Files: 3, Pods: []string{"ns/pod-1"}}, nil
 }
 

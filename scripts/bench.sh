@@ -4,7 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(uname -s)" = Linux ] && [ "$(id -u)" = 0 ] && [ -z "${PETS_NO_CLUSTER:-}" ]; then
-  trap 'make --no-print-directory cluster-down >/dev/null' EXIT
+  # cluster-up is idempotent (it re-imports the images); a cluster that was
+  # up already (make cluster-up) is left up afterwards.
+  if ! scripts/cluster/status.sh >/dev/null 2>&1; then
+    trap 'make --no-print-directory cluster-down >/dev/null' EXIT
+  fi
   make --no-print-directory cluster-up >/dev/null
 fi
 go run ./internal/bench "$@"

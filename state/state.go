@@ -8,8 +8,11 @@
 //	                  fsynced: it describes running processes, and none survive
 //	                  a power loss, the only thing fsync would guard against
 //	state.lock        flock'd around every read-modify-write of state.json
-//	up.lock           held by a `pets up` while it starts services, so two ups queue
-//	logs/NAME-TIER.log  each service's output, appended across restarts
+//	up.lock           held by a `pets up` while it changes which services run
+//	locks/NAME.lock   held while a service of that name starts, stops or restarts
+//	logs/NAME-TIER.log  each service's output, appended across restarts, rotated
+//	                  at a size into NAME-TIER.log.1 .. .3; NAME-TIER.log.lock
+//	                  serializes its writers
 //
 // A process is recorded as soon as it is forked, before pets waits for it, so
 // that a `pets` killed at any point leaves nothing that `pets down` cannot find.
@@ -34,6 +37,14 @@ type Proc struct {
 	Cmd string `json:"cmd"`
 	Dir string `json:"dir,omitempty"`
 	Run bool   `json:"run,omitempty"` // a foreground run(): removed when it ends
+	// Waiter: the process is pets' waiter, which runs Cmd as its child (a
+	// process group leader, Child once the waiter has reported it) and
+	// stays until Cmd's whole tree is gone (see package supervise).
+	Waiter bool          `json:"waiter,omitempty"`
+	Child  proc.Identity `json:"child,omitzero"`
+	// Exit is how Cmd ended ("exit status 1", "signal: killed"), as its
+	// waiter recorded it.
+	Exit string `json:"exit,omitempty"`
 }
 
 // Status of a recorded service, as recorded (events.State names; a
@@ -68,6 +79,16 @@ type Service struct {
 	// Fresh is what the running instance was started or last synced from;
 	// nil (a record of an older pets): its freshness is unknown.
 	Fresh *Stamp `json:"fresh,omitempty"`
+	// Instance is the PETS_INSTANCE value in the environment of every
+	// process of this start. Tracking says how pets finds those processes:
+	// "cgroup" (all are in the cgroup v2 directory Cgroup), "environ" (by
+	// Instance in their environment, their process groups and the
+	// descendants of these), "group" (by their process groups alone: where
+	// pets cannot see processes' environments, and in the records of older
+	// pets, which leave it empty).
+	Instance string `json:"instance,omitempty"`
+	Tracking string `json:"tracking,omitempty"`
+	Cgroup   string `json:"cgroup,omitempty"`
 }
 
 // Stamp says what a running instance was started or last synced from, so
@@ -94,6 +115,7 @@ type Watcher struct {
 	Services []string  `json:"services"` // display names, "name-tier"
 	Petsfile string    `json:"petsfile"`
 	Started  time.Time `json:"started"`
+	UI       string    `json:"ui,omitempty"` // its status page's address (http://127.0.0.1:PORT/, without its token), if it serves one
 }
 
 // Key is the display name "name-tier".
@@ -213,6 +235,7 @@ func (d *Dir) write(f *File) error {
 	if err := os.Rename(tmp.Name(), d.file()); err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
+	proc.FaultPoint("state-write") // a test hook: see proc.FaultEnv
 	return nil
 }
 

@@ -3,8 +3,6 @@ package supervise
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
 	"time"
 
 	"github.com/windmilleng/pets/petsfile"
@@ -31,13 +29,16 @@ func (s *Supervisor) Build(ctx context.Context, k petsfile.Key) error {
 	if err != nil {
 		return fmt.Errorf("build %s: %w", k, err)
 	}
-	logPath := s.State.LogPath(k.Name, k.Tier)
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	maxLog, err := logMax(s.LogMax)
 	if err != nil {
-		return fmt.Errorf("open log: %w", err)
+		return err
+	}
+	logf, err := OpenLog(s.State.LogPath(k.Name, k.Tier), maxLog)
+	if err != nil {
+		return err
 	}
 	defer logf.Close()
-	offset, _ := logf.Seek(0, io.SeekEnd)
+	from := logf.Pos()
 	fmt.Fprintf(logf, "--- pets: building %s at %s: %s ---\n", k, time.Now().Format(time.RFC3339), svc.Build)
 
 	created := false // a record made for the build alone
@@ -70,7 +71,7 @@ func (s *Supervisor) Build(ctx context.Context, k petsfile.Key) error {
 	})
 	if err != nil {
 		msg := fmt.Sprintf("build %q failed (%v)", svc.Build, err)
-		if tail := tailFrom(logPath, offset, tailLines); len(tail) > 0 {
+		if tail := tailSince(from, tailLines); len(tail) > 0 {
 			msg += "; its output ended with:\n  " + joinLines(tail, "\n  ")
 		}
 		return fmt.Errorf("%s", msg)

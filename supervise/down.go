@@ -39,6 +39,7 @@ func Graph(f *state.File) *petsfile.Graph {
 // each on sink (may be nil).
 func DownAll(ctx context.Context, dir *state.Dir, names []string, grace time.Duration, w io.Writer, sink events.Sink) error {
 	_ = dir.PruneWatchers() // and the sockets of watching pets that were killed
+	defer pruneCgroups(dir) // and cgroups a killed pets made but did not record
 	f, err := dir.Read()
 	if err != nil {
 		return err
@@ -125,7 +126,7 @@ func (r *recordRunner) Down(ctx context.Context, k petsfile.Key) error {
 		return nil // gone meanwhile
 	}
 	fmt.Fprintf(r.w, "Stopping %s\n", rec.Key())
-	how, err := StopService(ctx, r.dir, rec, r.grace)
+	how, err := stopServiceSaying(ctx, r.dir, rec, r.grace, r.w)
 	for _, h := range how {
 		if h == proc.Killed {
 			fmt.Fprintf(r.w, "  %s ignored SIGTERM; killed after %s\n", rec.Key(), r.grace)

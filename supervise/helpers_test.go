@@ -42,9 +42,16 @@ var petserverBin string
 const helperVar = "PETS_SUPERVISE_TEST_HELPER"
 
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == WaiterCommand {
+		// Servers run under a waiter: `PROGRAM waiter ...`, this binary here.
+		os.Exit(RunWaiter(os.Args[2:]))
+	}
 	if mode := os.Getenv(helperVar); mode != "" {
 		os.Exit(helperMain(mode, os.Args[1:]))
 	}
+	// Waiters are this (-race) binary: the race runtime would otherwise
+	// sleep 1s as each exits.
+	os.Setenv("GORACE", "atexit_sleep_ms=0")
 	dir, err := os.MkdirTemp("", "pets-supervise-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -147,6 +154,26 @@ func newWorld(t *testing.T) *world {
 				w.waitGone(pid)
 			}
 		}
+		// Nor cgroups.
+		parents, _ := cgroupParents(st.Path)
+		for _, parent := range parents {
+			left, _ := filepath.Glob(filepath.Join(parent, "*-*-*"))
+			var dirs []string
+			for _, d := range left {
+				if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+					dirs = append(dirs, d)
+				}
+			}
+			if len(dirs) > 0 {
+				t.Errorf("cgroups left behind by the test: %v", dirs)
+				for _, d := range dirs {
+					_ = os.WriteFile(filepath.Join(d, "cgroup.kill"), []byte("1"), 0)
+					waitFor(t, "a cgroup to empty", func() bool { p, err := proc.CgroupPopulated(d); return err != nil || !p })
+					_ = proc.RemoveCgroup(d)
+				}
+				removeCgroupParents(dirs[0])
+			}
+		}
 	})
 	return w
 }
@@ -225,13 +252,19 @@ func (w *world) lockState() (unlock func()) {
 }
 
 // heldPID returns the pid of a process of the test that start() forked and
-// that waits for its go-ahead (blocked reading its pipe), or 0.
+// that waits for its go-ahead (blocked reading its pipe), or 0: a waiter
+// (start()) or the held shell (run()).
 func (w *world) heldPID() int {
 	for _, pid := range w.strays() {
 		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		wchan, _ := os.ReadFile(fmt.Sprintf("/proc/%d/wchan", pid))
-		if bytes.Contains(cmd, []byte("\x00pets-start\x00")) && bytes.Contains(wchan, []byte("pipe")) {
-			return pid
+		held := bytes.Contains(cmd, []byte("\x00pets-start\x00")) || bytes.Contains(cmd, []byte("\x00"+WaiterCommand+"\x00"))
+		// The waiter is a Go program: the read may be any thread's.
+		wchans, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/wchan", pid))
+		for _, f := range wchans {
+			wchan, _ := os.ReadFile(f)
+			if held && bytes.Contains(wchan, []byte("pipe")) {
+				return pid
+			}
 		}
 	}
 	return 0
@@ -467,16 +500,12 @@ func newHost(t *testing.T, s *Supervisor, k petsfile.Key) *host {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logf, err := os.OpenFile(s.State.LogPath(k.Name, k.Tier), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logf, err := OpenLog(s.State.LogPath(k.Name, k.Tier), DefaultLogMax)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { logf.Close() })
-	end, err := logf.Seek(0, io.SeekEnd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s.newHost(k, logf, end)
+	return s.newHost(k, logf, newInstance())
 }
 
 // contains fails the test unless s contains each of want.

@@ -22,10 +22,11 @@ import (
 
 var apiKey = petsfile.Key{Name: "api", Tier: "local"}
 
-// findProc returns rec's recorded process with pid.
+// findProc returns rec's recorded process with pid: the process itself,
+// or the waiter of a command with that pid.
 func findProc(rec *state.Service, pid int) (state.Proc, bool) {
 	for _, p := range rec.Procs {
-		if p.PID == pid {
+		if p.PID == pid || p.Child.PID == pid {
 			return p, true
 		}
 	}
@@ -74,24 +75,26 @@ func TestStartRecordsProcessBeforeItRuns(t *testing.T) {
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
-	if r.p.PID != held {
-		t.Errorf("Start returned pid %d; the held process was %d", r.p.PID, held)
+	// The held process is the command's waiter; Start returns the command's
+	// pid, which the record names beside the waiter's once it reported it.
+	if final, ok := findProc(w.record("api"), r.p.PID); !ok || final.PID != held || final.Child.PID != r.p.PID {
+		t.Errorf("Start returned pid %d; the held waiter was %d; recorded %+v", r.p.PID, held, final)
 	}
 	seen := readStateFile(t, snap)
 	rec, ok := seen.Services["api"]
 	if !ok {
 		t.Fatalf("the state the command saw has no api: %+v", seen.Services)
 	}
-	got, ok := findProc(rec, r.p.PID)
+	got, ok := findProc(rec, held)
 	if !ok {
-		t.Fatalf("the command ran before its pid %d was recorded; recorded: %+v", r.p.PID, rec.Procs)
+		t.Fatalf("the command ran before its waiter, pid %d, was recorded; recorded: %+v", held, rec.Procs)
 	}
-	st, err := proc.StartTime(r.p.PID)
+	st, err := proc.StartTime(held)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Start != st || got.Cmd != line || got.Dir != w.dir || got.Run {
-		t.Errorf("recorded %+v; want start %d, cmd %q, dir %s, not a run()", got, st, line, w.dir)
+	if got.Start != st || got.Cmd != line || got.Dir != w.dir || got.Run || !got.Waiter {
+		t.Errorf("recorded %+v; want start %d, cmd %q, dir %s, a waiter, not a run()", got, st, line, w.dir)
 	}
 	contains(t, "progress", out.String(), fmt.Sprintf("Pets ran %q", line))
 }

@@ -10,9 +10,11 @@ import (
 )
 
 // Applier applies Kubernetes manifests for k8s_apply (implemented in cmd/pets
-// on package kube).
+// on package kube). While it waits for the rollout it tells progress, every
+// few seconds, what it waits for ("waiting for the rollout of
+// deployment/backend: ... (10s of 5m0s)").
 type Applier interface {
-	Apply(ctx context.Context, manifests []byte, namespace string, wait bool, allowed []string) (summary string, err error)
+	Apply(ctx context.Context, manifests []byte, namespace string, wait bool, allowed []string, progress func(line string)) (summary string, err error)
 }
 
 var (
@@ -24,7 +26,7 @@ func (h *host) Apply(ctx context.Context, _ petsfile.Key, manifests []byte, ns s
 	if h.s.Kube == nil {
 		return fmt.Errorf("k8s_apply: this pets was built without Kubernetes support")
 	}
-	summary, err := h.s.Kube.Apply(ctx, manifests, ns, wait, allowed)
+	summary, err := h.s.Kube.Apply(ctx, manifests, ns, wait, allowed, h.progress)
 	if err != nil {
 		return err
 	}

@@ -124,32 +124,77 @@ func ShowLogs(ctx context.Context, files map[string]string, follow bool, w io.Wr
 	return nil
 }
 
-// tail reads whole lines appended to a file since the last read.
+// tail reads whole lines appended to a log since the last read, across
+// its rotations (see rotate.go): when the file it was reading has been
+// renamed, it reads the rest of that file, then the files rotated after it,
+// then the new one. Writers rotate only between lines and never write to a
+// renamed file, so no line is missed or read twice (unless the reader falls
+// more than LogKeep rotations behind: what was removed is gone).
 type tail struct {
 	path    string
-	offset  int64
+	offset  int64       // in file
+	file    os.FileInfo // the file last read; nil: none yet
+	backlog bool        // no file read yet: begin with the oldest rotated file
 	partial []byte
 }
 
 func (t *tail) read(line func([]byte)) error {
-	f, err := os.Open(t.path)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
+	files, err := pinLog(t.path)
+	defer func() {
+		for _, f := range files {
+			f.f.Close()
+		}
+	}()
+	if err != nil || len(files) == 0 {
 		return err
 	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.Size() < t.offset {
-		t.offset, t.partial = 0, nil // truncated
+	from, off := len(files)-1, t.offset // the current file, where the last read ended
+	switch {
+	case t.file == nil && t.backlog:
+		from, off = 0, 0
+	case t.file != nil:
+		from = -1
+		for i, f := range files {
+			if os.SameFile(f.fi, t.file) {
+				from = i
+			}
+		}
+		if from < 0 {
+			// Rotated out of the files kept: read what is left.
+			from, off, t.partial = 0, 0, nil
+		}
 	}
-	if _, err := f.Seek(t.offset, io.SeekStart); err != nil {
-		return err
+	t.backlog = false
+	for i := from; i < len(files); i++ {
+		if i != from {
+			off = 0
+		}
+		if files[i].fi.Size() < off {
+			off, t.partial = 0, nil // truncated
+		}
+		end, err := t.readFile(files[i].f, off, files[i].fi.Size(), line)
+		t.file, t.offset = files[i].fi, end
+		if err != nil {
+			return err
+		}
 	}
-	r := bufio.NewReader(f)
+	return nil
+}
+
+// readFile emits the whole lines of f from off up to end (its size when it
+// was opened: a read ends even while a service logs faster than it is
+// read) and returns where it stopped reading.
+func (t *tail) readFile(f *os.File, off, end int64, line func([]byte)) (int64, error) {
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return off, err
+	}
+	if end < off {
+		return off, nil
+	}
+	r := bufio.NewReader(io.LimitReader(f, end-off))
 	for {
 		chunk, err := r.ReadBytes('\n')
-		t.offset += int64(len(chunk))
+		off += int64(len(chunk))
 		if len(chunk) > 0 && chunk[len(chunk)-1] == '\n' {
 			full := append(t.partial, chunk[:len(chunk)-1]...)
 			line(bytes.TrimSuffix(full, []byte{'\r'}))
@@ -158,12 +203,50 @@ func (t *tail) read(line func([]byte)) error {
 			t.partial = append(t.partial, chunk...)
 		}
 		if err == io.EOF {
-			return nil
+			return off, nil
 		}
 		if err != nil {
-			return err
+			return off, err
 		}
 	}
+}
+
+// pinnedFile is a log file opened, and what it was when opened.
+type pinnedFile struct {
+	f  *os.File
+	fi os.FileInfo
+}
+
+// pinLog opens the files of the log at path, oldest first (the rotated
+// ones, then path), as they are at one moment: under the writers' lock, so
+// that no rotation happens while they are opened.
+func pinLog(path string) ([]pinnedFile, error) {
+	if lock, err := os.Open(path + ".lock"); err == nil {
+		if lockFile(lock) == nil {
+			defer unlockFile(lock)
+		}
+		defer lock.Close()
+	}
+	var out []pinnedFile
+	for _, p := range logChain(path) {
+		f, err := os.Open(p)
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			for _, x := range out {
+				x.f.Close()
+			}
+			return nil, err
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			continue
+		}
+		out = append(out, pinnedFile{f, fi})
+	}
+	return out, nil
 }
 
 // flush emits a last line that has no newline yet.
@@ -213,9 +296,9 @@ func (f *LogFollower) Add(files map[string]string) {
 		if _, ok := f.tails[k]; ok {
 			continue
 		}
-		t := &tail{path: p}
+		t := &tail{path: p, backlog: f.fromStart}
 		if fi, err := os.Stat(p); err == nil && !f.fromStart {
-			t.offset = fi.Size()
+			t.file, t.offset = fi, fi.Size()
 		}
 		f.tails[k] = t
 		f.keys = append(f.keys, k)

@@ -99,7 +99,11 @@ func (h *host) Ready(ctx context.Context, k petsfile.Key, p petsfile.Process, r 
 	defer wg.Wait()
 	defer stop()
 
-	passed := await(pctx, checks, pr.Done())
+	say := func(elapsed time.Duration) {
+		what, status := waitingFor(checks)
+		h.progress(waitLine(what, status, elapsed, timeout))
+	}
+	passed := await(pctx, checks, pr.Done(), progressEvery, say)
 	select {
 	case <-pr.Done():
 		lastLook(checks)
@@ -122,6 +126,7 @@ func (h *host) Ready(ctx context.Context, k petsfile.Key, p petsfile.Process, r 
 // readyCheck is one readiness probe.
 type readyCheck interface {
 	kind() string                                    // "tcp", "http", "cmd" or "log"
+	what() string                                    // what it waits for: "127.0.0.1:8080 to accept connections"
 	probe(ctx context.Context) (ok bool, res string) // res: what failed, for messages
 	wait(since time.Duration) time.Duration          // before the next try, since the first
 	close()
@@ -171,9 +176,16 @@ func (h *host) checks(r petsfile.Readiness) ([]*pending, error) {
 }
 
 // await probes checks until all have passed (true), ctx ends or exited is
-// closed (false).
-func await(ctx context.Context, checks []*pending, exited <-chan struct{}) bool {
+// closed (false). Every interval meanwhile, say (if not nil) is told how long
+// it has waited; it is called from await's goroutine, between probes.
+func await(ctx context.Context, checks []*pending, exited <-chan struct{}, every time.Duration, say func(elapsed time.Duration)) bool {
 	t0 := time.Now()
+	var tick <-chan time.Time
+	if say != nil && every > 0 {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		tick = t.C
+	}
 	for ctx.Err() == nil {
 		var next time.Time
 		for _, c := range checks {
@@ -206,6 +218,9 @@ func await(ctx context.Context, checks []*pending, exited <-chan struct{}) bool 
 		case <-exited:
 			t.Stop()
 			return false
+		case <-tick:
+			t.Stop()
+			say(time.Since(t0))
 		case <-t.C:
 		}
 	}
@@ -246,6 +261,7 @@ func quick(since time.Duration) time.Duration {
 type tcpCheck struct{ addr string }
 
 func (c *tcpCheck) kind() string                       { return "tcp" }
+func (c *tcpCheck) what() string                       { return c.addr + " to accept connections" }
 func (c *tcpCheck) wait(d time.Duration) time.Duration { return quick(d) }
 func (c *tcpCheck) close()                             {}
 
@@ -278,6 +294,7 @@ func newHTTPCheck(u, path string) *httpCheck {
 }
 
 func (c *httpCheck) kind() string { return "http" }
+func (c *httpCheck) what() string { return "GET " + c.url + " to answer 2xx or 3xx" }
 func (c *httpCheck) close()       { c.client.CloseIdleConnections() }
 
 func (c *httpCheck) wait(d time.Duration) time.Duration {
@@ -323,6 +340,7 @@ type cmdCheck struct {
 }
 
 func (c *cmdCheck) kind() string { return "cmd" }
+func (c *cmdCheck) what() string { return fmt.Sprintf("%q to exit 0", c.c.Line) }
 
 func (c *cmdCheck) wait(d time.Duration) time.Duration {
 	if d < 2*time.Second {
@@ -413,6 +431,7 @@ type logCheck struct {
 }
 
 func (c *logCheck) kind() string                       { return "log" }
+func (c *logCheck) what() string                       { return fmt.Sprintf("a line of its output to match /%s/", c.re) }
 func (c *logCheck) wait(d time.Duration) time.Duration { return quick(d) }
 
 func (c *logCheck) close() {
@@ -770,7 +789,7 @@ func (h *host) recordedGroup(pgid int) *state.Service {
 			continue
 		}
 		for _, p := range rec.Procs {
-			if !p.Run && p.PID == pgid && proc.GroupAlive(p.Identity) {
+			if !p.Run && (p.PID == pgid && proc.GroupAlive(p.Identity) || p.Child.PID == pgid && proc.GroupAlive(p.Child)) {
 				return rec
 			}
 		}

@@ -266,35 +266,32 @@ func TestUpReplacesItsOwnInstanceOnItsPort(t *testing.T) {
 	}
 }
 
-// A server that escaped its group outlives its service's stop and keeps the
-// port: the next start fails, naming it as a leftover of the service.
+// A server pets started for the service but no longer tracks (left by a
+// pets from before services were tracked as a whole, which could not see a
+// server that escaped its group) keeps the port: the next start fails,
+// naming it as a leftover of the service.
 func TestUpRefusesLeftoverOfEarlierInstance(t *testing.T) {
 	w := newWorld(t)
 	port := freePort(t)
-	project := loadProject(t, w.dir, fmt.Sprintf(`
-def provider():
-    s = start(%s)
-    return service(s, "127.0.0.1", %d)
-
-register("api", "local", provider)
-`, star(fmt.Sprintf("setsid %s --name api --port %d & exec sleep 1000", petserverBin, port)), port))
+	project := loadProject(t, w.dir, servicePetsfile("api", port))
 	out := &syncBuffer{}
 	s := w.supervisor(project, out)
 	s.Grace = 200 * time.Millisecond
-	up(t, s, apiKey)
-	if strings.Contains(out.String(), "answers, but") {
-		t.Errorf("its own escaped server was taken for another program:\n%s", out)
+	left, err := proc.Start(proc.Spec{Line: serverCmd("api", port), Dir: w.dir, Env: []string{"PETS_SERVICE=api", "PETS_TIER=local"}})
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { _, _ = left.Stop(context.Background(), 0) })
+	waitFor(t, "the leftover to listen", func() bool { return proc.Accepting(addr(port)) })
 	escaped := answerPID(t, port, "api")
-	t.Cleanup(func() { _ = syscall.Kill(escaped, syscall.SIGKILL); w.waitGone(escaped) })
 
-	_, err := s.Up(context.Background(), apiKey, nil)
+	_, err = s.Up(context.Background(), apiKey, nil)
 	want := fmt.Sprintf("Petsfile:4:19: %s is already in use by pid %d (%s --name api --port %d), left over from an earlier api-local that pets stopped; stop it (`kill %d`), then start api-local again",
 		addr(port), escaped, petserverBin, port, escaped)
 	if err == nil || firstLine(err) != want {
 		t.Fatalf("Up with a leftover on the port = %v; want %q", err, want)
 	}
-	// The new instance's own escaped server fails to bind and exits.
+	// The new instance's server fails to bind and exits.
 	waitFor(t, "only the leftover to be left", func() bool {
 		s := w.strays()
 		return len(s) == 1 && s[0] == escaped
@@ -393,7 +390,7 @@ func TestReadyHTTPWaitsFor2xx(t *testing.T) {
 	if err := result(t, done); err != nil {
 		t.Fatal(err)
 	}
-	contains(t, "the log", w.logText(apiKey), "served 200")
+	w.waitLog(apiKey, "served 200") // through its waiter, a moment later
 }
 
 func TestReadyHTTPStatuses(t *testing.T) {

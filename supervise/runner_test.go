@@ -36,8 +36,11 @@ func TestUpRecordsReadyService(t *testing.T) {
 		rec.Petsfile != project.Path || rec.Root != project.Path || rec.Fingerprint != "fp-1" {
 		t.Errorf("record %+v does not match the service that came up (%+v from %s)", rec, v, project.Path)
 	}
-	if len(rec.Procs) != 1 || rec.Procs[0].PID != v.PID || !proc.GroupAlive(rec.Procs[0].Identity) {
-		t.Errorf("recorded processes %+v; want the one live server, pid %d", rec.Procs, v.PID)
+	if len(rec.Procs) != 1 || rec.Procs[0].Child.PID != v.PID || !rec.Procs[0].Waiter || !proc.GroupAlive(rec.Procs[0].Identity) || !proc.GroupAlive(rec.Procs[0].Child) {
+		t.Errorf("recorded processes %+v; want the one live server, pid %d, under its live waiter", rec.Procs, v.PID)
+	}
+	if rec.Tracking != TrackCgroup && rec.Tracking != TrackEnviron || rec.Instance == "" {
+		t.Errorf("record %+v: tracking %q, instance %q", rec, rec.Tracking, rec.Instance)
 	}
 	b, err := os.ReadFile(w.state.LogPath("api", "local"))
 	if err != nil {
@@ -84,7 +87,7 @@ func TestUpReplacesRunningInstance(t *testing.T) {
 				t.Errorf("port %d answers %q; want the new server, pid %d", port, got, second.PID)
 			}
 			rec := w.record("api")
-			if rec.PID != second.PID || len(rec.Procs) != 1 || rec.Procs[0].PID != second.PID {
+			if rec.PID != second.PID || len(rec.Procs) != 1 || rec.Procs[0].Child.PID != second.PID {
 				t.Errorf("record %+v; want only the new server %d", rec, second.PID)
 			}
 			b, _ := os.ReadFile(w.state.LogPath("api", "local"))
@@ -326,6 +329,14 @@ func TestUpReplacesDeadServiceFromAnotherPetsfile(t *testing.T) {
 func crash(t *testing.T, rec *state.Service) {
 	t.Helper()
 	for _, p := range rec.Procs {
+		if p.Child.PID != 0 {
+			// Its command is killed; its waiter notes how, and ends.
+			if err := syscall.Kill(-p.Child.PID, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the waiter to end", func() bool { return !proc.GroupAlive(p.Identity) })
+			continue
+		}
 		if _, err := proc.Stop(context.Background(), p.Identity, 0); err != nil {
 			t.Fatal(err)
 		}
@@ -575,13 +586,13 @@ func TestSupervisorAliveOfServiceStartedElsewhere(t *testing.T) {
 	project := loadProject(t, w.dir, servicePetsfile("api", freePort(t)))
 	up(t, w.supervisor(project, nil), apiKey)
 	crash(t, w.record("api"))
-	// Another pets cannot know how the server ended.
+	// Another pets knows how the server ended: its waiter recorded it.
 	ok, exit := w.supervisor(project, nil).Alive(context.Background(), apiKey)
-	if ok || exit != "" {
-		t.Errorf("Alive = %v, %q; want false, \"\"", ok, exit)
+	if ok || exit != "signal: killed" {
+		t.Errorf("Alive = %v, %q; want false, \"signal: killed\"", ok, exit)
 	}
-	if rec := w.record("api"); rec.Reason != "its processes are gone" || rec.Exit != "" {
-		t.Errorf("recorded reason %q, exit %q; want \"its processes are gone\", no exit", rec.Reason, rec.Exit)
+	if rec := w.record("api"); rec.Reason != "it exited (signal: killed)" || rec.Exit != "signal: killed" {
+		t.Errorf("recorded reason %q, exit %q; want \"it exited (signal: killed)\", \"signal: killed\"", rec.Reason, rec.Exit)
 	}
 }
 

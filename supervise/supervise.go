@@ -2,7 +2,14 @@
 // petsfile.Host that start(), run() and service() call, and the
 // rebuild.Runner the engine drives. Every process it starts is recorded in
 // the state directory the moment it is forked; logs go to the service's log
-// file there, appended across restarts.
+// file there, appended across restarts and rotated at a size (rotate.go).
+//
+// Each server a provider start()s runs under a waiter, a small process of
+// pets' own that owns the server's output and records how it ended
+// (waiter.go); every process of a start is tracked, in a cgroup where pets
+// can make one (tracking.go), so that stopping a service stops all of it,
+// daemons included, and a stop that leaves its port taken fails, naming
+// the process that holds it.
 //
 // Every process of one start of a service carries PETS_SERVICE, PETS_TIER and
 // PETS_INSTANCE (random per start) in its environment: how Ready tells the
@@ -56,6 +63,16 @@ type Supervisor struct {
 	// recorded as failed, with the reason, until its next start or pets
 	// down. Without it (pets up), a failed start leaves no record.
 	KeepFailed bool
+	// LogMax: each service's log rotates at this size; 0 takes
+	// PETS_LOG_MAX, else DefaultLogMax; < 0: never.
+	LogMax int64
+	// Tracking: "" or "auto" (a cgroup where pets can make one, else by
+	// environment), "environ" or "cgroup" (required); "" reads
+	// PETS_TRACKING. See tracking.go.
+	Tracking string
+	// WaiterPath is the program each server runs under (`PROGRAM waiter
+	// ...`, see RunWaiter); "": this executable.
+	WaiterPath string
 
 	mu    sync.Mutex
 	procs map[int]*proc.Proc // started by this process, by pid; guarded by mu
@@ -115,8 +132,10 @@ func Alive(rec *state.Service) bool {
 		if p.Run {
 			continue
 		}
-		alive := proc.GroupAlive(p.Identity)
-		if rec.PID != 0 && p.PID == rec.PID {
+		// A waiter stays while its command's tree does; should it have
+		// been killed, its command's group may still run.
+		alive := proc.GroupAlive(p.Identity) || p.Child.PID != 0 && proc.GroupAlive(p.Child)
+		if rec.PID != 0 && (p.PID == rec.PID || p.Child.PID == rec.PID) {
 			return alive
 		}
 		someAlive = someAlive || alive
@@ -143,11 +162,11 @@ func (s *Supervisor) Alive(_ context.Context, k petsfile.Key) (bool, string) {
 	if Alive(rec) {
 		return true, ""
 	}
-	exit := ""
+	exit := MainExit(rec)
 	s.mu.Lock()
 	p := s.procs[rec.PID]
 	s.mu.Unlock()
-	if p != nil {
+	if p != nil && exit == "" {
 		// Its group looks gone as soon as the leader is a zombie, a moment
 		// before it is reaped: wait that moment for its exit status.
 		select {
@@ -167,6 +186,17 @@ func (s *Supervisor) Alive(_ context.Context, k petsfile.Key) (bool, string) {
 		return nil
 	})
 	return false, exit
+}
+
+// MainExit is how rec's main server's command ended, as its waiter
+// recorded it ("" if unknown or still running).
+func MainExit(rec *state.Service) string {
+	for _, p := range rec.Procs {
+		if !p.Run && (p.PID == rec.PID || p.Child.PID == rec.PID || rec.PID == 0) && p.Exit != "" {
+			return p.Exit
+		}
+	}
+	return ""
 }
 
 // ServiceError is a service that failed to come up, with the tail of its log.
@@ -202,28 +232,37 @@ func (s *Supervisor) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Val
 		return s.dryUp(ctx, k, deps)
 	}
 	t0 := time.Now()
+	maxLog, err := logMax(s.LogMax)
+	if err != nil {
+		return petsfile.Value{}, err
+	}
+	if _, err := s.trackingWanted(); err != nil {
+		return petsfile.Value{}, err
+	}
+	instance := newInstance()
 	// The new record takes the old one's place in the same write, so that
 	// the service is never unrecorded while it restarts (pets list, pets
 	// wait and pets restart would say it is not running).
 	next := &state.Service{
 		Name: k.Name, Tier: k.Tier, Petsfile: svc.File, Root: s.Project.Path, Deps: svc.Deps,
-		Status: state.Starting, Started: time.Now(), Fingerprint: s.Fingerprints[k],
+		Status: state.Starting, Started: time.Now(), Fingerprint: s.Fingerprints[k], Instance: instance,
 	}
 	if err := s.replace(ctx, k, svc, next); err != nil {
 		return petsfile.Value{}, err
 	}
 	stopped := time.Since(t0)
 	logPath := s.State.LogPath(k.Name, k.Tier)
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logf, err := OpenLog(logPath, maxLog)
 	if err != nil {
-		return petsfile.Value{}, fmt.Errorf("open log: %w", err)
+		return petsfile.Value{}, err
 	}
 	defer logf.Close()
-	offset, _ := logf.Seek(0, io.SeekEnd)
-	n, _ := fmt.Fprintf(logf, "--- pets: starting %s at %s ---\n", k, time.Now().Format(time.RFC3339))
+	before := logf.Pos()
+	fmt.Fprintf(logf, "--- pets: starting %s at %s ---\n", k, time.Now().Format(time.RFC3339))
 
-	h := s.newHost(k, logf, offset+int64(n))
+	h := s.newHost(k, logf, instance)
 	v, err := s.Project.Provide(ctx, k, deps, h)
+	h.dropUnusedCgroup()
 	if err == nil {
 		err = s.State.Update(func(f *state.File) error {
 			rec, ok := f.Services[k.Name]
@@ -237,7 +276,7 @@ func (s *Supervisor) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Val
 	}
 	slog.Debug("supervise: up", "service", k, "stop", stopped, "total", time.Since(t0), "err", err)
 	if err != nil {
-		serr := &ServiceError{Key: k, Err: err, LogPath: logPath, Tail: tailFrom(logPath, offset, tailLines)}
+		serr := &ServiceError{Key: k, Err: err, LogPath: logPath, Tail: tailSince(before, tailLines)}
 		stopCtx, cancel := context.WithTimeout(context.Background(), s.grace()+15*time.Second)
 		defer cancel()
 		var failed *state.Service // KeepFailed: recorded as failed, with why, once its processes are stopped
@@ -261,7 +300,8 @@ func (s *Supervisor) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Val
 
 // replace stops a recorded service of the same name before k starts, and
 // records next in its place. A service of that name from another Petsfile
-// that is still alive is refused.
+// that is still alive is refused. If the stop leaves its port taken, the
+// start fails (and, with KeepFailed, k is recorded as failed, saying why).
 func (s *Supervisor) replace(ctx context.Context, k petsfile.Key, svc *petsfile.Service, next *state.Service) error {
 	f, err := s.State.Read()
 	if err != nil {
@@ -302,7 +342,8 @@ func (s *Supervisor) Down(ctx context.Context, k petsfile.Key) error {
 }
 
 // down stops the recorded service name and removes its record, or puts
-// next in its place (if not nil).
+// next in its place (if not nil). If its port is still taken afterwards,
+// it fails, and (with KeepFailed, when next is given) records it as failed.
 func (s *Supervisor) down(ctx context.Context, name string, say bool, next *state.Service) error {
 	f, err := s.State.Read()
 	if err != nil {
@@ -321,24 +362,48 @@ func (s *Supervisor) down(ctx context.Context, name string, say bool, next *stat
 	if say {
 		s.printf("Stopping %s", rec.Key())
 	}
-	if _, err := s.stopService(ctx, rec, next); err != nil {
-		return err
+	var failed func(error) *state.Service
+	if next != nil && s.KeepFailed {
+		failed = func(err error) *state.Service {
+			r := *next
+			reason := headLine(err.Error())
+			if r.Status == state.Failed && r.Reason != "" {
+				reason = r.Reason + "; and " + reason
+			}
+			r.Status, r.Reason, r.Started = state.Failed, reason, time.Now()
+			return &r
+		}
 	}
-	if rec.Port != 0 {
-		// The next instance will want the port: wait until it is free (a
-		// server outside the group may hold it; then give up after grace).
-		wctx, cancel := context.WithTimeout(ctx, s.grace())
-		defer cancel()
-		_ = proc.WaitClosed(wctx, rec.Host())
+	_, err = s.stopService(ctx, rec, next, failed)
+	return err
+}
+
+// headLine is s up to its first newline.
+func headLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
 	}
-	return nil
+	return s
 }
 
 // stopService is StopService for a service this Supervisor may have started
-// itself: it waits for its own children's exit instead of polling. Its
-// record is replaced by next (nil: removed).
-func (s *Supervisor) stopService(ctx context.Context, rec *state.Service, next *state.Service) ([]proc.Stopped, error) {
-	return stopService(ctx, s.State, rec, next, s.grace(), func(id proc.Identity) (proc.Stopped, error) {
+// itself (for a record of an older pets, it waits for its own children's
+// exit instead of polling). Its record is replaced by next (nil: removed),
+// or, if its port is still taken afterwards, by what failed returns (failed
+// nil, or returning nil: removed).
+func (s *Supervisor) stopService(ctx context.Context, rec, next *state.Service, failed func(error) *state.Service) ([]proc.Stopped, error) {
+	// Its waiters are this process's children: whether or not they are
+	// stopped through p, forget them.
+	s.mu.Lock()
+	for _, rp := range rec.Procs {
+		for _, pid := range []int{rp.PID, rp.Child.PID} {
+			if p := s.procs[pid]; p != nil && p.Identity == rp.Identity && rec.Tracking != "" {
+				delete(s.procs, pid)
+			}
+		}
+	}
+	s.mu.Unlock()
+	return stopService(ctx, s.State, rec, next, failed, s.grace(), func(id proc.Identity) (proc.Stopped, error) {
 		s.mu.Lock()
 		p := s.procs[id.PID]
 		if p != nil && p.Identity == id {
@@ -351,45 +416,101 @@ func (s *Supervisor) stopService(ctx context.Context, rec *state.Service, next *
 			return p.Stop(ctx, s.grace())
 		}
 		return proc.Stop(ctx, id, s.grace())
-	})
+	}, func(msg string) { s.printf("pets: %s", msg) })
 }
 
-// StopService stops every process group of rec, newest first, removing each
-// from the record as it goes, and then the record itself. It returns how each
-// group ended.
+// StopService stops every process of rec and removes its record, and
+// fails if its port is still taken afterwards. It returns how its
+// processes ended: one entry for a service pets tracks as a whole (see
+// tracking.go), one per process group, newest first, for a record of an
+// older pets.
 func StopService(ctx context.Context, dir *state.Dir, rec *state.Service, grace time.Duration) ([]proc.Stopped, error) {
-	return stopService(ctx, dir, rec, nil, grace, func(id proc.Identity) (proc.Stopped, error) { return proc.Stop(ctx, id, grace) })
+	return stopServiceSaying(ctx, dir, rec, grace, nil)
 }
 
-func stopService(ctx context.Context, dir *state.Dir, rec, next *state.Service, grace time.Duration, stop func(proc.Identity) (proc.Stopped, error)) ([]proc.Stopped, error) {
+// stopServiceSaying is StopService, saying on w (may be nil) which
+// recorded processes it did not touch, and why.
+func stopServiceSaying(ctx context.Context, dir *state.Dir, rec *state.Service, grace time.Duration, w io.Writer) ([]proc.Stopped, error) {
+	say := func(msg string) {
+		if w != nil {
+			fmt.Fprintln(w, "pets: "+msg)
+		}
+	}
+	return stopService(ctx, dir, rec, nil, nil, grace, func(id proc.Identity) (proc.Stopped, error) { return proc.Stop(ctx, id, grace) }, say)
+}
+
+func stopService(ctx context.Context, dir *state.Dir, rec, next *state.Service, failed func(error) *state.Service, grace time.Duration,
+	stop func(proc.Identity) (proc.Stopped, error), say func(string)) ([]proc.Stopped, error) {
 	var how []proc.Stopped
 	var errs []error
-	for i := len(rec.Procs) - 1; i >= 0; i-- {
-		p := rec.Procs[i]
-		st, err := stop(p.Identity)
+	untouched := func(p state.Proc, err *proc.UntouchedError) {
+		say(fmt.Sprintf("%s: pid %d (%s) was not touched: %s", rec.Key(), p.PID, p.Cmd, err.Reason))
+	}
+	if rec.Tracking != "" {
+		for _, p := range rec.Procs {
+			if p.Start == 0 {
+				untouched(p, proc.NoStartTime(p.PID))
+			}
+		}
+		st, err := proc.StopTracked(ctx, tracked(rec), grace)
 		how = append(how, st)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("stop %q (pid %d): %w", p.Cmd, p.PID, err))
-			continue
+			return how, fmt.Errorf("stop %s: %w", rec.Key(), err)
 		}
+		removeCgroupParents(rec.Cgroup)
 		err = dir.Update(func(f *state.File) error {
-			if r, ok := f.Services[rec.Name]; ok {
-				r.Procs = removeProc(r.Procs, p.Identity)
+			if r, ok := f.Services[rec.Name]; ok && r.Instance == rec.Instance {
+				r.Procs = nil
 			}
 			return nil
 		})
 		if err != nil {
-			errs = append(errs, err)
+			return how, err
+		}
+	} else {
+		for i := len(rec.Procs) - 1; i >= 0; i-- {
+			p := rec.Procs[i]
+			st, err := stop(p.Identity)
+			var ue *proc.UntouchedError
+			if errors.As(err, &ue) {
+				untouched(p, ue)
+				err = nil
+			}
+			how = append(how, st)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("stop %q (pid %d): %w", p.Cmd, p.PID, err))
+				continue
+			}
+			err = dir.Update(func(f *state.File) error {
+				if r, ok := f.Services[rec.Name]; ok {
+					r.Procs = removeProc(r.Procs, p.Identity)
+				}
+				return nil
+			})
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if len(errs) > 0 {
+			return how, errors.Join(errs...)
 		}
 	}
-	if len(errs) > 0 {
-		return how, errors.Join(errs...)
-	}
+	portErr := portFreed(ctx, rec, grace)
 	err := dir.Update(func(f *state.File) error {
 		r, ok := f.Services[rec.Name]
 		switch {
 		case ok && (r.Tier != rec.Tier || !r.Started.Equal(rec.Started)):
 			// Another pets recorded another instance meanwhile: leave it.
+		case portErr != nil:
+			var instead *state.Service
+			if failed != nil {
+				instead = failed(portErr)
+			}
+			if instead != nil {
+				f.Services[rec.Name] = instead
+			} else {
+				delete(f.Services, rec.Name)
+			}
 		case next != nil:
 			f.Services[rec.Name] = next
 		case ok && len(r.Procs) == 0:
@@ -400,6 +521,9 @@ func stopService(ctx context.Context, dir *state.Dir, rec, next *state.Service, 
 	if rec.Fresh != nil && rec.Fresh.Manifest != "" && filepath.IsLocal(filepath.FromSlash(rec.Fresh.Manifest)) {
 		// Nothing runs what it describes any more.
 		_ = os.Remove(filepath.Join(dir.Path, filepath.FromSlash(rec.Fresh.Manifest)))
+	}
+	if portErr != nil {
+		return how, portErr
 	}
 	return how, err
 }
@@ -420,25 +544,34 @@ func removeProc(ps []state.Proc, id proc.Identity) []state.Proc {
 type host struct {
 	s        *Supervisor
 	key      petsfile.Key
-	log      *os.File
-	logStart int64  // where this start's output begins in log
+	log      *Log
+	logStart int64  // where this start's output begins in log (its file then)
 	instance string // PETS_INSTANCE of every process this start runs
 
-	forked bool            // start() or run() has forked a process
-	before map[uint64]bool // sockets (inodes) listening before the first fork; nil: unknown
-	starts []proc.Identity // the process groups start() began
+	forked   bool            // start() or run() has forked a process
+	before   map[uint64]bool // sockets (inodes) listening before the first fork; nil: unknown
+	starts   []proc.Identity // the process groups start() began (their waiters)
+	tracking string          // how its processes are tracked, once one is forked
+	cgroup   string          // its cgroup (tracking "cgroup")
+	entered  bool            // a process was put in cgroup
 }
 
 // instanceVar marks every process of one start of a service (and their
-// descendants, which inherit it): how Ready finds the service's own tree.
+// descendants, which inherit it): how Ready finds the service's own tree,
+// and how stopping it finds its processes without a cgroup.
 const instanceVar = "PETS_INSTANCE"
 
-// newHost returns the host for one start of k, logging to log, whose output
-// begins at logStart.
-func (s *Supervisor) newHost(k petsfile.Key, log *os.File, logStart int64) *host {
+// newInstance returns a new PETS_INSTANCE value.
+func newInstance() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
-	return &host{s: s, key: k, log: log, logStart: logStart, instance: hex.EncodeToString(b)}
+	return hex.EncodeToString(b)
+}
+
+// newHost returns the host for the start instance of k, logging to log,
+// where its output begins now.
+func (s *Supervisor) newHost(k petsfile.Key, log *Log, instance string) *host {
+	return &host{s: s, key: k, log: log, logStart: log.Pos().off, instance: instance}
 }
 
 // env is the environment of the service's commands, after os.Environ():
@@ -469,11 +602,41 @@ func (h *host) forking() {
 	}
 }
 
+// waiterPath is the program servers run under.
+func (h *host) waiterPath() (string, error) {
+	if h.s.WaiterPath != "" {
+		return h.s.WaiterPath, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("find the pets binary (each server runs under `pets %s`): %w", WaiterCommand, err)
+	}
+	return exe, nil
+}
+
 func (h *host) Start(ctx context.Context, c petsfile.Command) (petsfile.Process, error) {
 	h.forking()
-	// Held until recorded: if pets dies in between, the process exits by itself.
-	p, err := proc.StartHeld(proc.Spec{Line: c.Line, Dir: c.Dir, Env: h.env(c.Env), Out: h.log})
+	if err := h.track(); err != nil {
+		return petsfile.Process{}, err
+	}
+	exe, err := h.waiterPath()
 	if err != nil {
+		return petsfile.Process{}, err
+	}
+	// The waiter's own output (a crash, a race report) goes to the log
+	// directly; its command's goes through it.
+	out, err := os.OpenFile(h.log.Name(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return petsfile.Process{}, fmt.Errorf("open log: %w", err)
+	}
+	// Held until recorded (and in its cgroup): if pets dies in between, the
+	// process exits by itself.
+	t0 := time.Now()
+	p, err := proc.StartHeld(proc.Spec{Line: c.Line, Dir: c.Dir, Env: h.env(c.Env), Out: out,
+		Wrap: waiterArgs(exe, h.log.Name(), h.log.max, h.s.State.Path, h.key.Name)})
+	out.Close()
+	if err != nil {
+		h.dropUnusedCgroup()
 		return petsfile.Process{}, err
 	}
 	h.starts = append(h.starts, p.Identity)
@@ -483,37 +646,84 @@ func (h *host) Start(ctx context.Context, c petsfile.Command) (petsfile.Process,
 	}
 	h.s.procs[p.PID] = p
 	h.s.mu.Unlock()
+	entry := state.Proc{Identity: p.Identity, Cmd: c.Line, Dir: c.Dir, Waiter: true}
 	err = h.s.State.Update(func(f *state.File) error {
 		rec, ok := f.Services[h.key.Name]
 		if !ok {
 			return fmt.Errorf("%s: no record to add pid %d to", h.key, p.PID)
 		}
-		rec.Procs = append(rec.Procs, state.Proc{Identity: p.Identity, Cmd: c.Line, Dir: c.Dir})
+		rec.Procs = append(rec.Procs, entry)
+		rec.Instance, rec.Tracking, rec.Cgroup = h.instance, h.tracking, h.cgroup
 		return nil
 	})
+	if err == nil {
+		if err = h.enter(p.PID); err != nil {
+			_ = h.s.State.Update(func(f *state.File) error {
+				if rec, ok := f.Services[h.key.Name]; ok {
+					rec.Procs = removeProc(rec.Procs, p.Identity)
+				}
+				return nil
+			})
+		}
+	}
 	if err != nil {
 		_, _ = p.Stop(context.Background(), 0)
+		h.dropUnusedCgroup()
 		return petsfile.Process{}, err
 	}
 	if err := p.Release(); err != nil {
 		return petsfile.Process{}, err
 	}
+	// The waiter reports its command's process: the service's pid.
+	released := time.Now()
+	child, err := p.Child(ctx)
+	if err != nil {
+		return petsfile.Process{}, fmt.Errorf("start %q: %w", c.Line, err)
+	}
+	slog.Debug("supervise: started", "service", h.key, "tracking", h.tracking, "fork+record", released.Sub(t0), "waiter", time.Since(released))
+	h.starts = append(h.starts, child)
+	h.s.mu.Lock()
+	h.s.procs[child.PID] = p
+	h.s.mu.Unlock()
+	err = h.s.State.Update(func(f *state.File) error {
+		if rec, ok := f.Services[h.key.Name]; ok {
+			for i := range rec.Procs {
+				if rec.Procs[i].Identity == p.Identity {
+					rec.Procs[i].Child = child
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return petsfile.Process{}, err
+	}
 	h.s.printf("Pets ran %q", c.Line)
-	return petsfile.Process{PID: p.PID}, nil
+	return petsfile.Process{PID: child.PID}, nil
 }
 
 func (h *host) Run(ctx context.Context, c petsfile.Command) error {
 	h.forking()
+	if err := h.track(); err != nil {
+		return err
+	}
 	var id proc.Identity
-	offset, _ := h.log.Seek(0, io.SeekEnd)
+	from := h.log.Pos()
 	err := proc.Run(ctx, proc.Spec{Line: c.Line, Dir: c.Dir, Env: h.env(c.Env), Out: h.log}, func(i proc.Identity) {
 		id = i
 		_ = h.s.State.Update(func(f *state.File) error {
 			if rec, ok := f.Services[h.key.Name]; ok {
 				rec.Procs = append(rec.Procs, state.Proc{Identity: i, Cmd: c.Line, Dir: c.Dir, Run: true})
+				rec.Instance, rec.Tracking, rec.Cgroup = h.instance, h.tracking, h.cgroup
 			}
 			return nil
 		})
+		// In its cgroup before it runs, so that whatever it leaves behind
+		// is stopped with the service. (If it cannot be put there, it is
+		// still stopped as a group when it ends.)
+		if err := h.enter(i.PID); err != nil {
+			slog.Debug("supervise: run() outside the service's cgroup", "service", h.key, "err", err)
+		}
 	})
 	_ = h.s.State.Update(func(f *state.File) error {
 		if rec, ok := f.Services[h.key.Name]; ok {
@@ -521,8 +731,9 @@ func (h *host) Run(ctx context.Context, c petsfile.Command) error {
 		}
 		return nil
 	})
+	h.dropUnusedCgroup() // if it never ran
 	if err != nil {
-		tail := tailFrom(h.log.Name(), offset, tailLines)
+		tail := tailSince(from, tailLines)
 		msg := fmt.Sprintf("run %q: %v", c.Line, err)
 		if len(tail) > 0 {
 			msg += "; its output ended with:\n  " + joinLines(tail, "\n  ")

@@ -30,3 +30,34 @@ func tailFrom(path string, offset int64, n int) []string {
 }
 
 func joinLines(lines []string, sep string) string { return strings.Join(lines, sep) }
+
+// tailSince returns the last n lines of a log written since pos, across
+// the rotations since.
+func tailSince(pos LogPos, n int) []string {
+	chain := logChain(pos.path)
+	from := len(chain) - 1 // unknown: the log as it is now, from pos.off
+	if pos.file != nil {
+		from = -1
+		for i, p := range chain {
+			if fi, err := os.Stat(p); err == nil && os.SameFile(fi, pos.file) {
+				from = i
+			}
+		}
+		if from < 0 {
+			// Rotated out of the kept files: what is left of it is all newer.
+			from, pos.off = 0, 0
+		}
+	}
+	var lines []string
+	for i := from; i < len(chain); i++ {
+		off := int64(0)
+		if i == from {
+			off = pos.off
+		}
+		lines = append(lines, tailFrom(chain[i], off, n)...)
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return lines
+}

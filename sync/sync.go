@@ -6,7 +6,9 @@
 //
 // Seed, called once a service is deployed, sends each rule's whole local
 // tree into its pods, so they start from the developer's files rather than
-// the image's. A pod that appeared since the last sync (a new pod, or a
+// the image's (a rule's directory that .gitignore excludes, such as a
+// build's bin/, is sent too: the rule names it). It waits for a ready pod
+// for up to a minute, telling Syncer.Report every 5 s what it waits for. A pod that appeared since the last sync (a new pod, or a
 // restarted container: either way its files are the image's) gets the same:
 // the whole tree, plus the deletions since the service was deployed.
 //
@@ -37,6 +39,8 @@ import (
 	gosync "sync"
 	"time"
 
+	"github.com/bmatcuk/doublestar/v4"
+
 	"github.com/windmilleng/pets/kube"
 	"github.com/windmilleng/pets/petsfile"
 	"github.com/windmilleng/pets/rebuild"
@@ -66,11 +70,65 @@ var ErrNoPods = errors.New("sync: no ready pod matches")
 // called from any goroutine.
 type Syncer struct {
 	Client Client
+	// Report, if set, is told every kube.ReportEvery, while a seed waits for
+	// a ready pod of a rule, what it waits for: a line such as "waiting for a
+	// ready pod of app=backend to give it its files: pod backend-x: Pending
+	// (container app: ContainerCreating) (5s of 1m0s)". It may be called from
+	// any goroutine.
+	Report func(k petsfile.Key, line string)
+
+	// Tests only: how often a wait reports (0: kube.ReportEvery) and how long
+	// a seed waits for a ready pod (0: SeedWait).
+	every, seedWait time.Duration
 
 	mu      gosync.Mutex
 	locks   map[petsfile.Key]*gosync.Mutex   // one per service: its syncs run one at a time
 	history map[petsfile.Key]map[string]bool // paths changed (synced or not) since pets started
 	seen    map[petsfile.Key]map[string]bool // rule + pod UID + container ID: that pod has the rule's tree
+	sent    map[string]map[string]fileStamp  // by podID: each path as it was when sent there
+}
+
+// fileStamp is what a sent file was (zero: it did not exist).
+type fileStamp struct {
+	size  int64
+	mtime time.Time
+	mode  os.FileMode
+}
+
+func stampOf(p string) fileStamp {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return fileStamp{}
+	}
+	return fileStamp{fi.Size(), fi.ModTime(), fi.Mode()}
+}
+
+// unsent returns those of paths that pod has not had as they are now.
+func (s *Syncer) unsent(id string, paths []string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, p := range paths {
+		if st, ok := s.sent[id][p]; !ok || st != stampOf(p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// sentTo records that pod id has paths as they are now.
+func (s *Syncer) sentTo(id string, paths []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sent == nil {
+		s.sent = map[string]map[string]fileStamp{}
+	}
+	if s.sent[id] == nil {
+		s.sent[id] = map[string]fileStamp{}
+	}
+	for _, p := range paths {
+		s.sent[id][p] = stampOf(p)
+	}
 }
 
 // lock serializes the syncs of k and returns its unlock.
@@ -112,15 +170,17 @@ func (s *Syncer) Sync(ctx context.Context, k petsfile.Key, files []rebuild.RuleF
 	return s.sync(ctx, k, files, false)
 }
 
-// Seed sends every rule's whole local tree into the pods of k that have not
-// had it since k was deployed (see Deployed): they hold the image's files.
+// SeedWait is how long Seed waits for a ready pod of a rule.
+const SeedWait = time.Minute
+
+// Seed sends every rule's whole local tree, and the Paths given with it (a
+// build's outputs, which the ignore files may keep out of the tree), into
+// the pods of k that have not had them since k was deployed (see
+// Deployed): they hold the image's files.
 // The rules' commands run (those whose triggers match a file sent) and
-// restart=True restarts. It waits up to a minute for a ready pod.
-func (s *Syncer) Seed(ctx context.Context, k petsfile.Key, rules []petsfile.SyncRule) (rebuild.SyncReport, error) {
-	files := make([]rebuild.RuleFiles, len(rules))
-	for i, r := range rules {
-		files[i].Rule = r
-	}
+// restart=True restarts. It waits up to SeedWait for a ready pod, telling
+// Report what it waits for meanwhile.
+func (s *Syncer) Seed(ctx context.Context, k petsfile.Key, files []rebuild.RuleFiles) (rebuild.SyncReport, error) {
 	return s.sync(ctx, k, files, true)
 }
 
@@ -157,7 +217,7 @@ func (s *Syncer) sync(ctx context.Context, k petsfile.Key, files []rebuild.RuleF
 	history, seen := s.state(k, paths)
 	var errs []error
 	for _, rf := range files {
-		if err := s.syncRule(ctx, rf.Rule, rf.Paths, history, seen, seed, &rep); err != nil {
+		if err := s.syncRule(ctx, k, rf.Rule, rf.Paths, history, seen, seed, &rep); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -168,7 +228,7 @@ func (s *Syncer) sync(ctx context.Context, k petsfile.Key, files []rebuild.RuleF
 // syncRule sends one rule's share of the changed files, mine (with seed,
 // its tree), into its pods; a pod new to the rule gets the tree and the
 // deletions in history.
-func (s *Syncer) syncRule(ctx context.Context, r petsfile.SyncRule, mine []string, history, seen map[string]bool, seed bool, rep *rebuild.SyncReport) error {
+func (s *Syncer) syncRule(ctx context.Context, k petsfile.Key, r petsfile.SyncRule, mine []string, history, seen map[string]bool, seed bool, rep *rebuild.SyncReport) error {
 	if err := checkLinks(r); err != nil {
 		return err
 	}
@@ -176,7 +236,7 @@ func (s *Syncer) syncRule(ctx context.Context, r petsfile.SyncRule, mine []strin
 		return nil
 	}
 	sel := kube.PodSelector{Namespace: r.Namespace, Selector: r.Selector, Container: r.Container}
-	pods, err := s.readyPods(ctx, sel, seed)
+	pods, err := s.readyPods(ctx, k, sel, seed)
 	if err != nil {
 		return fmt.Errorf("%s: %w", r.Pos, err)
 	}
@@ -196,7 +256,11 @@ func (s *Syncer) syncRule(ctx context.Context, r petsfile.SyncRule, mine []strin
 			}
 			send = union(tree, coveredBy(r, keys(history)))
 		} else if seed {
-			continue // it has had the tree since the deploy
+			// It has had the tree since the deploy; of the paths given with
+			// the seed (a build's outputs), those it has not had as they are.
+			if send = s.unsent(podID(r, pod), mine); len(send) == 0 {
+				continue
+			}
 		}
 		if err := s.toPod(ctx, pod, r, send, seen, rep); err != nil {
 			return err
@@ -331,6 +395,7 @@ func (s *Syncer) toPod(ctx context.Context, pod kube.Pod, r petsfile.SyncRule, p
 		return fmt.Errorf("sync into %s: %w", pod, kube.Advise(err))
 	}
 	seen[podID(r, pod)] = true
+	s.sentTo(podID(r, pod), paths)
 	rep.Files += files
 	rep.Gone += gone
 	rep.Pods = append(rep.Pods, pod.String())
@@ -452,30 +517,79 @@ func restartAdvice(err error) error {
 	return err
 }
 
-// readyPods lists the rule's ready pods; when seeding, it waits up to a
-// minute for one (a rollout that was not waited for).
-func (s *Syncer) readyPods(ctx context.Context, sel kube.PodSelector, wait bool) ([]kube.Pod, error) {
-	deadline := time.Now().Add(time.Minute)
+// readyPods lists the rule's ready pods; when seeding, it waits up to
+// SeedWait for one (a rollout that was not waited for, a container that is
+// not ready yet), telling Report what it waits for every kube.ReportEvery,
+// and fails naming what the pods wait for.
+func (s *Syncer) readyPods(ctx context.Context, k petsfile.Key, sel kube.PodSelector, wait bool) ([]kube.Pod, error) {
+	limit, every := s.seedWait, s.every
+	if limit == 0 {
+		limit = SeedWait
+	}
+	if every == 0 {
+		every = kube.ReportEvery
+	}
+	t0 := time.Now()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	var report <-chan time.Time
+	if wait && s.Report != nil {
+		r := time.NewTicker(every)
+		defer r.Stop()
+		report = r.C
+	}
+	what := "a ready pod of " + sel.Selector
+	if sel.Namespace != "" {
+		what += fmt.Sprintf(" (namespace %q)", sel.Namespace)
+	}
 	for {
 		pods, err := s.Client.ReadyPods(ctx, sel)
-		if err != nil || len(pods) > 0 || !wait || time.Now().After(deadline) {
+		if err != nil || len(pods) > 0 || !wait {
 			return pods, err
+		}
+		if time.Since(t0) > limit {
+			return nil, fmt.Errorf("%w %q (namespace %q) within %v: %s; is the service deployed?", ErrNoPods, sel.Selector, sel.Namespace, limit, s.notReady(ctx, sel))
 		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
+		case <-report:
+			s.Report(k, kube.Waiting{What: what + " to give it its files", Status: s.notReady(ctx, sel), Elapsed: time.Since(t0), Timeout: limit}.String())
 		case <-tick.C:
 		}
 	}
+}
+
+// notReady says what the pods of sel wait for, as far as the Client can
+// tell (kube.Client can).
+func (s *Syncer) notReady(ctx context.Context, sel kube.PodSelector) string {
+	c, ok := s.Client.(interface {
+		NotReady(context.Context, kube.PodSelector) ([]kube.PodIssue, error)
+	})
+	if !ok {
+		return "none ready yet"
+	}
+	qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	issues, err := c.NotReady(qctx, sel)
+	switch {
+	case err != nil:
+		return "none ready yet"
+	case len(issues) == 0:
+		return "no pod matches yet"
+	}
+	return kube.Issues(issues)
 }
 
 // walk lists what the rule's local paths hold: files and symlinks (a
 // symlink is sent as a symlink; kube.WriteTar refuses one that leads out),
 // not directories themselves, nor what the watcher ignores (the service's
 // ignore= globs, .gitignore and .petsignore files, version-control
-// directories, editor swap files).
+// directories, editor swap files). A local path of the rule that the ignore
+// files exclude (a build's output directory, bin/ say, which git ignores) is
+// sent whole nevertheless, minus what the ignore= globs exclude and what is
+// always ignored: the rule names it, and a pod seeded without it would lack
+// the build's output (a binary the image does not have).
 func walk(r petsfile.SyncRule) ([]string, error) {
 	base := r.Base
 	if base == "" && len(r.Paths) > 0 {
@@ -487,6 +601,13 @@ func walk(r petsfile.SyncRule) ([]string, error) {
 	}
 	var out []string
 	for _, sp := range r.Paths {
+		skip := ignored.Ignored
+		if fi, err := os.Lstat(sp.Local); err == nil && ignored.Ignored(sp.Local, fi.IsDir()) && !explicitlyIgnored(r, sp.Local) {
+			// The ignore files exclude what the rule maps (bin/, where a build
+			// writes): the rule names it, so it is sent, all of it but what is
+			// always ignored and what the service's ignore= globs exclude.
+			skip = func(p string, _ bool) bool { return p != sp.Local && explicitlyIgnored(r, p) }
+		}
 		err := filepath.WalkDir(sp.Local, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				if errors.Is(err, fs.ErrNotExist) && p == sp.Local {
@@ -494,7 +615,7 @@ func walk(r petsfile.SyncRule) ([]string, error) {
 				}
 				return err
 			}
-			if ignored.Ignored(p, d.IsDir()) {
+			if skip(p, d.IsDir()) {
 				if d.IsDir() {
 					return filepath.SkipDir
 				}
@@ -510,6 +631,22 @@ func walk(r petsfile.SyncRule) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// explicitlyIgnored reports whether p is always ignored (a version-control
+// directory, an editor's swap file) or matches one of the service's ignore=
+// globs, whatever the ignore files say.
+func explicitlyIgnored(r petsfile.SyncRule, p string) bool {
+	if watcher.AlwaysIgnored(filepath.Base(p)) {
+		return true
+	}
+	sp := filepath.ToSlash(p)
+	for _, g := range r.Ignore {
+		if ok, _ := doublestar.Match(filepath.ToSlash(g), sp); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // checkLinks refuses a rule whose local path, or a directory on the way to

@@ -77,7 +77,7 @@ func setupManifest(t *testing.T, manifest string) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.WaitRollout(ctx, objs, 2*time.Minute); err != nil {
+	if err := c.WaitRollout(ctx, objs, 2*time.Minute, nil); err != nil {
 		t.Fatal(err)
 	}
 	return &cluster{c: c, cs: cs, ns: ns}
@@ -265,7 +265,7 @@ func TestSeedAtDeployAndRestartUnderTheWrapper(t *testing.T) {
 	ctx := context.Background()
 	pod := k.pod(t, "app=rs")
 
-	rep, err := s.Seed(ctx, key, rules)
+	rep, err := s.Seed(ctx, key, whole(rules))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,11 +300,25 @@ func TestSeedAtDeployAndRestartUnderTheWrapper(t *testing.T) {
 	}
 	s.Changed(key, []string{filepath.Join(dir, "extra", "e.txt"), filepath.Join(dir, "backend.yaml")})
 	s.Deployed(key)
-	if _, err := s.Seed(ctx, key, rules); err != nil {
+	if _, err := s.Seed(ctx, key, whole(rules)); err != nil {
 		t.Fatal(err)
 	}
 	if got := k.sh(t, pod, "[ -e /extra/e.txt ] && echo still there || echo deleted"); got != "deleted\n" {
 		t.Errorf("a file deleted before a redeploy that kept the pod: %s", got)
+	}
+
+	// A build's output that the ignore files keep out of the tree (y.log
+	// stands for bin/server under a git-ignored bin/ in a rule mapping their
+	// parent): a seed given it sends it, to a pod seeded already, alone.
+	rep, err = s.Seed(ctx, key, []rebuild.RuleFiles{{Rule: rule, Paths: []string{filepath.Join(static, "y.log")}}, {Rule: extra}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Files != 1 {
+		t.Errorf("seed with a build output to a seeded pod: %+v, want that one file", rep)
+	}
+	if got := k.sh(t, pod, "cat /www/y.log"); got != "gitignored\n" {
+		t.Errorf("the build output in the pod: %q", got)
 	}
 
 	// Following the pods: a replacement gets the tree as soon as it is
@@ -378,6 +392,15 @@ func TestRestartWithoutTheWrapperAndSymlinkedParents(t *testing.T) {
 
 // syncPaths syncs paths as the engine would: split among the rules by
 // rebuild.Cover.
+// whole is what a seed of rules sends: their trees.
+func whole(rules []petsfile.SyncRule) []rebuild.RuleFiles {
+	files := make([]rebuild.RuleFiles, len(rules))
+	for i, r := range rules {
+		files[i].Rule = r
+	}
+	return files
+}
+
 func syncPaths(ctx context.Context, s *Syncer, k petsfile.Key, rules []petsfile.SyncRule, paths []string) (rebuild.SyncReport, error) {
 	split, _ := rebuild.Cover(rules, paths)
 	return s.Sync(ctx, k, split)

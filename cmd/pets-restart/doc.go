@@ -36,10 +36,22 @@
 //   - As PID 1 of a container (the normal case) it also reaps the orphaned
 //     processes the kernel hands to it, so they do not pile up as zombies.
 //
+// CMD given as a path (with a /) may not exist yet: in an image that holds no
+// application code, the first sync brings it. The wrapper then says so once on
+// stderr (pets-restart: /app/bin/server does not exist yet: waiting for it ...),
+// looks for the file every 100 ms, and starts CMD as soon as it is there; a
+// file still being written (exec fails with ETXTBSY while tar holds it open) is
+// waited for the same way, so a half-written binary never runs. It waits again
+// if the file is gone when CMD is to restart. While it waits it is still PID 1:
+// it reaps orphans; SIGHUP (pets-restart -restart) makes it look at once;
+// SIGTERM or SIGINT make it exit with 128+N; other signals have no one to go to.
+// A bare command name (no /) must be on PATH.
+//
 // Each restart writes two lines to stderr (pets-restart: restarting CMD (pid N),
-// pets-restart: started CMD (pid M)). Exit codes of the wrapper itself: 2 for a
-// usage error, 127 when CMD cannot be started (not found, not executable), at
-// first or at a restart.
+// pets-restart: started CMD (pid M)); so does a start after a wait. Exit codes of
+// the wrapper itself: 2 for a usage error, 127 when CMD cannot be started (a bare
+// name not on PATH, a file that is not executable or whose #! interpreter is
+// missing), at first or at a restart.
 //
 // Since CMD runs in its own process group, it is not the foreground group of a
 // terminal (kubectl run -it): the wrapper receives the terminal's Ctrl-C and
@@ -57,6 +69,13 @@
 // that leads its own process group), sends the wrapper SIGHUP, and polls /proc
 // until the old child is gone and a new one runs. -pid N restricts it to the
 // wrapper with pid N (tests use it; so can a container that runs several).
+//
+// A wrapper that waits for CMD's file (see above) has nothing to restart:
+// signal mode wakes it (it starts CMD at once if the file has just arrived, and
+// then reports the restart as from pid "(none)"); if the file is still missing,
+// it reports "CMD is not running yet: pets-restart (pid N) waits for PATH to
+// exist, and starts it then" and exits 0, so that a sync that did not bring
+// the file does not fail.
 //
 // Output and exit codes: 0 and "restarted CMD: pid OLD -> NEW" on stdout per
 // wrapper; 3 and "pets-restart: no process runs under pets-restart in this

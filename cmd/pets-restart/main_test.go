@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -257,6 +258,51 @@ func TestInPIDNamespace(t *testing.T) {
 	})
 }
 
+// As PID 1 (a container's command) a wrapper that waits for its CMD's file
+// still reaps the orphans the kernel hands to it, and starts CMD once the
+// file is there.
+func TestWaitingWrapperIsPID1(t *testing.T) {
+	t.Parallel()
+	if err := exec.Command("unshare", "--pid", "--fork", "--mount-proc", "true").Run(); err != nil {
+		t.Skipf("no PID namespaces here (unshare --pid --fork --mount-proc: %v)", err)
+	}
+	dir := t.TempDir()
+	server, pidFile := filepath.Join(dir, "bin", "server"), filepath.Join(dir, "pids")
+	u := startProcess(t, "unshare", "--pid", "--mount-proc", "--kill-child", bin, "--", server, pidFile)
+	var wpid int // the wrapper, as the test sees it
+	waitFor(t, "the wrapper in the namespace", func() bool {
+		wpid = childOf(t, u.pid, func(p proc) bool { return true })
+		return wpid != 0
+	})
+	track(t, wpid)
+	waitFor(t, "the wrapper to say it waits", func() bool { return strings.Contains(u.stderr(t), "waiting for it") })
+
+	// An orphan inside the namespace: the subshell exits, its sleep is reparented to PID 1.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "nsenter", "-t", strconv.Itoa(wpid), "-p", "-m", "sh", "-c", "(exec sleep 1000 </dev/null >/dev/null 2>&1 &)").CombinedOutput(); err != nil {
+		t.Fatalf("nsenter: %v\n%s", err, out)
+	}
+	var orphan int
+	waitFor(t, "the orphan to be reparented to the wrapper", func() bool {
+		orphan = childOf(t, wpid, func(p proc) bool { argv, _ := cmdline(p.pid); return len(argv) > 0 && argv[0] == "sleep" })
+		return orphan != 0
+	})
+	if err := syscall.Kill(orphan, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, fmt.Sprintf("the waiting wrapper to reap the orphan %d", orphan), func() bool {
+		_, err := os.Stat(fmt.Sprintf("/proc/%d", orphan))
+		return os.IsNotExist(err)
+	})
+
+	install(t, server, serverScript)
+	readPids(t, pidFile, 1) // a pid of the namespace: not to be tracked
+	if u.exited() {
+		t.Fatalf("the wrapper exited: %v\n%s", u.cmd.ProcessState, u.stderr(t))
+	}
+}
+
 func TestUsage(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -272,12 +318,176 @@ func TestUsage(t *testing.T) {
 		{[]string{"-restart", "--", "true"}, exitUsage, "-restart takes no command"},
 		{[]string{"-restart", "-grace", "1s"}, exitUsage, "-grace belongs to the wrapper"},
 		{[]string{"-pid", "1", "--", "true"}, exitUsage, "-timeout and -pid belong to -restart"},
-		{[]string{"--", "/nonexistent/server"}, exitCannotStart, "cannot start /nonexistent/server:"},
+		{[]string{"--", "/dev/null"}, exitCannotStart, "cannot start /dev/null:"}, // there, but not executable
 		{[]string{"--", "no-such-command-pets"}, exitCannotStart, "cannot start no-such-command-pets:"},
 	} {
 		out, err := exec.Command(bin, tc.args...).CombinedOutput()
 		if code := exitCodeOf(t, err); code != tc.code || !strings.Contains(string(out), "pets-restart: "+tc.msg) {
 			t.Errorf("pets-restart %q: exit %d, output:\n%s\nwant exit %d and %q", tc.args, code, out, tc.code, tc.msg)
+		}
+	}
+}
+
+// serverScript is a CMD for the waiting tests: it appends its pid to $1, then
+// runs until killed.
+const serverScript = "#!/bin/sh\n" + appendPid + "\n"
+
+// install puts an executable file at path whole, as a rename does: the
+// wrapper never sees it half-written.
+func install(t *testing.T, path, body string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(filepath.Dir(filepath.Dir(path)), ".install-"+filepath.Base(path))
+	if err := os.WriteFile(tmp, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An image without the application: CMD's file arrives later (the first sync
+// brings it). The wrapper waits, saying so once; -restart meanwhile succeeds
+// without starting anything; once the file is there it starts, and restarts
+// as usual.
+func TestWaitsForCommandToAppear(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	server := filepath.Join(dir, "app", "bin", "server") // not even app/ exists
+	pidFile := filepath.Join(dir, "pids")
+	w := startWrapper(t, "--", server, pidFile)
+	waiting := fmt.Sprintf("pets-restart: %s does not exist yet: waiting for it (it starts as soon as it is there)\n", server)
+	waitFor(t, "the wrapper to say it waits", func() bool { return strings.Contains(w.stderr(t), waiting) })
+
+	// Signal mode finds the waiting wrapper: nothing to restart, not a failure.
+	code, stdout, stderr := runSignalMode(t, "-pid", strconv.Itoa(w.pid), "-timeout", "2s")
+	if want := fmt.Sprintf("%s %s is not running yet: pets-restart (pid %d) waits for %s to exist, and starts it then\n", server, pidFile, w.pid, server); code != 0 || stdout != want {
+		t.Errorf("pets-restart -restart while waiting: exit %d, stdout %q, stderr %q; want exit 0, stdout %q", code, stdout, stderr, want)
+	}
+	if w.exited() {
+		t.Fatalf("the wrapper exited while waiting: %v\n%s", w.cmd.ProcessState, w.stderr(t))
+	}
+
+	install(t, server, serverScript)
+	p1 := waitPids(t, pidFile, 1)[0]
+	waitFor(t, "the wrapper's start line", func() bool {
+		return strings.Contains(w.stderr(t), fmt.Sprintf("pets-restart: started %s %s (pid %d)\n", server, pidFile, p1))
+	})
+	if n := strings.Count(w.stderr(t), "waiting for it"); n != 1 {
+		t.Errorf("the wrapper said %d times that it waits, want once:\n%s", n, w.stderr(t))
+	}
+	// A child of the wrapper, leading its own group, as any CMD.
+	if st, err := readStat(p1); err != nil || st.ppid != w.pid || st.pgrp != p1 {
+		t.Errorf("the started CMD: %+v (%v); want a child of %d leading its own group", st, err, w.pid)
+	}
+
+	if code, stdout, stderr := runSignalMode(t, "-pid", strconv.Itoa(w.pid)); code != 0 {
+		t.Fatalf("pets-restart -restart: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if p2 := waitPids(t, pidFile, 2)[1]; p2 == p1 || running(p1) {
+		t.Errorf("restart: pids %d -> %d, old one running: %v", p1, p2, running(p1))
+	}
+}
+
+// The sync brings the file, then pets runs -restart at once: the wrapper
+// starts CMD on the signal (not at its next look), and signal mode reports
+// the start.
+func TestRestartStartsAWaitingCommandOnceItIsThere(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	server := filepath.Join(dir, "bin", "server")
+	pidFile := filepath.Join(dir, "pids")
+	w := startWrapper(t, "--", server, pidFile)
+	waitFor(t, "the wrapper to say it waits", func() bool { return strings.Contains(w.stderr(t), "waiting for it") })
+	install(t, server, serverScript)
+	code, stdout, stderr := runSignalMode(t, "-pid", strconv.Itoa(w.pid))
+	if code != 0 {
+		t.Fatalf("pets-restart -restart: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	// Usually "(none) -> N"; if the wrapper's own look came first, a restart
+	// of what it had just started: "M -> N".
+	m := regexp.MustCompile(fmt.Sprintf(`^restarted %s %s: pid (\(none\)|\d+) -> (\d+)\n$`, regexp.QuoteMeta(server), regexp.QuoteMeta(pidFile))).FindStringSubmatch(stdout)
+	if m == nil {
+		t.Fatalf("signal mode stdout %q", stdout)
+	}
+	started, _ := strconv.Atoi(m[2])
+	pids := waitPids(t, pidFile, 1)
+	if m[1] != "(none)" {
+		pids = waitPids(t, pidFile, 2)
+	}
+	if last := pids[len(pids)-1]; last != started || !running(started) {
+		t.Errorf("signal mode says it started %d; the pids CMD wrote: %v, %d running: %v", started, pids, started, running(started))
+	}
+}
+
+// tar creates the file with its mode, then writes it: until it closes the
+// file, exec fails with ETXTBSY. The wrapper waits for the whole file.
+func TestWaitsForAFileBeingWritten(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	server := filepath.Join(dir, "server")
+	pidFile := filepath.Join(dir, "pids")
+	f, err := os.OpenFile(server, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	half := len(serverScript) / 2
+	if _, err := f.WriteString(serverScript[:half]); err != nil {
+		t.Fatal(err)
+	}
+	w := startWrapper(t, "--", server, pidFile)
+	waitFor(t, "the wrapper to say it waits", func() bool {
+		return strings.Contains(w.stderr(t), fmt.Sprintf("pets-restart: %s is being written: waiting for it", server))
+	})
+	if _, err := os.Stat(pidFile); err == nil {
+		t.Fatal("the half-written file ran")
+	}
+	if _, err := f.WriteString(serverScript[half:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p := waitPids(t, pidFile, 1)[0]
+	if !running(p) || w.exited() {
+		t.Errorf("after the file was whole: CMD running %v, wrapper exited %v\n%s", running(p), w.exited(), w.stderr(t))
+	}
+}
+
+func TestStopSignalWhileWaiting(t *testing.T) {
+	t.Parallel()
+	w := startWrapper(t, "--", filepath.Join(t.TempDir(), "bin", "server"))
+	waitFor(t, "the wrapper to say it waits", func() bool { return strings.Contains(w.stderr(t), "waiting for it") })
+	if err := syscall.Kill(w.pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := w.wait(t), 128+int(syscall.SIGTERM); got != want {
+		t.Errorf("exit code %d, want %d; stderr:\n%s", got, want, w.stderr(t))
+	}
+}
+
+// A file that is there but cannot run is an error at once, not a wait: its
+// #! interpreter is missing (exec says ENOENT too), or it is not executable.
+func TestCommandThatCannotRunIsNotWaitedFor(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	noInterp := filepath.Join(dir, "no-interp")
+	if err := os.WriteFile(noInterp, []byte("#!/nonexistent/interpreter\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	notExec := filepath.Join(dir, "not-exec")
+	if err := os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{noInterp, notExec} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		out, err := exec.CommandContext(ctx, bin, "--", path).CombinedOutput()
+		cancel()
+		if code := exitCodeOf(t, err); code != exitCannotStart || !strings.Contains(string(out), "pets-restart: cannot start "+path+":") {
+			t.Errorf("pets-restart -- %s: exit %d, output %q; want exit %d, cannot start", path, code, out, exitCannotStart)
 		}
 	}
 }

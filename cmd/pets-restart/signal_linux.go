@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -98,6 +99,14 @@ func signalWrappers(opts options, stdout, stderr io.Writer) int {
 			fresh := slices.DeleteFunc(now, func(p proc) bool {
 				return slices.ContainsFunc(t.old, func(o proc) bool { return o.same(p) })
 			})
+			if len(t.old) == 0 && len(fresh) == 0 {
+				if path, ok := waitsFor(t); ok {
+					// The wrapper waits for its CMD's file: nothing to restart;
+					// it starts CMD once the file is there.
+					t.done = fmt.Sprintf("%s is not running yet: pets-restart (pid %d) waits for %s to exist, and starts it then", t.cmd, t.pid, path)
+					continue
+				}
+			}
 			if oldLeft || len(fresh) == 0 {
 				pending++
 				continue
@@ -161,6 +170,22 @@ func findWrappers(self, pid int) ([]*target, error) {
 		out = append(out, &target{proc: st, argv: argv, cmd: cmdString(argv[slices.Index(argv, "--")+1:])})
 	}
 	return out, nil
+}
+
+// waitsFor reports whether t's CMD is a path (with a /) whose file does not
+// exist, as t sees it (a relative path from t's working directory): the
+// wrapper then waits for it instead of running it. It returns the path.
+func waitsFor(t *target) (string, bool) {
+	cmd := t.argv[slices.Index(t.argv, "--")+1:]
+	if len(cmd) == 0 || !strings.Contains(cmd[0], "/") {
+		return "", false
+	}
+	p := cmd[0]
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(fmt.Sprintf("/proc/%d/cwd", t.pid), p)
+	}
+	_, err := os.Stat(p)
+	return cmd[0], errors.Is(err, fs.ErrNotExist)
 }
 
 // isWrapper reports whether argv is pets-restart in wrapper mode.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -34,17 +35,15 @@ func wrap(argv []string, grace time.Duration, stderr io.Writer) int {
 	defer signal.Stop(sigs)
 
 	name := cmdString(argv)
-	pid, err := start(argv)
-	if err != nil {
-		fmt.Fprintf(stderr, "pets-restart: %v\n", err)
-		return exitCannotStart
-	}
-
 	var (
+		pid        int              // CMD's process; 0 while waiting for it
 		restarting bool             // SIGHUP: the child was told to stop; start it again when it is gone
 		stopping   bool             // SIGTERM/SIGINT: exit when the child is gone
 		killTimer  *time.Timer      // SIGKILL for the child's group after grace
 		killC      <-chan time.Time // killTimer.C while armed, else nil
+		poll       *time.Ticker     // while waiting for CMD's file
+		pollC      <-chan time.Time // poll.C while waiting, else nil
+		waitingFor string           // why CMD is not running yet, as said on stderr ("" when not waiting)
 	)
 	armKill := func() {
 		if killC == nil {
@@ -57,6 +56,45 @@ func wrap(argv []string, grace time.Duration, stderr io.Writer) int {
 			killTimer.Stop()
 			killTimer, killC = nil, nil
 		}
+	}
+	defer func() {
+		if poll != nil {
+			poll.Stop()
+		}
+	}()
+	// launch starts CMD, or waits for its file (polling every waitEvery) if it
+	// is not there yet or is still being written; false: CMD cannot start.
+	launch := func(after string) bool {
+		p, err := start(argv)
+		var nt *notThereError
+		if errors.As(err, &nt) {
+			if waitingFor != nt.why {
+				waitingFor = nt.why
+				fmt.Fprintf(stderr, "pets-restart: %s %s: waiting for it (it starts as soon as it is there)\n", nt.path, nt.why)
+			}
+			if poll == nil {
+				poll = time.NewTicker(waitEvery)
+				pollC = poll.C
+			}
+			return true
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "pets-restart: %v\n", err)
+			return false
+		}
+		pid = p
+		if poll != nil {
+			poll.Stop()
+			poll, pollC = nil, nil
+		}
+		if waitingFor != "" || after != "" {
+			fmt.Fprintf(stderr, "pets-restart: started %s (pid %d)\n", name, pid)
+		}
+		waitingFor = ""
+		return true
+	}
+	if !launch("") {
+		return exitCannotStart
 	}
 
 	for {
@@ -83,11 +121,10 @@ func wrap(argv []string, grace time.Duration, stderr io.Writer) int {
 					return code
 				case restarting:
 					restarting = false
-					if pid, err = start(argv); err != nil {
-						fmt.Fprintf(stderr, "pets-restart: %v\n", err)
+					pid = 0
+					if !launch("restart") {
 						return exitCannotStart
 					}
-					fmt.Fprintf(stderr, "pets-restart: started %s (pid %d)\n", name, pid)
 				default:
 					if code != 0 {
 						fmt.Fprintf(stderr, "pets-restart: %s (pid %d) exited with code %d\n", name, wpid, code)
@@ -98,6 +135,16 @@ func wrap(argv []string, grace time.Duration, stderr io.Writer) int {
 
 		case sig := <-sigs:
 			switch {
+			case pid == 0 && (sig == syscall.SIGTERM || sig == syscall.SIGINT):
+				// Waiting for CMD's file: nothing runs, nothing to wait for.
+				return 128 + int(sig.(syscall.Signal))
+			case pid == 0 && sig == syscall.SIGHUP:
+				// pets-restart -restart while waiting: look now rather than at the next poll.
+				if !launch("") {
+					return exitCannotStart
+				}
+			case pid == 0:
+				// Nothing to forward it to.
 			case sig == syscall.SIGHUP:
 				if restarting || stopping {
 					continue // the new child (if any) starts after this request anyway
@@ -117,16 +164,37 @@ func wrap(argv []string, grace time.Duration, stderr io.Writer) int {
 		case <-killC:
 			killTimer, killC = nil, nil
 			signalGroup(pid, syscall.SIGKILL)
+
+		case <-pollC:
+			if !launch("") {
+				return exitCannotStart
+			}
 		}
 	}
 }
 
+// waitEvery is how often the wrapper looks for a CMD whose file is not there yet.
+const waitEvery = 100 * time.Millisecond
+
+// notThereError is a CMD given as a path whose file does not exist yet, or is
+// still being written (exec fails with ETXTBSY while a writer holds it open,
+// as tar does until the file is whole): the wrapper waits for it.
+type notThereError struct {
+	path, why string
+}
+
+func (e *notThereError) Error() string { return e.path + " " + e.why }
+
 // start starts argv in a process group of its own, with the wrapper's stdin,
 // stdout, stderr and environment. PATH is searched at every start, so a restart
-// runs whatever the sync put there.
+// runs whatever the sync put there. A CMD given as a path (with a /) whose file
+// does not exist, or is being written, is a *notThereError.
 func start(argv []string) (int, error) {
 	path, err := exec.LookPath(argv[0])
 	if err != nil {
+		if strings.Contains(argv[0], "/") && errors.Is(err, fs.ErrNotExist) {
+			return 0, &notThereError{argv[0], "does not exist yet"}
+		}
 		return 0, fmt.Errorf("cannot start %s: %w", argv[0], err)
 	}
 	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{
@@ -134,10 +202,23 @@ func start(argv []string) (int, error) {
 		Files: []uintptr{0, 1, 2},
 		Sys:   &syscall.SysProcAttr{Setpgid: true},
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, syscall.ETXTBSY):
+		return 0, &notThereError{path, "is being written"}
+	case errors.Is(err, syscall.ENOENT) && strings.Contains(argv[0], "/") && missing(path):
+		// Removed since LookPath. (ENOENT for a file that is there means its
+		// interpreter, the #! line's, is missing: an error.)
+		return 0, &notThereError{path, "does not exist yet"}
+	case err != nil:
 		return 0, fmt.Errorf("cannot start %s: %w", path, err)
 	}
 	return pid, nil
+}
+
+// missing reports whether the file at path does not exist.
+func missing(path string) bool {
+	_, err := os.Stat(path)
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 // signalGroup sends sig to the process group the child leads, and to the child

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/windmilleng/pets/kube"
@@ -11,10 +13,12 @@ import (
 	livesync "github.com/windmilleng/pets/sync"
 )
 
-// syncerFor returns a Syncer when some service of graph has sync rules: the
+// newSyncer returns a Syncer when some service of graph has sync rules: the
 // kubeconfig is loaded as kubectl does and its context must look local or be
 // listed in the Petsfile's allow_k8s_contexts. nil, nil when no service syncs.
-func syncerFor(project *petsfile.Project, graph *petsfile.Graph) (*livesync.Syncer, error) {
+// While a seed waits for a ready pod it says so on progress (nil: nowhere)
+// every few seconds: "pets: backend-k8s: waiting for a ready pod of ...".
+func newSyncer(progress io.Writer, project *petsfile.Project, graph *petsfile.Graph) (*livesync.Syncer, error) {
 	need := false
 	for _, k := range graph.Order {
 		if s, ok := project.Service(k); ok && len(s.Sync) > 0 {
@@ -28,7 +32,16 @@ func syncerFor(project *petsfile.Project, graph *petsfile.Graph) (*livesync.Sync
 	if err != nil {
 		return nil, err
 	}
-	return &livesync.Syncer{Client: c}, nil
+	s := &livesync.Syncer{Client: c}
+	if progress != nil {
+		var mu sync.Mutex // seeds of several services may report at once
+		s.Report = func(k petsfile.Key, line string) {
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintf(progress, "pets: %s: %s\n", k, line)
+		}
+	}
+	return s, nil
 }
 
 // kubeClient connects to the current context (KUBECONFIG, as kubectl) if it
@@ -48,7 +61,7 @@ func kubeClient(allowed []string) (*kube.Client, *kube.Config, error) {
 // applier implements supervise.Applier with package kube.
 type applier struct{}
 
-func (applier) Apply(ctx context.Context, manifests []byte, ns string, wait bool, allowed []string) (string, error) {
+func (applier) Apply(ctx context.Context, manifests []byte, ns string, wait bool, allowed []string, progress func(string)) (string, error) {
 	c, cfg, err := kubeClient(allowed)
 	if err != nil {
 		return "", err
@@ -58,7 +71,11 @@ func (applier) Apply(ctx context.Context, manifests []byte, ns string, wait bool
 		return "", err
 	}
 	if wait {
-		if err := c.WaitRollout(ctx, objs, 5*time.Minute); err != nil {
+		var report func(kube.Waiting)
+		if progress != nil {
+			report = func(w kube.Waiting) { progress(w.String()) }
+		}
+		if err := c.WaitRollout(ctx, objs, 5*time.Minute, report); err != nil {
 			return "", err
 		}
 	}

@@ -40,6 +40,11 @@ type listItem struct {
 	PID       int       `json:"pid,omitempty"`
 	Petsfile  string    `json:"petsfile"`
 	Log       string    `json:"log"`
+	// Tracking says how pets finds every process of the service (to stop
+	// them all): "cgroup", "environ" (by the PETS_INSTANCE variable in
+	// their environment, their process groups and their descendants) or
+	// "group" (by their process groups alone).
+	Tracking string `json:"tracking"`
 }
 
 func newListCmd(g *globals) *cobra.Command {
@@ -81,7 +86,7 @@ service was started from. The Petsfile is never evaluated.`,
 					Name: s.Key(), Service: s.Name, Tier: s.Tier, State: string(stateOf(s)), Reason: reasonOf(s),
 					Started: s.Started, AgeSecs: int64(now.Sub(s.Started).Seconds()),
 					Host: s.Host(), Hostname: s.Hostname, Port: s.Port, PID: s.PID,
-					Petsfile: s.Petsfile, Log: dir.LogPath(s.Name, s.Tier),
+					Petsfile: s.Petsfile, Log: dir.LogPath(s.Name, s.Tier), Tracking: supervise.TrackingOf(s),
 				})
 			}
 			freshness(cmd.Context(), dir, f, items)
@@ -202,6 +207,9 @@ func reasonOf(s *state.Service) string {
 	case events.Crashed:
 		if s.Reason != "" {
 			return s.Reason
+		}
+		if exit := supervise.MainExit(s); exit != "" {
+			return "it exited (" + exit + ")" // as its waiter recorded, whichever pets started it
 		}
 		return "its processes are gone"
 	}

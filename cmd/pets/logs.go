@@ -20,7 +20,12 @@ func newLogsCmd(g *globals) *cobra.Command {
 		Long: `Print what services wrote to stdout and stderr, kept across restarts in the
 state directory. A SERVICE is a name (every tier) or name-tier. With several
 services each line is prefixed with its service, one colour each (off when
-NO_COLOR is set or output is not a terminal).`,
+NO_COLOR is set or output is not a terminal).
+
+A log rotates when it reaches 50 MB (PETS_LOG_MAX=10M changes that; 0: never):
+NAME-TIER.log becomes NAME-TIER.log.1, and so on up to .3; older output is
+removed. pets logs prints the rotated files first, oldest first; -f follows
+the log across rotations without losing or repeating a line.`,
 		Example: `  pets logs backend
   pets logs -f
   pets logs -f backend frontend-local`,

@@ -76,6 +76,10 @@ type globals struct {
 	stateDir string
 	stdout   io.Writer
 	stderr   io.Writer
+	// logs (a watching pets, see nonBlocking) is where services' log
+	// lines go; stdoutTTY says whether stdout was a terminal before.
+	logs      io.Writer
+	stdoutTTY *bool
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
@@ -97,6 +101,6 @@ service with a provider that start()s it and returns service(server, host, port)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", "", "where pets records running services, logs and events (default $PETS_HOME, else $XDG_STATE_HOME/pets, else ~/.local/state/pets)")
-	root.AddCommand(newUpCmd(g), newWatchCmd(g), newListCmd(g), newDownCmd(g), newLogsCmd(g), newEventsCmd(g), newRestartCmd(g), newWaitCmd(g), newVersionCmd(g), newPortForwardCmd(g))
+	root.AddCommand(newUpCmd(g), newWatchCmd(g), newListCmd(g), newDownCmd(g), newLogsCmd(g), newEventsCmd(g), newRestartCmd(g), newWaitCmd(g), newVersionCmd(g), newPortForwardCmd(g), newWaiterCmd(g), newUICmd(g))
 	return root
 }

@@ -38,6 +38,7 @@ holding the lock pets up holds. A service that is down is started.`,
 	cmd.Flags().StringVarP(&g.file, "file", "f", "", "path of the Petsfile (default: ./Petsfile or the nearest parent's), when no pets watches the services")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", supervise.DefaultReadyTimeout, "how long a restarted service may take to be ready")
 	cmd.Flags().DurationVar(&f.grace, "grace", supervise.DefaultGrace, "time between SIGTERM and SIGKILL when stopping")
+	f.registerLogMax(cmd)
 	return cmd
 }
 
@@ -122,14 +123,15 @@ func restartInPlace(ctx context.Context, g *globals, f *upFlags, dir *state.Dir,
 		return err
 	}
 	defer unlock()
-	syncer, err := syncerFor(project, graph)
+	syncer, err := newSyncer(g.stderr, project, graph)
 	if err != nil {
 		return fmt.Errorf("live sync: %w", err)
 	}
 	eng := &rebuild.Engine{
-		Runner: &supervise.Supervisor{State: dir, Project: project, Stderr: g.stderr, Grace: f.grace, ReadyTimeout: f.timeout, Fingerprints: project.Fingerprints(ctx, graph), Kube: applier{}},
+		Runner: &supervise.Supervisor{State: dir, Project: project, Stderr: g.stderr, Grace: f.grace, ReadyTimeout: f.timeout, LogMax: int64(f.logMax), Fingerprints: project.Fingerprints(ctx, graph), Kube: applier{}},
 		Syncer: syncerOrNil(syncer), Owners: rebuild.OwnersOf(project, graph), Stamps: fresh.NewStamper(dir, project, graph, stateIgnore(dir)),
 		Events: g.events(dir, "restart", p),
+		Lock:   func(ctx context.Context, k petsfile.Key) (func(), error) { return dir.LockService(ctx, k.Name) },
 	}
 	if failed := eng.Restart(ctx, graph, restart).Failed(); len(failed) > 0 {
 		var names []string

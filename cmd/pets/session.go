@@ -20,6 +20,7 @@ import (
 	"github.com/windmilleng/pets/state"
 	"github.com/windmilleng/pets/supervise"
 	livesync "github.com/windmilleng/pets/sync"
+	"github.com/windmilleng/pets/ui"
 	"github.com/windmilleng/pets/watcher"
 )
 
@@ -221,10 +222,24 @@ type watch struct {
 	follower *supervise.LogFollower
 	server   *control.Server
 	petsfile string
-	self     state.Watcher // this pets, as the record lists it
 	requests chan rebuild.Request
+	// ui is the status page (nil: none); uiDone is closed once its start,
+	// on its own goroutine, has ended.
+	ui     *ui.Server
+	uiDone chan struct{}
+
+	// mu guards the fields below: the session's reloads claim services,
+	// the status page's start records its address, close unregisters.
+	mu       sync.Mutex
+	self     state.Watcher // this pets, as the record lists it
+	services []string      // what it last claimed
 	// unregister removes this pets from the record's watchers.
 	unregister func() error
+	closed     bool
+	// bannerShown: the "Watching ..." line is out; uiURL: the page
+	// listens. The page's line follows whichever comes second.
+	bannerShown bool
+	uiURL       string
 }
 
 // listen starts taking requests (pets restart, list, wait) and records this
@@ -248,29 +263,181 @@ func (w *watch) listen(project *petsfile.Project, graph *petsfile.Graph) error {
 		w.server = nil
 		return err
 	}
+	w.startUI(graph)
 	return nil
 }
 
 // claim records this pets as the watcher of graph's services (again, after
 // a reload: the record follows what it watches).
 func (w *watch) claim(graph *petsfile.Graph) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.registerLocked(keyStrings(graph.Order))
+}
+
+// registerLocked records this pets as the watcher of services; w.mu is held.
+func (w *watch) registerLocked(services []string) error {
 	me := w.self
-	me.Services = keyStrings(graph.Order)
+	me.Services = services
 	unregister, err := w.dir.RegisterWatcher(me)
 	if err != nil {
 		return err
 	}
-	w.unregister = unregister
+	w.services, w.unregister = services, unregister
 	return nil
 }
 
-// close stops taking requests.
+// close stops the status page and taking requests.
 func (w *watch) close() {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+	if w.uiDone != nil {
+		<-w.uiDone
+	}
+	if w.ui != nil {
+		_ = w.ui.Close()
+	}
 	if w.server != nil {
 		w.server.Close()
 	}
-	if w.unregister != nil {
-		_ = w.unregister()
+	w.mu.Lock()
+	unregister := w.unregister
+	w.unregister = nil
+	w.mu.Unlock()
+	if unregister != nil {
+		_ = unregister()
+	}
+}
+
+// startUI starts the status page (unless --ui-port 0) on its own
+// goroutine, so that it never delays a service's start; its events flow
+// from now on. Once it listens, the record says where, and the banner
+// does.
+func (w *watch) startUI(graph *petsfile.Graph) {
+	if w.wf.uiPort == 0 {
+		return
+	}
+	initial := make([]ui.Service, len(graph.Order))
+	for i, k := range graph.Order {
+		initial[i] = ui.Service{Name: k.String(), Tier: k.Tier, Deps: keyStrings(graph.Deps[k])}
+	}
+	srv, err := ui.New(ui.Options{
+		Port: w.wf.uiPort, Fallback: w.wf.uiPortSet == nil || !w.wf.uiPortSet(),
+		Dir: w.dir.Path, Backend: uiBackend{w}, Services: initial, Petsfile: w.petsfile,
+		LogPath: func(service string) string { name, tier := splitKey(service); return w.dir.LogPath(name, tier) },
+	})
+	if err != nil {
+		fmt.Fprintf(w.g.stderr, "pets: no status page: %v\n", err)
+		return
+	}
+	w.ui, w.uiDone = srv, make(chan struct{})
+	w.sink.next = events.Tee{w.sink.next, uiBanner{w}, srv}
+	go func() { // owned by w: close waits for it
+		defer close(w.uiDone)
+		if err := srv.Start(); err != nil {
+			fmt.Fprintf(w.g.stderr, "pets: no status page: %v\n", err)
+			return
+		}
+		// Ready-in times of the services started before this pets.
+		if evs, err := w.dir.RecentEvents(500); err == nil {
+			srv.Seed(evs)
+		}
+		w.uiStarted(srv.URL())
+		w.pruneUITokens()
+	}()
+}
+
+// uiStarted records the status page's address and shows it after the
+// banner.
+func (w *watch) uiStarted(url string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return
+	}
+	w.self.UI, w.uiURL = url, url
+	if err := w.registerLocked(w.services); err != nil {
+		fmt.Fprintf(w.g.stderr, "pets: the record does not say where the status page is (pets ui cannot find it): %v\n", err)
+	}
+	if w.bannerShown {
+		w.printUI()
+	}
+}
+
+// printUI is the banner's status page line; w.mu is held.
+func (w *watch) printUI() {
+	fmt.Fprintf(w.g.stderr, "Status page: %s (pets ui prints it with its access token; pets ui --open opens it)\n", w.uiURL)
+}
+
+// uiBanner shows the status page's address after the "Watching ..." line.
+type uiBanner struct{ w *watch }
+
+func (b uiBanner) Emit(e events.Event) {
+	if e.Type != events.WatchStarted {
+		return
+	}
+	b.w.mu.Lock()
+	defer b.w.mu.Unlock()
+	if !b.w.bannerShown && b.w.uiURL != "" {
+		b.w.printUI()
+	}
+	b.w.bannerShown = true
+}
+
+// pruneUITokens removes the token files of watching pets that are gone
+// (killed before they could).
+func (w *watch) pruneUITokens() {
+	live, err := w.dir.LiveWatchers()
+	if err != nil {
+		return
+	}
+	keep := map[int]bool{os.Getpid(): true}
+	for _, o := range live {
+		keep[o.PID] = true
+	}
+	ui.RemoveTokens(w.dir.Path, keep)
+}
+
+// uiBackend is the status page's way to the loop: the requests pets list
+// and pets restart make through the socket.
+type uiBackend struct{ w *watch }
+
+func (b uiBackend) Status(ctx context.Context) ([]ui.Service, error) {
+	r, err := b.w.ask(ctx, rebuild.Request{Op: rebuild.OpStatus})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ui.Service, len(r.Status))
+	for i, s := range r.Status {
+		out[i] = ui.Service{Name: s.Key.String(), Tier: s.Tier, Deps: keyStrings(s.Deps), State: s.State, Freshness: s.Freshness,
+			Files: s.Files, Reason: s.Reason, Host: s.Value.Host(), PID: s.Value.PID}
+	}
+	return out, r.Err
+}
+
+func (b uiBackend) Restart(ctx context.Context, service string) error {
+	r, err := b.w.ask(ctx, rebuild.Request{Op: rebuild.OpRestart, Names: []string{service}})
+	if err != nil {
+		return err
+	}
+	return r.Err
+}
+
+// ask sends q to the loop and waits for its reply.
+func (w *watch) ask(ctx context.Context, q rebuild.Request) (rebuild.Reply, error) {
+	reply := make(chan rebuild.Reply, 1)
+	q.Reply = reply
+	select {
+	case w.requests <- q:
+	case <-ctx.Done():
+		return rebuild.Reply{}, ctx.Err()
+	}
+	select {
+	case r := <-reply:
+		return r, nil
+	case <-ctx.Done():
+		return rebuild.Reply{}, ctx.Err()
 	}
 }
 
@@ -281,7 +448,7 @@ func (w *watch) run(ctx context.Context, project *petsfile.Project, cfg rebuild.
 	g, wf := w.g, w.wf
 	s := &rebuild.Session{
 		Project: project, Config: cfg, Values: values, Down: down, Attach: attach, StopOnExit: stopOnExit, Started: started,
-		Events: w.sink, Requests: w.requests, Lock: w.lock, Timing: rebuild.Timing{Settle: wf.quiet},
+		Events: w.sink, Requests: w.requests, Lock: w.lock, Parallel: w.up.parallel(), Timing: rebuild.Timing{Settle: wf.quiet},
 	}
 	fw, err := newFileWatcher(wf.quiet, wf.cap)
 	if err != nil {
@@ -299,7 +466,7 @@ func (w *watch) run(ctx context.Context, project *petsfile.Project, cfg rebuild.
 	}
 	defer envs.Close()
 	if w.follower == nil {
-		w.follower = supervise.FollowLogs(logFiles(w.dir, cfg.Graph), g.stdout, useColor(g, wf.color))
+		w.follower = supervise.FollowLogs(logFiles(w.dir, cfg.Graph), g.logOut(), useColor(g, wf.color))
 	}
 	fctx, stopLogs := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -320,6 +487,9 @@ func (w *watch) run(ctx context.Context, project *petsfile.Project, cfg rebuild.
 		}
 	}
 	w.sink.next = events.Tee{logStreamer{dir: w.dir, follower: w.follower}, w.printer}
+	if w.ui != nil {
+		w.sink.next = events.Tee{w.sink.next, uiBanner{w}, w.ui}
+	}
 	s.Load = func(ctx context.Context) (*petsfile.Project, *petsfile.Graph, error) {
 		p, err := petsfile.Load(ctx, project.Path, petsfile.Options{Host: supervise.TopLevelHost(g.stderr), Stderr: g.stderr})
 		if err != nil {
@@ -344,7 +514,7 @@ func (w *watch) configure(syncer rebuild.Syncer) func(ctx context.Context, p *pe
 		mu.Lock()
 		defer mu.Unlock()
 		if syncer == nil {
-			s, err := syncerFor(p, graph)
+			s, err := newSyncer(w.g.stderr, p, graph)
 			if err != nil {
 				return cfg, fmt.Errorf("live sync unavailable (changes restart the services instead): %w", err)
 			}
@@ -359,13 +529,15 @@ func (w *watch) configure(syncer rebuild.Syncer) func(ctx context.Context, p *pe
 
 // supervisor is the Runner of a watching pets for project.
 func (w *watch) supervisor(project *petsfile.Project, fp map[petsfile.Key]string) *supervise.Supervisor {
-	return &supervise.Supervisor{State: w.dir, Project: project, Stderr: w.g.stderr, Grace: w.up.grace, ReadyTimeout: w.up.timeout,
+	return &supervise.Supervisor{State: w.dir, Project: project, Stderr: w.g.stderr, Grace: w.up.grace, ReadyTimeout: w.up.timeout, LogMax: int64(w.up.logMax),
 		Fingerprints: fp, Kube: applier{}, KeepFailed: true}
 }
 
 // lock is the lock pets up holds: each step of a round holds it, so that a
 // pets up in another terminal and a round never start a service at once.
-func (w *watch) lock(ctx context.Context) (func(), error) { return w.dir.LockUp(ctx, nil) }
+func (w *watch) lock(ctx context.Context, k petsfile.Key) (func(), error) {
+	return w.dir.LockService(ctx, k.Name)
+}
 
 // serve answers a request from another pets (pets restart, list, wait).
 func (w *watch) serve(ctx context.Context, req control.Request, send func(control.Reply) error) error {

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,8 +27,43 @@ type upFlags struct {
 	grace   time.Duration
 	watch   bool
 	noWatch bool
+	serial  bool
+	logMax  logSize
 
 	watchOpts watchFlags
+}
+
+// logSize is --log-max: a size (50M, 1G; 0: never rotate) as the
+// Supervisor's LogMax (0: PETS_LOG_MAX, else the default; < 0: never).
+type logSize int64
+
+func (l *logSize) String() string {
+	if *l == 0 {
+		return ""
+	}
+	if *l < 0 {
+		return "0"
+	}
+	return strconv.FormatInt(int64(*l), 10)
+}
+
+func (l *logSize) Set(s string) error {
+	n, err := supervise.ParseSize(s)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		n = -1
+	}
+	*l = logSize(n)
+	return nil
+}
+
+func (l *logSize) Type() string { return "size" }
+
+// registerLogMax adds --log-max to cmd.
+func (f *upFlags) registerLogMax(cmd *cobra.Command) {
+	cmd.Flags().Var(&f.logMax, "log-max", "rotate each service's log at this size, keeping 3 old files (50M, 1G; 0: never; default 50M, or PETS_LOG_MAX)")
 }
 
 func newUpCmd(g *globals) *cobra.Command {
@@ -56,9 +93,20 @@ this command started (reloads included) and leaves up what was up before.`,
 	fl.DurationVar(&f.timeout, "timeout", supervise.DefaultReadyTimeout, "how long a service may take to accept TCP connections (service(..., timeout=) overrides)")
 	fl.DurationVar(&f.grace, "grace", supervise.DefaultGrace, "when stopping (a replaced or rolled-back service): time between SIGTERM and SIGKILL")
 	fl.BoolVar(&f.watch, "watch", false, "stay in the foreground: stream logs, restart services as their files change; Ctrl-C stops what this command started (default when PETS_WATCH=1)")
+	fl.BoolVar(&f.serial, "serial", false, "start (and restart, and stop) services one at a time, in dependency order, instead of each as soon as what it depends on is ready")
 	fl.BoolVar(&f.noWatch, "no-watch", false, "start, wait until ready and exit (the default; overrides PETS_WATCH=1)")
+	f.registerLogMax(cmd)
 	f.watchOpts.register(cmd)
 	return cmd
+}
+
+// parallel is the Parallel of the engine: 1 with --serial, else 0 (each
+// service as soon as what it depends on is ready).
+func (f *upFlags) parallel() int {
+	if f.serial {
+		return 1
+	}
+	return 0
 }
 
 // watching says whether up stays in the foreground: --watch, else
@@ -82,6 +130,9 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 	watching, err := f.watching()
 	if err != nil {
 		return err
+	}
+	if watching {
+		defer g.nonBlocking()()
 	}
 	with, err := petsfile.ParseWith(f.with)
 	if err != nil {
@@ -113,14 +164,14 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 	fp := project.Fingerprints(ctx, graph)
 	sup := &supervise.Supervisor{
 		State: dir, Project: project, Stderr: progress,
-		Grace: f.grace, ReadyTimeout: f.timeout, DryRun: f.dryRun,
+		Grace: f.grace, ReadyTimeout: f.timeout, DryRun: f.dryRun, LogMax: int64(f.logMax),
 		Fingerprints: fp, Kube: applier{}, KeepFailed: watching,
 	}
 	// Live sync needs its cluster before anything starts: a missing
 	// kubeconfig or a context that is not allowed stops here.
 	var syncer *livesync.Syncer
 	if !f.dryRun {
-		if syncer, err = syncerFor(project, graph); err != nil {
+		if syncer, err = newSyncer(g.stderr, project, graph); err != nil {
 			return fmt.Errorf("live sync: %w", err)
 		}
 	}
@@ -137,7 +188,7 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 			return err
 		}
 		// Stream from before the first start, so its output shows too.
-		w.follower = supervise.FollowLogs(logFiles(dir, graph), g.stdout, useColor(g, f.watchOpts.color))
+		w.follower = supervise.FollowLogs(logFiles(dir, graph), g.logOut(), useColor(g, f.watchOpts.color))
 	} else if f.dryRun {
 		sink = g.events(nil, "up", p)
 	} else {
@@ -162,7 +213,11 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 		}
 		stamps = st
 	}
-	eng := &rebuild.Engine{Runner: sup, Syncer: syncerOrNil(syncer), Owners: rebuild.OwnersOf(project, graph), Stamps: stamps, Events: sink, KeepGoing: watching}
+	eng := &rebuild.Engine{Runner: sup, Syncer: syncerOrNil(syncer), Owners: rebuild.OwnersOf(project, graph), Stamps: stamps, Events: sink, KeepGoing: watching,
+		Lock: func(ctx context.Context, k petsfile.Key) (func(), error) { return dir.LockService(ctx, k.Name) }, Parallel: f.parallel()}
+	if f.dryRun {
+		eng.Lock, eng.Parallel = nil, 1 // the plan is printed in order
+	}
 	values, err := eng.Up(ctx, graph)
 	unlock()
 	var kg *rebuild.KeepGoingError

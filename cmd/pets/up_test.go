@@ -344,9 +344,9 @@ func TestConcurrentUpsKeepStateIntact(t *testing.T) {
 	if len(l) != 2 || l["backend-local"].Status != "ready" || l["frontend-local"].Status != "ready" {
 		t.Errorf("state after concurrent ups: %+v", l)
 	}
-	// Exactly one server process per service (plus nothing else).
-	if s := e.strays(); len(s) != 2 {
-		t.Errorf("%d processes running, want 2: %v", len(s), s)
+	// Exactly one server process and its waiter per service (plus nothing else).
+	if s := e.strays(); len(s) != 4 {
+		t.Errorf("%d processes running, want 4 (a server and its waiter per service): %v", len(s), s)
 	}
 }
 

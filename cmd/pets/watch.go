@@ -14,19 +14,26 @@ import (
 	"github.com/windmilleng/pets/rebuild"
 	"github.com/windmilleng/pets/state"
 	"github.com/windmilleng/pets/supervise"
+	"github.com/windmilleng/pets/ui"
 	"github.com/windmilleng/pets/watcher"
 )
 
 type watchFlags struct {
-	quiet time.Duration
-	cap   time.Duration
-	color string
+	quiet  time.Duration
+	cap    time.Duration
+	color  string
+	uiPort int
+	// uiPortSet says whether --ui-port was given (the default port falls
+	// back to the next ones when taken; a chosen one does not).
+	uiPortSet func() bool
 }
 
 func (w *watchFlags) register(cmd *cobra.Command) {
-	cmd.Flags().DurationVar(&w.quiet, "quiet", watcher.DefaultQuiet, "watch: a batch of changes closes after this long without a change")
-	cmd.Flags().DurationVar(&w.cap, "max-wait", watcher.DefaultCap, "watch: a batch closes at the latest this long after its first change")
+	cmd.Flags().DurationVar(&w.quiet, "quiet", watcher.DefaultQuiet, "watch: a batch of changes closes after this long without a change (longer while many files change, and while git holds its index lock)")
+	cmd.Flags().DurationVar(&w.cap, "max-wait", watcher.DefaultCap, "watch: a batch closes at the latest this long after its first change, even while git holds its index lock")
 	cmd.Flags().StringVar(&w.color, "color", "auto", "watch: colour the log prefixes: auto, always or never")
+	cmd.Flags().IntVar(&w.uiPort, "ui-port", ui.DefaultPort, "watch: the status page's port on 127.0.0.1 (the default falls back to the next free one; 0: no status page)")
+	w.uiPortSet = func() bool { return cmd.Flags().Changed("ui-port") }
 }
 
 func newWatchCmd(g *globals) *cobra.Command {
@@ -47,12 +54,15 @@ services running. One pets watches a service at a time.`,
 	cmd.Flags().StringVarP(&g.file, "file", "f", "", "path of the Petsfile (default: ./Petsfile or the nearest parent's)")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", supervise.DefaultReadyTimeout, "how long a restarted service may take to accept TCP connections")
 	cmd.Flags().DurationVar(&f.grace, "grace", supervise.DefaultGrace, "time between SIGTERM and SIGKILL when restarting")
+	f.registerLogMax(cmd)
+	cmd.Flags().BoolVar(&f.serial, "serial", false, "restart services one at a time, in dependency order, instead of each as soon as what it depends on is ready")
 	f.watchOpts.register(cmd)
 	return cmd
 }
 
 func runWatch(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 	ctx := cmd.Context()
+	defer g.nonBlocking()()
 	project, err := g.loadProject(ctx, supervise.TopLevelHost(g.stderr))
 	if err != nil {
 		return err
@@ -84,7 +94,7 @@ func runWatch(cmd *cobra.Command, g *globals, f *upFlags, names []string) error 
 			return &petsfile.UsageError{Msg: k.String() + " is not up", Hint: "start it with pets up " + k.Name + ", or use pets up --watch"}
 		}
 	}
-	syncer, err := syncerFor(project, graph)
+	syncer, err := newSyncer(g.stderr, project, graph)
 	if err != nil {
 		return fmt.Errorf("live sync: %w", err)
 	}
@@ -134,6 +144,8 @@ func useColor(g *globals, mode string) bool {
 	tty := false
 	if f, ok := g.stdout.(*os.File); ok {
 		tty = isatty.IsTerminal(f.Fd())
+	} else if g.stdoutTTY != nil {
+		tty = *g.stdoutTTY
 	}
 	return supervise.ColorEnabled(mode, tty, os.Getenv("NO_COLOR"))
 }

@@ -73,7 +73,8 @@ register("web", "local", web)
 `, port, port))
 	e.mustPets("up")
 	// Wait until the helpers are gone, then: still running, and reused.
-	waitFor(t, "the helpers to exit", func() bool { return len(e.strays()) == 1 })
+	// The server and its waiter remain.
+	waitFor(t, "the helpers to exit", func() bool { return len(e.strays()) == 2 })
 	if st := e.list()["web-local"].Status; st != "ready" {
 		t.Errorf("status with exited helpers: %s", st)
 	}

@@ -28,6 +28,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/windmilleng/pets/kube"
@@ -39,7 +40,7 @@ func main() {
 	n := flag.Int("n", 30, "samples per latency figure")
 	pets := flag.String("pets", "bin/pets", "the pets binary to measure")
 	big := flag.Int("tree", 100_000, "files in the large tree (plus half as many in an ignored directory)")
-	only := flag.String("only", "", "measure only this figure (sync, or tree: the large tree and pets list on it) beside its floor")
+	only := flag.String("only", "", "measure only this figure (sync; downtime: per restart, with and without a build; build: edit to new code serving in a pod; or tree: the large tree and pets list on it) beside its floor")
 	flag.Parse()
 	b := &bench{n: *n, treeFiles: *big, only: *only}
 	if err := b.run(*pets); err != nil {
@@ -85,6 +86,13 @@ func (b *bench) run(pets string) error {
 	}
 	if b.only == "tree" {
 		if err := b.largeTree(); err != nil {
+			return err
+		}
+		return b.print()
+	}
+	if b.only == "downtime" || b.only == "build" {
+		measure := map[string]func() error{"downtime": b.downtime, "build": b.buildInPod}[b.only]
+		if err := measure(); err != nil {
 			return err
 		}
 		return b.print()
@@ -143,10 +151,19 @@ func (b *bench) run(pets string) error {
 	if err := b.syncLatency(true); err != nil {
 		return err
 	}
+	fmt.Fprintf(os.Stderr, "measuring downtime per restart (announcement backend, with and without its build)...\n")
+	if err := b.downtime(); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "measuring edit-to-new-code-serving-in-pod (build, sync, restart; if the test cluster is up)...\n")
+	if err := b.buildInPod(); err != nil {
+		return err
+	}
 	fmt.Fprintf(os.Stderr, "measuring a %d-file tree...\n", b.treeFiles)
 	if err := b.largeTree(); err != nil {
 		return err
 	}
+	b.uiLag()
 
 	return b.print()
 }
@@ -762,7 +779,7 @@ spec:
 	defer func() {
 		_ = exec.Command("kubectl", "--kubeconfig", kubeconfig, "delete", "namespace", ns, "--wait=false").Run()
 	}()
-	if err := c.WaitRollout(ctx, objs, 2*time.Minute); err != nil {
+	if err := c.WaitRollout(ctx, objs, 2*time.Minute, nil); err != nil {
 		return err
 	}
 	var pod kube.Pod
@@ -859,4 +876,141 @@ spec:
 	}
 	b.add(figure, s, "bare exec round trip", floor.Median)
 	return nil
+}
+
+// uiLag: the status page's event lag (from pets stamping an event to the
+// page, open in headless Chromium, receiving it) while a service prints
+// 10,000 log lines a second and the page shows that log, beside the same
+// without the flood; and pets' peak RSS meanwhile. Each sample is one event
+// of the rounds that b.n edits cause.
+func (b *bench) uiLag() {
+	const figure = "status page: event lag, emitted to received by the page, while a service logs 10,000 lines/s"
+	fmt.Fprintf(os.Stderr, "measuring the status page's event lag...\n")
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		b.note(figure, "not measured: no chromium (apt-get install chromium)")
+		return
+	}
+	flood := filepath.Join(b.tmp, "flood", "flood")
+	src := `package main
+
+import ("bufio"; "fmt"; "os"; "strconv"; "time")
+
+func main() { // os.Args[1] lines a second, forever
+	rate, _ := strconv.Atoi(os.Args[1])
+	w := bufio.NewWriterSize(os.Stdout, 1<<16)
+	t0, n := time.Now(), 0
+	for range time.Tick(10 * time.Millisecond) {
+		for due := int(time.Since(t0).Seconds() * float64(rate)); n < due; n++ {
+			fmt.Fprintf(w, "flood %09d the quick brown fox jumps over the lazy dog\n", n)
+		}
+		w.Flush()
+	}
+}
+`
+	if err := os.MkdirAll(filepath.Dir(flood), 0o755); err == nil {
+		err = os.WriteFile(flood+".go", []byte(src), 0o644)
+	}
+	if out, err := exec.Command("go", "build", "-o", flood, flood+".go").CombinedOutput(); err != nil {
+		b.note(figure, fmt.Sprintf("not measured: build the flood: %v\n%s", err, out))
+		return
+	}
+	lag := func(rate int) (samples, int, error) {
+		dir, err := os.MkdirTemp(b.tmp, "ui-")
+		if err != nil {
+			return nil, 0, err
+		}
+		port, err := freePort()
+		if err != nil {
+			return nil, 0, err
+		}
+		pf := fmt.Sprintf("register('s', 'local', lambda: service(start('exec %s --port %d'), '127.0.0.1', %d), watch=['s/**'])\n", b.server, port, port)
+		if rate > 0 {
+			pf = fmt.Sprintf("register('flood', 'local', lambda: start('exec %s %d'), watch=['flood/**'])\n", flood, rate) + pf
+		}
+		if err := os.MkdirAll(filepath.Join(dir, "s"), 0o755); err != nil {
+			return nil, 0, err
+		}
+		if err := os.WriteFile(filepath.Join(dir, "Petsfile"), []byte(pf), 0o644); err != nil {
+			return nil, 0, err
+		}
+		uiPort, err := freePort()
+		if err != nil {
+			return nil, 0, err
+		}
+		home := filepath.Join(dir, "home")
+		w, err := b.startWatch(dir, home, "--ui-port", strconv.Itoa(uiPort))
+		if err != nil {
+			return nil, 0, err
+		}
+		defer w.stop()
+		ui := exec.Command(b.pets, "ui")
+		ui.Dir, ui.Env = dir, append(os.Environ(), "PETS_HOME="+home)
+		addr, err := ui.Output()
+		if err != nil {
+			return nil, 0, fmt.Errorf("pets ui: %v", err)
+		}
+		// A fresh profile, which chromedp removes (and any process of the
+		// browser still using it) once the browser is stopped.
+		actx, acancel := chromedp.NewExecAllocator(context.Background(), chromedp.ExecPath(chromium),
+			chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
+			chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true), chromedp.Flag("disable-background-networking", true),
+			chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
+			chromedp.WindowSize(1280, 1000))
+		defer acancel()
+		ctx, cancel := chromedp.NewContext(actx)
+		defer func() {
+			cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
+			_ = chromedp.Cancel(cctx)
+			ccancel()
+			cancel()
+		}()
+		live := `document.getElementById('conn').dataset.state === 'live'`
+		if err := chromedp.Do(ctx, chromedp.Navigate(strings.TrimSpace(string(addr)))); err != nil {
+			return nil, 0, err
+		}
+		if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](live, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+			return nil, 0, fmt.Errorf("the page: %v", err)
+		}
+		time.Sleep(2 * time.Second) // the flood on the page
+		re := regexp.MustCompile(`round \d+: s/x -> s-local restarted`)
+		from := w.count()
+		for i := 0; i < b.n; i++ {
+			if err := os.WriteFile(filepath.Join(dir, "s", "x"), []byte(strconv.Itoa(i)), 0o644); err != nil {
+				return nil, 0, err
+			}
+			idx, _, err := w.wait(re, from, time.Minute)
+			if err != nil {
+				return nil, 0, err
+			}
+			from = idx + 1
+			time.Sleep(100 * time.Millisecond) // the round's last events reach the page
+		}
+		ms, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`window.petsUI.lag.map(l => l.ms)`))
+		if err != nil {
+			return nil, 0, err
+		}
+		hwm, _ := statusKB(w.cmd.Process.Pid, "VmHWM")
+		var s samples
+		for _, m := range ms {
+			s = append(s, time.Duration(m*float64(time.Millisecond)))
+		}
+		if len(s) == 0 {
+			return nil, 0, fmt.Errorf("the page had no event")
+		}
+		sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+		return s, hwm, nil
+	}
+	quiet, _, err := lag(0)
+	if err != nil {
+		b.note(figure, "not measured: "+err.Error())
+		return
+	}
+	flooded, hwm, err := lag(10_000)
+	if err != nil {
+		b.note(figure, "not measured: "+err.Error())
+		return
+	}
+	b.add(figure+fmt.Sprintf(" (%d events)", len(flooded)), flooded, "same, no flood", quiet.median())
+	b.note("  pets' peak RSS (VmHWM) meanwhile, the page open", fmt.Sprintf("%.1f MB", float64(hwm)/1024))
 }

@@ -1,0 +1,129 @@
+package kube
+
+import (
+	"context"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/windmilleng/pets/internal/testcluster"
+)
+
+// hammer opens connections to addr from 4 goroutines until stop is closed, each sending an
+// HTTP/1.0 GET and reading to the end, and returns how long the slowest took.
+func hammer(addr string, stop <-chan struct{}) time.Duration {
+	var mu sync.Mutex
+	var slowest time.Duration
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				t0 := time.Now()
+				if c, err := net.Dial("tcp", addr); err == nil {
+					_ = c.SetDeadline(time.Now().Add(40 * time.Second))
+					_, _ = io.WriteString(c, "GET / HTTP/1.0\r\n\r\n")
+					_, _ = io.Copy(io.Discard, c)
+					c.Close()
+				}
+				mu.Lock()
+				slowest = max(slowest, time.Since(t0))
+				mu.Unlock()
+				time.Sleep(2 * time.Millisecond)
+			}
+		}()
+	}
+	wg.Wait()
+	return slowest
+}
+
+// While nothing listens on the pod's port (an image whose server a sync brings), every
+// forward fails; and a pod being deleted never answers a new stream. Neither may hold a
+// local connection for client-go's 30 s stream timeout: each ends within a few seconds,
+// however many connections race on the shared connection to the pod.
+func TestPortForwardRefusedPortAndDeletedPodNeverHang(t *testing.T) {
+	t.Parallel()
+	c := clusterClient(t)
+	ns := testcluster.Namespace(t)
+	deploy(t, c, ns, `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: empty}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: empty}}
+  template:
+    metadata: {labels: {app: empty}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: app
+        image: `+appImage+`
+        imagePullPolicy: Never
+        command: ["sleep", "3600"]
+`)
+	sel := PodSelector{Namespace: ns, Selector: "app=empty"}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var log syncBuffer
+	fwd, err := c.PortForward(ctx, ForwardOptions{Pods: sel, RemotePort: 8080, Log: &log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := fwd.Close(); err != nil {
+			t.Error(err)
+		}
+		t.Logf("port-forward log:\n%s", log.String())
+	}()
+	const bound = 8 * time.Second
+	run := func(what string, d time.Duration, during func()) {
+		t.Helper()
+		stop := make(chan struct{})
+		done := make(chan time.Duration)
+		go func() { done <- hammer(fwd.Addr(), stop) }()
+		if during != nil {
+			during()
+		}
+		time.Sleep(d) // the period being hammered
+		close(stop)
+		if slowest := <-done; slowest > bound {
+			t.Errorf("%s: a connection took %v (want under %v)", what, slowest, bound)
+		}
+	}
+	run("nothing listens in the pod", 3*time.Second, nil)
+
+	// A server answers now.
+	pod := onePod(t, c, sel)
+	execOut(t, c, pod, "httpd", "-p", "8080", "-h", "/www")
+	waitServed := time.Now().Add(30 * time.Second)
+	for {
+		got, err := httpGet(ctx, "http://"+fwd.Addr()+"/index.html")
+		if err == nil && got == "hello from "+appImage+"\n" {
+			break
+		}
+		if time.Now().After(waitServed) {
+			t.Fatalf("the pod's server does not answer through the forward: %q, %v", got, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// Its pod is deleted while connections come in; the replacement has no server.
+	run("the pod is deleted", 6*time.Second, func() {
+		if err := c.Clientset.CoreV1().Pods(ns).Delete(ctx, pod.Name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if target, _ := fwd.Target(); target.UID == pod.UID {
+		t.Errorf("the forward still targets the deleted pod %s", pod)
+	}
+}

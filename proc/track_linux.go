@@ -1,0 +1,364 @@
+package proc
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Members returns the pids of t's live processes: those of its cgroup, or,
+// without one, those Tree finds by its marker and groups.
+func (t Tracked) Members() ([]int, error) {
+	ms, err := t.members()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int, len(ms))
+	for i, m := range ms {
+		out[i] = m.pid
+	}
+	return out, nil
+}
+
+func (t Tracked) members() ([]member, error) {
+	if t.Cgroup != "" {
+		pids, err := CgroupProcs(t.Cgroup)
+		if err == nil {
+			return withStart(pids), nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		// Removed under us: look for the processes the other ways.
+	}
+	if t.Marker == "" && len(t.Groups) == 0 {
+		return nil, nil
+	}
+	pids, err := Tree(t.Marker, t.liveGroups())
+	if err != nil {
+		return nil, err
+	}
+	return withStart(pids), nil
+}
+
+// subtree returns the processes of group pgid and their descendants: among
+// the cgroup's processes where t has one (its processes' descendants are
+// all there), else among all.
+func (t Tracked) subtree(pgid int) ([]member, error) {
+	if t.Cgroup == "" {
+		pids, err := Tree("", []int{pgid})
+		return withStart(pids), err
+	}
+	pids, err := CgroupProcs(t.Cgroup)
+	if errors.Is(err, fs.ErrNotExist) {
+		pids, err = Tree("", []int{pgid})
+		return withStart(pids), err
+	}
+	if err != nil {
+		return nil, err
+	}
+	stats := make(map[int]stat, len(pids))
+	for _, pid := range pids {
+		if st, err := readStat(pid); err == nil && st.state != "Z" && st.state != "X" {
+			stats[pid] = st
+		}
+	}
+	in := map[int]bool{}
+	var inTree func(pid int, depth int) bool
+	inTree = func(pid int, depth int) bool {
+		st, ok := stats[pid]
+		if !ok || depth > len(stats) {
+			return false
+		}
+		if v, done := in[pid]; done {
+			return v
+		}
+		v := st.pgrp == pgid || inTree(st.ppid, depth+1)
+		in[pid] = v
+		return v
+	}
+	var out []int
+	for pid := range stats {
+		if inTree(pid, 0) {
+			out = append(out, pid)
+		}
+	}
+	return withStart(out), nil
+}
+
+// liveGroups returns the groups of t that may still hold its processes.
+func (t Tracked) liveGroups() []int {
+	var out []int
+	for _, g := range t.Groups {
+		if ours(g) {
+			out = append(out, g.PID)
+		}
+	}
+	return out
+}
+
+// withStart pairs each live (not zombie) process with its start time.
+func withStart(pids []int) []member {
+	out := make([]member, 0, len(pids))
+	self := os.Getpid()
+	for _, pid := range pids {
+		if pid == self {
+			continue
+		}
+		if st, err := startTime(pid, false); err == nil {
+			out = append(out, member{pid, st})
+		}
+	}
+	return out
+}
+
+// StopTracked stops every process of t: the groups newest first, each
+// with its descendants, then whatever else t holds (processes that left
+// their group and their parent: daemons). Each gets SIGTERM (a waiter
+// none: it exits once its command's tree is gone); once grace has passed,
+// what is left is killed (cgroup.kill where t has a cgroup, else SIGKILL to
+// each process, again for any forked meanwhile), and StopTracked returns
+// when no process of t is left, having removed its cgroup.
+//
+// A process is signalled through a pidfd opened while its start time is
+// the one seen when it was found, so a pid reused meanwhile is never hit.
+func StopTracked(ctx context.Context, t Tracked, grace time.Duration) (Stopped, error) {
+	termCtx, cancel := context.WithTimeout(ctx, grace)
+	defer cancel()
+	found := false
+	for i := len(t.Groups) - 1; i >= 0; i-- {
+		g := t.Groups[i]
+		list := func() ([]member, error) {
+			if !ours(g) {
+				return nil, nil
+			}
+			return t.subtree(g.PID)
+		}
+		ms, err := list()
+		if err != nil {
+			return AlreadyGone, err
+		}
+		if len(ms) == 0 {
+			continue
+		}
+		found = true
+		t.signal(ms, sigTerm, true)
+		if termCtx.Err() == nil {
+			_ = waitMembers(termCtx, list, nil)
+		}
+	}
+	ms, err := t.members()
+	if err != nil {
+		return AlreadyGone, err
+	}
+	if len(ms) > 0 {
+		found = true
+		t.signal(ms, sigTerm, true)
+	}
+	if !found {
+		return AlreadyGone, t.removeCgroup(ctx)
+	}
+	if termCtx.Err() == nil && waitMembers(termCtx, t.members, nil) == nil {
+		return Terminated, t.removeCgroup(ctx)
+	}
+	if ctx.Err() != nil {
+		return AlreadyGone, ctx.Err()
+	}
+	if ms, err := t.members(); err == nil && len(ms) == 0 {
+		return Terminated, t.removeCgroup(ctx) // gone just as the grace period ended
+	}
+	killAll := func(ms []member) { t.signal(ms, sigKill, false) }
+	if t.Cgroup != "" {
+		if err := cgroupKill(t.Cgroup); err == nil {
+			killAll = nil
+		}
+	}
+	killCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := waitMembers(killCtx, t.members, killAll); err != nil {
+		left, _ := t.Members()
+		return Killed, &StillRunningError{PIDs: left, Err: err}
+	}
+	return Killed, t.removeCgroup(ctx)
+}
+
+// removeCgroup removes t's cgroup once the kernel has let go of its last
+// processes (an exited process not yet reaped by its parent keeps it busy
+// for a moment).
+func (t Tracked) removeCgroup(ctx context.Context) error {
+	if t.Cgroup == "" {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_ = poll(wctx, func() bool {
+		populated, err := CgroupPopulated(t.Cgroup)
+		return err != nil || !populated
+	})
+	return RemoveCgroup(t.Cgroup)
+}
+
+// signal sends sig to each of ms (but the waiters, if skipWaiters).
+func (t Tracked) signal(ms []member, sig syscall.Signal, skipWaiters bool) {
+	for _, m := range ms {
+		if skipWaiters && t.isWaiter(m) {
+			continue
+		}
+		_ = signalMember(m, sig)
+	}
+}
+
+// signalMember sends sig to m if it is still the process found: through a
+// pidfd opened while its pid has m's start time (Linux 5.3; before, kill(2)
+// after the same check).
+func signalMember(m member, sig syscall.Signal) error {
+	fd, err := unix.PidfdOpen(m.pid, 0)
+	if err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return nil // gone
+		}
+		if st, err := startTime(m.pid, false); err != nil || st != m.start {
+			return nil
+		}
+		return syscall.Kill(m.pid, sig)
+	}
+	defer unix.Close(fd)
+	if st, err := startTime(m.pid, false); err != nil || st != m.start {
+		return nil // exited, or the pid is another process's now
+	}
+	err = unix.PidfdSendSignal(fd, sig, nil, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return nil
+	}
+	return err
+}
+
+// waitMembers waits until list finds no process, or ctx ends. each (may be
+// nil) is called with every non-empty listing.
+func waitMembers(ctx context.Context, list func() ([]member, error), each func([]member)) error {
+	for {
+		ms, err := list()
+		if err != nil {
+			return err
+		}
+		if len(ms) == 0 {
+			return nil
+		}
+		if each != nil {
+			each(ms)
+		}
+		if err := waitExit(ctx, ms); err != nil {
+			return err
+		}
+	}
+}
+
+// waitExit waits until every process of ms has exited, or ctx ends.
+func waitExit(ctx context.Context, ms []member) error {
+	var fds []unix.PollFd
+	defer func() {
+		for _, f := range fds {
+			unix.Close(int(f.Fd))
+		}
+	}()
+	var unwatched []member // no pidfd (Linux before 5.3): polled
+	for _, m := range ms {
+		fd, err := unix.PidfdOpen(m.pid, 0)
+		if err != nil {
+			if !errors.Is(err, unix.ESRCH) {
+				unwatched = append(unwatched, m)
+			}
+			continue
+		}
+		if st, err := startTime(m.pid, false); err != nil || st != m.start {
+			unix.Close(fd)
+			continue
+		}
+		fds = append(fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
+	}
+	if len(unwatched) > 0 {
+		err := poll(ctx, func() bool {
+			for _, m := range unwatched {
+				if st, err := startTime(m.pid, false); err == nil && st == m.start {
+					return false
+				}
+			}
+			return true
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for len(fds) > 0 {
+		wait := 50 * time.Millisecond
+		if d, ok := ctx.Deadline(); ok && time.Until(d) < wait {
+			wait = max(time.Until(d), time.Millisecond)
+		}
+		n, err := unix.Poll(fds, int(wait/time.Millisecond))
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			return err
+		}
+		if n > 0 {
+			left := fds[:0]
+			for _, f := range fds {
+				if f.Revents != 0 {
+					unix.Close(int(f.Fd))
+					continue
+				}
+				left = append(left, f)
+			}
+			fds = left
+		}
+		if len(fds) > 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// Descendants returns the live processes below pid (its children, theirs,
+// and so on), in pid order.
+func Descendants(pid int) ([]int, error) {
+	pids, err := allPIDs()
+	if err != nil {
+		return nil, err
+	}
+	children := map[int][]int{}
+	for _, p := range pids {
+		st, err := readStat(p)
+		if err != nil || st.state == "Z" || st.state == "X" {
+			continue
+		}
+		children[st.ppid] = append(children[st.ppid], p)
+	}
+	found := map[int]bool{}
+	queue := []int{pid}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, c := range children[p] {
+			if !found[c] {
+				found[c] = true
+				queue = append(queue, c)
+			}
+		}
+	}
+	return sortedKeys(found), nil
+}
+
+// SignalDescendants sends sig to every live process below this one.
+func SignalDescendants(sig syscall.Signal) error {
+	pids, err := Descendants(os.Getpid())
+	if err != nil {
+		return err
+	}
+	for _, m := range withStart(pids) {
+		_ = signalMember(m, sig)
+	}
+	return nil
+}

@@ -1,0 +1,185 @@
+package proc
+
+// StopTracked finds and stops every process of a service, however they
+// left their group: through the service's cgroup, or through its marker
+// variable, its groups and their descendants.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// escapeLine forks, from a group pets started, processes that leave it:
+// one in its own session, one orphaned (double fork) into its own session
+// with an empty environment, and writes their pids to ./pids.
+const escapeLine = `setsid sleep 1000 & echo $! >> pids
+(env -i setsid sleep 1000 & echo $! >> pids)
+echo end >> pids
+exec sleep 1000`
+
+// startEscaping starts escapeLine (held, then in cgroup if not ""), and
+// returns it and the pids of the processes that left its group.
+func startEscaping(t *testing.T, marker, cgroup string) (*Proc, []int) {
+	t.Helper()
+	dir := t.TempDir()
+	p, err := StartHeld(Spec{Line: escapeLine, Dir: dir, Env: []string{marker}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cgroup != "" {
+		if err := CgroupAdd(cgroup, p.PID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Release(); err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	t.Cleanup(func() {
+		_ = signalGroup(p.PID, syscall.SIGKILL)
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		<-p.Done()
+	})
+	waitFor(t, func() bool {
+		b, _ := os.ReadFile(filepath.Join(dir, "pids"))
+		return strings.HasSuffix(string(b), "end\n")
+	})
+	b, _ := os.ReadFile(filepath.Join(dir, "pids"))
+	for _, f := range strings.Fields(string(b)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	for _, pid := range pids {
+		waitFor(t, func() bool { return CmdLine(pid) == "sleep 1000" })
+	}
+	return p, pids
+}
+
+func testCgroup(t *testing.T) string {
+	t.Helper()
+	mount, _, err := CgroupMount()
+	if err != nil {
+		t.Skipf("no cgroup2: %v", err)
+	}
+	dir := filepath.Join(mount, fmt.Sprintf("pets-proc-test-%d-%d", os.Getpid(), time.Now().UnixNano()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Skipf("cannot make a cgroup here (not root, nothing delegated): %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cgroupKill(dir) // whatever a failed test left
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = Tracked{Cgroup: dir}.removeCgroup(ctx)
+	})
+	return dir
+}
+
+func TestStopTrackedCgroup(t *testing.T) {
+	cg := testCgroup(t)
+	p, escaped := startEscaping(t, "PETS_PROC_TEST=cgroup", cg)
+	members, err := CgroupProcs(cg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range append([]int{p.PID}, escaped...) {
+		if !slices.Contains(members, pid) {
+			t.Errorf("pid %d is not in the cgroup: %v", pid, members)
+		}
+	}
+	how, err := StopTracked(context.Background(), Tracked{Cgroup: cg, Groups: []Identity{p.Identity}}, 5*time.Second)
+	if err != nil || how != Terminated {
+		t.Fatalf("StopTracked = %v, %v", how, err)
+	}
+	for _, pid := range append([]int{p.PID}, escaped...) {
+		if Alive(Identity{PID: pid}) {
+			t.Errorf("pid %d survived", pid)
+		}
+	}
+	if _, err := os.Stat(cg); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the cgroup was not removed: %v", err)
+	}
+}
+
+func TestStopTrackedCgroupKillsAfterGrace(t *testing.T) {
+	cg := testCgroup(t)
+	p, escaped := startEscaping(t, "PETS_PROC_TEST=kill", cg)
+	// One that ignores SIGTERM.
+	stubborn, err := StartHeld(Spec{Line: "trap '' TERM; setsid sleep 1000 & wait", Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CgroupAdd(cg, stubborn.PID); err != nil {
+		t.Fatal(err)
+	}
+	stubborn.Release()
+	t.Cleanup(func() { _ = signalGroup(stubborn.PID, syscall.SIGKILL); <-stubborn.Done() })
+	waitFor(t, func() bool { m, _ := CgroupProcs(cg); return len(m) >= 5 })
+	t0 := time.Now()
+	how, err := StopTracked(context.Background(), Tracked{Cgroup: cg, Groups: []Identity{p.Identity, stubborn.Identity}}, 200*time.Millisecond)
+	if err != nil || how != Killed || time.Since(t0) < 200*time.Millisecond {
+		t.Fatalf("StopTracked = %v, %v after %s; want killed after the grace period", how, err, time.Since(t0))
+	}
+	for _, pid := range escaped {
+		if Alive(Identity{PID: pid}) {
+			t.Errorf("pid %d survived", pid)
+		}
+	}
+	if _, err := os.Stat(cg); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the cgroup was not removed: %v", err)
+	}
+}
+
+func TestStopTrackedByEnvironment(t *testing.T) {
+	marker := fmt.Sprintf("PETS_PROC_TEST=environ-%d", os.Getpid())
+	p, escaped := startEscaping(t, marker, "")
+	// The orphan cleared its environment and its parent is gone: only a
+	// cgroup (or a subreaper parent: pets' waiter) can find it.
+	orphan, found := escaped[1], escaped[:1]
+	t.Cleanup(func() { _ = syscall.Kill(orphan, syscall.SIGKILL) })
+	tr := Tracked{Marker: marker, Groups: []Identity{p.Identity}}
+	members, err := tr.Members()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range append([]int{p.PID}, found...) {
+		if !slices.Contains(members, pid) {
+			t.Errorf("pid %d is not found: %v", pid, members)
+		}
+	}
+	how, err := StopTracked(context.Background(), tr, 5*time.Second)
+	if err != nil || how != Terminated {
+		t.Fatalf("StopTracked = %v, %v", how, err)
+	}
+	for _, pid := range append([]int{p.PID}, found...) {
+		if Alive(Identity{PID: pid}) {
+			t.Errorf("pid %d survived", pid)
+		}
+	}
+}
+
+func TestSignalMemberSparesReusedPID(t *testing.T) {
+	p := startT(t, "exec sleep 1000", nil)
+	if err := signalMember(member{p.PID, p.Start - 1}, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if !Alive(p.Identity) {
+		t.Error("a process with another start time than the one found was signalled")
+	}
+	if err := signalMember(member{p.PID, p.Start}, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.Done()
+}

@@ -1,0 +1,188 @@
+package rebuild
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/windmilleng/pets/events"
+	"github.com/windmilleng/pets/petsfile"
+)
+
+// orderRunner records, for each Up, when it began and when it returned
+// (on one counter), and how many ran at once at most.
+type orderRunner struct {
+	mu        sync.Mutex
+	clock     int
+	began     map[petsfile.Key]int
+	returned  map[petsfile.Key]int
+	running   int
+	most      int
+	delay     func(petsfile.Key) time.Duration // simulated work
+	fail      map[petsfile.Key]bool
+	together  int           // if > 0, Up waits until this many run at once (or gives up)
+	allIn     chan struct{} // closed when together have entered
+	allInOnce sync.Once
+}
+
+var _ Runner = (*orderRunner)(nil)
+
+func (o *orderRunner) Check(context.Context, petsfile.Key) (petsfile.Value, Health) {
+	return petsfile.Value{}, Absent
+}
+func (o *orderRunner) Alive(context.Context, petsfile.Key) (bool, string) { return true, "" }
+func (o *orderRunner) Build(context.Context, petsfile.Key) error          { return nil }
+func (o *orderRunner) Down(context.Context, petsfile.Key) error           { return nil }
+
+func (o *orderRunner) Up(ctx context.Context, k petsfile.Key, _ []petsfile.Value) (petsfile.Value, error) {
+	o.mu.Lock()
+	o.clock++
+	o.began[k] = o.clock
+	o.running++
+	o.most = max(o.most, o.running)
+	if o.together > 0 && o.running == o.together {
+		o.allInOnce.Do(func() { close(o.allIn) })
+	}
+	o.mu.Unlock()
+	if o.together > 0 {
+		select {
+		case <-o.allIn:
+		case <-time.After(5 * time.Second): // they do not all run at once: give up (the test then fails)
+		}
+	}
+	if o.delay != nil {
+		time.Sleep(o.delay(k)) // the service's own start-up work, simulated
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.running--
+	o.clock++
+	o.returned[k] = o.clock
+	if o.fail[k] {
+		return petsfile.Value{}, errors.New("boom")
+	}
+	return petsfile.Value{Hostname: k.Name}, nil
+}
+
+func newOrderRunner() *orderRunner {
+	return &orderRunner{began: map[petsfile.Key]int{}, returned: map[petsfile.Key]int{}, fail: map[petsfile.Key]bool{}, allIn: make(chan struct{})}
+}
+
+// independent is a graph of n services that depend on nothing.
+func independent(n int) *petsfile.Graph {
+	g := &petsfile.Graph{Deps: map[petsfile.Key][]petsfile.Key{}}
+	for i := 0; i < n; i++ {
+		k := key(fmt.Sprintf("s%02d", i))
+		g.Order = append(g.Order, k)
+		g.Deps[k] = nil
+	}
+	return g
+}
+
+func startAll(g *petsfile.Graph) Plan {
+	start := map[petsfile.Key]string{}
+	for _, k := range g.Order {
+		start[k] = "requested"
+	}
+	return Decide(Input{Graph: g, Start: start})
+}
+
+func TestExecutorStartsIndependentServicesSideBySide(t *testing.T) {
+	g := independent(8)
+	o := newOrderRunner()
+	o.together = 8
+	x := &Executor{Graph: g, Runner: o, KeepGoing: true}
+	out := x.Run(context.Background(), 0, startAll(g), map[petsfile.Key]petsfile.Value{})
+	if o.most != 8 {
+		t.Errorf("at most %d started at once; want all 8", o.most)
+	}
+	for _, s := range out.Steps {
+		if s.Result != events.ResultOK {
+			t.Errorf("%s: %s", s.Key, s.Result)
+		}
+	}
+}
+
+func TestExecutorOneAtATime(t *testing.T) {
+	g := independent(6)
+	o := newOrderRunner()
+	x := &Executor{Graph: g, Runner: o, KeepGoing: true, Parallel: 1}
+	x.Run(context.Background(), 0, startAll(g), map[petsfile.Key]petsfile.Value{})
+	if o.most != 1 {
+		t.Errorf("%d ran at once with Parallel 1", o.most)
+	}
+	// And in plan order.
+	for i := 1; i < len(g.Order); i++ {
+		if o.began[g.Order[i]] < o.returned[g.Order[i-1]] {
+			t.Errorf("%s began before %s returned", g.Order[i], g.Order[i-1])
+		}
+	}
+}
+
+// With random start times, a service never begins before every service it
+// depends on is ready, and a failure skips exactly what depends on it.
+func TestExecutorKeepsDependencyOrderWithRandomDelays(t *testing.T) {
+	for seed := int64(1); seed <= 20; seed++ {
+		rng := rand.New(rand.NewSource(seed))
+		g := &petsfile.Graph{Deps: map[petsfile.Key][]petsfile.Key{}}
+		for i := 0; i < 25; i++ {
+			k := key(fmt.Sprintf("s%02d", i))
+			var deps []petsfile.Key
+			for j := 0; j < i; j++ {
+				if rng.Intn(6) == 0 {
+					deps = append(deps, g.Order[j])
+				}
+			}
+			g.Order = append(g.Order, k)
+			g.Deps[k] = deps
+		}
+		o := newOrderRunner()
+		delays := map[petsfile.Key]time.Duration{}
+		for _, k := range g.Order {
+			delays[k] = time.Duration(rng.Intn(3000)) * time.Microsecond
+		}
+		failing := g.Order[rng.Intn(len(g.Order))]
+		o.fail[failing] = true
+		o.delay = func(k petsfile.Key) time.Duration { return delays[k] }
+		x := &Executor{Graph: g, Runner: o, KeepGoing: true}
+		out := x.Run(context.Background(), 0, startAll(g), map[petsfile.Key]petsfile.Value{})
+		failedOrSkipped := map[petsfile.Key]bool{failing: true}
+		for _, k := range g.Order {
+			for _, d := range g.Deps[k] {
+				if failedOrSkipped[d] {
+					failedOrSkipped[k] = true
+				}
+			}
+		}
+		for i, s := range out.Steps {
+			k := s.Key
+			switch {
+			case k == failing:
+				if s.Result != events.ResultFailed {
+					t.Errorf("seed %d: %s (failing) is %s", seed, k, s.Result)
+				}
+			case failedOrSkipped[k]:
+				if s.Result != events.ResultSkipped || o.began[k] != 0 {
+					t.Errorf("seed %d: %s depends on the failed %s: %s, began %d", seed, k, failing, s.Result, o.began[k])
+				}
+			default:
+				if s.Result != events.ResultOK {
+					t.Errorf("seed %d: %s: %s", seed, k, s.Result)
+				}
+				for _, d := range g.Deps[k] {
+					if o.began[k] < o.returned[d] {
+						t.Errorf("seed %d: %s began (%d) before its dependency %s was ready (%d)", seed, k, o.began[k], d, o.returned[d])
+					}
+				}
+			}
+			_ = i
+		}
+		if o.most < 2 {
+			t.Errorf("seed %d: never more than one at once", seed)
+		}
+	}
+}

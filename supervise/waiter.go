@@ -1,0 +1,321 @@
+package supervise
+
+// The waiter: what each server a provider start()s runs under.
+//
+// pets runs every start() command as `pets waiter FLAGS LINE`, a small
+// process of pets' own that stays for as long as the command's tree
+// does, whichever pets started it and however long that pets lives. The
+// waiter
+//
+//   - is the leader of the process group pets records (its pid and start
+//     time, marked as a waiter), forked held: pets records it, and puts it
+//     in the service's cgroup where it made one, before releasing it
+//     (proc.StartHeld, proc.AwaitRelease);
+//   - runs `bash -c LINE` as its child, the leader of a process group of
+//     its own (as pets ran commands before there were waiters: `kill -PID`
+//     still ends it), with the waiter's environment (the PETS_* variables)
+//     and directory, stdin /dev/null, stdout and stderr one pipe that the
+//     waiter owns, and (Linux) SIGKILL should the waiter die first; and
+//     reports the child's pid and start time to pets, which records them
+//     beside its own and shows the child's pid as the service's;
+//   - copies that pipe to the service's log (a Log: rotated at a size,
+//     line by line, without losing or splitting lines);
+//   - on Linux is a child subreaper (PR_SET_CHILD_SUBREAPER): whatever its
+//     command forks and leaves behind (a double fork, a daemon that calls
+//     setsid) is re-parented to the waiter rather than to init, so the
+//     waiter reaps the whole tree and knows when it is gone; it exits only
+//     then, so a service counts as running while any process of its tree
+//     does (a --daemonize server included);
+//   - records how its command ended (the state record's proc entry, "exit"),
+//     as soon as it does, so that any pets can say "crashed (exit status 1)"
+//     about a service another pets started; and ends the same way itself
+//     (its exit status, or the signal, re-raised), which the pets that
+//     started it sees;
+//   - passes on the signals it gets (TERM, INT, HUP, QUIT, USR1, USR2) to
+//     its whole tree (on Linux; elsewhere to its command's group). pets
+//     itself never signals a waiter but to kill it: it signals the tree's
+//     processes directly (proc.StopTracked).
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/windmilleng/pets/proc"
+	"github.com/windmilleng/pets/state"
+)
+
+// WaiterCommand is the subcommand of the pets binary that runs a waiter:
+// PROGRAM waiter --log PATH --log-max BYTES --state DIR --service NAME LINE.
+const WaiterCommand = "waiter"
+
+// waiterArgs returns the waiter's command line, up to LINE (which
+// proc.StartHeld appends).
+func waiterArgs(program, logPath string, logMax int64, stateDir, service string) []string {
+	return []string{program, WaiterCommand, "--log", logPath, "--log-max", strconv.FormatInt(logMax, 10),
+		"--state", stateDir, "--service", service, "--"}
+}
+
+// RunWaiter is the waiter's main: args are those after WaiterCommand. It
+// returns the exit status to end with (having re-raised the signal its
+// command died of, where it could).
+func RunWaiter(args []string) int {
+	// Default dispositions until released: a held waiter that pets stops
+	// ends at once. (pets' main catches SIGINT and SIGTERM.)
+	if len(relayed) > 0 {
+		signal.Reset(relayed...)
+	}
+	fs := flag.NewFlagSet(WaiterCommand, flag.ContinueOnError)
+	logPath := fs.String("log", "", "the service's log")
+	logMax := fs.Int64("log-max", DefaultLogMax, "rotate the log at this size (0: never)")
+	stateDir := fs.String("state", "", "the state directory, to record how the command ended")
+	service := fs.String("service", "", "the service's name in the state record")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 || *logPath == "" {
+		fmt.Fprintf(os.Stderr, "usage: pets %s --log PATH [--log-max BYTES] [--state DIR --service NAME] LINE\n", WaiterCommand)
+		return 2
+	}
+	// A test hook of pets' own (kill pets at its N-th state write): not for
+	// the waiter, nor for its command.
+	_ = os.Unsetenv(proc.FaultEnv)
+	if !proc.AwaitRelease() {
+		return 0 // whoever forked it did not record it: run nothing
+	}
+	log, err := OpenLog(*logPath, *logMax)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pets waiter: %v\n", err)
+		return 125
+	}
+	defer log.Close()
+	w := &waiter{log: log, stateDir: *stateDir, service: *service}
+	if st, err := proc.StartTime(os.Getpid()); err == nil {
+		w.self = proc.Identity{PID: os.Getpid(), Start: st}
+	}
+	return w.run(fs.Arg(0))
+}
+
+// waiter is one running waiter.
+type waiter struct {
+	log      *Log
+	stateDir string
+	service  string
+	self     proc.Identity
+}
+
+// exited is how a command ended.
+type exited struct {
+	text string         // "exit status 1", "signal: killed"
+	code int            // its exit status, if it exited
+	sig  syscall.Signal // the signal that ended it, or 0
+}
+
+func (w *waiter) run(line string) int {
+	// The child dies with the thread that forked it (Pdeathsig): this one,
+	// which stays until the process exits.
+	runtime.LockOSThread()
+	subreaper := becomeSubreaper() == nil
+	r, wr, err := os.Pipe()
+	if err != nil {
+		return w.failed(fmt.Errorf("create the output pipe: %w", err))
+	}
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		wr.Close()
+		r.Close()
+		return w.failed(err)
+	}
+	child, err := os.StartProcess(bash, []string{"bash", "-c", line}, &os.ProcAttr{Files: []*os.File{os.Stdin, wr, wr}, Sys: childAttr()})
+	wr.Close()
+	if err != nil {
+		r.Close()
+		return w.failed(err)
+	}
+	id := proc.Identity{PID: child.Pid}
+	id.Start, _ = proc.ChildStartTime(child.Pid)
+	_ = proc.ReportChild(id)
+	c := newCopier(r, w.log)
+
+	// Signals for the service are passed on until the tree is gone.
+	sigs := make(chan os.Signal, 8)
+	if len(relayed) > 0 {
+		signal.Notify(sigs, relayed...)
+	}
+	relayDone := make(chan struct{})
+	stopRelay := make(chan struct{})
+	go func() { // owned by run: stopped and waited for below
+		defer close(relayDone)
+		for {
+			select {
+			case s := <-sigs:
+				sig := s.(syscall.Signal)
+				relay(sig, child.Pid, func() { signal.Notify(sigs, sig) })
+			case <-stopRelay:
+				return
+			}
+		}
+	}()
+
+	how := reapTree(child, subreaper, func(e exited) { w.recordExit(e.text) })
+	signal.Stop(sigs)
+	close(stopRelay)
+	<-relayDone
+
+	// Whatever the tree wrote is in the pipe: copy it. With the whole tree
+	// reaped nobody should hold the pipe but a process that left the tree
+	// some other way: give it a moment, not forever.
+	drain := time.Duration(-1)
+	if subreaper {
+		drain = 200 * time.Millisecond
+	}
+	c.finish(drain)
+	_ = child.Release()
+	return mirrorExit(how)
+}
+
+// failed notes in the log that the command could not be started, and
+// records it.
+func (w *waiter) failed(err error) int {
+	_ = proc.ReportChild(proc.Identity{})
+	fmt.Fprintf(w.log, "--- pets: could not start the command: %v ---\n", err)
+	w.recordExit("failed to start: " + err.Error())
+	return 127
+}
+
+// errUnchanged makes state.Dir.Update write nothing.
+var errUnchanged = errors.New("unchanged")
+
+// recordExit writes how the command ended into the waiter's entry of the
+// state record (if the record still names it).
+func (w *waiter) recordExit(text string) {
+	if w.stateDir == "" || w.service == "" || w.self.Start == 0 {
+		return
+	}
+	d := &state.Dir{Path: w.stateDir}
+	_ = d.Update(func(f *state.File) error {
+		rec, ok := f.Services[w.service]
+		if !ok {
+			return errUnchanged
+		}
+		for i := range rec.Procs {
+			if rec.Procs[i].Identity == w.self {
+				rec.Procs[i].Exit = text
+				return nil
+			}
+		}
+		return errUnchanged
+	})
+}
+
+// copier copies a command's output to its log, whole lines at a time: a
+// line without its end yet waits (at most partialWait, or until it is
+// 64 kB long) for the rest, so that writers sharing the log do not cut
+// into each other's lines and a rotation falls between lines.
+type copier struct {
+	r    *os.File
+	to   io.Writer
+	done chan struct{}
+
+	mu    sync.Mutex
+	final time.Time // when finishing: read until EOF or this deadline
+}
+
+const partialWait = 100 * time.Millisecond
+
+func newCopier(r *os.File, to io.Writer) *copier {
+	c := &copier{r: r, to: to, done: make(chan struct{})}
+	go c.run() // owned by c: finish waits for it
+	return c
+}
+
+// finish waits until the copier has copied everything up to EOF, or, if d
+// >= 0, for at most d more; then closes the pipe.
+func (c *copier) finish(d time.Duration) {
+	if d >= 0 {
+		c.mu.Lock()
+		c.final = time.Now().Add(d)
+		_ = c.r.SetReadDeadline(c.final)
+		c.mu.Unlock()
+	}
+	<-c.done
+	c.r.Close()
+}
+
+// deadline sets the read deadline for a partial line, unless finishing.
+func (c *copier) deadline(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.final.IsZero() {
+		_ = c.r.SetReadDeadline(t)
+	}
+}
+
+func (c *copier) finishing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.final.IsZero() && !time.Now().Before(c.final)
+}
+
+func (c *copier) run() {
+	defer close(c.done)
+	buf := make([]byte, 64<<10)
+	var pending []byte // the start of a line
+	flush := func() {
+		if len(pending) > 0 {
+			_, _ = c.to.Write(pending)
+			pending = pending[:0]
+		}
+	}
+	for {
+		n, err := c.r.Read(buf)
+		if n > 0 {
+			data := buf[:n]
+			if len(pending) > 0 {
+				pending = append(pending, data...)
+				data = pending
+			}
+			if i := lastNewline(data); i >= 0 {
+				_, _ = c.to.Write(data[:i+1])
+				pending = append(pending[:0], data[i+1:]...)
+			} else if len(pending) == 0 {
+				pending = append(pending, data...)
+			}
+			if len(pending) >= 64<<10 {
+				flush()
+			}
+			if len(pending) > 0 {
+				c.deadline(time.Now().Add(partialWait))
+			} else {
+				c.deadline(time.Time{})
+			}
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, os.ErrDeadlineExceeded) && !c.finishing():
+			flush() // a line that does not end (a prompt): write what there is
+			c.deadline(time.Time{})
+		default: // EOF, or finishing
+			flush()
+			return
+		}
+	}
+}
+
+func lastNewline(b []byte) int {
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] == '\n' {
+			return i
+		}
+	}
+	return -1
+}
