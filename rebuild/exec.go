@@ -187,8 +187,20 @@ func (x *Executor) Run(ctx context.Context, n int, plan Plan, values map[petsfil
 // before and round.finished after it (why is their reason: "files changed",
 // "reload", "pets restart"); an empty plan is no round.
 func (x *Executor) Round(ctx context.Context, n int, why string, plan Plan, values map[petsfile.Key]petsfile.Value) Outcome {
+	out, finished := x.round(ctx, n, why, plan, values)
+	if finished != nil {
+		x.emit(*finished)
+	}
+	return out
+}
+
+// round is Round but for round.finished, which it returns (nil: no
+// round) for the caller to emit once it has taken the outcome in (the
+// watch loop: so that what a reader asks after round.finished, freshness
+// included, already counts the round).
+func (x *Executor) round(ctx context.Context, n int, why string, plan Plan, values map[petsfile.Key]petsfile.Value) (Outcome, *events.Event) {
 	if len(plan.Steps) == 0 {
-		return Outcome{N: n, Plan: plan}
+		return Outcome{N: n, Plan: plan}, nil
 	}
 	ev := events.Event{Type: events.RoundPlanned, Round: n, Steps: stepEvents(plan.Steps, nil), Reason: why}
 	ev.SetFiles(plan.Paths)
@@ -196,8 +208,7 @@ func (x *Executor) Round(ctx context.Context, n int, why string, plan Plan, valu
 	out := x.Run(ctx, n, plan, values)
 	ev = events.Event{Type: events.RoundFinished, Round: n, Steps: stepEvents(plan.Steps, out.Steps), TookMs: ms(out.Took), Reason: why}
 	ev.SetFiles(plan.Paths)
-	x.emit(ev)
-	return out
+	return out, &ev
 }
 
 // step carries out one step on work (a context that outlives ctx for a

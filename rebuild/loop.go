@@ -332,9 +332,10 @@ func (f *flight) stepOf(k petsfile.Key) events.StepKind {
 }
 
 type roundDone struct {
-	out    Outcome
-	values map[petsfile.Key]petsfile.Value
-	reload *Reload
+	out      Outcome
+	values   map[petsfile.Key]petsfile.Value
+	reload   *Reload
+	finished *events.Event // round.finished, emitted once the loop has taken the round in
 }
 
 func (l *Loop) start(ctx context.Context) *run {
@@ -635,8 +636,8 @@ func (r *run) launch(plan Plan, rl *Reload, why string) {
 		},
 	}
 	go func() { // owned by Run: it waits for done before returning
-		out := x.Round(r.ctx, f.n, why, plan, values)
-		r.done <- roundDone{out: out, values: values, reload: rl}
+		out, fin := x.round(r.ctx, f.n, why, plan, values)
+		r.done <- roundDone{out: out, values: values, reload: rl, finished: fin}
 	}()
 }
 
@@ -647,15 +648,6 @@ func (r *run) finished(d roundDone) {
 	r.values = d.values
 	if d.reload != nil {
 		r.hold.finished(d.out)
-		rl := d.reload
-		ev := events.Event{Type: events.ReloadApplied, Reload: &events.ReloadInfo{
-			Added: keyStrings(rl.Added), Removed: keyStrings(rl.Removed), Changed: keyStrings(rl.Changed), Unchanged: keyStrings(rl.Unchanged)},
-			TookMs: ms(time.Since(rl.Noticed))}
-		if len(d.out.Steps) > 0 {
-			ev.Round = d.out.N
-		}
-		ev.SetFiles(rl.Files)
-		r.emit(ev)
 	}
 	for _, s := range d.out.Steps {
 		switch {
@@ -687,6 +679,22 @@ func (r *run) finished(d roundDone) {
 		case s.Err != nil:
 			r.down[s.Key] = true // reported with the round; retried on its next change
 		}
+	}
+	// The round is taken in: it is finished for readers (its services'
+	// freshness and states are those of after it).
+	if d.finished != nil {
+		r.emit(*d.finished)
+	}
+	if d.reload != nil {
+		rl := d.reload
+		ev := events.Event{Type: events.ReloadApplied, Reload: &events.ReloadInfo{
+			Added: keyStrings(rl.Added), Removed: keyStrings(rl.Removed), Changed: keyStrings(rl.Changed), Unchanged: keyStrings(rl.Unchanged)},
+			TookMs: ms(time.Since(rl.Noticed))}
+		if len(d.out.Steps) > 0 {
+			ev.Round = d.out.N
+		}
+		ev.SetFiles(rl.Files)
+		r.emit(ev)
 	}
 	keep := r.restarts[:0]
 	for _, p := range r.restarts {

@@ -192,11 +192,17 @@ func TestLoopSaysWhenAServiceGoesStaleAndFresh(t *testing.T) {
 		}
 	}
 	defer runLoop(t, l)()
+	// A service is fresh once the loop has taken its round back, which
+	// may be after the round's finished event: each edit waits for its
+	// service's two events.
+	var got []string
 	changes <- Changes{Paths: []string{"/r/api/a.go", "/r/api/b.go"}}
 	<-rounds
+	for len(got) < 2 {
+		got = append(got, <-seen)
+	}
 	changes <- Changes{Paths: []string{"/r/tool/x"}}
 	<-rounds
-	var got []string
 	for len(got) < 4 {
 		got = append(got, <-seen)
 	}

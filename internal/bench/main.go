@@ -40,7 +40,7 @@ func main() {
 	n := flag.Int("n", 30, "samples per latency figure")
 	pets := flag.String("pets", "bin/pets", "the pets binary to measure")
 	big := flag.Int("tree", 100_000, "files in the large tree (plus half as many in an ignored directory)")
-	only := flag.String("only", "", "measure only this figure (sync; downtime: per restart, with and without a build; build: edit to new code serving in a pod; or tree: the large tree and pets list on it) beside its floor")
+	only := flag.String("only", "", "measure only this figure (sync; downtime: per restart, with and without a build; build: edit to new code serving in a pod; parallel: 50 independent services and 30 dependents; or tree: the large tree and pets list on it) beside its floor")
 	flag.Parse()
 	b := &bench{n: *n, treeFiles: *big, only: *only}
 	if err := b.run(*pets); err != nil {
@@ -86,6 +86,16 @@ func (b *bench) run(pets string) error {
 	}
 	if b.only == "tree" {
 		if err := b.largeTree(); err != nil {
+			return err
+		}
+		return b.print()
+	}
+	if b.only == "parallel" {
+		fork, err := b.forkFloor()
+		if err != nil {
+			return err
+		}
+		if err := b.parallel(fork.median()); err != nil {
 			return err
 		}
 		return b.print()
@@ -139,6 +149,11 @@ func (b *bench) run(pets string) error {
 		return err
 	}
 	b.add("edit-to-restart through a 3-service chain (to the last dependent)", chain, "3 x fork + inotify", inotify.median()+3*fork.median())
+
+	fmt.Fprintf(os.Stderr, "measuring many services (50 independent; 30 dependents)...\n")
+	if err := b.parallel(fork.median()); err != nil {
+		return err
+	}
 
 	fmt.Fprintf(os.Stderr, "measuring a 2,000-file git checkout...\n")
 	if err := b.burst(); err != nil {
