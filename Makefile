@@ -13,13 +13,14 @@ include cluster.mk
 help:
 	@echo "make demo     build pets and bring up the announcement's two-server example"
 	@echo "make test     vet, every test with -race (Kubernetes tests against make cluster-up when root), darwin/windows builds"
-	@echo "make build    build $(BIN) (version $(VERSION))"
+	@echo "make build    build $(BIN) (version $(VERSION)) and bin/pets-waiter beside it"
 	@echo "make bench    print the speed figures as a table"
 	@echo "make lint     gofmt, go vet, go mod tidy check"
 	@echo "make cluster-up / cluster-down   the local Kubernetes test cluster (root, Debian)"
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/pets
+	$(GO) build -o bin/pets-waiter ./cmd/pets-waiter
 
 test:
 	@scripts/test.sh

@@ -3,7 +3,10 @@ package supervise
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/windmilleng/pets/logfile"
 
 	"github.com/windmilleng/pets/petsfile"
 	"github.com/windmilleng/pets/proc"
@@ -29,11 +32,11 @@ func (s *Supervisor) Build(ctx context.Context, k petsfile.Key) error {
 	if err != nil {
 		return fmt.Errorf("build %s: %w", k, err)
 	}
-	maxLog, err := logMax(s.LogMax)
+	maxLog, err := logfile.Max(s.LogMax)
 	if err != nil {
 		return err
 	}
-	logf, err := OpenLog(s.State.LogPath(k.Name, k.Tier), maxLog)
+	logf, err := logfile.Open(s.State.LogPath(k.Name, k.Tier), maxLog)
 	if err != nil {
 		return err
 	}
@@ -71,8 +74,8 @@ func (s *Supervisor) Build(ctx context.Context, k petsfile.Key) error {
 	})
 	if err != nil {
 		msg := fmt.Sprintf("build %q failed (%v)", svc.Build, err)
-		if tail := tailSince(from, tailLines); len(tail) > 0 {
-			msg += "; its output ended with:\n  " + joinLines(tail, "\n  ")
+		if tail := logfile.TailSince(from, tailLines); len(tail) > 0 {
+			msg += "; its output ended with:\n  " + strings.Join(tail, "\n  ")
 		}
 		return fmt.Errorf("%s", msg)
 	}

@@ -29,6 +29,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/windmilleng/pets/logfile"
+	"github.com/windmilleng/pets/waiter"
+
 	"github.com/windmilleng/pets/petsfile"
 	"github.com/windmilleng/pets/proc"
 	"github.com/windmilleng/pets/state"
@@ -42,9 +45,9 @@ var petserverBin string
 const helperVar = "PETS_SUPERVISE_TEST_HELPER"
 
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == WaiterCommand {
+	if len(os.Args) > 1 && os.Args[1] == waiter.Command {
 		// Servers run under a waiter: `PROGRAM waiter ...`, this binary here.
-		os.Exit(RunWaiter(os.Args[2:]))
+		os.Exit(waiter.Run(os.Args[2:]))
 	}
 	if mode := os.Getenv(helperVar); mode != "" {
 		os.Exit(helperMain(mode, os.Args[1:]))
@@ -257,7 +260,7 @@ func (w *world) lockState() (unlock func()) {
 func (w *world) heldPID() int {
 	for _, pid := range w.strays() {
 		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		held := bytes.Contains(cmd, []byte("\x00pets-start\x00")) || bytes.Contains(cmd, []byte("\x00"+WaiterCommand+"\x00"))
+		held := bytes.Contains(cmd, []byte("\x00pets-start\x00")) || bytes.Contains(cmd, []byte("\x00"+waiter.Command+"\x00"))
 		// The waiter is a Go program: the read may be any thread's.
 		wchans, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/wchan", pid))
 		for _, f := range wchans {
@@ -500,7 +503,7 @@ func newHost(t *testing.T, s *Supervisor, k petsfile.Key) *host {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logf, err := OpenLog(s.State.LogPath(k.Name, k.Tier), DefaultLogMax)
+	logf, err := logfile.Open(s.State.LogPath(k.Name, k.Tier), logfile.DefaultMax)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/windmilleng/pets/logfile"
+
 	"github.com/fatih/color"
 	"github.com/fsnotify/fsnotify"
 
@@ -125,11 +127,11 @@ func ShowLogs(ctx context.Context, files map[string]string, follow bool, w io.Wr
 }
 
 // tail reads whole lines appended to a log since the last read, across
-// its rotations (see rotate.go): when the file it was reading has been
+// its rotations (see package logfile): when the file it was reading has been
 // renamed, it reads the rest of that file, then the files rotated after it,
 // then the new one. Writers rotate only between lines and never write to a
 // renamed file, so no line is missed or read twice (unless the reader falls
-// more than LogKeep rotations behind: what was removed is gone).
+// more than logfile.Keep rotations behind: what was removed is gone).
 type tail struct {
 	path    string
 	offset  int64       // in file
@@ -220,33 +222,29 @@ type pinnedFile struct {
 // pinLog opens the files of the log at path, oldest first (the rotated
 // ones, then path), as they are at one moment: under the writers' lock, so
 // that no rotation happens while they are opened.
-func pinLog(path string) ([]pinnedFile, error) {
-	if lock, err := os.Open(path + ".lock"); err == nil {
-		if lockFile(lock) == nil {
-			defer unlockFile(lock)
-		}
-		defer lock.Close()
-	}
-	var out []pinnedFile
-	for _, p := range logChain(path) {
-		f, err := os.Open(p)
-		if os.IsNotExist(err) {
-			continue
-		}
-		if err != nil {
-			for _, x := range out {
-				x.f.Close()
+func pinLog(path string) (out []pinnedFile, err error) {
+	logfile.Locked(path, func() {
+		for _, p := range logfile.Chain(path) {
+			f, ferr := os.Open(p)
+			if os.IsNotExist(ferr) {
+				continue
 			}
-			return nil, err
+			if ferr != nil {
+				for _, x := range out {
+					x.f.Close()
+				}
+				out, err = nil, ferr
+				return
+			}
+			fi, ferr := f.Stat()
+			if ferr != nil {
+				f.Close()
+				continue
+			}
+			out = append(out, pinnedFile{f, fi})
 		}
-		fi, err := f.Stat()
-		if err != nil {
-			f.Close()
-			continue
-		}
-		out = append(out, pinnedFile{f, fi})
-	}
-	return out, nil
+	})
+	return out, err
 }
 
 // flush emits a last line that has no newline yet.

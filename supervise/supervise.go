@@ -2,11 +2,11 @@
 // petsfile.Host that start(), run() and service() call, and the
 // rebuild.Runner the engine drives. Every process it starts is recorded in
 // the state directory the moment it is forked; logs go to the service's log
-// file there, appended across restarts and rotated at a size (rotate.go).
+// file there, appended across restarts and rotated at a size (package logfile).
 //
 // Each server a provider start()s runs under a waiter, a small process of
 // pets' own that owns the server's output and records how it ended
-// (waiter.go); every process of a start is tracked, in a cgroup where pets
+// (package waiter); every process of a start is tracked, in a cgroup where pets
 // can make one (tracking.go), so that stopping a service stops all of it,
 // daemons included, and a stop that leaves its port taken fails, naming
 // the process that holds it.
@@ -31,6 +31,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/windmilleng/pets/logfile"
+	"github.com/windmilleng/pets/waiter"
 
 	"github.com/windmilleng/pets/petsfile"
 	"github.com/windmilleng/pets/proc"
@@ -64,14 +67,15 @@ type Supervisor struct {
 	// down. Without it (pets up), a failed start leaves no record.
 	KeepFailed bool
 	// LogMax: each service's log rotates at this size; 0 takes
-	// PETS_LOG_MAX, else DefaultLogMax; < 0: never.
+	// PETS_LOG_MAX, else logfile.DefaultMax; < 0: never.
 	LogMax int64
 	// Tracking: "" or "auto" (a cgroup where pets can make one, else by
 	// environment), "environ" or "cgroup" (required); "" reads
 	// PETS_TRACKING. See tracking.go.
 	Tracking string
 	// WaiterPath is the program each server runs under (`PROGRAM waiter
-	// ...`, see RunWaiter); "": this executable.
+	// ...`, see package waiter); "": pets-waiter beside this executable,
+	// else this executable.
 	WaiterPath string
 
 	mu    sync.Mutex
@@ -232,7 +236,7 @@ func (s *Supervisor) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Val
 		return s.dryUp(ctx, k, deps)
 	}
 	t0 := time.Now()
-	maxLog, err := logMax(s.LogMax)
+	maxLog, err := logfile.Max(s.LogMax)
 	if err != nil {
 		return petsfile.Value{}, err
 	}
@@ -252,7 +256,7 @@ func (s *Supervisor) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Val
 	}
 	stopped := time.Since(t0)
 	logPath := s.State.LogPath(k.Name, k.Tier)
-	logf, err := OpenLog(logPath, maxLog)
+	logf, err := logfile.Open(logPath, maxLog)
 	if err != nil {
 		return petsfile.Value{}, err
 	}
@@ -276,7 +280,7 @@ func (s *Supervisor) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Val
 	}
 	slog.Debug("supervise: up", "service", k, "stop", stopped, "total", time.Since(t0), "err", err)
 	if err != nil {
-		serr := &ServiceError{Key: k, Err: err, LogPath: logPath, Tail: tailSince(before, tailLines)}
+		serr := &ServiceError{Key: k, Err: err, LogPath: logPath, Tail: logfile.TailSince(before, tailLines)}
 		stopCtx, cancel := context.WithTimeout(context.Background(), s.grace()+15*time.Second)
 		defer cancel()
 		var failed *state.Service // KeepFailed: recorded as failed, with why, once its processes are stopped
@@ -544,7 +548,7 @@ func removeProc(ps []state.Proc, id proc.Identity) []state.Proc {
 type host struct {
 	s        *Supervisor
 	key      petsfile.Key
-	log      *Log
+	log      *logfile.Log
 	logStart int64  // where this start's output begins in log (its file then)
 	instance string // PETS_INSTANCE of every process this start runs
 
@@ -570,8 +574,8 @@ func newInstance() string {
 
 // newHost returns the host for the start instance of k, logging to log,
 // where its output begins now.
-func (s *Supervisor) newHost(k petsfile.Key, log *Log, instance string) *host {
-	return &host{s: s, key: k, log: log, logStart: log.Pos().off, instance: instance}
+func (s *Supervisor) newHost(k petsfile.Key, log *logfile.Log, instance string) *host {
+	return &host{s: s, key: k, log: log, logStart: log.Pos().Offset(), instance: instance}
 }
 
 // env is the environment of the service's commands, after os.Environ():
@@ -602,16 +606,19 @@ func (h *host) forking() {
 	}
 }
 
-// waiterPath is the program servers run under.
+// waiterPath is the program servers run under: WaiterPath, else
+// pets-waiter beside this executable (a small binary: it starts in a few
+// milliseconds where pets, with client-go linked in, takes about 17), else
+// this executable itself (`pets waiter`).
 func (h *host) waiterPath() (string, error) {
 	if h.s.WaiterPath != "" {
 		return h.s.WaiterPath, nil
 	}
 	exe, err := os.Executable()
 	if err != nil {
-		return "", fmt.Errorf("find the pets binary (each server runs under `pets %s`): %w", WaiterCommand, err)
+		return "", fmt.Errorf("find the pets binary (each server runs under `pets %s`): %w", waiter.Command, err)
 	}
-	return exe, nil
+	return waiter.Beside(exe), nil
 }
 
 func (h *host) Start(ctx context.Context, c petsfile.Command) (petsfile.Process, error) {
@@ -633,7 +640,7 @@ func (h *host) Start(ctx context.Context, c petsfile.Command) (petsfile.Process,
 	// process exits by itself.
 	t0 := time.Now()
 	p, err := proc.StartHeld(proc.Spec{Line: c.Line, Dir: c.Dir, Env: h.env(c.Env), Out: out,
-		Wrap: waiterArgs(exe, h.log.Name(), h.log.max, h.s.State.Path, h.key.Name)})
+		Wrap: waiter.Args(exe, h.log.Name(), h.log.Max(), h.s.State.Path, h.key.Name)})
 	out.Close()
 	if err != nil {
 		h.dropUnusedCgroup()
@@ -733,10 +740,10 @@ func (h *host) Run(ctx context.Context, c petsfile.Command) error {
 	})
 	h.dropUnusedCgroup() // if it never ran
 	if err != nil {
-		tail := tailSince(from, tailLines)
+		tail := logfile.TailSince(from, tailLines)
 		msg := fmt.Sprintf("run %q: %v", c.Line, err)
 		if len(tail) > 0 {
-			msg += "; its output ended with:\n  " + joinLines(tail, "\n  ")
+			msg += "; its output ended with:\n  " + strings.Join(tail, "\n  ")
 		}
 		return errors.New(msg)
 	}

@@ -122,7 +122,9 @@ func TestWaitReturnsOnlyOnceTheEditRuns(t *testing.T) {
 		go func() { done <- e.pets("wait", "--timeout", "60s") }()
 		// While its restart is held up, s is stale, and wait waits.
 		w.waitLine(`round \d+: restarting s-local$`)
-		if it := e.freshness()["s-local"]; it.Freshness != "stale" || it.WatchedBy == 0 {
+		// (The watching pets is asked: its state is starting, even while
+		// the record shows the old process gone and no new one yet.)
+		if it := e.freshness()["s-local"]; it.Freshness != "stale" || it.WatchedBy == 0 || it.State != "starting" {
 			t.Errorf("during the restart: %+v", it)
 		}
 		select {

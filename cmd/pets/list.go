@@ -54,15 +54,16 @@ func newListCmd(g *globals) *cobra.Command {
 		Aliases: []string{"ls"},
 		Short:   "List the services pets is running, and whether they run what is on disk",
 		Long: `List the recorded services: NAME, AGE, HOST, PORT, STATUS (starting,
-ready, failed or crashed, with the reason) and FRESH: FRESH when what runs
+ready, building, backoff, failed or crashed, with the reason) and FRESH: FRESH when what runs
 was started or synced from the files of its watch set and the Petsfile now
 on disk, STALE when something changed since (-o json says which files, or
 which pod lacks them), unknown when pets cannot tell (a service that is not
 running, or one started by an older pets).
 
 With a pets watching a service, it is asked (it counts every edit made
-before the question); otherwise pets list compares the files with what the
-service was started from. The Petsfile is never evaluated.`,
+before the question, and knows a restart under way or a backoff: STATUS
+says so); otherwise pets list compares the files with what the service was
+started from. The Petsfile is never evaluated.`,
 		Example: `  pets list
   pets list -o json | jq -r '.[].host'`,
 		Args: cobra.NoArgs,
@@ -119,24 +120,29 @@ service was started from. The Petsfile is never evaluated.`,
 	return cmd
 }
 
+// live says whether a state is one whose freshness can be told.
+func live(state string) bool {
+	return state == string(events.Ready) || state == string(events.Starting)
+}
+
 // freshness fills in each item's freshness: from the pets that watches it
-// (its live view, counting every change made before this question), else by
-// comparing its watch set on disk with what it was started or synced from.
-// No Petsfile is evaluated.
+// (its live view, counting every change made before this question; its
+// state too, which knows a restart under way or a backoff where the record
+// only shows processes gone), else by comparing its watch set on disk with
+// what it was started or synced from. No Petsfile is evaluated.
 func freshness(ctx context.Context, dir *state.Dir, f *state.File, items []listItem) {
 	bySocket := map[string][]int{}
 	for i := range items {
 		it := &items[i]
 		it.Freshness = string(events.Unknown)
-		if it.State != string(events.Ready) && it.State != string(events.Starting) {
-			continue
-		}
 		if w, ok, err := dir.WatcherOf(it.Name); err == nil && ok {
 			bySocket[w.Socket] = append(bySocket[w.Socket], i)
 			it.WatchedBy = w.PID
 			continue
 		}
-		walkFreshness(ctx, dir, f, it)
+		if live(it.State) {
+			walkFreshness(ctx, dir, f, it)
+		}
 	}
 	for socket, idx := range bySocket {
 		var names []string
@@ -155,7 +161,18 @@ func freshness(ctx context.Context, dir *state.Dir, f *state.File, items []listI
 			s, ok := got[it.Name]
 			if err != nil || !ok {
 				it.WatchedBy = 0
-				walkFreshness(ctx, dir, f, it)
+				if live(it.State) {
+					walkFreshness(ctx, dir, f, it)
+				}
+				continue
+			}
+			// Its state: the watcher's (a restart under way, a backoff),
+			// but processes seen gone are not taken for ready on its word
+			// (it may not have noticed yet).
+			if w := s.State; w != "" && w != events.Stopped && string(w) != it.State && !(w == events.Ready && it.State == string(events.Crashed)) {
+				it.State, it.Reason = string(w), s.Reason
+			}
+			if !live(it.State) {
 				continue
 			}
 			it.Freshness, it.Files = string(s.Freshness), s.Files

@@ -48,8 +48,12 @@ func TestMain(m *testing.M) {
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		return cmd.Run()
 	}
+	// pets-waiter beside pets, as make build and go install put it: what
+	// each server runs under (TestWaiterBinary checks which one runs).
 	if err := build(petsBin, ".", true); err == nil {
-		err = build(petserverBin, "../../examples/petserver", false)
+		if err = build(filepath.Join(dir, "pets-waiter"), "../pets-waiter", true); err == nil {
+			err = build(petserverBin, "../../examples/petserver", false)
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "build:", err)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/windmilleng/pets/logfile"
+
 	"github.com/spf13/cobra"
 
 	"github.com/windmilleng/pets/fresh"
@@ -48,7 +50,7 @@ func (l *logSize) String() string {
 }
 
 func (l *logSize) Set(s string) error {
-	n, err := supervise.ParseSize(s)
+	n, err := logfile.ParseSize(s)
 	if err != nil {
 		return err
 	}

@@ -3,16 +3,17 @@ package main
 import (
 	"os"
 
-	"github.com/spf13/cobra"
+	"github.com/windmilleng/pets/waiter"
 
-	"github.com/windmilleng/pets/supervise"
+	"github.com/spf13/cobra"
 )
 
 // newWaiterCmd is `pets waiter`, what every server a Petsfile start()s runs
-// under (see package supervise, waiter.go). Not for people: hidden.
+// under where no pets-waiter is installed beside pets (see package waiter). Not
+// for people: hidden.
 func newWaiterCmd(*globals) *cobra.Command {
 	return &cobra.Command{
-		Use:                supervise.WaiterCommand + " --log PATH [--log-max BYTES] [--state DIR --service NAME] LINE",
+		Use:                waiter.Command + " --log PATH [--log-max BYTES] [--state DIR --service NAME] LINE",
 		Short:              "Run a service's command, own its output and record how it ended (pets runs this)",
 		Hidden:             true,
 		DisableFlagParsing: true,
@@ -20,7 +21,7 @@ func newWaiterCmd(*globals) *cobra.Command {
 			// The waiter is a program of its own that shares the binary: it
 			// ends as its command ended (RunWaiter re-raises a signal that
 			// killed it), not through main's error path, which would print.
-			os.Exit(supervise.RunWaiter(args))
+			os.Exit(waiter.Run(args))
 		},
 	}
 }

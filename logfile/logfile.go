@@ -1,6 +1,5 @@
-package supervise
-
-// A service's log, bounded: NAME-TIER.log rotates at a size.
+// Package logfile is a service's log, bounded: NAME-TIER.log rotates at
+// a size.
 //
 // Every writer of a service's log (the waiter of each of its servers, and
 // pets itself: its "--- pets: starting" lines, run() and build output)
@@ -8,14 +7,15 @@ package supervise
 // (NAME-TIER.log.lock). Under it, each write checks that it appends to the
 // file now named NAME-TIER.log (reopening it after another writer rotated)
 // and, when the write would take that file past the limit, rotates first:
-// .log.2 becomes .log.3 (the oldest kept, LogKeep), .log.1 becomes .log.2,
+// .log.2 becomes .log.3 (the oldest kept, Keep), .log.1 becomes .log.2,
 // .log becomes .log.1, and a new .log is begun. A rotation happens at a
 // line boundary: the rest of a line under way still goes to the old file.
 // So no line is lost, duplicated or split across files, and nothing is
 // written to a file once it has been renamed: a reader that sees the
-// rotation and reads the renamed file to its end has read all of it (see
-// tail.read). The disk use is bounded by (LogKeep+1) times the limit, plus
-// a line.
+// rotation and reads the renamed file to its end has read all of it (as
+// pets logs -f does, in package supervise). The disk use is bounded by
+// (Keep+1) times the limit, plus a line.
+package logfile
 
 import (
 	"bytes"
@@ -30,9 +30,9 @@ import (
 
 // Log limits.
 const (
-	DefaultLogMax = 50 << 20 // bytes; PETS_LOG_MAX changes it
-	LogKeep       = 3        // rotated files kept: NAME-TIER.log.1 .. .3
-	logMaxVar     = "PETS_LOG_MAX"
+	DefaultMax = 50 << 20 // bytes; PETS_LOG_MAX changes it
+	Keep       = 3        // rotated files kept: NAME-TIER.log.1 .. .3
+	MaxEnv     = "PETS_LOG_MAX"
 )
 
 // Log appends to a service's log file, rotating it at a size. It is safe
@@ -46,9 +46,9 @@ type Log struct {
 	f  *os.File   // the file that was NAME-TIER.log when last checked
 }
 
-// OpenLog opens the log at path for appending, rotating it at max bytes (0:
+// Open opens the log at path for appending, rotating it at max bytes (0:
 // never).
-func OpenLog(path string, max int64) (*Log, error) {
+func Open(path string, max int64) (*Log, error) {
 	lock, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open log: %w", err)
@@ -67,6 +67,21 @@ func openAppend(path string) (*os.File, error) {
 
 // Name is the log's path (the file writes go to, whatever it rotated to).
 func (l *Log) Name() string { return l.path }
+
+// Max is the size the log rotates at (0: never).
+func (l *Log) Max() int64 { return l.max }
+
+// Locked runs fn holding the writers' lock of the log at path (if it has
+// one), so that no writer rotates the log meanwhile.
+func Locked(path string, fn func()) {
+	if lock, err := os.Open(path + ".lock"); err == nil {
+		defer lock.Close()
+		if lockFile(lock) == nil {
+			defer unlockFile(lock)
+		}
+	}
+	fn()
+}
 
 // Close closes the log.
 func (l *Log) Close() error {
@@ -145,8 +160,11 @@ func (l *Log) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// Offset is the offset of p in its file.
+func (p Pos) Offset() int64 { return p.off }
+
 // Pos returns where the next write will land.
-func (l *Log) Pos() LogPos {
+func (l *Log) Pos() Pos {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := lockFile(l.lock); err == nil {
@@ -154,9 +172,9 @@ func (l *Log) Pos() LogPos {
 	}
 	fi, err := l.current()
 	if err != nil {
-		return LogPos{path: l.path}
+		return Pos{path: l.path}
 	}
-	return LogPos{path: l.path, file: fi, off: fi.Size()}
+	return Pos{path: l.path, file: fi, off: fi.Size()}
 }
 
 // current makes l.f the file now named l.path and returns its FileInfo.
@@ -190,7 +208,7 @@ func (l *Log) endsLine(size int64) bool {
 // rotate renames the log to .1 (and each older one up by one, dropping the
 // oldest) and begins a new one. The caller holds the lock.
 func (l *Log) rotate() error {
-	for i := LogKeep; i > 1; i-- {
+	for i := Keep; i > 1; i-- {
 		if err := os.Rename(rotatedName(l.path, i-1), rotatedName(l.path, i)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
@@ -216,19 +234,19 @@ func rotatedName(path string, i int) string {
 	return path + "." + strconv.Itoa(i)
 }
 
-// logChain returns the files of the log at path, oldest first: the rotated
+// Chain returns the files of the log at path, oldest first: the rotated
 // ones, then path.
-func logChain(path string) []string {
-	out := make([]string, 0, LogKeep+1)
-	for i := LogKeep; i >= 0; i-- {
+func Chain(path string) []string {
+	out := make([]string, 0, Keep+1)
+	for i := Keep; i >= 0; i-- {
 		out = append(out, rotatedName(path, i))
 	}
 	return out
 }
 
-// LogPos is a place in a log: a file (which may have been rotated since)
+// Pos is a place in a log: a file (which may have been rotated since)
 // and an offset in it.
-type LogPos struct {
+type Pos struct {
 	path string
 	file fs.FileInfo // nil: unknown (path at off)
 	off  int64
@@ -259,20 +277,20 @@ func ParseSize(s string) (int64, error) {
 }
 
 // logMax is the log size limit: max if set (> 0; < 0: never rotate), else
-// PETS_LOG_MAX's, else DefaultLogMax.
-func logMax(max int64) (int64, error) {
+// PETS_LOG_MAX's, else DefaultMax.
+func Max(max int64) (int64, error) {
 	switch {
 	case max > 0:
 		return max, nil
 	case max < 0:
 		return 0, nil
 	}
-	if v := os.Getenv(logMaxVar); v != "" {
+	if v := os.Getenv(MaxEnv); v != "" {
 		n, err := ParseSize(v)
 		if err != nil {
-			return 0, fmt.Errorf("%s: %w", logMaxVar, err)
+			return 0, fmt.Errorf("%s: %w", MaxEnv, err)
 		}
 		return n, nil
 	}
-	return DefaultLogMax, nil
+	return DefaultMax, nil
 }

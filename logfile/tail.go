@@ -1,10 +1,9 @@
-package supervise
+package logfile
 
 import (
 	"bufio"
 	"io"
 	"os"
-	"strings"
 )
 
 // tailFrom returns the last n lines of the file at path written after offset.
@@ -29,12 +28,10 @@ func tailFrom(path string, offset int64, n int) []string {
 	return lines
 }
 
-func joinLines(lines []string, sep string) string { return strings.Join(lines, sep) }
-
-// tailSince returns the last n lines of a log written since pos, across
+// TailSince returns the last n lines of a log written since pos, across
 // the rotations since.
-func tailSince(pos LogPos, n int) []string {
-	chain := logChain(pos.path)
+func TailSince(pos Pos, n int) []string {
+	chain := Chain(pos.path)
 	from := len(chain) - 1 // unknown: the log as it is now, from pos.off
 	if pos.file != nil {
 		from = -1

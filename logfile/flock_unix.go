@@ -1,6 +1,6 @@
 //go:build !windows
 
-package supervise
+package logfile
 
 import (
 	"errors"

@@ -1,6 +1,6 @@
 //go:build !linux && !windows
 
-package supervise
+package waiter
 
 import (
 	"errors"

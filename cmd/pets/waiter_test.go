@@ -1,0 +1,69 @@
+//go:build linux
+
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/windmilleng/pets/state"
+)
+
+// TestWaiterBinary: each server runs under pets-waiter when it is installed
+// beside pets, else under `pets waiter`; the service works the same.
+func TestWaiterBinary(t *testing.T) {
+	alone := filepath.Join(t.TempDir(), "pets") // a pets with no pets-waiter beside it
+	b, err := os.ReadFile(petsBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(alone, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		pets, want string
+		args       string // the waiter's first argument after its program
+	}{
+		{petsBin, filepath.Join(filepath.Dir(petsBin), "pets-waiter"), "waiter"},
+		{alone, alone, "waiter"},
+	} {
+		e := newEnv(t)
+		port := freePort(t)
+		e.write("Petsfile", `register("a", "local", lambda: service(start("exec $PETSERVER --name a --port `+strconv.Itoa(port)+`"), "127.0.0.1", `+strconv.Itoa(port)+`))`+"\n")
+		cmd := e.cmd("up")
+		cmd.Path, cmd.Args[0] = tc.pets, tc.pets
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s up: %v\n%s", tc.pets, err, out)
+		}
+		var f state.File
+		b, err := os.ReadFile(filepath.Join(e.home, "state.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &f); err != nil {
+			t.Fatal(err)
+		}
+		svc := f.Services["a"]
+		if svc == nil || len(svc.Procs) != 1 || !svc.Procs[0].Waiter {
+			t.Fatalf("%s up: the record holds %+v; want one waiter", tc.pets, svc)
+		}
+		w := svc.Procs[0].PID
+		exe, err := os.Readlink("/proc/" + strconv.Itoa(w) + "/exe")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(w) + "/cmdline")
+		args := strings.Split(string(cmdline), "\x00")
+		if exe != tc.want || len(args) < 2 || args[1] != tc.args {
+			t.Errorf("%s up: the waiter runs %s %q; want %s %s ...", tc.pets, exe, args, tc.want, tc.args)
+		}
+		if l := e.list()["a-local"]; l.Status != "ready" {
+			t.Errorf("%s up: a-local is %q", tc.pets, l.Status)
+		}
+		e.mustPets("down")
+	}
+}
