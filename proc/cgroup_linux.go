@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // CgroupMount returns where the cgroup v2 hierarchy is mounted (the first
@@ -83,6 +86,21 @@ func OwnCgroup() (string, error) {
 		}
 	}
 	return "", fmt.Errorf("proc: own cgroup: no cgroup v2 entry in /proc/self/cgroup: %w", errors.ErrUnsupported)
+}
+
+// bornIn makes cmd's process be born in the cgroup directory dir
+// (CLONE_INTO_CGROUP, Linux 5.7); done closes what it opened, once cmd
+// has started.
+func bornIn(cmd *exec.Cmd, dir string) (done func(), ok bool) {
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, false
+	}
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
+	return func() { _ = unix.Close(fd) }, true
 }
 
 // CgroupAdd moves pid into the cgroup directory dir.

@@ -183,3 +183,45 @@ func TestSignalMemberSparesReusedPID(t *testing.T) {
 	}
 	<-p.Done()
 }
+
+// A held process with Spec.Cgroup is born in the cgroup: it is a member
+// before it is released, and was never anywhere else.
+func TestStartHeldBornInCgroup(t *testing.T) {
+	cg := testCgroup(t)
+	p, err := StartHeld(Spec{Line: "exec sleep 1000", Dir: t.TempDir(), Cgroup: cg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = signalGroup(p.PID, syscall.SIGKILL)
+		<-p.Done()
+	}()
+	if !p.InCgroup {
+		t.Fatalf("not born in the cgroup (a kernel without CLONE_INTO_CGROUP?)")
+	}
+	members, err := CgroupProcs(cg)
+	if err != nil || !slices.Contains(members, p.PID) {
+		t.Errorf("held pid %d: the cgroup holds %v (%v)", p.PID, members, err)
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", p.PID))
+	if err != nil || !strings.Contains(string(b), "::/"+filepath.Base(cg)) {
+		t.Errorf("/proc/%d/cgroup: %s (%v)", p.PID, b, err)
+	}
+	if err := p.Release(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return CmdLine(p.PID) == "sleep 1000" })
+	if members, _ := CgroupProcs(cg); !slices.Contains(members, p.PID) {
+		t.Errorf("after its release, pid %d left the cgroup: %v", p.PID, members)
+	}
+	// A cgroup that is not one: the process starts as any other.
+	q, err := StartHeld(Spec{Line: "exit 0", Dir: t.TempDir(), Cgroup: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.InCgroup {
+		t.Errorf("born in a plain directory")
+	}
+	_ = q.Release()
+	<-q.Done()
+}

@@ -4,6 +4,7 @@ package proc
 
 import (
 	"context"
+	"os/exec"
 	"syscall"
 	"time"
 )
@@ -84,6 +85,9 @@ func CgroupMount() (dir, root string, err error) { return "", "", unsupported("c
 
 // OwnCgroup returns this process's cgroup (Linux only).
 func OwnCgroup() (string, error) { return "", unsupported("cgroups") }
+
+// bornIn: no cgroups here (Linux only).
+func bornIn(*exec.Cmd, string) (func(), bool) { return nil, false }
 
 // CgroupAdd moves pid into a cgroup (Linux only).
 func CgroupAdd(string, int) error { return unsupported("cgroups") }

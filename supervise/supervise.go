@@ -639,8 +639,12 @@ func (h *host) Start(ctx context.Context, c petsfile.Command) (petsfile.Process,
 	// Held until recorded (and in its cgroup): if pets dies in between, the
 	// process exits by itself.
 	t0 := time.Now()
-	p, err := proc.StartHeld(proc.Spec{Line: c.Line, Dir: c.Dir, Env: h.env(c.Env), Out: out,
-		Wrap: waiter.Args(exe, h.log.Name(), h.log.Max(), h.s.State.Path, h.key.Name)})
+	spec := proc.Spec{Line: c.Line, Dir: c.Dir, Env: h.env(c.Env), Out: out,
+		Wrap: waiter.Args(exe, h.log.Name(), h.log.Max(), h.s.State.Path, h.key.Name)}
+	if h.tracking == TrackCgroup {
+		spec.Cgroup = h.cgroup // born there: no move after the fork
+	}
+	p, err := proc.StartHeld(spec)
 	out.Close()
 	if err != nil {
 		h.dropUnusedCgroup()
@@ -663,7 +667,9 @@ func (h *host) Start(ctx context.Context, c petsfile.Command) (petsfile.Process,
 		rec.Instance, rec.Tracking, rec.Cgroup = h.instance, h.tracking, h.cgroup
 		return nil
 	})
-	if err == nil {
+	if err == nil && p.InCgroup {
+		h.entered = true
+	} else if err == nil {
 		if err = h.enter(p.PID); err != nil {
 			_ = h.s.State.Update(func(f *state.File) error {
 				if rec, ok := f.Services[h.key.Name]; ok {
