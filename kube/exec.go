@@ -16,7 +16,8 @@ import (
 )
 
 // Streams are the standard streams of a command run by [Client.Exec]. Nil ones are not
-// attached (a nil Stdin gives the command an empty, closed stdin).
+// attached (a nil Stdin gives the command an empty, closed stdin). Stdout and Stderr may
+// be one writer (a bytes.Buffer, say): Exec serializes the writes to it.
 type Streams struct {
 	Stdin  io.Reader
 	Stdout io.Writer

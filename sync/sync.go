@@ -403,14 +403,14 @@ func (s *Syncer) toPod(ctx context.Context, pod kube.Pod, r petsfile.SyncRule, p
 		if !run.Triggered(paths) {
 			continue
 		}
-		var out lockedBuffer
+		var out bytes.Buffer // kube.Exec serializes the two streams into it
 		if err := s.Client.Exec(ctx, pod, []string{"sh", "-c", run.Cmd}, kube.Streams{Stdout: &out, Stderr: &out}); err != nil {
 			return fmt.Errorf("after syncing into %s, %q failed: %w\n%s", pod, run.Cmd, kube.Advise(err), bytes.TrimSpace(out.Bytes()))
 		}
 		rep.Ran = append(rep.Ran, run.Cmd)
 	}
 	if r.Restart {
-		var out lockedBuffer
+		var out bytes.Buffer // kube.Exec serializes the two streams into it
 		if err := s.Client.Exec(ctx, pod, RestartCommand, kube.Streams{Stdout: &out, Stderr: &out}); err != nil {
 			return fmt.Errorf("%s: restart=True: restarting the process in %s failed: %w\n%s", r.Pos, pod, restartAdvice(err), bytes.TrimSpace(out.Bytes()))
 		}
@@ -715,7 +715,7 @@ func (s *Syncer) syncPod(ctx context.Context, pod kube.Pod, r petsfile.SyncRule,
 			pw.CloseWithError(err)
 			werr <- err
 		}()
-		var out lockedBuffer
+		var out bytes.Buffer // kube.Exec serializes the two streams into it
 		err = s.Client.Exec(ctx, pod, argv, kube.Streams{Stdin: pr, Stdout: &out, Stderr: &out})
 		pr.CloseWithError(io.ErrClosedPipe)
 		if terr := <-werr; terr != nil {
@@ -763,29 +763,4 @@ func keys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// lockedBuffer is a buffer for an exec's stdout and stderr together: the
-// two streams are copied from different goroutines.
-type lockedBuffer struct {
-	mu  gosync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Bytes()
-}
-
-func (b *lockedBuffer) Len() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Len()
 }

@@ -79,19 +79,7 @@ func WatchFilesWith(files []string, opts FilesOptions) (*Files, error) {
 
 // startFiles is WatchFilesWith with the backend given; it closes b on failure.
 func startFiles(files []string, opts FilesOptions, b backend) (*Files, error) {
-	if opts.Quiet <= 0 {
-		opts.Quiet = DefaultQuiet
-	}
-	if opts.Burst <= 0 {
-		opts.Burst = DefaultBurst
-	}
-	opts.Burst = max(opts.Burst, opts.Quiet)
-	if opts.Cap <= 0 {
-		opts.Cap = DefaultCap
-	}
-	if opts.Clock == nil {
-		opts.Clock = realClock{}
-	}
+	batching(&opts.Quiet, &opts.Burst, &opts.Cap, &opts.Clock)
 	f := &Files{
 		b:       b,
 		clock:   opts.Clock,

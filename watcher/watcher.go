@@ -23,6 +23,24 @@ const (
 	DefaultCap   = 10 * time.Second
 )
 
+// batching fills in the batching options left zero, for Watcher and Files
+// alike.
+func batching(quiet, burst, cap *time.Duration, clock *Clock) {
+	if *quiet <= 0 {
+		*quiet = DefaultQuiet
+	}
+	if *burst <= 0 {
+		*burst = DefaultBurst
+	}
+	*burst = max(*burst, *quiet)
+	if *cap <= 0 {
+		*cap = DefaultCap
+	}
+	if *clock == nil {
+		*clock = realClock{}
+	}
+}
+
 // ErrClosed is returned by Update on a closed Watcher.
 var ErrClosed = errors.New("watcher: closed")
 
@@ -171,19 +189,7 @@ func normalize(o Options) (Options, error) {
 		}
 	}
 	o.Roots = roots
-	if o.Quiet <= 0 {
-		o.Quiet = DefaultQuiet
-	}
-	if o.Burst <= 0 {
-		o.Burst = DefaultBurst
-	}
-	o.Burst = max(o.Burst, o.Quiet)
-	if o.Cap <= 0 {
-		o.Cap = DefaultCap
-	}
-	if o.Clock == nil {
-		o.Clock = realClock{}
-	}
+	batching(&o.Quiet, &o.Burst, &o.Cap, &o.Clock)
 	return o, nil
 }
 
