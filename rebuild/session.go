@@ -318,40 +318,10 @@ func (s *Session) reloads(ctx context.Context, cfg Config, out chan<- *Reload, c
 			return false
 		}
 	}
-	fp := s.Project.Fingerprints(ctx, cfg.Graph)
+	ev := &evaluation{s: s, ctx: ctx, cfg: cfg, fp: s.Project.Fingerprints(ctx, cfg.Graph)}
+	defer ev.stop()
 	unfollow := s.follow(ctx, cfg)
 	defer func() { unfollow() }()
-
-	// Touched only by this goroutine.
-	var (
-		cancel   context.CancelCauseFunc // ends the evaluation under way; nil: none runs
-		results  chan evaluated          // its result (nil: none runs)
-		queued   []string                // Petsfiles changed since it began
-		queuedAt time.Time               // when the first of them was seen
-		newer    bool                    // a change came since it began: it is superseded
-	)
-	var wg sync.WaitGroup
-	defer func() {
-		if cancel != nil {
-			cancel(ctx.Err())
-		}
-		wg.Wait()
-	}()
-	evaluate := func() {
-		files, noticed := queued, queuedAt
-		queued, queuedAt, newer = nil, time.Time{}, false
-		var ectx context.Context
-		ectx, cancel = context.WithCancelCause(ctx)
-		res := make(chan evaluated, 1)
-		results = res
-		c, f := cfg, fp
-		wg.Add(1)
-		go func() { // one evaluation; owned by reloads, which waits for it
-			defer wg.Done()
-			r, nextFP, err := s.reload(ectx, c, f, files)
-			res <- evaluated{r: r, fp: nextFP, err: err, files: files, noticed: noticed}
-		}()
-	}
 	for {
 		var done evaluated
 		select {
@@ -364,40 +334,24 @@ func (s *Session) reloads(ctx context.Context, cfg Config, out chan<- *Reload, c
 			if !send(coming) {
 				return
 			}
-			if queuedAt.IsZero() {
-				queuedAt = time.Now()
-			}
-			queued = appendNew(queued, changed...)
-			if cancel != nil {
-				newer = true
-				cancel(errSuperseded) // its result is dropped when it comes
-			} else {
-				evaluate()
-			}
+			ev.changed(changed)
 			continue
 		case err := <-s.Petsfiles.Errors():
 			s.emit(events.Event{Type: events.WatchError, Error: "watch Petsfile: " + err.Error()})
 			continue
-		case done = <-results:
-			cancel(nil)
-			cancel, results = nil, nil
+		case done = <-ev.results:
+			if !ev.finished(done) {
+				continue // superseded: the newer content is being evaluated
+			}
 		case <-ctx.Done():
 			return
 		}
-		if newer {
-			// Superseded (or finished just as a newer change came): the
-			// newer content is what counts; evaluate it, for both.
-			queued, queuedAt = appendNew(slices.Clone(done.files), queued...), done.noticed
-			evaluate()
-			continue
-		}
-		changed := done.files
 		if done.err != nil {
 			e := events.Event{Type: events.ReloadRefused, Error: done.err.Error()}
-			e.SetFiles(changed)
+			e.SetFiles(done.files)
 			s.emit(e)
 			select {
-			case out <- &Reload{Err: done.err, Files: changed}: // changes held for it go ahead
+			case out <- &Reload{Err: done.err, Files: done.files}: // changes held for it go ahead
 			case <-ctx.Done():
 				return
 			}
@@ -410,22 +364,100 @@ func (s *Session) reloads(ctx context.Context, cfg Config, out chan<- *Reload, c
 		case <-ctx.Done():
 			return
 		}
-		if _, err := s.watch(r.Owners); err != nil {
-			s.emit(events.Event{Type: events.WatchError, Error: err.Error()})
-		}
-		if s.EnvFiles != nil {
-			if err := s.EnvFiles.Update(EnvFilesOf(r.Owners)); err != nil {
-				s.emit(events.Event{Type: events.WatchError, Error: "watch env files: " + err.Error()})
-			}
-		}
 		unfollow()
-		next := r.Config
-		if next.Syncer == nil {
-			next.Syncer = cfg.Syncer
-		}
-		unfollow = s.follow(ctx, next)
-		cfg, fp = next, done.fp
+		ev.cfg, ev.fp = s.applied(r, ev.cfg), done.fp
+		unfollow = s.follow(ctx, ev.cfg)
 	}
+}
+
+// applied watches what the configuration r brings (its files, its env
+// files) and returns it as the one that runs (cfg's syncer where it has
+// none).
+func (s *Session) applied(r *Reload, cfg Config) Config {
+	if _, err := s.watch(r.Owners); err != nil {
+		s.emit(events.Event{Type: events.WatchError, Error: err.Error()})
+	}
+	if s.EnvFiles != nil {
+		if err := s.EnvFiles.Update(EnvFilesOf(r.Owners)); err != nil {
+			s.emit(events.Event{Type: events.WatchError, Error: "watch env files: " + err.Error()})
+		}
+	}
+	next := r.Config
+	if next.Syncer == nil {
+		next.Syncer = cfg.Syncer
+	}
+	return next
+}
+
+// evaluation is reloads' evaluation of the Petsfile under way, and the
+// changes to the Petsfiles queued behind it. Touched only by reloads'
+// goroutine.
+type evaluation struct {
+	s   *Session
+	ctx context.Context
+	cfg Config                  // the configuration that runs
+	fp  map[petsfile.Key]string // its fingerprints
+
+	cancel   context.CancelCauseFunc // ends the evaluation under way; nil: none runs
+	results  chan evaluated          // its result (nil: none runs)
+	queued   []string                // Petsfiles changed since it began
+	queuedAt time.Time               // when the first of them was seen
+	newer    bool                    // a change came since it began: it is superseded
+	wg       sync.WaitGroup
+}
+
+// changed queues files: it cancels the evaluation under way (its result is
+// dropped when it comes) or starts one.
+func (e *evaluation) changed(files []string) {
+	if e.queuedAt.IsZero() {
+		e.queuedAt = time.Now()
+	}
+	e.queued = appendNew(e.queued, files...)
+	if e.cancel != nil {
+		e.newer = true
+		e.cancel(errSuperseded)
+	} else {
+		e.start()
+	}
+}
+
+// start evaluates the Petsfile for the queued changes.
+func (e *evaluation) start() {
+	files, noticed := e.queued, e.queuedAt
+	e.queued, e.queuedAt, e.newer = nil, time.Time{}, false
+	var ectx context.Context
+	ectx, e.cancel = context.WithCancelCause(e.ctx)
+	res := make(chan evaluated, 1)
+	e.results = res
+	s, cfg, fp := e.s, e.cfg, e.fp
+	e.wg.Add(1)
+	go func() { // one evaluation; owned by reloads, which waits for it (stop)
+		defer e.wg.Done()
+		r, nextFP, err := s.reload(ectx, cfg, fp, files)
+		res <- evaluated{r: r, fp: nextFP, err: err, files: files, noticed: noticed}
+	}()
+}
+
+// finished takes done, the evaluation's result: false if it was superseded
+// (or finished just as a newer change came), in which case the newer content
+// is what counts and is evaluated now, for both.
+func (e *evaluation) finished(done evaluated) bool {
+	e.cancel(nil)
+	e.cancel, e.results = nil, nil
+	if !e.newer {
+		return true
+	}
+	e.queued, e.queuedAt = appendNew(slices.Clone(done.files), e.queued...), done.noticed
+	e.start()
+	return false
+}
+
+// stop cancels the evaluation under way and waits for it.
+func (e *evaluation) stop() {
+	if e.cancel != nil {
+		e.cancel(e.ctx.Err())
+	}
+	e.wg.Wait()
 }
 
 // appendNew appends to list the paths it does not hold yet.

@@ -34,143 +34,169 @@ func wrap(argv []string, grace time.Duration, stderr io.Writer) int {
 	defer signal.Stop(chld)
 	defer signal.Stop(sigs)
 
-	name := cmdString(argv)
-	var (
-		pid        int              // CMD's process; 0 while waiting for it
-		restarting bool             // SIGHUP: the child was told to stop; start it again when it is gone
-		stopping   bool             // SIGTERM/SIGINT: exit when the child is gone
-		killTimer  *time.Timer      // SIGKILL for the child's group after grace
-		killC      <-chan time.Time // killTimer.C while armed, else nil
-		poll       *time.Ticker     // while waiting for CMD's file
-		pollC      <-chan time.Time // poll.C while waiting, else nil
-		waitingFor string           // why CMD is not running yet, as said on stderr ("" when not waiting)
-	)
-	armKill := func() {
-		if killC == nil {
-			killTimer = time.NewTimer(grace)
-			killC = killTimer.C
-		}
-	}
-	disarmKill := func() {
-		if killTimer != nil {
-			killTimer.Stop()
-			killTimer, killC = nil, nil
-		}
-	}
-	defer func() {
-		if poll != nil {
-			poll.Stop()
-		}
-	}()
-	// launch starts CMD, or waits for its file (polling every waitEvery) if it
-	// is not there yet or is still being written; false: CMD cannot start.
-	launch := func(after string) bool {
-		p, err := start(argv)
-		var nt *notThereError
-		if errors.As(err, &nt) {
-			if waitingFor != nt.why {
-				waitingFor = nt.why
-				fmt.Fprintf(stderr, "pets-restart: %s %s: waiting for it (it starts as soon as it is there)\n", nt.path, nt.why)
-			}
-			if poll == nil {
-				poll = time.NewTicker(waitEvery)
-				pollC = poll.C
-			}
-			return true
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "pets-restart: %v\n", err)
-			return false
-		}
-		pid = p
-		if poll != nil {
-			poll.Stop()
-			poll, pollC = nil, nil
-		}
-		if waitingFor != "" || after != "" {
-			fmt.Fprintf(stderr, "pets-restart: started %s (pid %d)\n", name, pid)
-		}
-		waitingFor = ""
-		return true
-	}
-	if !launch("") {
+	w := &wrapper{argv: argv, name: cmdString(argv), grace: grace, stderr: stderr}
+	defer w.stopPolling()
+	if !w.launch(false) {
 		return exitCannotStart
 	}
-
 	for {
+		var code int
+		var done bool
 		select {
 		case <-chld:
-			for {
-				var ws syscall.WaitStatus
-				wpid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
-				if errors.Is(err, syscall.EINTR) {
-					continue
-				}
-				if err != nil || wpid <= 0 {
-					break // ECHILD or nothing more to reap
-				}
-				if wpid != pid {
-					continue // an orphan the kernel reparented to us (we are PID 1)
-				}
-				// The child is gone; what is left of its group goes with it.
-				_ = syscall.Kill(-pid, syscall.SIGKILL)
-				disarmKill()
-				code := exitCode(ws)
-				switch {
-				case stopping:
-					return code
-				case restarting:
-					restarting = false
-					pid = 0
-					if !launch("restart") {
-						return exitCannotStart
-					}
-				default:
-					if code != 0 {
-						fmt.Fprintf(stderr, "pets-restart: %s (pid %d) exited with code %d\n", name, wpid, code)
-					}
-					return code
-				}
-			}
-
+			code, done = w.reap()
 		case sig := <-sigs:
-			switch {
-			case pid == 0 && (sig == syscall.SIGTERM || sig == syscall.SIGINT):
-				// Waiting for CMD's file: nothing runs, nothing to wait for.
-				return 128 + int(sig.(syscall.Signal))
-			case pid == 0 && sig == syscall.SIGHUP:
-				// pets-restart -restart while waiting: look now rather than at the next poll.
-				if !launch("") {
-					return exitCannotStart
-				}
-			case pid == 0:
-				// Nothing to forward it to.
-			case sig == syscall.SIGHUP:
-				if restarting || stopping {
-					continue // the new child (if any) starts after this request anyway
-				}
-				restarting = true
-				fmt.Fprintf(stderr, "pets-restart: restarting %s (pid %d)\n", name, pid)
-				signalGroup(pid, syscall.SIGTERM)
-				armKill()
-			case sig == syscall.SIGTERM || sig == syscall.SIGINT:
-				stopping = true
-				signalGroup(pid, sig.(syscall.Signal))
-				armKill()
-			default:
-				signalGroup(pid, sig.(syscall.Signal))
-			}
-
-		case <-killC:
-			killTimer, killC = nil, nil
-			signalGroup(pid, syscall.SIGKILL)
-
-		case <-pollC:
-			if !launch("") {
-				return exitCannotStart
+			code, done = w.signal(sig.(syscall.Signal))
+		case <-w.killC:
+			w.killTimer, w.killC = nil, nil
+			signalGroup(w.pid, syscall.SIGKILL)
+		case <-w.pollC:
+			if !w.launch(false) {
+				code, done = exitCannotStart, true
 			}
 		}
+		if done {
+			return code
+		}
 	}
+}
+
+// wrapper is the state of wrap's loop.
+type wrapper struct {
+	argv   []string
+	name   string // argv as a shell user would type it
+	grace  time.Duration
+	stderr io.Writer
+
+	pid        int              // CMD's process; 0 while waiting for it
+	restarting bool             // SIGHUP: the child was told to stop; start it again when it is gone
+	stopping   bool             // SIGTERM/SIGINT: exit when the child is gone
+	killTimer  *time.Timer      // SIGKILL for the child's group after grace
+	killC      <-chan time.Time // killTimer.C while armed, else nil
+	poll       *time.Ticker     // while waiting for CMD's file
+	pollC      <-chan time.Time // poll.C while waiting, else nil
+	waitingFor string           // why CMD is not running yet, as said on stderr ("" when not waiting)
+}
+
+func (w *wrapper) armKill() {
+	if w.killC == nil {
+		w.killTimer = time.NewTimer(w.grace)
+		w.killC = w.killTimer.C
+	}
+}
+
+func (w *wrapper) disarmKill() {
+	if w.killTimer != nil {
+		w.killTimer.Stop()
+		w.killTimer, w.killC = nil, nil
+	}
+}
+
+func (w *wrapper) stopPolling() {
+	if w.poll != nil {
+		w.poll.Stop()
+		w.poll, w.pollC = nil, nil
+	}
+}
+
+// launch starts CMD, or waits for its file (polling every waitEvery) if it is
+// not there yet or is still being written; false: CMD cannot start. restart:
+// say so when it starts.
+func (w *wrapper) launch(restart bool) bool {
+	p, err := start(w.argv)
+	var nt *notThereError
+	if errors.As(err, &nt) {
+		if w.waitingFor != nt.why {
+			w.waitingFor = nt.why
+			fmt.Fprintf(w.stderr, "pets-restart: %s %s: waiting for it (it starts as soon as it is there)\n", nt.path, nt.why)
+		}
+		if w.poll == nil {
+			w.poll = time.NewTicker(waitEvery)
+			w.pollC = w.poll.C
+		}
+		return true
+	}
+	if err != nil {
+		fmt.Fprintf(w.stderr, "pets-restart: %v\n", err)
+		return false
+	}
+	w.pid = p
+	w.stopPolling()
+	if w.waitingFor != "" || restart {
+		fmt.Fprintf(w.stderr, "pets-restart: started %s (pid %d)\n", w.name, w.pid)
+	}
+	w.waitingFor = ""
+	return true
+}
+
+// reap reaps every exited child (on SIGCHLD). When CMD is among them, the
+// wrapper exits with its code (done), or starts it again if it was
+// restarting.
+func (w *wrapper) reap() (code int, done bool) {
+	for {
+		var ws syscall.WaitStatus
+		wpid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil || wpid <= 0 {
+			return 0, false // ECHILD or nothing more to reap
+		}
+		if wpid != w.pid {
+			continue // an orphan the kernel reparented to us (we are PID 1)
+		}
+		// The child is gone; what is left of its group goes with it.
+		_ = syscall.Kill(-w.pid, syscall.SIGKILL)
+		w.disarmKill()
+		code := exitCode(ws)
+		switch {
+		case w.stopping:
+			return code, true
+		case w.restarting:
+			w.restarting = false
+			w.pid = 0
+			if !w.launch(true) {
+				return exitCannotStart, true
+			}
+		default:
+			if code != 0 {
+				fmt.Fprintf(w.stderr, "pets-restart: %s (pid %d) exited with code %d\n", w.name, wpid, code)
+			}
+			return code, true
+		}
+	}
+}
+
+// signal handles a signal the wrapper got: SIGHUP restarts CMD, SIGTERM and
+// SIGINT stop it (and then the wrapper), the others are passed on.
+func (w *wrapper) signal(sig syscall.Signal) (code int, done bool) {
+	switch {
+	case w.pid == 0 && (sig == syscall.SIGTERM || sig == syscall.SIGINT):
+		// Waiting for CMD's file: nothing runs, nothing to wait for.
+		return 128 + int(sig), true
+	case w.pid == 0 && sig == syscall.SIGHUP:
+		// pets-restart -restart while waiting: look now rather than at the next poll.
+		if !w.launch(false) {
+			return exitCannotStart, true
+		}
+	case w.pid == 0:
+		// Nothing to forward it to.
+	case sig == syscall.SIGHUP:
+		if w.restarting || w.stopping {
+			return 0, false // the new child (if any) starts after this request anyway
+		}
+		w.restarting = true
+		fmt.Fprintf(w.stderr, "pets-restart: restarting %s (pid %d)\n", w.name, w.pid)
+		signalGroup(w.pid, syscall.SIGTERM)
+		w.armKill()
+	case sig == syscall.SIGTERM || sig == syscall.SIGINT:
+		w.stopping = true
+		signalGroup(w.pid, sig)
+		w.armKill()
+	default:
+		signalGroup(w.pid, sig)
+	}
+	return 0, false
 }
 
 // waitEvery is how often the wrapper looks for a CMD whose file is not there yet.

@@ -177,24 +177,9 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 			return fmt.Errorf("live sync: %w", err)
 		}
 	}
-	p := newPrinter(g.stderr)
-	p.dry = f.dryRun
-	var sink *eventSink
-	var w *watch
-	if watching {
-		w = g.newWatch(dir, f, &watchSpec{names: names, tier: f.tier, with: with})
-		p, sink = w.printer, w.sink
-		p.keepGoing = true
-		// One pets watches a service: refuse before starting anything.
-		if err := w.listen(project, graph); err != nil {
-			return err
-		}
-		// Stream from before the first start, so its output shows too.
-		w.follower = supervise.FollowLogs(logFiles(dir, graph), g.logOut(), useColor(g, f.watchOpts.color))
-	} else if f.dryRun {
-		sink = g.events(nil, "up", p)
-	} else {
-		sink = g.events(dir, "up", p)
+	sink, w, err := upOutput(g, dir, f, names, with, watching, project, graph)
+	if err != nil {
+		return err
 	}
 	unlock := func() {}
 	if !f.dryRun {
@@ -206,15 +191,7 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 			return err
 		}
 	}
-	var stamps rebuild.Stamps
-	if !f.dryRun {
-		// What each service starts from, taken before anything starts.
-		st := fresh.NewStamper(dir, project, graph, stateIgnore(dir))
-		if err := st.Prepare(); err != nil {
-			fmt.Fprintf(g.stderr, "pets: cannot tell what the services start from (pets list will say unknown): %v\n", err)
-		}
-		stamps = st
-	}
+	stamps := upStamps(g, dir, project, graph, f.dryRun)
 	eng := &rebuild.Engine{Runner: sup, Syncer: syncerOrNil(syncer), Owners: rebuild.OwnersOf(project, graph), Stamps: stamps, Events: sink, KeepGoing: watching,
 		Lock: func(ctx context.Context, k petsfile.Key) (func(), error) { return dir.LockService(ctx, k.Name) }, Parallel: f.parallel()}
 	if f.dryRun {
@@ -241,31 +218,77 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 		fmt.Fprintln(g.stdout, "Dry run: nothing was started.")
 		return nil
 	}
+	printHosts(g, graph, values)
+	if !watching {
+		return nil
+	}
+	sup.Stderr = g.stderr
+	cfg := rebuild.Config{Graph: graph, Runner: sup, Syncer: syncerOrNil(syncer), Stamps: stamps}
+	return w.run(ctx, project, cfg, values, notStarted(g, kg), eng.Started, false, true)
+}
+
+// upOutput is where up's events go: the watch session's printer and
+// sink when watching (which refuses, before anything starts, services
+// another pets watches, and streams their logs from before the first
+// start), else a printer of its own; w is nil unless watching.
+func upOutput(g *globals, dir *state.Dir, f *upFlags, names []string, with map[string]string, watching bool, project *petsfile.Project, graph *petsfile.Graph) (*eventSink, *watch, error) {
+	if !watching {
+		p := newPrinter(g.stderr)
+		p.dry = f.dryRun
+		if f.dryRun {
+			return g.events(nil, "up", p), nil, nil
+		}
+		return g.events(dir, "up", p), nil, nil
+	}
+	w := g.newWatch(dir, f, &watchSpec{names: names, tier: f.tier, with: with})
+	w.printer.keepGoing = true
+	if err := w.listen(project, graph); err != nil {
+		return nil, nil, err
+	}
+	w.follower = supervise.FollowLogs(logFiles(dir, graph), g.logOut(), useColor(g, f.watchOpts.color))
+	return w.sink, w, nil
+}
+
+// upStamps is what each service starts from, taken before anything starts
+// (nil for a dry run).
+func upStamps(g *globals, dir *state.Dir, project *petsfile.Project, graph *petsfile.Graph, dryRun bool) rebuild.Stamps {
+	if dryRun {
+		return nil
+	}
+	st := fresh.NewStamper(dir, project, graph, stateIgnore(dir))
+	if err := st.Prepare(); err != nil {
+		fmt.Fprintf(g.stderr, "pets: cannot tell what the services start from (pets list will say unknown): %v\n", err)
+	}
+	return st
+}
+
+// printHosts prints each service started, with its address, on stdout.
+func printHosts(g *globals, graph *petsfile.Graph, values map[petsfile.Key]petsfile.Value) {
 	for _, k := range graph.Order {
-		v := values[k]
 		line := k.String()
-		if h := v.Host(); h != "" {
+		if h := values[k].Host(); h != "" {
 			line += "\t" + h
 		}
 		fmt.Fprintln(g.stdout, line)
 	}
-	if !watching {
-		return nil
-	}
+}
+
+// notStarted are the services a watching up could not start (kg, may be
+// nil), said on stderr: they start again on the next change to their files.
+func notStarted(g *globals, kg *rebuild.KeepGoingError) map[petsfile.Key]bool {
 	down := map[petsfile.Key]bool{}
-	if kg != nil {
-		for k := range kg.Failed {
-			down[k] = true
-		}
-		for _, k := range kg.Skipped {
-			down[k] = true
-			fmt.Fprintf(g.stderr, "pets: %s not started: a dependency failed\n", k)
-		}
-		fmt.Fprintf(g.stderr, "pets: %v; they start again on the next change to their files\n", kg)
+	if kg == nil {
+		return down
 	}
-	sup.Stderr = g.stderr
-	cfg := rebuild.Config{Graph: graph, Runner: sup, Syncer: syncerOrNil(syncer), Stamps: stamps}
-	return w.run(ctx, project, cfg, values, down, eng.Started, false, true)
+	for k := range kg.Failed {
+		down[k] = true
+	}
+	for _, k := range kg.Skipped {
+		down[k] = true
+		fmt.Fprintf(g.stderr, "pets: %s not started: a dependency failed\n", k)
+	}
+	fmt.Fprintf(g.stderr, "pets: %v; they start again on the next change to their files\n", kg)
+	return down
 }
 
 // warnOrphans says which running services of project's Petsfile it no
