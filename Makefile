@@ -13,7 +13,7 @@ include cluster.mk
 help:
 	@echo "make demo     build pets and bring up the announcement's two-server example"
 	@echo "make test     vet, every test with -race (Kubernetes tests against make cluster-up when root), darwin/windows builds"
-	@echo "make build    build $(BIN) (version $(VERSION)) and bin/pets-waiter beside it"
+	@echo "make build    build $(BIN) (version $(VERSION)), bin/pets-waiter and bin/pets-kube beside it"
 	@echo "make bench    print the speed figures as a table"
 	@echo "make lint     gofmt, go vet, go mod tidy check"
 	@echo "make cluster-up / cluster-down   the local Kubernetes test cluster (root, Debian)"
@@ -21,6 +21,7 @@ help:
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/pets
 	$(GO) build -o bin/pets-waiter ./cmd/pets-waiter
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/pets-kube ./cmd/pets-kube
 
 test:
 	@scripts/test.sh

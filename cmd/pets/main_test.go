@@ -48,11 +48,18 @@ func TestMain(m *testing.M) {
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		return cmd.Run()
 	}
-	// pets-waiter beside pets, as make build and go install put it: what
-	// each server runs under (TestWaiterBinary checks which one runs).
-	if err := build(petsBin, ".", true); err == nil {
-		if err = build(filepath.Join(dir, "pets-waiter"), "../pets-waiter", true); err == nil {
-			err = build(petserverBin, "../../examples/petserver", false)
+	// pets-waiter and pets-kube beside pets, as make build and go install
+	// put them: what each server runs under (TestWaiterBinary checks which
+	// one runs), and what pets hands Kubernetes to (TestPetsLinksNoClientGo).
+	err = build(petsBin, ".", true)
+	for _, b := range [][2]string{{"pets-waiter", "../pets-waiter"}, {"pets-kube", "../pets-kube"}, {"", "../../examples/petserver"}} {
+		if err != nil {
+			break
+		}
+		if b[0] == "" {
+			err = build(petserverBin, b[1], false)
+		} else {
+			err = build(filepath.Join(dir, b[0]), b[1], true)
 		}
 	}
 	if err != nil {

@@ -40,7 +40,7 @@ func main() {
 	n := flag.Int("n", 30, "samples per latency figure")
 	pets := flag.String("pets", "bin/pets", "the pets binary to measure")
 	big := flag.Int("tree", 100_000, "files in the large tree (plus half as many in an ignored directory)")
-	only := flag.String("only", "", "measure only this figure (sync; downtime: per restart, with and without a build; build: edit to new code serving in a pod; parallel: 50 independent services and 30 dependents; or tree: the large tree and pets list on it) beside its floor")
+	only := flag.String("only", "", "measure only this figure (sync; downtime: per restart, with and without a build; build: edit to new code serving in a pod; parallel: 50 independent services and 30 dependents; startup: pets up --watch phase by phase, its RSS, pets list; or tree: the large tree and pets list on it) beside its floor")
 	flag.Parse()
 	b := &bench{n: *n, treeFiles: *big, only: *only}
 	if err := b.run(*pets); err != nil {
@@ -107,6 +107,16 @@ func (b *bench) run(pets string) error {
 		}
 		return b.print()
 	}
+	if b.only == "startup" {
+		fork, err := b.forkFloor()
+		if err != nil {
+			return err
+		}
+		if err := b.startup(fork.median()); err != nil {
+			return err
+		}
+		return b.print()
+	}
 	if b.only == "sync" {
 		for _, restart := range []bool{false, true} {
 			if err := b.syncLatency(restart); err != nil {
@@ -134,6 +144,10 @@ func (b *bench) run(pets string) error {
 		return err
 	}
 	b.add("pets up, 1 service (command to ready, incl. pets start-up)", up, "fork+exec", fork.median())
+	fmt.Fprintf(os.Stderr, "measuring start-up...\n")
+	if err := b.startup(fork.median()); err != nil {
+		return err
+	}
 
 	for _, mode := range []string{"write in place", "atomic rename"} {
 		fmt.Fprintf(os.Stderr, "measuring edit-to-restart (%s)...\n", mode)

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -19,7 +19,6 @@ import (
 	"github.com/windmilleng/pets/rebuild"
 	"github.com/windmilleng/pets/state"
 	"github.com/windmilleng/pets/supervise"
-	livesync "github.com/windmilleng/pets/sync"
 	"github.com/windmilleng/pets/ui"
 	"github.com/windmilleng/pets/watcher"
 )
@@ -40,6 +39,7 @@ func (g *globals) events(dir *state.Dir, command string, next events.Sink) *even
 }
 
 func (s *eventSink) Emit(e events.Event) {
+	markEvents(e)
 	e.V = events.Version
 	if e.Time.IsZero() {
 		e.Time = time.Now()
@@ -514,7 +514,7 @@ func (w *watch) configure(syncer rebuild.Syncer) func(ctx context.Context, p *pe
 		mu.Lock()
 		defer mu.Unlock()
 		if syncer == nil {
-			s, err := newSyncer(w.g.stderr, p, graph)
+			s, err := w.g.newSyncer(w.g.stderr, p, graph)
 			if err != nil {
 				return cfg, fmt.Errorf("live sync unavailable (changes restart the services instead): %w", err)
 			}
@@ -530,7 +530,7 @@ func (w *watch) configure(syncer rebuild.Syncer) func(ctx context.Context, p *pe
 // supervisor is the Runner of a watching pets for project.
 func (w *watch) supervisor(project *petsfile.Project, fp map[petsfile.Key]string) *supervise.Supervisor {
 	return &supervise.Supervisor{State: w.dir, Project: project, Stderr: w.g.stderr, Grace: w.up.grace, ReadyTimeout: w.up.timeout, LogMax: int64(w.up.logMax),
-		Fingerprints: fp, Kube: applier{}, KeepFailed: true}
+		Fingerprints: fp, Kube: w.g.kube, KeepFailed: true}
 }
 
 // lock is the lock pets up holds: each step of a round holds it, so that a
@@ -645,13 +645,4 @@ func keyStrings(ks []petsfile.Key) []string {
 		out[i] = k.String()
 	}
 	return out
-}
-
-// syncerOrNil keeps a nil *livesync.Syncer from becoming a non-nil
-// rebuild.Syncer.
-func syncerOrNil(s *livesync.Syncer) rebuild.Syncer {
-	if s == nil {
-		return nil
-	}
-	return s
 }

@@ -1,8 +1,9 @@
-package main
+package cli
 
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"sort"
 
@@ -43,13 +44,49 @@ func (g *globals) petsfilePath() (string, error) {
 	return p, err
 }
 
+// loadProject evaluates the Petsfile. The pets binary hands the command
+// over to pets-kube here when the Petsfile live-syncs into pods (nothing is
+// started yet); pets-kube's first load then skips the top-level run() calls
+// and the output that pets did already.
 func (g *globals) loadProject(ctx context.Context, host petsfile.Host) (*petsfile.Project, error) {
 	path, err := g.petsfilePath()
 	if err != nil {
 		return nil, err
 	}
-	return petsfile.Load(ctx, path, petsfile.Options{Host: host, Stderr: g.stderr})
+	out := &loadOutput{w: g.stderr, quiet: g.handedOver}
+	if g.handedOver {
+		g.handedOver = false
+		host = ranAlready{host}
+	}
+	project, err := petsfile.Load(ctx, path, petsfile.Options{Host: host, Stderr: out})
+	out.quiet = false
+	if err == nil && needsKube(project) {
+		if _, light := g.kube.(kubeBinary); light {
+			return nil, handOver()
+		}
+	}
+	return project, err
 }
+
+// loadOutput is print()'s output: dropped while quiet (the first load of a
+// command handed over, which pets printed already).
+type loadOutput struct {
+	w     io.Writer
+	quiet bool // set only while Load runs, on the goroutine that calls it
+}
+
+func (o *loadOutput) Write(p []byte) (int, error) {
+	if o.quiet {
+		return len(p), nil
+	}
+	return o.w.Write(p)
+}
+
+// ranAlready is the top-level host of a Petsfile that pets evaluated just
+// before it handed the command over: its run() calls succeeded there.
+type ranAlready struct{ petsfile.Host }
+
+func (ranAlready) Run(context.Context, petsfile.Command) error { return nil }
 
 // readState opens the state directory and reads the record.
 func (g *globals) readState() (*state.Dir, *state.File, error) {

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -6,15 +6,10 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-
-	"github.com/windmilleng/pets/kube"
 )
 
 func newPortForwardCmd(g *globals) *cobra.Command {
-	var (
-		namespace string
-		allowed   []string
-	)
+	var o PortForward
 	cmd := &cobra.Command{
 		Use:   "port-forward SELECTOR LOCAL:REMOTE",
 		Short: "Forward 127.0.0.1:LOCAL to port REMOTE of a ready pod (what k8s_port_forward runs)",
@@ -31,24 +26,11 @@ Only contexts that look local are used unless allowed with --allow-context.`,
 			if !ok || err1 != nil || err2 != nil {
 				return fmt.Errorf("ports %q: want LOCAL:REMOTE, e.g. 8080:80", args[1])
 			}
-			c, cfg, err := kubeClient(allowed)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			f, err := c.PortForward(ctx, kube.ForwardOptions{
-				Pods:      kube.PodSelector{Namespace: namespace, Selector: args[0]},
-				LocalPort: local, RemotePort: remote, Log: g.stderr,
-			})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stderr, "Forwarding %s to port %d of pods %q (context %s)\n", f.Addr(), remote, args[0], cfg.Context)
-			<-ctx.Done()
-			return f.Close()
+			o.Selector, o.Local, o.Remote = args[0], local, remote
+			return g.kube.PortForward(cmd.Context(), g.stderr, o)
 		},
 	}
-	cmd.Flags().StringVarP(&namespace, "namespace", "n", "", "namespace of the pods (default: the context's)")
-	cmd.Flags().StringArrayVar(&allowed, "allow-context", nil, "allow a context that does not look local (as allow_k8s_contexts in a Petsfile)")
+	cmd.Flags().StringVarP(&o.Namespace, "namespace", "n", "", "namespace of the pods (default: the context's)")
+	cmd.Flags().StringArrayVar(&o.Allowed, "allow-context", nil, "allow a context that does not look local (as allow_k8s_contexts in a Petsfile)")
 	return cmd
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -15,7 +15,6 @@ import (
 	"github.com/windmilleng/pets/fresh"
 	"github.com/windmilleng/pets/state"
 	"github.com/windmilleng/pets/supervise"
-	livesync "github.com/windmilleng/pets/sync"
 )
 
 // listItem is one row of `pets list -o json`.
@@ -90,7 +89,7 @@ started from. The Petsfile is never evaluated.`,
 					Petsfile: s.Petsfile, Log: dir.LogPath(s.Name, s.Tier), Tracking: supervise.TrackingOf(s),
 				})
 			}
-			freshness(cmd.Context(), dir, f, items)
+			g.freshness(cmd.Context(), dir, f, items)
 			if output == "json" {
 				enc := json.NewEncoder(g.stdout)
 				enc.SetIndent("", "  ")
@@ -130,7 +129,7 @@ func live(state string) bool {
 // state too, which knows a restart under way or a backoff where the record
 // only shows processes gone), else by comparing its watch set on disk with
 // what it was started or synced from. No Petsfile is evaluated.
-func freshness(ctx context.Context, dir *state.Dir, f *state.File, items []listItem) {
+func (g *globals) freshness(ctx context.Context, dir *state.Dir, f *state.File, items []listItem) {
 	bySocket := map[string][]int{}
 	for i := range items {
 		it := &items[i]
@@ -141,7 +140,7 @@ func freshness(ctx context.Context, dir *state.Dir, f *state.File, items []listI
 			continue
 		}
 		if live(it.State) {
-			walkFreshness(ctx, dir, f, it)
+			g.walkFreshness(ctx, dir, f, it)
 		}
 	}
 	for socket, idx := range bySocket {
@@ -162,7 +161,7 @@ func freshness(ctx context.Context, dir *state.Dir, f *state.File, items []listI
 			if err != nil || !ok {
 				it.WatchedBy = 0
 				if live(it.State) {
-					walkFreshness(ctx, dir, f, it)
+					g.walkFreshness(ctx, dir, f, it)
 				}
 				continue
 			}
@@ -185,12 +184,12 @@ func freshness(ctx context.Context, dir *state.Dir, f *state.File, items []listI
 
 // walkFreshness compares its watch set and configuration on disk with its
 // stamp.
-func walkFreshness(ctx context.Context, dir *state.Dir, f *state.File, it *listItem) {
+func (g *globals) walkFreshness(ctx context.Context, dir *state.Dir, f *state.File, it *listItem) {
 	rec, ok := recordOf(f, it.Name)
 	if !ok {
 		return
 	}
-	v, err := judge(ctx, dir, rec)
+	v, err := g.judge(ctx, dir, rec)
 	it.Freshness, it.Files = string(v.Freshness), v.Files
 	switch {
 	case err != nil:
@@ -248,15 +247,11 @@ func age(d time.Duration) string {
 
 // judge says whether rec runs what is on disk, from its stamp; its pods
 // (if it syncs) are asked of the cluster.
-func judge(ctx context.Context, dir *state.Dir, rec *state.Service) (fresh.Verdict, error) {
+func (g *globals) judge(ctx context.Context, dir *state.Dir, rec *state.Service) (fresh.Verdict, error) {
 	return fresh.Judge(ctx, dir.Path, rec, func(ctx context.Context, holding []string) ([]string, error) {
-		c, _, err := kubeClient(nil)
-		if err != nil {
-			return nil, err
-		}
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		return livesync.Unseeded(ctx, c, holding)
+		return g.kube.Unseeded(ctx, holding)
 	})
 }
 

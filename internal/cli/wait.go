@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -156,7 +156,7 @@ func waitHere(ctx context.Context, g *globals, dir *state.Dir, key string, timeo
 			return fmt.Errorf("%s %s: %s; nothing watches it to restart it (pets restart %s, or pets watch)", key, stateOf(rec), reasonOf(rec), key)
 		case events.Ready:
 			if rec.Port == 0 || proc.Accepting(rec.Host()) {
-				v, err := judge(ctx, dir, rec)
+				v, err := g.judge(ctx, dir, rec)
 				if v.Freshness == events.Stale {
 					// A pets starting to watch it (pets watch & pets
 					// wait) would restart it: give one a moment to say so.

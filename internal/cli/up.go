@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -18,7 +18,6 @@ import (
 	"github.com/windmilleng/pets/rebuild"
 	"github.com/windmilleng/pets/state"
 	"github.com/windmilleng/pets/supervise"
-	livesync "github.com/windmilleng/pets/sync"
 )
 
 type upFlags struct {
@@ -158,6 +157,7 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 	if err != nil {
 		return err
 	}
+	mark("petsfile")
 	dir, err := g.openState()
 	if err != nil {
 		return err
@@ -167,13 +167,13 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 	sup := &supervise.Supervisor{
 		State: dir, Project: project, Stderr: progress,
 		Grace: f.grace, ReadyTimeout: f.timeout, DryRun: f.dryRun, LogMax: int64(f.logMax),
-		Fingerprints: fp, Kube: applier{}, KeepFailed: watching,
+		Fingerprints: fp, Kube: g.kube, KeepFailed: watching,
 	}
 	// Live sync needs its cluster before anything starts: a missing
 	// kubeconfig or a context that is not allowed stops here.
-	var syncer *livesync.Syncer
+	var syncer rebuild.Syncer
 	if !f.dryRun {
-		if syncer, err = newSyncer(g.stderr, project, graph); err != nil {
+		if syncer, err = g.newSyncer(g.stderr, project, graph); err != nil {
 			return fmt.Errorf("live sync: %w", err)
 		}
 	}
@@ -191,8 +191,10 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 			return err
 		}
 	}
+	mark("state")
 	stamps := upStamps(g, dir, project, graph, f.dryRun)
-	eng := &rebuild.Engine{Runner: sup, Syncer: syncerOrNil(syncer), Owners: rebuild.OwnersOf(project, graph), Stamps: stamps, Events: sink, KeepGoing: watching,
+	mark("stamps")
+	eng := &rebuild.Engine{Runner: sup, Syncer: syncer, Owners: rebuild.OwnersOf(project, graph), Stamps: stamps, Events: sink, KeepGoing: watching,
 		Lock: func(ctx context.Context, k petsfile.Key) (func(), error) { return dir.LockService(ctx, k.Name) }, Parallel: f.parallel()}
 	if f.dryRun {
 		eng.Lock, eng.Parallel = nil, 1 // the plan is printed in order
@@ -223,7 +225,7 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 		return nil
 	}
 	sup.Stderr = g.stderr
-	cfg := rebuild.Config{Graph: graph, Runner: sup, Syncer: syncerOrNil(syncer), Stamps: stamps}
+	cfg := rebuild.Config{Graph: graph, Runner: sup, Syncer: syncer, Stamps: stamps}
 	return w.run(ctx, project, cfg, values, notStarted(g, kg), eng.Started, false, true)
 }
 

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -94,7 +94,7 @@ func runWatch(cmd *cobra.Command, g *globals, f *upFlags, names []string) error 
 			return &petsfile.UsageError{Msg: k.String() + " is not up", Hint: "start it with pets up " + k.Name + ", or use pets up --watch"}
 		}
 	}
-	syncer, err := newSyncer(g.stderr, project, graph)
+	syncer, err := g.newSyncer(g.stderr, project, graph)
 	if err != nil {
 		return fmt.Errorf("live sync: %w", err)
 	}
@@ -103,7 +103,7 @@ func runWatch(cmd *cobra.Command, g *globals, f *upFlags, names []string) error 
 		return err
 	}
 	fp := project.Fingerprints(ctx, graph)
-	cfg := rebuild.Config{Graph: graph, Runner: w.supervisor(project, fp), Syncer: syncerOrNil(syncer), Stamps: fresh.NewStamper(dir, project, graph, stateIgnore(dir))}
+	cfg := rebuild.Config{Graph: graph, Runner: w.supervisor(project, fp), Syncer: syncer, Stamps: fresh.NewStamper(dir, project, graph, stateIgnore(dir))}
 	return w.run(ctx, project, cfg, nil, nil, nil, true, false)
 }
 

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -13,7 +13,7 @@ func newVersionCmd(g *globals) *cobra.Command {
 		Short: "Print the version of pets",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, err := fmt.Fprintf(g.stdout, "pets %s %s/%s %s\n", version, runtime.GOOS, runtime.GOARCH, runtime.Version())
+			_, err := fmt.Fprintf(g.stdout, "pets %s %s/%s %s\n", g.version, runtime.GOOS, runtime.GOARCH, runtime.Version())
 			return err
 		},
 	}

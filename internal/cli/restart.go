@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -123,13 +123,13 @@ func restartInPlace(ctx context.Context, g *globals, f *upFlags, dir *state.Dir,
 		return err
 	}
 	defer unlock()
-	syncer, err := newSyncer(g.stderr, project, graph)
+	syncer, err := g.newSyncer(g.stderr, project, graph)
 	if err != nil {
 		return fmt.Errorf("live sync: %w", err)
 	}
 	eng := &rebuild.Engine{
-		Runner: &supervise.Supervisor{State: dir, Project: project, Stderr: g.stderr, Grace: f.grace, ReadyTimeout: f.timeout, LogMax: int64(f.logMax), Fingerprints: project.Fingerprints(ctx, graph), Kube: applier{}},
-		Syncer: syncerOrNil(syncer), Owners: rebuild.OwnersOf(project, graph), Stamps: fresh.NewStamper(dir, project, graph, stateIgnore(dir)),
+		Runner: &supervise.Supervisor{State: dir, Project: project, Stderr: g.stderr, Grace: f.grace, ReadyTimeout: f.timeout, LogMax: int64(f.logMax), Fingerprints: project.Fingerprints(ctx, graph), Kube: g.kube},
+		Syncer: syncer, Owners: rebuild.OwnersOf(project, graph), Stamps: fresh.NewStamper(dir, project, graph, stateIgnore(dir)),
 		Events: g.events(dir, "restart", p),
 		Lock:   func(ctx context.Context, k petsfile.Key) (func(), error) { return dir.LockService(ctx, k.Name) },
 	}
