@@ -14,6 +14,8 @@ import (
 
 	"github.com/bmatcuk/doublestar/v4"
 	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
+
+	"github.com/windmilleng/pets/internal/dirent"
 )
 
 // Names of the ignore files read in every directory under the roots. In one
@@ -120,9 +122,9 @@ func (m *Matcher) Forget(dir string) {
 
 // seed tells the matcher what a directory holds, as read by the watcher's
 // walk, so that a directory without ignore files costs no failed opens.
-func (m *Matcher) seed(dir string, entries []fs.DirEntry) {
+func (m *Matcher) seed(dir string, entries []dirent.Entry) {
 	for _, e := range entries {
-		if n := e.Name(); n == GitignoreFile || n == PetsignoreFile {
+		if n := e.Name; n == GitignoreFile || n == PetsignoreFile {
 			return // read them on first use
 		}
 	}
