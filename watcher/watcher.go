@@ -732,7 +732,7 @@ func (wk *walker) dir(d string) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		wk.warn(fmt.Errorf("read directory %s: %w", d, err))
 	}
-	w.m.seed(d, entries)
+	w.m.Seed(d, entries)
 	root := w.m.rootIndex(d)
 	prefix := d
 	if !strings.HasSuffix(prefix, string(filepath.Separator)) {

@@ -2,6 +2,7 @@ package dirent
 
 import (
 	"io/fs"
+	"slices"
 	"sync"
 	"unsafe"
 
@@ -45,13 +46,17 @@ var bufs = sync.Pool{New: func() any { return new([32 << 10]byte) }}
 func (d *Dir) Read(ents []Entry) ([]Entry, error) {
 	buf := bufs.Get().(*[32 << 10]byte)
 	defer bufs.Put(buf)
-	var names []byte // every name of d, made one string at the end
 	type pos struct {
 		end  int
 		dir  bool
 		todo bool // DT_UNKNOWN: lstat it
 	}
-	var ps []pos
+	var (
+		nameBuf [1024]byte
+		names   = nameBuf[:0] // every name of d, made one string at the end
+		posBuf  [64]pos
+		ps      = posBuf[:0]
+	)
 	var rerr error
 	for {
 		n, err := unix.Getdents(d.fd, buf[:])
@@ -91,6 +96,7 @@ func (d *Dir) Read(ents []Entry) ([]Entry, error) {
 	}
 	all := string(names)
 	start := 0
+	ents = slices.Grow(ents, len(ps))
 	for _, p := range ps {
 		e := Entry{Name: all[start:p.end], Dir: p.dir}
 		start = p.end
