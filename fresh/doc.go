@@ -38,12 +38,14 @@
 // BenchmarkFresh (bench_test.go) measures a 100,000-file tree beside an
 // ignored 50,000-file node_modules:
 //
-//   - Walk: one readdir per directory that is not ignored (node_modules costs
-//     one Ignored call, not 50,000) and one lstat per owned file (fstatat on
-//     the open directory on Linux and macOS), directories read in parallel.
-//     Specs of one graph share one walk: five services owning the same tree
-//     cost 1.1 to 1.4 times one. About half the CPU goes to the watcher's
-//     Matcher.Ignored, which re-decides every parent directory of each path.
+//   - Walk: one readdir per directory that is not ignored (getdents64 on a
+//     bare descriptor on Linux, package internal/dirent, as the watcher's
+//     walk; node_modules costs one decision, not 50,000) and one lstat per
+//     owned file (fstatat on the open directory on Linux), directories read
+//     in parallel; each entry is decided once (Matcher.IgnoredIn: its
+//     directory is known kept). Specs of one graph share one walk: five
+//     services owning the same tree cost 1.1 to 1.4 times one. The manifest
+//     is the memory: about 12 MB for 100,000 files (a map of absolute paths).
 //   - Update: one lstat per given path, O(changed), except where a directory
 //     appeared, vanished or had its ignore files edited: that subtree is
 //     walked again. The first Update of a loaded manifest indexes its

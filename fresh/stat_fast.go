@@ -1,21 +1,22 @@
-//go:build linux || darwin
+//go:build linux
 
 package fresh
 
 import (
 	"io/fs"
-	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/windmilleng/pets/internal/dirent"
 )
 
 // lstatIn returns the stat of name in dir, which d (if not nil) has open:
 // fstatat(2) on the open directory spares the kernel the path lookup.
-func lstatIn(d *os.File, dir, name string) (FileStat, error) {
+func lstatIn(d *dirent.Dir, dir, name string) (FileStat, error) {
 	var st unix.Stat_t
 	var err error
 	if d != nil {
-		err = unix.Fstatat(int(d.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW)
+		err = unix.Fstatat(d.Fd(), name, &st, unix.AT_SYMLINK_NOFOLLOW)
 	} else {
 		err = unix.Lstat(dir+"/"+name, &st)
 	}

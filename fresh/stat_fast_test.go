@@ -1,4 +1,4 @@
-//go:build linux || darwin
+//go:build linux
 
 package fresh
 
@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"github.com/windmilleng/pets/internal/dirent"
 )
 
 // TestLstatMatchesOS checks that the fstatat fast path converts modes as
@@ -44,7 +46,7 @@ func TestLstatMatchesOS(t *testing.T) {
 	if err := syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d, err := os.Open(dir)
+	d, err := dirent.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,14 +1,16 @@
-//go:build !(linux || darwin)
+//go:build !linux
 
 package fresh
 
 import (
 	"os"
 	"path/filepath"
+
+	"github.com/windmilleng/pets/internal/dirent"
 )
 
 // lstatIn returns the stat of name in dir (d, dir open, is unused here).
-func lstatIn(_ *os.File, dir, name string) (FileStat, error) {
+func lstatIn(_ *dirent.Dir, dir, name string) (FileStat, error) {
 	return lstat(filepath.Join(dir, name))
 }
 

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/windmilleng/pets/internal/dirent"
 	"github.com/windmilleng/pets/petsfile"
 	"github.com/windmilleng/pets/rebuild"
 )
@@ -21,24 +22,19 @@ import (
 //
 // It reads directories in parallel: a directory's subdirectories go to new
 // goroutines while there is room, else the walking goroutine takes them
-// itself. Everything it starts has ended when walk or below returns, and only
-// then are the manifests written (each map once, at its final size).
+// itself. Everything it starts has ended when walk or below returns. Each
+// directory's files go into the manifests as soon as they are read (under
+// mu), with no list of the whole tree beside the maps; after a failure the
+// manifests hold part of the tree, and the caller drops them.
 type walker struct {
 	v    *view
 	want map[petsfile.Key]*Manifest
 	room chan struct{} // a slot per goroutine beyond the caller's
 	wg   sync.WaitGroup
 
-	mu     sync.Mutex // guards found and err while walking
-	found  map[petsfile.Key]*found
+	mu     sync.Mutex // guards the wanted manifests and err while walking
 	err    error
 	failed atomic.Bool
-}
-
-// found is what a walk found for one manifest.
-type found struct {
-	files []entry
-	dirs  []string // the directories of files
 }
 
 type entry struct {
@@ -48,17 +44,18 @@ type entry struct {
 
 func newWalker(v *view) *walker {
 	return &walker{
-		v:     v,
-		want:  map[petsfile.Key]*Manifest{},
-		found: map[petsfile.Key]*found{},
-		room:  make(chan struct{}, 2*runtime.GOMAXPROCS(0)-1),
+		v:    v,
+		want: map[petsfile.Key]*Manifest{},
+		room: make(chan struct{}, 2*runtime.GOMAXPROCS(0)-1),
 	}
 }
 
 // add asks for m's files; what the walk finds is added to m.Files.
 func (w *walker) add(m *Manifest) {
+	if m.Files == nil {
+		m.Files = map[string]FileStat{}
+	}
 	w.want[m.Spec.Key] = m
-	w.found[m.Spec.Key] = &found{}
 }
 
 // walk collects the watch sets below root (one of walkRoots). A root that
@@ -90,27 +87,9 @@ func (w *walker) below(dir string) error {
 	return w.finish()
 }
 
-// finish writes what was found into the manifests.
+// finish says whether the walk failed.
 func (w *walker) finish() error {
-	if w.err != nil {
-		return w.err
-	}
-	for k, f := range w.found {
-		m := w.want[k]
-		if len(m.Files) == 0 {
-			m.Files = make(map[string]FileStat, len(f.files))
-		}
-		for _, e := range f.files {
-			m.Files[e.path] = e.st
-		}
-		if m.dirs != nil {
-			for _, d := range f.dirs {
-				m.dirs[d] = struct{}{}
-			}
-		}
-		w.found[k] = &found{}
-	}
-	return nil
+	return w.err
 }
 
 func (w *walker) fail(err error) {
@@ -128,33 +107,34 @@ func (w *walker) dir(dir string) {
 	if w.failed.Load() {
 		return
 	}
-	f, err := os.Open(dir)
+	f, err := dirent.Open(dir)
 	if err != nil {
 		if !gone(err) && !errors.Is(err, fs.ErrPermission) {
 			w.fail(err)
 		}
 		return
 	}
-	ents, err := f.ReadDir(-1)
+	ents, err := f.Read(nil)
 	if err != nil && !gone(err) && !errors.Is(err, fs.ErrPermission) {
 		f.Close()
 		w.fail(fmt.Errorf("read %s: %w", dir, err))
 		return
 	}
+	w.v.m.Seed(dir, ents)
 	prefix := dir
 	if !strings.HasSuffix(prefix, string(filepath.Separator)) {
 		prefix += string(filepath.Separator)
 	}
 	var files, subdirs []string
 	for _, e := range ents {
-		p := prefix + e.Name()
-		if e.IsDir() {
-			if !w.v.m.Ignored(p, true) {
+		p := prefix + e.Name
+		if e.Dir {
+			if !w.v.m.IgnoredIn(p, true) {
 				subdirs = append(subdirs, p)
 			}
 			continue
 		}
-		if !w.v.m.Ignored(p, false) {
+		if !w.v.m.IgnoredIn(p, false) {
 			files = append(files, p)
 		}
 	}
@@ -177,7 +157,7 @@ func (w *walker) dir(dir string) {
 
 // files records the files of dir (not ignored; d is dir, open, or nil) that
 // the wanted keys own. Each is lstat'ed once, however many keys own it.
-func (w *walker) files(d *os.File, dir string, files []string) {
+func (w *walker) files(d *dirent.Dir, dir string, files []string) {
 	if len(files) == 0 {
 		return
 	}
@@ -226,10 +206,12 @@ func (w *walker) files(d *os.File, dir string, files []string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, g := range gots {
-		f := w.found[g.k]
-		f.files = append(f.files, g.es...)
-		if len(g.es) > 0 {
-			f.dirs = append(f.dirs, dir)
+		m := w.want[g.k]
+		for _, e := range g.es {
+			m.Files[e.path] = e.st
+		}
+		if len(g.es) > 0 && m.dirs != nil {
+			m.dirs[dir] = struct{}{}
 		}
 	}
 }

@@ -14,6 +14,8 @@ import (
 
 	"github.com/bmatcuk/doublestar/v4"
 	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
+
+	"github.com/windmilleng/pets/internal/dirent"
 )
 
 // Names of the ignore files read in every directory under the roots. In one
@@ -118,11 +120,19 @@ func (m *Matcher) Forget(dir string) {
 	m.mu.Unlock()
 }
 
-// seed tells the matcher what a directory holds, as read by the watcher's
-// walk, so that a directory without ignore files costs no failed opens.
-func (m *Matcher) seed(dir string, entries []fs.DirEntry) {
+// IgnoredIn reports whether path, absolute and clean, is ignored, its parent
+// directory being known not to be: what a walk that descends only into the
+// directories it keeps asks of each entry, without deciding every parent
+// again as Ignored does.
+func (m *Matcher) IgnoredIn(path string, isDir bool) bool {
+	return m.match(path, isDir, m.rootIndex(path))
+}
+
+// Seed tells the matcher what a directory holds, as a walk read it, so that
+// a directory without ignore files costs no failed opens.
+func (m *Matcher) Seed(dir string, entries []dirent.Entry) {
 	for _, e := range entries {
-		if n := e.Name(); n == GitignoreFile || n == PetsignoreFile {
+		if n := e.Name; n == GitignoreFile || n == PetsignoreFile {
 			return // read them on first use
 		}
 	}
@@ -324,6 +334,11 @@ func vimSwap(name string) bool {
 func vimProbe(name string) bool {
 	if len(name) < 4 || len(name) > 6 || name[0] == '0' {
 		return false
+	}
+	for _, c := range []byte(name) {
+		if c < '0' || c > '9' {
+			return false // not a number (and no error to allocate)
+		}
 	}
 	i, err := strconv.Atoi(name)
 	return err == nil && i >= 4913 && (i-4913)%123 == 0

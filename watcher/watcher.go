@@ -7,12 +7,17 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/windmilleng/pets/internal/dirent"
 )
 
 // Defaults for Options.Quiet, Options.Burst and Options.Cap, chosen by
@@ -557,7 +562,7 @@ func (w *Watcher) rewalk(dirs []string, scope []string) error {
 // Running out of watches gives a *LimitError counting every directory that
 // needs one.
 func (w *Watcher) walk(dir string, report bool, seen map[string]bool) error {
-	wk := walker{w: w, report: report, seen: seen}
+	wk := walker{w: w, report: report, room: make(chan struct{}, 2*runtime.GOMAXPROCS(0))}
 	if w.b.recursive() {
 		if slices.Contains(w.opts.Roots, dir) && !w.watched[dir] {
 			if err := w.b.add(dir); err != nil {
@@ -572,7 +577,7 @@ func (w *Watcher) walk(dir string, report bool, seen map[string]bool) error {
 			return nil
 		}
 	}
-	wk.dir(dir)
+	wk.run(dir, seen)
 	if wk.full != nil {
 		limit, ns := watchLimit()
 		return &LimitError{Needed: w.countDirs(), Limit: limit, NSLimit: ns, Err: wk.full}
@@ -586,14 +591,14 @@ func (w *Watcher) countDirs() int {
 	var count func(d string)
 	count = func(d string) {
 		n++
-		f, err := os.Open(d)
+		f, err := dirent.Open(d)
 		if err != nil {
 			return
 		}
-		entries, _ := f.ReadDir(-1)
+		entries, _ := f.Read(nil)
 		f.Close()
 		for _, e := range entries {
-			if p := filepath.Join(d, e.Name()); e.IsDir() && !w.m.match(p, true, w.m.rootIndex(p)) {
+			if p := filepath.Join(d, e.Name); e.Dir && !w.m.match(p, true, w.m.rootIndex(p)) {
 				count(p)
 			}
 		}
@@ -604,66 +609,154 @@ func (w *Watcher) countDirs() int {
 	return n
 }
 
+// walker walks a tree for Watcher.walk. Its goroutines add the watches,
+// read the directories and decide their entries (the Matcher is safe for
+// concurrent use), a directory's subdirectories going to new goroutines
+// while there is room; what touches the Watcher's state (its watches, the
+// open batch, git, warnings) is collected and done by the loop goroutine
+// once every walking goroutine has ended. The loop goroutine waits for the
+// walk meanwhile, so the goroutines may read w.watched.
 type walker struct {
 	w      *Watcher
 	report bool
-	seen   map[string]bool
+	room   chan struct{} // a slot per goroutine beyond the caller's
+	wg     sync.WaitGroup
 	full   error // the first ENOSPC; after it no more watches are tried
+
+	mu      sync.Mutex // guards what follows while walking
+	found   []walked
+	warns   []error
+	fullErr error
+	isFull  atomic.Bool
 }
 
+// walked is what the walk found in one directory.
+type walked struct {
+	dir     string
+	watched bool     // its watch was added by this walk
+	files   []string // with report: its files that are not ignored
+	git     bool     // it holds a .git
+}
+
+// run walks root and then applies what was found.
+func (wk *walker) run(root string, seen map[string]bool) {
+	w := wk.w
+	warn := w.m.warn
+	w.m.warn = wk.warn // the matcher warns from the walking goroutines
+	wk.dir(root)
+	wk.wg.Wait()
+	w.m.warn = warn
+	wk.full = wk.fullErr
+	for _, err := range wk.warns {
+		w.warn(err)
+	}
+	for _, f := range wk.found {
+		if seen != nil {
+			seen[f.dir] = true
+		}
+		if f.watched {
+			w.watched[f.dir] = true
+		}
+		if f.git {
+			// A nested repository (or the root's own): follow its git
+			// directory while the directory is watched.
+			if g, ok := gitDirAt(f.dir); ok {
+				w.followGit(g, f.dir)
+			}
+		}
+		for _, p := range f.files {
+			w.note(p)
+		}
+	}
+}
+
+func (wk *walker) warn(err error) {
+	wk.mu.Lock()
+	wk.warns = append(wk.warns, err)
+	wk.mu.Unlock()
+}
+
+// dir watches and reads d, and walks its subdirectories that are not
+// ignored; d itself has been decided.
 func (wk *walker) dir(d string) {
 	w := wk.w
-	if wk.seen != nil {
-		wk.seen[d] = true
-	}
+	f := walked{dir: d}
 	if !w.b.recursive() && !w.watched[d] {
-		if wk.full != nil {
+		if wk.isFull.Load() {
 			// Out of watches: keep walking only to report the files of a new
 			// directory; countDirs says how many watches are needed.
 		} else if err := w.b.add(d); err == nil {
-			w.watched[d] = true
+			f.watched = true
 		} else if errors.Is(err, syscall.ENOSPC) {
-			wk.full = err
+			wk.mu.Lock()
+			if wk.fullErr == nil {
+				wk.fullErr = err
+			}
+			wk.mu.Unlock()
+			wk.isFull.Store(true)
 		} else if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 			return // gone already; its parent reports it
 		} else {
-			w.warn(fmt.Errorf("watch %s: %w", d, err))
+			wk.warn(fmt.Errorf("watch %s: %w", d, err))
 			return
 		}
 	}
-	f, err := os.Open(d)
+	var subdirs []string
+	defer func() {
+		wk.mu.Lock()
+		wk.found = append(wk.found, f)
+		wk.mu.Unlock()
+		for _, s := range subdirs {
+			select {
+			case wk.room <- struct{}{}:
+				wk.wg.Add(1)
+				go func() {
+					defer wk.wg.Done()
+					wk.dir(s)
+					<-wk.room
+				}()
+			default:
+				wk.dir(s)
+			}
+		}
+	}()
+	dd, err := dirent.Open(d)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
-			w.warn(fmt.Errorf("read directory %s: %w", d, err))
+			wk.warn(fmt.Errorf("read directory %s: %w", d, err))
 		}
 		return
 	}
-	entries, err := f.ReadDir(-1)
-	f.Close()
+	entries, err := dd.Read(nil)
+	dd.Close()
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		w.warn(fmt.Errorf("read directory %s: %w", d, err))
+		wk.warn(fmt.Errorf("read directory %s: %w", d, err))
 	}
-	w.m.seed(d, entries)
+	w.m.Seed(d, entries)
+	root := w.m.rootIndex(d)
+	prefix := d
+	if !strings.HasSuffix(prefix, string(filepath.Separator)) {
+		prefix += string(filepath.Separator)
+	}
 	for _, e := range entries {
-		if e.Name() == ".git" && !w.opts.noGit {
-			// A nested repository (or the root's own): follow its git
-			// directory while d is watched.
-			if g, ok := gitDirAt(d); ok {
-				w.followGit(g, d)
-			}
+		if e.Name == ".git" && !w.opts.noGit {
+			f.git = true
 		}
-		isDir := e.IsDir()
-		if !isDir && !wk.report {
+		if !e.Dir && !wk.report {
 			continue
 		}
-		p := filepath.Join(d, e.Name())
-		if w.m.match(p, isDir, w.m.rootIndex(p)) {
+		p := prefix + e.Name
+		ri := root
+		if len(w.m.roots) > 1 {
+			ri = w.m.rootIndex(p) // p may be a root itself
+		}
+		if w.m.match(p, e.Dir, ri) {
 			continue
 		}
-		if isDir {
-			wk.dir(p)
+		if e.Dir {
+			subdirs = append(subdirs, p)
 		} else {
-			w.note(p)
+			f.files = append(f.files, p)
 		}
 	}
 }
