@@ -38,14 +38,7 @@ func TestPetsLinksNoClientGo(t *testing.T) {
 // Without pets-kube beside pets, the error says how to get it. Either way
 // nothing is left started.
 func TestLiveSyncIsHandedToPetsKube(t *testing.T) {
-	alone := filepath.Join(t.TempDir(), "pets") // no pets-kube beside it
-	b, err := os.ReadFile(petsBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(alone, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	alone := petsAlone(t) // no pets-kube beside it
 	for _, tc := range []struct {
 		pets string
 		want []string

@@ -72,6 +72,20 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// petsAlone is a copy of the pets binary with nothing beside it.
+func petsAlone(t *testing.T) string {
+	t.Helper()
+	alone := filepath.Join(t.TempDir(), "pets")
+	b, err := os.ReadFile(petsBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(alone, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return alone
+}
+
 // env is one test's world: a state dir, a project dir and a marker.
 type env struct {
 	t      *testing.T

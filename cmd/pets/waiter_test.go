@@ -16,14 +16,7 @@ import (
 // TestWaiterBinary: each server runs under pets-waiter when it is installed
 // beside pets, else under `pets waiter`; the service works the same.
 func TestWaiterBinary(t *testing.T) {
-	alone := filepath.Join(t.TempDir(), "pets") // a pets with no pets-waiter beside it
-	b, err := os.ReadFile(petsBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(alone, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	alone := petsAlone(t) // a pets with no pets-waiter beside it
 	for _, tc := range []struct {
 		pets, want string
 		args       string // the waiter's first argument after its program
