@@ -8,13 +8,14 @@ DEMO := examples/announcement/Petsfile
 
 include cluster.mk
 
-.PHONY: help build test unit crossbuild lint bench demo demo-down clean
+.PHONY: help build test unit crossbuild lint bench bench-peers demo demo-down clean
 
 help:
 	@echo "make demo     build pets and bring up the announcement's two-server example"
 	@echo "make test     vet, every test with -race (Kubernetes tests against make cluster-up when root), darwin/windows builds"
 	@echo "make build    build $(BIN) (version $(VERSION)), bin/pets-waiter and bin/pets-kube beside it"
 	@echo "make bench    print the speed figures as a table"
+	@echo "make bench-peers   pets beside entr, reflex and air (installed for the run), same run, same server"
 	@echo "make lint     gofmt, go vet, go mod tidy check"
 	@echo "make cluster-up / cluster-down   the local Kubernetes test cluster (root, Debian)"
 
@@ -43,6 +44,11 @@ lint:
 
 bench: build
 	@scripts/bench.sh
+
+# entr from apt (as root), reflex and air by go install into a temporary
+# GOBIN: nothing is added to go.mod.
+bench-peers: build
+	$(GO) run ./internal/bench -only peers
 
 demo: build
 	@echo "== $(BIN) up frontend -f $(DEMO)"

@@ -40,7 +40,7 @@ func main() {
 	n := flag.Int("n", 30, "samples per latency figure")
 	pets := flag.String("pets", "bin/pets", "the pets binary to measure")
 	big := flag.Int("tree", 100_000, "files in the large tree (plus half as many in an ignored directory)")
-	only := flag.String("only", "", "measure only this figure (sync; downtime: per restart, with and without a build; build: edit to new code serving in a pod; parallel: 50 independent services and 30 dependents; startup: pets up --watch phase by phase, its RSS, pets list; or tree: the large tree and pets list on it) beside its floor")
+	only := flag.String("only", "", "measure only this figure (sync; downtime: per restart, with and without a build; build: edit to new code serving in a pod; parallel: 50 independent services and 30 dependents; startup: pets up --watch phase by phase, its RSS, pets list; tree: the large tree and pets list on it; or peers: pets beside entr, reflex and air, installed for the run) beside its floor")
 	flag.Parse()
 	b := &bench{n: *n, treeFiles: *big, only: *only}
 	if err := b.run(*pets); err != nil {
@@ -83,6 +83,12 @@ func (b *bench) run(pets string) error {
 	}
 	if b.pets, err = filepath.Abs(pets); err != nil {
 		return err
+	}
+	if b.only == "peers" {
+		if err := b.peers(); err != nil {
+			return err
+		}
+		return b.print()
 	}
 	if b.only == "tree" {
 		if err := b.largeTree(); err != nil {
