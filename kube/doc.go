@@ -18,7 +18,9 @@
 //     [*AdviceError]: what failed, why it usually happens, what to do.
 //   - [WriteTar] and [SyncCommand] are the two halves of a sync: a tar of chosen files under a
 //     local root (nothing outside it, symlinks only if they stay inside it) and the command that
-//     deletes paths and unpacks that tar inside one container directory.
+//     deletes paths and unpacks that tar inside one container directory. [SyncScript] does
+//     the same and then, in the same exec, runs commands and a last one (the restart), each
+//     only if the step before succeeded: one exec round trip per sync instead of one per step.
 //   - [Client.PortForward] forwards a local port on 127.0.0.1 to a pod of a selector, as a
 //     long-running server that re-targets a replacement pod. Forwards share one connection to
 //     the pod; after the pod side fails one (its port refused, its server not up yet), each

@@ -304,3 +304,101 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestSyncScriptStepsWithBusybox runs a whole SyncScript locally with busybox: the files,
+// then the commands in order from the working directory, stopping at the first that fails,
+// and Then only after all succeeded; each step's output and code come back by ParseSyncOutput.
+func TestSyncScriptStepsWithBusybox(t *testing.T) {
+	busybox, err := exec.LookPath("busybox")
+	if err != nil {
+		t.Skip("no busybox on PATH (apt-get install busybox-static)")
+	}
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "a.txt"), "a v2\n", 0o644)
+	var tarball bytes.Buffer
+	must(t, WriteTar(&tarball, src, []string{"a.txt"}))
+	path := busyboxPath(t, busybox)
+	for _, applet := range []string{"cat", "echo", "pwd", "touch", "false"} {
+		must(t, os.Symlink(busybox, filepath.Join(path, applet)))
+	}
+	const mark = "5f0c1a2b3c4d5e6f"
+	run := func(s SyncScript, stdin []byte) (SyncOutput, string, error) {
+		t.Helper()
+		argv, err := s.Command(mark)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wd := t.TempDir()
+		cmd := exec.Command(busybox, argv...)
+		cmd.Dir = wd
+		cmd.Stdin = bytes.NewReader(stdin)
+		cmd.Env = []string{"PATH=" + path, "WD=" + wd}
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err = cmd.Run()
+		return ParseSyncOutput(stdout.Bytes(), mark, s.Dir != ""), stderr.String(), err
+	}
+
+	dest := filepath.Join(t.TempDir(), "www")
+	writeFile(t, filepath.Join(dest, "old.txt"), "old\n", 0o644)
+	out, stderr, err := run(SyncScript{
+		Dir: dest, Deletes: []string{"old.txt"},
+		// A command reads neither the tar nor Dir: its stdin is empty, its directory the exec's.
+		Run:  []string{`cat; [ "$(pwd)" = "$WD" ] && cat ` + dest + `/a.txt && echo to stderr >&2`, "printf 'no newline'"},
+		Then: []string{"sh", "-c", `echo "then: $0 $1"`, "one arg", "two words"},
+	}, tarball.Bytes())
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	if !out.Files || len(out.Runs) != 2 ||
+		string(out.Runs[0].Output) != "a v2\nto stderr\n" || out.Runs[0].Code != 0 ||
+		string(out.Runs[1].Output) != "no newline" || out.Runs[1].Code != 0 ||
+		string(out.Rest) != "then: one arg two words\n" {
+		t.Errorf("output: files %v, runs %+v, rest %q", out.Files, out.Runs, out.Rest)
+	}
+	if _, err := os.Lstat(filepath.Join(dest, "old.txt")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("old.txt not deleted: %v", err)
+	}
+
+	// A failing command: its code and output; no later command, no Then.
+	marker := filepath.Join(t.TempDir(), "ran")
+	out, _, err = run(SyncScript{
+		Dir:  dest,
+		Run:  []string{"echo before; exit 7", "touch " + marker},
+		Then: []string{"touch", marker},
+	}, tarball.Bytes())
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 7 {
+		t.Errorf("a failing command: %v, want exit code 7", err)
+	}
+	if !out.Files || len(out.Runs) != 1 || string(out.Runs[0].Output) != "before\n" || out.Runs[0].Code != 7 {
+		t.Errorf("a failing command: output %+v", out)
+	}
+	if _, err := os.Lstat(marker); err == nil {
+		t.Error("a command or Then ran after a command failed")
+	}
+
+	// A failing tar step (Dir is a file): its code and stderr, no step end, nothing run.
+	notDir := filepath.Join(t.TempDir(), "file")
+	writeFile(t, notDir, "x", 0o644)
+	out, stderr, err = run(SyncScript{Dir: notDir, Run: []string{"touch " + marker}, Then: []string{"touch", marker}}, tarball.Bytes())
+	if err == nil || out.Files || len(out.Runs) != 0 || stderr == "" {
+		t.Errorf("a failing tar step: %v, output %+v, stderr %q", err, out, stderr)
+	}
+	if _, err := os.Lstat(marker); err == nil {
+		t.Error("a command or Then ran after the tar step failed")
+	}
+
+	// No files: the commands and Then alone.
+	out, _, err = run(SyncScript{Run: []string{"echo x"}, Then: []string{"false"}}, nil)
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !out.Files || len(out.Runs) != 1 || string(out.Runs[0].Output) != "x\n" {
+		t.Errorf("commands and Then without files: %v, output %+v", err, out)
+	}
+
+	if _, err := (SyncScript{Dir: "/app", Deletes: []string{"../x"}}).Command(mark); !errors.Is(err, ErrUnsafePath) {
+		t.Errorf("an unsafe delete: %v", err)
+	}
+	if _, err := (SyncScript{Dir: "/app"}).Command("a b"); err == nil {
+		t.Error("a mark with a space accepted")
+	}
+}

@@ -27,6 +27,7 @@ package sync
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -387,35 +388,116 @@ func holdingKey(h held) string {
 }
 
 // toPod sends paths into pod, runs the rule's commands that they trigger and
-// restarts the process if the rule asks, adding to rep. Called under the
-// service's lock.
+// restarts the process if the rule asks, adding to rep. It takes one exec
+// (kube.SyncScript) when the changes fall under one of the rule's paths, the
+// usual case: files, commands and restart, each only if the step before
+// succeeded. Changes under several paths take one exec per path, the last
+// one carrying the commands and the restart. Called under the service's lock.
 func (s *Syncer) toPod(ctx context.Context, pod kube.Pod, r petsfile.SyncRule, paths []string, seen map[string]bool, rep *rebuild.SyncReport) error {
-	files, gone, err := s.syncPod(ctx, pod, r, paths)
+	parts, err := split(r, paths)
 	if err != nil {
-		return fmt.Errorf("sync into %s: %w", pod, kube.Advise(err))
+		return fmt.Errorf("sync into %s: %w", pod, err)
 	}
-	seen[podID(r, pod)] = true
-	s.sentTo(podID(r, pod), paths)
-	rep.Files += files
-	rep.Gone += gone
-	rep.Pods = append(rep.Pods, pod.String())
+	var runs []string
 	for _, run := range r.Run {
-		if !run.Triggered(paths) {
+		if run.Triggered(paths) {
+			runs = append(runs, run.Cmd)
+		}
+	}
+	var then []string
+	if r.Restart {
+		then = RestartCommand
+	}
+	if len(parts) == 0 {
+		parts = []part{{}} // no files: the commands and the restart alone
+	}
+	files, gone := 0, 0
+	for i, p := range parts {
+		sc := kube.SyncScript{Dir: p.remote, Deletes: p.deleted}
+		if i == len(parts)-1 {
+			sc.Run, sc.Then = runs, then
+		}
+		if sc.Dir == "" && len(sc.Run) == 0 && sc.Then == nil {
 			continue
 		}
-		var out bytes.Buffer // kube.Exec serializes the two streams into it
-		if err := s.Client.Exec(ctx, pod, []string{"sh", "-c", run.Cmd}, kube.Streams{Stdout: &out, Stderr: &out}); err != nil {
-			return fmt.Errorf("after syncing into %s, %q failed: %w\n%s", pod, run.Cmd, kube.Advise(err), bytes.TrimSpace(out.Bytes()))
+		out, stderr, err := s.exec(ctx, pod, sc, p.root, p.present)
+		if !out.Files {
+			return fmt.Errorf("sync into %s: %w", pod, kube.Advise(filesFailed(pod, sc, out, stderr, err)))
 		}
-		rep.Ran = append(rep.Ran, run.Cmd)
-	}
-	if r.Restart {
-		var out bytes.Buffer // kube.Exec serializes the two streams into it
-		if err := s.Client.Exec(ctx, pod, RestartCommand, kube.Streams{Stdout: &out, Stderr: &out}); err != nil {
-			return fmt.Errorf("%s: restart=True: restarting the process in %s failed: %w\n%s", r.Pos, pod, restartAdvice(err), bytes.TrimSpace(out.Bytes()))
+		files += len(p.present)
+		gone += len(p.deleted)
+		if i < len(parts)-1 {
+			if err != nil {
+				return fmt.Errorf("sync into %s: %w", pod, kube.Advise(err))
+			}
+			continue
 		}
-		rep.Ran = append(rep.Ran, "restart")
+		seen[podID(r, pod)] = true
+		s.sentTo(podID(r, pod), paths)
+		rep.Files += files
+		rep.Gone += gone
+		rep.Pods = append(rep.Pods, pod.String())
+		return s.ran(pod, r, runs, then, out, stderr, err, rep)
 	}
+	return nil
+}
+
+// filesFailed is the error of a sync script whose files step failed, as if
+// it had been an exec of kube.SyncCommand alone, with its output.
+func filesFailed(pod kube.Pod, sc kube.SyncScript, out kube.SyncOutput, stderr []byte, err error) error {
+	var exit *kube.ExitError
+	if errors.As(err, &exit) {
+		argv, _ := kube.SyncCommand(sc.Dir, sc.Deletes)
+		err = &kube.ExitError{Pod: pod, Command: argv, Code: exit.Code, Stderr: exit.Stderr, Err: exit.Err}
+	}
+	if err == nil {
+		err = errors.New("the sync script ended before the files were in")
+	}
+	if o := bytes.TrimSpace(append(out.Rest, stderr...)); len(o) > 0 {
+		err = fmt.Errorf("%w: %s", err, o)
+	}
+	return err
+}
+
+// ran reports the commands and the restart of one pod's sync script, as
+// if each had been an exec of its own: the first that failed is an error
+// naming the rule, with its output.
+func (s *Syncer) ran(pod kube.Pod, r petsfile.SyncRule, runs, then []string, out kube.SyncOutput, stderr []byte, err error, rep *rebuild.SyncReport) error {
+	var exit *kube.ExitError
+	errors.As(err, &exit)
+	for i, cmd := range runs {
+		var res kube.RunOutput
+		switch {
+		case i < len(out.Runs):
+			res = out.Runs[i]
+		case err != nil: // the exec broke while cmd ran
+			return fmt.Errorf("%s: after syncing into %s, %q failed: %w\n%s", r.Pos, pod, cmd, kube.Advise(err), bytes.TrimSpace(out.Rest))
+		default:
+			return fmt.Errorf("%s: after syncing into %s, %q did not run: the sync script ended before it", r.Pos, pod, cmd)
+		}
+		if res.Code != 0 {
+			ee := &kube.ExitError{Pod: pod, Command: []string{"sh", "-c", cmd}, Code: res.Code, Stderr: string(res.Output)}
+			if exit != nil {
+				ee.Err = exit.Err
+			}
+			return fmt.Errorf("%s: after syncing into %s, %q failed: %w\n%s", r.Pos, pod, cmd, kube.Advise(ee), bytes.TrimSpace(res.Output))
+		}
+		rep.Ran = append(rep.Ran, cmd)
+	}
+	if then == nil {
+		if err != nil {
+			return fmt.Errorf("sync into %s: %w", pod, kube.Advise(err))
+		}
+		return nil
+	}
+	if err != nil {
+		if exit != nil {
+			// As an exec of the restart command alone would have failed.
+			err = &kube.ExitError{Pod: pod, Command: then, Code: exit.Code, Stderr: exit.Stderr, Err: exit.Err}
+		}
+		return fmt.Errorf("%s: restart=True: restarting the process in %s failed: %w\n%s", r.Pos, pod, restartAdvice(err), bytes.TrimSpace(append(out.Rest, stderr...)))
+	}
+	rep.Ran = append(rep.Ran, "restart")
 	return nil
 }
 
@@ -670,67 +752,84 @@ func checkLinks(r petsfile.SyncRule) error {
 	return nil
 }
 
-// syncPod sends the rule's share of paths into one pod: per rule path, one
-// tar of what exists plus the deletion of what does not.
-func (s *Syncer) syncPod(ctx context.Context, pod kube.Pod, r petsfile.SyncRule, paths []string) (files, gone int, err error) {
+// part is what one of a rule's paths gets: the files under root that exist
+// (present) and those that do not (deleted), relative to root, for the
+// container directory remote.
+type part struct {
+	root, remote     string
+	present, deleted []string
+}
+
+// split divides the rule's share of paths among its paths, leaving out
+// those with nothing to send.
+func split(r petsfile.SyncRule, paths []string) ([]part, error) {
+	var parts []part
 	for _, sp := range r.Paths {
 		root, remote := sp.Local, sp.Remote
 		if fi, err := os.Stat(sp.Local); err == nil && !fi.IsDir() || err != nil && isFileMapping(sp) {
 			// A single file: its directory is the root; the names must agree.
 			if path.Base(sp.Remote) != filepath.Base(sp.Local) {
-				return files, gone, fmt.Errorf("%s: %s -> %s renames a file, which sync cannot do; map its directory instead", r.Pos, sp.Local, sp.Remote)
+				return nil, fmt.Errorf("%s: %s -> %s renames a file, which sync cannot do; map its directory instead", r.Pos, sp.Local, sp.Remote)
 			}
 			root, remote = filepath.Dir(sp.Local), path.Dir(sp.Remote)
 		}
-		var present, deleted []string
-		for _, p := range paths {
-			if target, ok := rebuild.RuleTarget(r, p); !ok || target != sp {
+		p := part{root: root, remote: remote}
+		for _, f := range paths {
+			if target, ok := rebuild.RuleTarget(r, f); !ok || target != sp {
 				continue
 			}
-			rel, err := filepath.Rel(root, p)
+			rel, err := filepath.Rel(root, f)
 			if err != nil {
-				return files, gone, err
+				return nil, err
 			}
 			rel = filepath.ToSlash(rel)
-			if fi, err := os.Lstat(p); err == nil {
+			if fi, err := os.Lstat(f); err == nil {
 				if fi.IsDir() {
 					continue // a directory that got a child: the child is in paths
 				}
-				present = append(present, rel) // a file, or a symlink (sent as one)
+				p.present = append(p.present, rel) // a file, or a symlink (sent as one)
 			} else {
-				deleted = append(deleted, rel)
+				p.deleted = append(p.deleted, rel)
 			}
 		}
-		if len(present)+len(deleted) == 0 {
-			continue
+		if len(p.present)+len(p.deleted) > 0 {
+			parts = append(parts, p)
 		}
-		argv, err := kube.SyncCommand(remote, deleted)
-		if err != nil {
-			return files, gone, err
-		}
-		pr, pw := io.Pipe()
-		werr := make(chan error, 1)
-		go func() { // owned by this call: it ends when the tar is written or the pipe closes
-			err := kube.WriteTar(pw, root, present)
-			pw.CloseWithError(err)
-			werr <- err
-		}()
-		var out bytes.Buffer // kube.Exec serializes the two streams into it
-		err = s.Client.Exec(ctx, pod, argv, kube.Streams{Stdin: pr, Stdout: &out, Stderr: &out})
-		pr.CloseWithError(io.ErrClosedPipe)
-		if terr := <-werr; terr != nil {
-			return files, gone, terr
-		}
-		if err != nil {
-			if out.Len() > 0 {
-				err = fmt.Errorf("%w: %s", err, bytes.TrimSpace(out.Bytes()))
-			}
-			return files, gone, err
-		}
-		files += len(present)
-		gone += len(deleted)
 	}
-	return files, gone, nil
+	return parts, nil
+}
+
+// exec runs sc in pod, with a tar of present (relative to root) on stdin
+// when it has a directory, and returns its stdout split by step, its
+// stderr and the exec's error. A tar that cannot be written (a path that
+// leads out of root) is the error.
+func (s *Syncer) exec(ctx context.Context, pod kube.Pod, sc kube.SyncScript, root string, present []string) (kube.SyncOutput, []byte, error) {
+	mark := rand.Text()
+	argv, err := sc.Command(mark)
+	if err != nil {
+		return kube.SyncOutput{}, nil, err
+	}
+	var stdout, stderr bytes.Buffer
+	streams := kube.Streams{Stdout: &stdout, Stderr: &stderr}
+	if sc.Dir == "" {
+		err = s.Client.Exec(ctx, pod, argv, streams)
+		return kube.ParseSyncOutput(stdout.Bytes(), mark, false), stderr.Bytes(), err
+	}
+	pr, pw := io.Pipe()
+	werr := make(chan error, 1)
+	go func() { // owned by this call: it ends when the tar is written or the pipe closes
+		err := kube.WriteTar(pw, root, present)
+		pw.CloseWithError(err)
+		werr <- err
+	}()
+	streams.Stdin = pr
+	err = s.Client.Exec(ctx, pod, argv, streams)
+	pr.CloseWithError(io.ErrClosedPipe)
+	out := kube.ParseSyncOutput(stdout.Bytes(), mark, true)
+	if terr := <-werr; terr != nil {
+		return kube.SyncOutput{Rest: out.Rest}, stderr.Bytes(), terr
+	}
+	return out, stderr.Bytes(), err
 }
 
 // isFileMapping guesses, for a local path that no longer exists, whether the

@@ -405,3 +405,58 @@ func syncPaths(ctx context.Context, s *Syncer, k petsfile.Key, rules []petsfile.
 	split, _ := rebuild.Cover(rules, paths)
 	return s.Sync(ctx, k, split)
 }
+
+// One exec carries the files, the commands and the restart: a command that
+// fails is still reported on its own (the rule's position, the command, its
+// code and output), and neither the commands after it nor the restart run.
+func TestFailedCommandStopsTheRestart(t *testing.T) {
+	k := setupManifest(t, restartDeployment("cmds"))
+	dir := t.TempDir()
+	static := filepath.Join(dir, "static")
+	page := filepath.Join(static, "index.html")
+	writeFile(t, page, "v1\n", 0o644)
+	rule := petsfile.SyncRule{Selector: "app=cmds", Namespace: k.ns, Pos: "Petsfile:6:1", Base: dir, Restart: true,
+		Paths: []petsfile.SyncPath{{Local: static, Remote: "/www"}},
+		Run: []petsfile.SyncRun{
+			{Cmd: "echo first >> /tmp/ran"},
+			{Cmd: "echo out; echo broken >&2; exit 3"},
+			{Cmd: "echo after >> /tmp/ran"},
+		}}
+	key := petsfile.Key{Name: "cmds", Tier: "k8s"}
+	s := &Syncer{Client: k.c}
+	ctx := context.Background()
+	pod := k.pod(t, "app=cmds")
+
+	_, err := syncPaths(ctx, s, key, []petsfile.SyncRule{rule}, []string{page})
+	for _, want := range []string{"Petsfile:6:1: after syncing into " + pod.String(), `"echo out; echo broken >&2; exit 3" failed`, "exit code 3", "out\nbroken"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("a failing command: %v\nwant it to say %q", err, want)
+		}
+	}
+	if got := k.sh(t, pod, "cat /www/index.html /tmp/ran; wc -l < /tmp/starts"); got != "v1\nfirst\n1\n" {
+		t.Errorf("after a failing command (want the file in, the first command run, the third not, no restart):\n%s", got)
+	}
+
+	// A command the image lacks gets advice.
+	rule.Run = []petsfile.SyncRun{{Cmd: "no-such-tool --flag"}}
+	writeFile(t, page, "v2\n", 0o644)
+	_, err = syncPaths(ctx, s, key, []petsfile.SyncRule{rule}, []string{page})
+	var adv *kube.AdviceError
+	if !errors.As(err, &adv) || adv.Problem != kube.ProblemMissingCommand || adv.Missing != "no-such-tool" {
+		t.Errorf("a missing command: %v", err)
+	}
+
+	// Commands that succeed: the restart follows.
+	rule.Run = []petsfile.SyncRun{{Cmd: "echo again >> /tmp/ran"}}
+	writeFile(t, page, "v3\n", 0o644)
+	rep, err := syncPaths(ctx, s, key, []petsfile.SyncRule{rule}, []string{page})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(rep.Ran) != "[echo again >> /tmp/ran restart]" || rep.Files != 1 {
+		t.Errorf("report %+v", rep)
+	}
+	if got := k.sh(t, pod, "cat /www/index.html /tmp/ran; wc -l < /tmp/starts"); got != "v3\nfirst\nagain\n2\n" {
+		t.Errorf("after commands that succeed (want the file, the command, one restart):\n%s", got)
+	}
+}
