@@ -8,6 +8,8 @@
 //	                  fsynced: it describes running processes, and none survive
 //	                  a power loss, the only thing fsync would guard against
 //	state.lock        flock'd around every read-modify-write of state.json
+//	exits/NAME.PID.START  how a waiter's command ended, written by the waiter
+//	                  and folded into state.json by the next update (exits.go)
 //	up.lock           held by a `pets up` while it changes which services run
 //	locks/NAME.lock   held while a service of that name starts, stops or restarts
 //	logs/NAME-TIER.log  each service's output, appended across restarts, rotated
@@ -181,22 +183,34 @@ func (d *Dir) file() string { return filepath.Join(d.Path, "state.json") }
 
 // Read returns the current record. Writers replace the file atomically, so a
 // reader never sees half of one.
+// The waiters' records of how their commands ended are folded in (see
+// exits.go).
 func (d *Dir) Read() (*File, error) {
+	f, _, err := d.read()
+	return f, err
+}
+
+// read is Read, also returning the exit notes it folded in.
+func (d *Dir) read() (*File, []exitNote, error) {
+	// The notes before state.json: a note removed meanwhile was written
+	// into state.json first.
+	notes := d.readExits()
 	f := &File{Version: 1, Services: map[string]*Service{}}
 	data, err := os.ReadFile(d.file())
 	if errors.Is(err, os.ErrNotExist) {
-		return f, nil
+		return f, notes, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read state: %w", err)
+		return nil, nil, fmt.Errorf("read state: %w", err)
 	}
 	if err := json.Unmarshal(data, f); err != nil {
-		return nil, fmt.Errorf("read state %s: %w (move it away to start afresh; the processes it names may need stopping by hand)", d.file(), err)
+		return nil, nil, fmt.Errorf("read state %s: %w (move it away to start afresh; the processes it names may need stopping by hand)", d.file(), err)
 	}
 	if f.Services == nil {
 		f.Services = map[string]*Service{}
 	}
-	return f, nil
+	foldExits(f, notes)
+	return f, notes, nil
 }
 
 // Update reads the record, applies fn and writes it back, all under the
@@ -291,7 +305,7 @@ func (d *Dir) commit(batch []*update, self *update) {
 		return
 	}
 	defer unlock()
-	f, err := d.Read()
+	f, notes, err := d.read()
 	if err != nil {
 		fail(err)
 		return
@@ -319,7 +333,9 @@ func (d *Dir) commit(batch []*update, self *update) {
 				u.err = err
 			}
 		}
+		return
 	}
+	d.removeExits(notes) // state.json has them now
 }
 
 // clone is a deep copy of f: nothing it holds is shared with f.

@@ -28,8 +28,8 @@
 //     waiter reaps the whole tree and knows when it is gone; it exits only
 //     then, so a service counts as running while any process of its tree
 //     does (a --daemonize server included);
-//   - records how its command ended (the state record's proc entry, "exit"),
-//     as soon as it does, so that any pets can say "crashed (exit status 1)"
+//   - records how its command ended (the state record's proc entry, "exit",
+//     through a file of its own: state.Dir.RecordExit), as soon as it does, so that any pets can say "crashed (exit status 1)"
 //     about a service another pets started; and ends the same way itself
 //     (its exit status, or the signal, re-raised), which the pets that
 //     started it sees;
@@ -191,7 +191,10 @@ func (w *waiter) run(line string) int {
 	}()
 
 	how := reapTree(child, subreaper, func(e exited) { w.recordExit(e.text) })
-	signal.Stop(sigs)
+	// No signal.Stop (it waits for the runtime's signal delivery to be
+	// idle, up to half a millisecond, while a stop waits for this
+	// process): a signal that comes now is not passed on, and mirrorExit
+	// restores the default action of the one it raises.
 	close(stopRelay)
 	<-relayDone
 
@@ -216,29 +219,14 @@ func (w *waiter) failed(err error) int {
 	return 127
 }
 
-// errUnchanged makes state.Dir.Update write nothing.
-var errUnchanged = errors.New("unchanged")
-
-// recordExit writes how the command ended into the waiter's entry of the
-// state record (if the record still names it).
+// recordExit records how the command ended, for the waiter's entry of the
+// state record (a file of its own: state.Dir.RecordExit).
 func (w *waiter) recordExit(text string) {
 	if w.stateDir == "" || w.service == "" || w.self.Start == 0 {
 		return
 	}
 	d := &state.Dir{Path: w.stateDir}
-	_ = d.Update(func(f *state.File) error {
-		rec, ok := f.Services[w.service]
-		if !ok {
-			return errUnchanged
-		}
-		for i := range rec.Procs {
-			if rec.Procs[i].Identity == w.self {
-				rec.Procs[i].Exit = text
-				return nil
-			}
-		}
-		return errUnchanged
-	})
+	_ = d.RecordExit(w.service, w.self, text)
 }
 
 // copier copies a command's output to its log, whole lines at a time: a
