@@ -113,19 +113,26 @@ func Run(args []string) int {
 	// A test hook of pets' own (kill pets at its N-th state write): not for
 	// the waiter, nor for its command.
 	_ = os.Unsetenv(proc.FaultEnv)
-	if !proc.AwaitRelease() {
-		return 0 // whoever forked it did not record it: run nothing
-	}
-	log, err := logfile.Open(*logPath, *logMax)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "pets waiter: %v\n", err)
-		return 125
-	}
-	defer log.Close()
-	w := &waiter{log: log, stateDir: *stateDir, service: *service}
+	// What runs nothing is done while held, in the time pets takes to
+	// record this process: the release finds it ready to fork the command.
+	w := &waiter{stateDir: *stateDir, service: *service}
+	log, logErr := logfile.Open(*logPath, *logMax)
 	if st, err := proc.StartTime(os.Getpid()); err == nil {
 		w.self = proc.Identity{PID: os.Getpid(), Start: st}
 	}
+	w.bash, w.bashErr = exec.LookPath("bash")
+	if !proc.AwaitRelease() {
+		if logErr == nil {
+			log.Close()
+		}
+		return 0 // whoever forked it did not record it: run nothing
+	}
+	if logErr != nil {
+		fmt.Fprintf(os.Stderr, "pets waiter: %v\n", logErr)
+		return 125
+	}
+	defer log.Close()
+	w.log = log
 	return w.run(fs.Arg(0))
 }
 
@@ -135,6 +142,8 @@ type waiter struct {
 	stateDir string
 	service  string
 	self     proc.Identity
+	bash     string // bash's path (LookPath), or bashErr
+	bashErr  error
 }
 
 // exited is how a command ended.
@@ -153,13 +162,12 @@ func (w *waiter) run(line string) int {
 	if err != nil {
 		return w.failed(fmt.Errorf("create the output pipe: %w", err))
 	}
-	bash, err := exec.LookPath("bash")
-	if err != nil {
+	if w.bashErr != nil {
 		wr.Close()
 		r.Close()
-		return w.failed(err)
+		return w.failed(w.bashErr)
 	}
-	child, err := os.StartProcess(bash, []string{"bash", "-c", line}, &os.ProcAttr{Files: []*os.File{os.Stdin, wr, wr}, Sys: childAttr()})
+	child, err := os.StartProcess(w.bash, []string{"bash", "-c", line}, &os.ProcAttr{Files: []*os.File{os.Stdin, wr, wr}, Sys: childAttr()})
 	wr.Close()
 	if err != nil {
 		r.Close()
