@@ -15,7 +15,8 @@
 // PETS_INSTANCE (random per start) in its environment: how Ready tells the
 // service's own listener from another program's (see ready.go; Linux only,
 // through package proc; elsewhere pets checks only that the address answers
-// and the server is alive). Set PETS_DEBUG=1 to log readiness waits.
+// and the server is alive). Set PETS_DEBUG=1 to log readiness waits, and
+// how long each start and stop took.
 package supervise
 
 import (
