@@ -472,10 +472,7 @@ func stopService(ctx context.Context, dir *state.Dir, rec, next *state.Service, 
 		if err != nil {
 			return how, fmt.Errorf("stop %s: %w", rec.Key(), err)
 		}
-		if next == nil {
-			// (A restart keeps them: its start makes its cgroup there.)
-			removeCgroupParents(rec.Cgroup)
-		}
+		removeCgroupParents(rec.Cgroup)
 	} else {
 		for i := len(rec.Procs) - 1; i >= 0; i-- {
 			p := rec.Procs[i]
