@@ -19,9 +19,11 @@ help:
 	@echo "make lint     gofmt, go vet, go mod tidy check"
 	@echo "make cluster-up / cluster-down   the local Kubernetes test cluster (root, Debian)"
 
+# pets-waiter is static (no cgo): it starts for every server, and loading
+# libc cost each start about 0.8 ms of CPU.
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/pets
-	$(GO) build -o bin/pets-waiter ./cmd/pets-waiter
+	CGO_ENABLED=0 $(GO) build -o bin/pets-waiter ./cmd/pets-waiter
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/pets-kube ./cmd/pets-kube
 
 test:

@@ -46,17 +46,23 @@ func (t Tracked) members() ([]member, error) {
 	return withStart(pids), nil
 }
 
-// subtree returns the processes of group pgid and their descendants: among
-// the cgroup's processes where t has one (its processes' descendants are
-// all there), else among all.
-func (t Tracked) subtree(pgid int) ([]member, error) {
-	if t.Cgroup == "" {
-		pids, err := Tree("", []int{pgid})
-		return withStart(pids), err
+// subtree returns the live processes of group g and their descendants:
+// among the cgroup's processes where t has one (its processes' descendants
+// are all there, and whatever is there is t's, so no pid reuse needs
+// ruling out: no walk through every process of the machine), else among
+// all, if g may still hold t's processes.
+func (t Tracked) subtree(g Identity) ([]member, error) {
+	pgid := g.PID
+	var pids []int
+	err := fs.ErrNotExist
+	if t.Cgroup != "" {
+		pids, err = CgroupProcs(t.Cgroup)
 	}
-	pids, err := CgroupProcs(t.Cgroup)
 	if errors.Is(err, fs.ErrNotExist) {
-		pids, err = Tree("", []int{pgid})
+		if !ours(g) {
+			return nil, nil
+		}
+		pids, err := Tree("", []int{pgid})
 		return withStart(pids), err
 	}
 	if err != nil {
@@ -133,12 +139,7 @@ func StopTracked(ctx context.Context, t Tracked, grace time.Duration) (Stopped, 
 	found := false
 	for i := len(t.Groups) - 1; i >= 0; i-- {
 		g := t.Groups[i]
-		list := func() ([]member, error) {
-			if !ours(g) {
-				return nil, nil
-			}
-			return t.subtree(g.PID)
-		}
+		list := func() ([]member, error) { return t.subtree(g) }
 		ms, err := list()
 		if err != nil {
 			return AlreadyGone, err

@@ -91,6 +91,15 @@ func (d *Dir) AppendEvent(e events.Event) error {
 
 	ctx, cancel := context.WithTimeout(context.Background(), eventsLockWait)
 	defer cancel()
+	// One goroutine of this process at a time asks for the lock: the others
+	// wait here, not each in flock(2), whose release wakes every waiter.
+	turn := appendTurn(d.eventsLockPath())
+	select {
+	case turn <- struct{}{}:
+		defer func() { <-turn }()
+	case <-ctx.Done():
+		return fmt.Errorf("append event: lock %s: %w", d.eventsLockPath(), ctx.Err())
+	}
 	unlock, err := lockFile(ctx, d.eventsLockPath())
 	if err != nil {
 		return fmt.Errorf("append event: %w", err)
@@ -126,6 +135,18 @@ func (d *Dir) AppendEvent(e events.Event) error {
 		return fmt.Errorf("append event: %w", err)
 	}
 	return nil
+}
+
+// appendTurns holds, per events lock path, a channel of capacity one: the
+// turn of this process's appenders.
+var appendTurns sync.Map
+
+func appendTurn(path string) chan struct{} {
+	if c, ok := appendTurns.Load(path); ok {
+		return c.(chan struct{})
+	}
+	c, _ := appendTurns.LoadOrStore(path, make(chan struct{}, 1))
+	return c.(chan struct{})
 }
 
 // openEventsForAppend opens (creating) the events file for appending, and

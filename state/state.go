@@ -8,6 +8,8 @@
 //	                  fsynced: it describes running processes, and none survive
 //	                  a power loss, the only thing fsync would guard against
 //	state.lock        flock'd around every read-modify-write of state.json
+//	exits/NAME.PID.START  how a waiter's command ended, written by the waiter
+//	                  and folded into state.json by the next update (exits.go)
 //	up.lock           held by a `pets up` while it changes which services run
 //	locks/NAME.lock   held while a service of that name starts, stops or restarts
 //	logs/NAME-TIER.log  each service's output, appended across restarts, rotated
@@ -23,9 +25,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/windmilleng/pets/proc"
@@ -178,41 +183,191 @@ func (d *Dir) file() string { return filepath.Join(d.Path, "state.json") }
 
 // Read returns the current record. Writers replace the file atomically, so a
 // reader never sees half of one.
+// The waiters' records of how their commands ended are folded in (see
+// exits.go).
 func (d *Dir) Read() (*File, error) {
+	f, _, err := d.read()
+	return f, err
+}
+
+// read is Read, also returning the exit notes it folded in.
+func (d *Dir) read() (*File, []exitNote, error) {
+	// The notes before state.json: a note removed meanwhile was written
+	// into state.json first.
+	notes := d.readExits()
 	f := &File{Version: 1, Services: map[string]*Service{}}
 	data, err := os.ReadFile(d.file())
 	if errors.Is(err, os.ErrNotExist) {
-		return f, nil
+		return f, notes, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read state: %w", err)
+		return nil, nil, fmt.Errorf("read state: %w", err)
 	}
 	if err := json.Unmarshal(data, f); err != nil {
-		return nil, fmt.Errorf("read state %s: %w (move it away to start afresh; the processes it names may need stopping by hand)", d.file(), err)
+		return nil, nil, fmt.Errorf("read state %s: %w (move it away to start afresh; the processes it names may need stopping by hand)", d.file(), err)
 	}
 	if f.Services == nil {
 		f.Services = map[string]*Service{}
 	}
-	return f, nil
+	foldExits(f, notes)
+	return f, notes, nil
 }
 
 // Update reads the record, applies fn and writes it back, all under the
 // state lock, so concurrent pets commands never lose each other's changes.
-// If fn returns an error nothing is written.
+// If fn returns an error nothing of fn's is written.
+//
+// Updates that goroutines of one process ask for while another is being
+// written are committed together, in the order asked: one read and one
+// write under the lock for all of them (each fn still sees the changes of
+// those before it, and one that fails is undone alone). When many services
+// start or stop at once, each recording itself several times, this is what
+// keeps the lock from becoming a queue: one write costs about a millisecond
+// with 30 services recorded, and 30 bounces ask for some 200.
 func (d *Dir) Update(fn func(*File) error) error {
+	c := committerOf(d.Path)
+	u := &update{fn: fn, done: make(chan struct{})}
+	c.mu.Lock()
+	c.pending = append(c.pending, u)
+	lead := !c.busy
+	c.busy = true
+	c.mu.Unlock()
+	if !lead {
+		<-u.done
+		if !u.lead {
+			return u.err
+		}
+	}
+	// This call commits what is pending (its own update among it), then
+	// hands the next batch to the first update asked for meanwhile.
+	c.mu.Lock()
+	batch := c.pending
+	c.pending = nil
+	c.mu.Unlock()
+	d.commit(batch, u)
+	c.mu.Lock()
+	if len(c.pending) > 0 {
+		next := c.pending[0]
+		next.lead = true
+		close(next.done)
+	} else {
+		c.busy = false
+	}
+	c.mu.Unlock()
+	return u.err
+}
+
+// committer batches one process's updates of one state directory.
+type committer struct {
+	mu      sync.Mutex
+	pending []*update // asked for, not yet taken by a commit
+	busy    bool      // an Update is committing
+}
+
+// update is one Update call: done is closed once it is committed (err
+// set), or, with lead set, when it is to commit the next batch itself.
+type update struct {
+	fn   func(*File) error
+	err  error
+	lead bool
+	done chan struct{}
+}
+
+// committers holds a committer per state directory path.
+var committers sync.Map
+
+func committerOf(path string) *committer {
+	if c, ok := committers.Load(path); ok {
+		return c.(*committer)
+	}
+	c, _ := committers.LoadOrStore(path, &committer{})
+	return c.(*committer)
+}
+
+// commit applies batch's updates in order under the state lock, with one
+// read and one write, and tells each but self how it went.
+func (d *Dir) commit(batch []*update, self *update) {
+	defer func() {
+		for _, u := range batch {
+			if u != self {
+				close(u.done)
+			}
+		}
+	}()
+	fail := func(err error) {
+		for _, u := range batch {
+			u.err = err
+		}
+	}
 	unlock, err := lockFile(context.Background(), filepath.Join(d.Path, "state.lock"))
 	if err != nil {
-		return err
+		fail(err)
+		return
 	}
 	defer unlock()
-	f, err := d.Read()
+	f, notes, err := d.read()
 	if err != nil {
-		return err
+		fail(err)
+		return
 	}
-	if err := fn(f); err != nil {
-		return err
+	applied := false
+	for _, u := range batch {
+		var before *File
+		if len(batch) > 1 {
+			before = f.clone() // to undo u alone if it fails
+		}
+		if u.err = u.fn(f); u.err != nil {
+			if before != nil {
+				f = before
+			}
+			continue
+		}
+		applied = true
 	}
-	return d.write(f)
+	if !applied {
+		return
+	}
+	if err := d.write(f); err != nil {
+		for _, u := range batch {
+			if u.err == nil {
+				u.err = err
+			}
+		}
+		return
+	}
+	d.removeExits(notes) // state.json has them now
+}
+
+// clone is a deep copy of f: nothing it holds is shared with f.
+func (f *File) clone() *File {
+	out := &File{Version: f.Version, Services: make(map[string]*Service, len(f.Services))}
+	if f.Services == nil {
+		out.Services = nil
+	}
+	for name, s := range f.Services {
+		if s == nil {
+			out.Services[name] = nil
+			continue
+		}
+		c := *s
+		c.Deps = slices.Clone(s.Deps)
+		c.Procs = slices.Clone(s.Procs)
+		if s.Fresh != nil {
+			fr := *s.Fresh
+			fr.Config = maps.Clone(s.Fresh.Config)
+			fr.Pods = slices.Clone(s.Fresh.Pods)
+			c.Fresh = &fr
+		}
+		out.Services[name] = &c
+	}
+	if f.Watchers != nil {
+		out.Watchers = make([]Watcher, len(f.Watchers))
+		for i, w := range f.Watchers {
+			w.Services = slices.Clone(w.Services)
+			out.Watchers[i] = w
+		}
+	}
+	return out
 }
 
 func (d *Dir) write(f *File) error {

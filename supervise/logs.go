@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -334,6 +335,22 @@ func (f *LogFollower) readAll() error {
 	return nil
 }
 
+// readOf prints what the followed log that file belongs to (the log
+// itself, one of its rotated files, or its writers' lock) has gained.
+func (f *LogFollower) readOf(file string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, k := range f.keys {
+		t := f.tails[k]
+		if file == t.path+".lock" || slices.Contains(logfile.Chain(t.path), file) {
+			if err := t.read(func(l []byte) { f.emit(k, l) }); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 func (f *LogFollower) close() {
 	if f.fw != nil {
 		f.fw.Close()
@@ -352,10 +369,14 @@ func (f *LogFollower) Run(ctx context.Context) error {
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	all := true // read every log, not just the one an event named
 	for {
-		if err := f.readAll(); err != nil {
-			return err
+		if all {
+			if err := f.readAll(); err != nil {
+				return err
+			}
 		}
+		all = true
 		select {
 		case <-ctx.Done():
 			// What was written since, including a last line without its
@@ -367,8 +388,15 @@ func (f *LogFollower) Run(ctx context.Context) error {
 			}
 			f.mu.Unlock()
 			return err
-		case <-events:
-		case <-errs: // the ticker still reads
+		case ev := <-events:
+			// Only the log written to: with many services starting at
+			// once, each writing its log, reading every log at every
+			// event would cost as many reads as services per event.
+			if err := f.readOf(ev.Name); err != nil {
+				return err
+			}
+			all = false
+		case <-errs: // events lost: read them all
 		case <-tick.C:
 		}
 	}

@@ -15,7 +15,8 @@
 // PETS_INSTANCE (random per start) in its environment: how Ready tells the
 // service's own listener from another program's (see ready.go; Linux only,
 // through package proc; elsewhere pets checks only that the address answers
-// and the server is alive). Set PETS_DEBUG=1 to log readiness waits.
+// and the server is alive). Set PETS_DEBUG=1 to log readiness waits, and
+// how long each start and stop took.
 package supervise
 
 import (
@@ -326,7 +327,7 @@ func (s *Supervisor) replace(ctx context.Context, k petsfile.Key, svc *petsfile.
 	} else if fp := s.Fingerprints[k]; fp != "" && rec.Fingerprint != "" && fp != rec.Fingerprint && Alive(rec) {
 		s.printf("Restarting %s: the Petsfile changed it since it started", k)
 	}
-	return s.down(ctx, k.Name, false, next)
+	return s.stopRecorded(ctx, rec, false, next)
 }
 
 // Down stops k and removes its record.
@@ -363,6 +364,11 @@ func (s *Supervisor) down(ctx context.Context, name string, say bool, next *stat
 			return nil
 		})
 	}
+	return s.stopRecorded(ctx, rec, say, next)
+}
+
+// stopRecorded is down for the record rec, as just read.
+func (s *Supervisor) stopRecorded(ctx context.Context, rec *state.Service, say bool, next *state.Service) error {
 	if say {
 		s.printf("Stopping %s", rec.Key())
 	}
@@ -378,7 +384,7 @@ func (s *Supervisor) down(ctx context.Context, name string, say bool, next *stat
 			return &r
 		}
 	}
-	_, err = s.stopService(ctx, rec, next, failed)
+	_, err := s.stopService(ctx, rec, next, failed)
 	return err
 }
 
@@ -450,6 +456,11 @@ func stopService(ctx context.Context, dir *state.Dir, rec, next *state.Service, 
 	untouched := func(p state.Proc, err *proc.UntouchedError) {
 		say(fmt.Sprintf("%s: pid %d (%s) was not touched: %s", rec.Key(), p.PID, p.Cmd, err.Reason))
 	}
+	t0 := time.Now()
+	var processes time.Duration // until its processes were gone
+	defer func() {
+		slog.Debug("supervise: stopped", "service", rec.Key(), "processes", processes, "total", time.Since(t0))
+	}()
 	if rec.Tracking != "" {
 		for _, p := range rec.Procs {
 			if p.Start == 0 {
@@ -462,15 +473,6 @@ func stopService(ctx context.Context, dir *state.Dir, rec, next *state.Service, 
 			return how, fmt.Errorf("stop %s: %w", rec.Key(), err)
 		}
 		removeCgroupParents(rec.Cgroup)
-		err = dir.Update(func(f *state.File) error {
-			if r, ok := f.Services[rec.Name]; ok && r.Instance == rec.Instance {
-				r.Procs = nil
-			}
-			return nil
-		})
-		if err != nil {
-			return how, err
-		}
 	} else {
 		for i := len(rec.Procs) - 1; i >= 0; i-- {
 			p := rec.Procs[i]
@@ -499,9 +501,13 @@ func stopService(ctx context.Context, dir *state.Dir, rec, next *state.Service, 
 			return how, errors.Join(errs...)
 		}
 	}
+	processes = time.Since(t0)
 	portErr := portFreed(ctx, rec, grace)
 	err := dir.Update(func(f *state.File) error {
 		r, ok := f.Services[rec.Name]
+		if ok && rec.Tracking != "" && r.Instance == rec.Instance {
+			r.Procs = nil // all of them are gone
+		}
 		switch {
 		case ok && (r.Tier != rec.Tier || !r.Started.Equal(rec.Started)):
 			// Another pets recorded another instance meanwhile: leave it.

@@ -28,8 +28,8 @@
 //     waiter reaps the whole tree and knows when it is gone; it exits only
 //     then, so a service counts as running while any process of its tree
 //     does (a --daemonize server included);
-//   - records how its command ended (the state record's proc entry, "exit"),
-//     as soon as it does, so that any pets can say "crashed (exit status 1)"
+//   - records how its command ended (the state record's proc entry, "exit",
+//     through a file of its own: state.Dir.RecordExit), as soon as it does, so that any pets can say "crashed (exit status 1)"
 //     about a service another pets started; and ends the same way itself
 //     (its exit status, or the signal, re-raised), which the pets that
 //     started it sees;
@@ -113,19 +113,26 @@ func Run(args []string) int {
 	// A test hook of pets' own (kill pets at its N-th state write): not for
 	// the waiter, nor for its command.
 	_ = os.Unsetenv(proc.FaultEnv)
-	if !proc.AwaitRelease() {
-		return 0 // whoever forked it did not record it: run nothing
-	}
-	log, err := logfile.Open(*logPath, *logMax)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "pets waiter: %v\n", err)
-		return 125
-	}
-	defer log.Close()
-	w := &waiter{log: log, stateDir: *stateDir, service: *service}
+	// What runs nothing is done while held, in the time pets takes to
+	// record this process: the release finds it ready to fork the command.
+	w := &waiter{stateDir: *stateDir, service: *service}
+	log, logErr := logfile.Open(*logPath, *logMax)
 	if st, err := proc.StartTime(os.Getpid()); err == nil {
 		w.self = proc.Identity{PID: os.Getpid(), Start: st}
 	}
+	w.bash, w.bashErr = exec.LookPath("bash")
+	if !proc.AwaitRelease() {
+		if logErr == nil {
+			log.Close()
+		}
+		return 0 // whoever forked it did not record it: run nothing
+	}
+	if logErr != nil {
+		fmt.Fprintf(os.Stderr, "pets waiter: %v\n", logErr)
+		return 125
+	}
+	defer log.Close()
+	w.log = log
 	return w.run(fs.Arg(0))
 }
 
@@ -135,6 +142,8 @@ type waiter struct {
 	stateDir string
 	service  string
 	self     proc.Identity
+	bash     string // bash's path (LookPath), or bashErr
+	bashErr  error
 }
 
 // exited is how a command ended.
@@ -153,13 +162,12 @@ func (w *waiter) run(line string) int {
 	if err != nil {
 		return w.failed(fmt.Errorf("create the output pipe: %w", err))
 	}
-	bash, err := exec.LookPath("bash")
-	if err != nil {
+	if w.bashErr != nil {
 		wr.Close()
 		r.Close()
-		return w.failed(err)
+		return w.failed(w.bashErr)
 	}
-	child, err := os.StartProcess(bash, []string{"bash", "-c", line}, &os.ProcAttr{Files: []*os.File{os.Stdin, wr, wr}, Sys: childAttr()})
+	child, err := os.StartProcess(w.bash, []string{"bash", "-c", line}, &os.ProcAttr{Files: []*os.File{os.Stdin, wr, wr}, Sys: childAttr()})
 	wr.Close()
 	if err != nil {
 		r.Close()
@@ -191,7 +199,10 @@ func (w *waiter) run(line string) int {
 	}()
 
 	how := reapTree(child, subreaper, func(e exited) { w.recordExit(e.text) })
-	signal.Stop(sigs)
+	// No signal.Stop (it waits for the runtime's signal delivery to be
+	// idle, up to half a millisecond, while a stop waits for this
+	// process): a signal that comes now is not passed on, and mirrorExit
+	// restores the default action of the one it raises.
 	close(stopRelay)
 	<-relayDone
 
@@ -216,29 +227,14 @@ func (w *waiter) failed(err error) int {
 	return 127
 }
 
-// errUnchanged makes state.Dir.Update write nothing.
-var errUnchanged = errors.New("unchanged")
-
-// recordExit writes how the command ended into the waiter's entry of the
-// state record (if the record still names it).
+// recordExit records how the command ended, for the waiter's entry of the
+// state record (a file of its own: state.Dir.RecordExit).
 func (w *waiter) recordExit(text string) {
 	if w.stateDir == "" || w.service == "" || w.self.Start == 0 {
 		return
 	}
 	d := &state.Dir{Path: w.stateDir}
-	_ = d.Update(func(f *state.File) error {
-		rec, ok := f.Services[w.service]
-		if !ok {
-			return errUnchanged
-		}
-		for i := range rec.Procs {
-			if rec.Procs[i].Identity == w.self {
-				rec.Procs[i].Exit = text
-				return nil
-			}
-		}
-		return errUnchanged
-	})
+	_ = d.RecordExit(w.service, w.self, text)
 }
 
 // copier copies a command's output to its log, whole lines at a time: a

@@ -40,7 +40,7 @@ func main() {
 	n := flag.Int("n", 30, "samples per latency figure")
 	pets := flag.String("pets", "bin/pets", "the pets binary to measure")
 	big := flag.Int("tree", 100_000, "files in the large tree (plus half as many in an ignored directory)")
-	only := flag.String("only", "", "measure only this figure (sync; downtime: per restart, with and without a build; build: edit to new code serving in a pod; parallel: 50 independent services and 30 dependents; startup: pets up --watch phase by phase, its RSS, pets list; tree: the large tree and pets list on it; or peers: pets beside entr, reflex and air, installed for the run) beside its floor")
+	only := flag.String("only", "", "measure only this figure (restart: edit to restart, one service and a 3-service chain; sync; downtime: per restart, with and without a build; build: edit to new code serving in a pod; parallel: 50 independent services and 30 dependents; startup: pets up --watch phase by phase, its RSS, pets list; tree: the large tree and pets list on it; or peers: pets beside entr, reflex and air, installed for the run) beside its floor")
 	flag.Parse()
 	b := &bench{n: *n, treeFiles: *big, only: *only}
 	if err := b.run(*pets); err != nil {
@@ -106,6 +106,22 @@ func (b *bench) run(pets string) error {
 		}
 		return b.print()
 	}
+	if b.only == "restart" {
+		inotify, err := b.inotifyFloor()
+		if err != nil {
+			return err
+		}
+		fork, err := b.forkFloor()
+		if err != nil {
+			return err
+		}
+		b.add("floor: inotify event latency (write to event)", inotify, "-", inotify.median())
+		b.add("floor: fork+exec of the server to accepting", fork, "-", fork.median())
+		if err := b.restarts(inotify, fork); err != nil {
+			return err
+		}
+		return b.print()
+	}
 	if b.only == "downtime" || b.only == "build" {
 		measure := map[string]func() error{"downtime": b.downtime, "build": b.buildInPod}[b.only]
 		if err := measure(); err != nil {
@@ -142,7 +158,6 @@ func (b *bench) run(pets string) error {
 	}
 	b.add("floor: inotify event latency (write to event)", inotify, "-", inotify.median())
 	b.add("floor: fork+exec of the server to accepting", fork, "-", fork.median())
-	floor := inotify.median() + fork.median()
 
 	fmt.Fprintf(os.Stderr, "measuring pets up...\n")
 	up, err := b.upLatency()
@@ -155,20 +170,9 @@ func (b *bench) run(pets string) error {
 		return err
 	}
 
-	for _, mode := range []string{"write in place", "atomic rename"} {
-		fmt.Fprintf(os.Stderr, "measuring edit-to-restart (%s)...\n", mode)
-		s, err := b.editToRestart(mode, 1)
-		if err != nil {
-			return err
-		}
-		b.add("edit-to-restart, 1 service, "+mode, s, "inotify+fork", floor)
-	}
-	fmt.Fprintf(os.Stderr, "measuring a 3-service chain...\n")
-	chain, err := b.editToRestart("write in place", 3)
-	if err != nil {
+	if err := b.restarts(inotify, fork); err != nil {
 		return err
 	}
-	b.add("edit-to-restart through a 3-service chain (to the last dependent)", chain, "3 x fork + inotify", inotify.median()+3*fork.median())
 
 	fmt.Fprintf(os.Stderr, "measuring many services (50 independent; 30 dependents)...\n")
 	if err := b.parallel(fork.median()); err != nil {

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/windmilleng/pets/proc"
+	"github.com/windmilleng/pets/watcher"
+)
+
+// restarts measures the restart figures (-only restart, and make bench):
+// edit to the new server answering, for one service (a write in place and
+// an atomic rename) and through a 3-service chain, beside the floors of
+// the same run. The chain's bound is the quiet window plus the three
+// services' own stop and start times plus 10 ms; what a service's own stop
+// and start take is read two ways, both printed: pets' single-service
+// restart less the quiet window (what one service costs pets), and, the
+// strictest, the bare server's SIGTERM to exit plus its fork+exec to
+// accepting.
+func (b *bench) restarts(inotify, fork samples) error {
+	floor := inotify.median() + fork.median()
+	var single samples
+	for _, mode := range []string{"write in place", "atomic rename"} {
+		fmt.Fprintf(os.Stderr, "measuring edit-to-restart (%s)...\n", mode)
+		s, err := b.editToRestart(mode, 1)
+		if err != nil {
+			return err
+		}
+		b.add("edit-to-restart, 1 service, "+mode, s, "inotify+fork", floor)
+		if single == nil {
+			single = s
+		}
+	}
+	fmt.Fprintf(os.Stderr, "measuring a 3-service chain...\n")
+	chain, err := b.editToRestart("write in place", 3)
+	if err != nil {
+		return err
+	}
+	b.add("edit-to-restart through a 3-service chain (to the last dependent)", chain, "3 x fork + inotify", inotify.median()+3*fork.median())
+	stop, err := b.stopFloor()
+	if err != nil {
+		return err
+	}
+	b.add("floor: SIGTERM of the server to its exit", stop, "-", stop.median())
+	window := watcher.DefaultQuiet
+	own := single.median() - window
+	bound := window + 3*own + 10*time.Millisecond
+	b.add("  the chain against its bound: window + 3 x one service's restart by pets + 10 ms", chain,
+		fmt.Sprintf("%s + 3 x %s + 10 ms", ms(window), ms(own)), bound)
+	bare := window + 3*(stop.median()+fork.median()) + 10*time.Millisecond
+	b.add("  the chain against the strict bound: window + 3 x (bare stop + fork+exec) + 10 ms", chain,
+		fmt.Sprintf("%s + 3 x (%s + %s) + 10 ms", ms(window), ms(stop.median()), ms(fork.median())), bare)
+	return nil
+}
+
+// stopFloor: SIGTERM to the server (started as forkFloor starts it, and
+// answering) until it has exited and been reaped.
+func (b *bench) stopFloor() (samples, error) {
+	return sample(b.n, func() (time.Duration, error) {
+		port, err := freePort()
+		if err != nil {
+			return 0, err
+		}
+		p, err := proc.Start(proc.Spec{Line: fmt.Sprintf("exec %s --port %d", b.server, port), Dir: b.tmp})
+		if err != nil {
+			return 0, err
+		}
+		if err := proc.WaitTCP(context.Background(), fmt.Sprintf("127.0.0.1:%d", port), p.Done()); err != nil {
+			_, _ = p.Stop(context.Background(), time.Second)
+			return 0, err
+		}
+		t0 := time.Now()
+		if _, err := p.Stop(context.Background(), time.Second); err != nil {
+			return 0, err
+		}
+		return time.Since(t0), nil
+	})
+}
