@@ -87,8 +87,8 @@ func BenchmarkFresh(b *testing.B) {
 			}
 			b.StopTimer()
 			for _, m := range ms {
-				if len(m.Files) != 100_001 {
-					b.Fatalf("%d files, want 100001 (with .gitignore)", len(m.Files))
+				if m.Files.Len() != 100_001 {
+					b.Fatalf("%d files, want 100001 (with .gitignore)", m.Files.Len())
 				}
 			}
 			runtime.GC()
@@ -150,7 +150,7 @@ func BenchmarkFresh(b *testing.B) {
 		for b.Loop() {
 			got = nil
 			var err error
-			if got, err = Load(stateDir, rel); err != nil || len(got.Files) != len(m.Files) {
+			if got, err = Load(stateDir, rel); err != nil || got.Files.Len() != m.Files.Len() {
 				b.Fatal(err)
 			}
 		}

@@ -45,14 +45,16 @@
 //     in parallel; each entry is decided once (Matcher.IgnoredIn: its
 //     directory is known kept). Specs of one graph share one walk: five
 //     services owning the same tree cost 1.1 to 1.4 times one. The manifest
-//     is the memory: about 12 MB for 100,000 files (a map of absolute paths).
+//     is the memory: about 4 MB for 100,000 files (Files: each directory's
+//     path once, then a 24-byte record and the name of each of its files; a
+//     map of absolute paths took 12 MB).
 //   - Update: one lstat per given path, O(changed), except where a directory
 //     appeared, vanished or had its ignore files edited: that subtree is
-//     walked again. The first Update of a loaded manifest indexes its
-//     directories (linear, once).
-//   - Diff: a Walk and a map lookup per file.
-//   - Save and Load: a binary file of about 27 bytes a file (absolute paths
-//     prefix-compressed), checksummed, written atomically; linear.
+//     walked again.
+//   - Diff: a Walk and a merge of each directory's sorted names.
+//   - Save and Load: a binary file of about 11 bytes a file (absolute paths
+//     sorted and prefix-compressed), checksummed, written atomically through
+//     a small buffer; linear.
 //
 // A Manifest is not safe for concurrent use: Update changes it in place.
 package fresh

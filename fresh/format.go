@@ -1,13 +1,16 @@
 package fresh
 
 import (
+	"bufio"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,7 +24,8 @@ import (
 //	header     uvarint length, then JSON: the Spec (owners without sync
 //	           rules) and when the manifest was taken
 //	count      uvarint: the number of files
-//	files      in no particular order, each: uvarint bytes shared with the
+//	files      in any order (pets writes them sorted by directory, then
+//	           name), each: uvarint bytes shared with the
 //	           previous path, uvarint length of the rest, the rest (absolute,
 //	           OS form), uvarint size, zigzag varint of the modification
 //	           time (ns) minus the previous file's, uvarint mode (fs.FileMode)
@@ -102,7 +106,7 @@ func (m *Manifest) Save(stateDir string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("fresh: save manifest: %w", err)
 	}
-	_, err = tmp.Write(m.encode())
+	err = m.encode(tmp)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
@@ -116,32 +120,47 @@ func (m *Manifest) Save(stateDir string) (string, error) {
 	return rel, nil
 }
 
-// encode returns m in the manifest file format. The files go in the map's
-// order: sorting or grouping them would halve the file but double the time
-// to write it (the paths' shared root still compresses).
-func (m *Manifest) encode() []byte {
+// encode writes m to w in the manifest file format, directory by directory
+// in sorted order (a path shares most of the previous one), through a small
+// buffer rather than the whole file in memory.
+func (m *Manifest) encode(w io.Writer) error {
+	sum := crc32.New(castagnoli)
+	bw := bufio.NewWriterSize(io.MultiWriter(w, sum), 64<<10)
 	header := mustJSON(m.Spec.file(m.Taken))
-	b := make([]byte, 0, len(magic)+len(header)+len(m.Files)*32+64)
-	b = append(b, magic...)
-	b = binary.AppendUvarint(b, uint64(len(header)))
+	b := append([]byte(magic), binary.AppendUvarint(nil, uint64(len(header)))...)
 	b = append(b, header...)
-	b = binary.AppendUvarint(b, uint64(len(m.Files)))
-	prev, prevTime := "", int64(0)
-	for p, st := range m.Files {
-		n := common(prev, p)
-		b = binary.AppendUvarint(b, uint64(n))
-		b = binary.AppendUvarint(b, uint64(len(p)-n))
-		b = append(b, p[n:]...)
-		b = binary.AppendUvarint(b, uint64(st.Size))
-		b = binary.AppendVarint(b, st.MTime-prevTime)
-		b = binary.AppendUvarint(b, uint64(st.Mode))
-		prev, prevTime = p, st.MTime
+	b = binary.AppendUvarint(b, uint64(m.Files.Len()))
+	bw.Write(b)
+	var prev, p []byte
+	prevTime := int64(0)
+	for _, dir := range m.Files.sortedDirs() {
+		d := m.Files.dirs[dir]
+		for i := range d.recs {
+			p = append(p[:0], dir...)
+			if !strings.HasSuffix(dir, string(filepath.Separator)) {
+				p = append(p, filepath.Separator)
+			}
+			p = append(p, d.name(i)...)
+			n := common(prev, p)
+			b = binary.AppendUvarint(b[:0], uint64(n))
+			b = binary.AppendUvarint(b, uint64(len(p)-n))
+			b = append(b, p[n:]...)
+			b = binary.AppendUvarint(b, uint64(d.recs[i].size))
+			b = binary.AppendVarint(b, d.recs[i].mtime-prevTime)
+			b = binary.AppendUvarint(b, uint64(d.recs[i].mode))
+			bw.Write(b)
+			prev, p, prevTime = p, prev, d.recs[i].mtime
+		}
 	}
-	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	_, err := w.Write(binary.LittleEndian.AppendUint32(nil, sum.Sum32()))
+	return err
 }
 
 // common returns the length of the longest common prefix of a and b.
-func common(a, b string) int {
+func common(a, b []byte) int {
 	n := min(len(a), len(b))
 	for i := range n {
 		if a[i] != b[i] {
@@ -216,14 +235,39 @@ func decode(b []byte) (*Manifest, error) {
 	if r.bad || len(r.b) != 0 {
 		return nil, errCorrupt
 	}
+	// Each directory's files go into the manifest at once: pets writes them
+	// sorted by directory; a file in another order is sorted first.
 	all := string(buf)
-	files := make(map[string]FileStat, n)
+	type ent struct {
+		dir, name string
+		st        FileStat
+	}
+	ents := make([]ent, len(ends))
 	start = 0
 	for i, end := range ends {
-		files[all[start:end]] = stats[i]
+		ents[i].dir, ents[i].name = split(all[start:end])
+		ents[i].st = stats[i]
 		start = end
 	}
-	return &Manifest{Spec: f.spec(), Taken: f.Taken, Files: files}, nil
+	byDir := func(a, b ent) int { return strings.Compare(a.dir, b.dir) }
+	if !slices.IsSortedFunc(ents, byDir) {
+		slices.SortStableFunc(ents, byDir)
+	}
+	m := &Manifest{Spec: f.spec(), Taken: f.Taken}
+	var names []string
+	for i := 0; i < len(ents); {
+		j := i + 1
+		for j < len(ents) && ents[j].dir == ents[i].dir {
+			j++
+		}
+		names, stats = names[:0], stats[:0]
+		for _, e := range ents[i:j] {
+			names, stats = append(names, e.name), append(stats, e.st)
+		}
+		m.Files.addDir(strings.Clone(ents[i].dir), names, stats)
+		i = j
+	}
+	return m, nil
 }
 
 // reader reads varints and byte strings; bad is set at the first misfit,

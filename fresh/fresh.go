@@ -1,6 +1,7 @@
 package fresh
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -48,10 +49,8 @@ func statOf(fi fs.FileInfo) FileStat {
 // A Manifest is not safe for concurrent use: Update changes it in place.
 type Manifest struct {
 	Spec  Spec
-	Taken time.Time           // when the walk that took it began
-	Files map[string]FileStat // absolute path (OS form) -> its stat
-
-	dirs map[string]struct{} // parents of Files' paths (a superset); nil until needed
+	Taken time.Time // when the walk that took it began
+	Files Files     // absolute paths (OS form) and their stats
 }
 
 // view is what deciding a path takes: the owners, the skipped paths, the
@@ -180,7 +179,7 @@ func Walk(specs []Spec) (map[petsfile.Key]*Manifest, error) {
 			byID[id] = g
 			groups = append(groups, g)
 		}
-		m := &Manifest{Spec: s, Taken: taken, Files: map[string]FileStat{}, dirs: map[string]struct{}{}}
+		m := &Manifest{Spec: s, Taken: taken}
 		g.w.add(m)
 		g.keys[s.Key] = true
 		out[s.Key] = m
@@ -218,12 +217,6 @@ func (m *Manifest) Update(paths []string) error {
 	}
 	roots := walkRoots(m.Spec.Owners, map[petsfile.Key]bool{m.Spec.Key: true})
 	m.Taken = time.Now()
-	if m.dirs == nil {
-		m.dirs = make(map[string]struct{})
-		for p := range m.Files {
-			m.dirs[filepath.Dir(p)] = struct{}{}
-		}
-	}
 	inRoots := func(p string) bool { return slices.ContainsFunc(roots, func(r string) bool { return within(p, r) }) }
 	for _, p := range paths {
 		p = filepath.Clean(p)
@@ -255,33 +248,32 @@ func (m *Manifest) Update(paths []string) error {
 		st, err := lstat(p)
 		switch {
 		case gone(err) || errors.Is(err, fs.ErrPermission): // as the walk
-			delete(m.Files, p)
-			m.dropUnder(p)
+			m.Files.Delete(p)
+			m.Files.dropUnder(p)
 			continue
 		case err != nil:
 			return fmt.Errorf("fresh: %w", err)
 		}
 		// p exists, so no directory above it is a file any more.
 		for d := filepath.Dir(p); inRoots(d); d = filepath.Dir(d) {
-			delete(m.Files, d)
+			m.Files.Delete(d)
 			if d == filepath.Dir(d) {
 				break
 			}
 		}
 		if st.Mode.IsDir() {
-			delete(m.Files, p)
+			m.Files.Delete(p)
 			if err := m.rewalk(v, p, roots); err != nil {
 				return err
 			}
 			continue
 		}
-		m.dropUnder(p) // a directory replaced by this file
+		m.Files.dropUnder(p) // a directory replaced by this file
 		if !v.watched(p) || v.m.Ignored(p, false) || len(rebuild.Own(v.owners, v.skip, []string{p})[m.Spec.Key]) == 0 {
-			delete(m.Files, p)
+			m.Files.Delete(p)
 			continue
 		}
-		m.Files[p] = st
-		m.dirs[filepath.Dir(p)] = struct{}{}
+		m.Files.Set(p, st)
 	}
 	return nil
 }
@@ -289,8 +281,8 @@ func (m *Manifest) Update(paths []string) error {
 // rewalk replaces what m holds at and below path (a root, or a directory
 // inside one) with a new walk of it.
 func (m *Manifest) rewalk(v *view, path string, roots []string) error {
-	delete(m.Files, path)
-	m.dropUnder(path)
+	m.Files.Delete(path)
+	m.Files.dropUnder(path)
 	w := newWalker(v)
 	w.add(m)
 	if slices.Contains(roots, path) {
@@ -308,26 +300,6 @@ func (m *Manifest) rewalk(v *view, path string, roots []string) error {
 		return nil
 	}
 	return w.below(path)
-}
-
-// dropUnder removes the files below dir. It looks at every file, but only
-// when some recorded file's directory is dir or below it.
-func (m *Manifest) dropUnder(dir string) {
-	hit := false
-	for d := range m.dirs {
-		if within(d, dir) {
-			hit = true
-			delete(m.dirs, d)
-		}
-	}
-	if !hit {
-		return
-	}
-	for p := range m.Files {
-		if p != dir && within(p, dir) {
-			delete(m.Files, p)
-		}
-	}
 }
 
 // Drift is what differs between a manifest and the disk now: absolute paths,
@@ -355,22 +327,51 @@ func Diff(m *Manifest) (Drift, error) {
 	if err != nil {
 		return Drift{}, err
 	}
-	return compare(m.Files, now[m.Spec.Key].Files), nil
+	return compare(&m.Files, &now[m.Spec.Key].Files), nil
 }
 
-// compare returns the drift from then to now.
-func compare(then, now map[string]FileStat) Drift {
+// compare returns the drift from then to now: directory by directory, the
+// two sorted lists of names side by side; only what differs is spelt as a
+// path.
+func compare(then, now *Files) Drift {
 	var d Drift
-	for p, st := range now {
-		if old, ok := then[p]; !ok {
-			d.Added = append(d.Added, p)
-		} else if old != st {
-			d.Changed = append(d.Changed, p)
+	for dir, a := range then.dirs {
+		b := now.dirs[dir]
+		if b == nil {
+			for i := range a.recs {
+				d.Removed = append(d.Removed, join(dir, a.name(i)))
+			}
+			continue
+		}
+		i, j := 0, 0
+		for i < len(a.recs) || j < len(b.recs) {
+			c := 1 // then's name is past now's (or then's are done)
+			if i < len(a.recs) && j < len(b.recs) {
+				c = bytes.Compare(a.name(i), b.name(j))
+			} else if i < len(a.recs) {
+				c = -1
+			}
+			switch {
+			case c < 0:
+				d.Removed = append(d.Removed, join(dir, a.name(i)))
+				i++
+			case c > 0:
+				d.Added = append(d.Added, join(dir, b.name(j)))
+				j++
+			default:
+				if a.recs[i].stat() != b.recs[j].stat() {
+					d.Changed = append(d.Changed, join(dir, b.name(j)))
+				}
+				i++
+				j++
+			}
 		}
 	}
-	for p := range then {
-		if _, ok := now[p]; !ok {
-			d.Removed = append(d.Removed, p)
+	for dir, b := range now.dirs {
+		if then.dirs[dir] == nil {
+			for j := range b.recs {
+				d.Added = append(d.Added, join(dir, b.name(j)))
+			}
 		}
 	}
 	slices.Sort(d.Changed)

@@ -135,6 +135,30 @@ func (p *project) drift(d Drift) string {
 	return strings.Join(parts, "; ")
 }
 
+// asMap returns f's files as a map, as a test compares them.
+func asMap(f *Files) map[string]FileStat {
+	out := map[string]FileStat{}
+	for p, st := range f.All() {
+		if _, dup := out[p]; dup {
+			panic("fresh: " + p + " twice in a Files")
+		}
+		out[p] = st
+	}
+	if len(out) != f.Len() {
+		panic(fmt.Sprintf("fresh: Files.Len() = %d, but it holds %d files", f.Len(), len(out)))
+	}
+	return out
+}
+
+// filesOf returns m as a Files.
+func filesOf(m map[string]FileStat) *Files {
+	var f Files
+	for p, st := range m {
+		f.Set(p, st)
+	}
+	return &f
+}
+
 // oracle is the definition of a watch set, the slow way: every file under
 // the roots the watcher would watch (as cmd/pets watchOpts builds them), not
 // ignored by its Matcher, owned by the spec's key according to rebuild.Own.
@@ -177,8 +201,8 @@ func TestWalk(t *testing.T) {
 	p := newProject(t)
 	ms := p.walk(t)
 	for _, s := range p.specs {
-		if want := oracle(t, s); !maps.Equal(ms[s.Key].Files, want) {
-			t.Errorf("%s: Walk differs from the definition: %s", s.Key, p.drift(compare(want, ms[s.Key].Files)))
+		if want := oracle(t, s); !maps.Equal(asMap(&ms[s.Key].Files), want) {
+			t.Errorf("%s: Walk differs from the definition: %s", s.Key, p.drift(compare(filesOf(want), &ms[s.Key].Files)))
 		}
 	}
 	for _, tc := range []struct {
@@ -194,15 +218,15 @@ func TestWalk(t *testing.T) {
 		{"later", ""},
 	} {
 		m := ms[key(tc.name)]
-		if got := p.rels(slices.Collect(maps.Keys(m.Files))); got != tc.want {
+		if got := p.rels(slices.Collect(maps.Keys(asMap(&m.Files)))); got != tc.want {
 			t.Errorf("%s's watch set:\n got %s\nwant %s", tc.name, got, tc.want)
 		}
 	}
-	st := ms[key("api")].Files[p.path("pkglink")]
+	st, _ := ms[key("api")].Files.Get(p.path("pkglink"))
 	if st.Mode&fs.ModeSymlink == 0 || st.Size != int64(len(p.path("pkg"))) {
 		t.Errorf("pkglink recorded as %+v, want the symlink itself (size = length of its target)", st)
 	}
-	main := ms[key("api")].Files[p.path("main.go")]
+	main, _ := ms[key("api")].Files.Get(p.path("main.go"))
 	fi, err := os.Lstat(p.path("main.go"))
 	if err != nil {
 		t.Fatal(err)
@@ -222,14 +246,14 @@ func TestOwnersOfTheWholeGraph(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, web := ms[key("api")].Files, ms[key("web")].Files
-	if _, ok := api[p.path("web/src/app.js")]; !ok {
+	api, web := &ms[key("api")].Files, &ms[key("web")].Files
+	if _, ok := api.Get(p.path("web/src/app.js")); !ok {
 		t.Error("api alone does not own web/src/app.js")
 	}
-	if _, ok := web[p.path("web/src/app.js")]; !ok {
+	if _, ok := web.Get(p.path("web/src/app.js")); !ok {
 		t.Error("web does not own web/src/app.js")
 	}
-	if _, ok := p.walk(t)[key("api")].Files[p.path("web/src/app.js")]; ok {
+	if _, ok := p.walk(t)[key("api")].Files.Get(p.path("web/src/app.js")); ok {
 		t.Error("api owns web/src/app.js next to web")
 	}
 }
@@ -250,10 +274,10 @@ func TestUnreadableDirectory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := ms[key("api")].Files[p.path("data/db/table")]; ok {
+	if _, ok := ms[key("api")].Files.Get(p.path("data/db/table")); ok {
 		t.Error("a file in an unreadable directory is in the watch set")
 	}
-	if _, ok := ms[key("api")].Files[p.path("main.go")]; !ok {
+	if _, ok := ms[key("api")].Files.Get(p.path("main.go")); !ok {
 		t.Error("the rest of the tree is missing")
 	}
 }
@@ -421,8 +445,8 @@ func TestDiff(t *testing.T) {
 				if err := m.Update(paths); err != nil {
 					t.Fatal(err)
 				}
-				if !maps.Equal(m.Files, after[k].Files) {
-					t.Errorf("%s: Update(%s) differs from a new Walk: %s", k.Name, p.rels(paths), p.drift(compare(after[k].Files, m.Files)))
+				if !maps.Equal(asMap(&m.Files), asMap(&after[k].Files)) {
+					t.Errorf("%s: Update(%s) differs from a new Walk: %s", k.Name, p.rels(paths), p.drift(compare(&after[k].Files, &m.Files)))
 				}
 			}
 		})
@@ -492,16 +516,16 @@ func TestUpdateRandom(t *testing.T) {
 		}
 		now := p.walk(t)
 		for _, s := range p.specs {
-			if want := oracle(t, s); !maps.Equal(now[s.Key].Files, want) {
-				t.Fatalf("step %d: %s: Walk differs from the definition: %s", step, s.Key.Name, p.drift(compare(want, now[s.Key].Files)))
+			if want := oracle(t, s); !maps.Equal(asMap(&now[s.Key].Files), want) {
+				t.Fatalf("step %d: %s: Walk differs from the definition: %s", step, s.Key.Name, p.drift(compare(filesOf(want), &now[s.Key].Files)))
 			}
 		}
 		for k, m := range ms {
 			if err := m.Update(touched); err != nil {
 				t.Fatal(err)
 			}
-			if !maps.Equal(m.Files, now[k].Files) {
-				t.Fatalf("step %d: %s: Update(%s) differs from a new Walk: %s", step, k.Name, p.rels(touched), p.drift(compare(now[k].Files, m.Files)))
+			if !maps.Equal(asMap(&m.Files), asMap(&now[k].Files)) {
+				t.Fatalf("step %d: %s: Update(%s) differs from a new Walk: %s", step, k.Name, p.rels(touched), p.drift(compare(&now[k].Files, &m.Files)))
 			}
 		}
 	}
@@ -523,7 +547,7 @@ func TestSaveLoad(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !maps.Equal(got.Files, m.Files) || !got.Taken.Equal(m.Taken) || fmt.Sprint(got.Spec) != fmt.Sprint(m.Spec) {
+		if !maps.Equal(asMap(&got.Files), asMap(&m.Files)) || !got.Taken.Equal(m.Taken) || fmt.Sprint(got.Spec) != fmt.Sprint(m.Spec) {
 			t.Errorf("%s: loaded %v, saved %v", k, got, m)
 		}
 		if d, err := Diff(got); err != nil || !d.Empty() {
@@ -539,8 +563,8 @@ func TestSaveLoad(t *testing.T) {
 	if err := m.Update(paths); err != nil {
 		t.Fatal(err)
 	}
-	if now := p.walk(t)[key("api")]; !maps.Equal(m.Files, now.Files) {
-		t.Errorf("Update of a loaded manifest differs from a new Walk: %s", p.drift(compare(now.Files, m.Files)))
+	if now := p.walk(t)[key("api")]; !maps.Equal(asMap(&m.Files), asMap(&now.Files)) {
+		t.Errorf("Update of a loaded manifest differs from a new Walk: %s", p.drift(compare(&now.Files, &m.Files)))
 	}
 	if entries, _ := os.ReadDir(filepath.Join(stateDir, Dir)); len(entries) != len(ms) {
 		t.Errorf("%d files in the manifest directory, want %d (no temporary files left)", len(entries), len(ms))

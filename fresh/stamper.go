@@ -82,6 +82,10 @@ func (s *Stamper) Take(k petsfile.Key, paths []string, all bool) (keep func()) {
 	}
 	var err error
 	if m == nil || all {
+		// The old manifest goes before the new one is walked: the two
+		// whole-tree indexes are not held at once.
+		delete(s.base, k)
+		m = nil
 		var ms map[petsfile.Key]*Manifest
 		if ms, err = Walk([]Spec{spec}); err == nil {
 			m = ms[k]

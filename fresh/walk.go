@@ -37,11 +37,6 @@ type walker struct {
 	failed atomic.Bool
 }
 
-type entry struct {
-	path string
-	st   FileStat
-}
-
 func newWalker(v *view) *walker {
 	return &walker{
 		v:    v,
@@ -52,9 +47,6 @@ func newWalker(v *view) *walker {
 
 // add asks for m's files; what the walk finds is added to m.Files.
 func (w *walker) add(m *Manifest) {
-	if m.Files == nil {
-		m.Files = map[string]FileStat{}
-	}
 	w.want[m.Spec.Key] = m
 }
 
@@ -169,15 +161,16 @@ func (w *walker) files(d *dirent.Dir, dir string, files []string) {
 	state := make([]uint8, len(files))
 	stats := make([]FileStat, len(files))
 	type got struct {
-		k  petsfile.Key
-		es []entry
+		k     petsfile.Key
+		names []string
+		stats []FileStat
 	}
 	var gots []got
 	for k, ps := range rebuild.Own(w.v.owners, w.v.skip, files) {
 		if _, wanted := w.want[k]; !wanted {
 			continue
 		}
-		g := got{k: k, es: make([]entry, 0, len(ps))}
+		g := got{k: k, names: make([]string, 0, len(ps)), stats: make([]FileStat, 0, len(ps))}
 		i := 0
 		for _, p := range ps {
 			if i = index(files, p, i); i < 0 {
@@ -197,7 +190,7 @@ func (w *walker) files(d *dirent.Dir, dir string, files []string) {
 				}
 			}
 			if state[i] == ok {
-				g.es = append(g.es, entry{p, stats[i]})
+				g.names, g.stats = append(g.names, filepath.Base(p)), append(g.stats, stats[i])
 			}
 			i++
 		}
@@ -206,13 +199,7 @@ func (w *walker) files(d *dirent.Dir, dir string, files []string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, g := range gots {
-		m := w.want[g.k]
-		for _, e := range g.es {
-			m.Files[e.path] = e.st
-		}
-		if len(g.es) > 0 && m.dirs != nil {
-			m.dirs[dir] = struct{}{}
-		}
+		w.want[g.k].Files.addDir(dir, g.names, g.stats)
 	}
 }
 
