@@ -847,7 +847,7 @@ func (r *run) statusOf(names []string) []Status {
 		case len(files) > 0:
 			st.Freshness, st.Files = events.Stale, files
 		case r.config[k] != "":
-			st.Freshness, st.Reason, st.Files = events.Stale, r.config[k], r.configFiles
+			st.Freshness, st.Reason, st.Files = events.Stale, r.config[k], slices.Clone(r.configFiles) // the loop sorts its own in place
 		case r.unknown[k]:
 			st.Freshness, st.Reason = events.Unknown, "started by an older pets: what it runs is unknown until its next restart"
 		case r.inflight != nil && r.inflight.inHand(k):

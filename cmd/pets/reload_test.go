@@ -111,7 +111,7 @@ func TestReloadAddRemoveChange(t *testing.T) {
 
 	// Ctrl-C stops everything, including what the reloads started.
 	if code := w.stop(); code != 0 {
-		t.Errorf("exit %d", code)
+		t.Errorf("exit %d:\n%s", code, w.output())
 	}
 	if s := e.strays(); len(s) != 0 {
 		t.Errorf("left behind: %v", s)
