@@ -13,7 +13,8 @@
 //     time, marked as a waiter), forked held: pets records it, and puts it
 //     in the service's cgroup where it made one, before releasing it
 //     (proc.StartHeld, proc.AwaitRelease);
-//   - runs `bash -c LINE` as its child, the leader of a process group of
+//   - runs `bash -c LINE` as its child (or, for a plain "exec PROGRAM ARGS",
+//     what bash would exec: see direct), the leader of a process group of
 //     its own (as pets ran commands before there were waiters: `kill -PID`
 //     still ends it), with the waiter's environment (the PETS_* variables)
 //     and directory, stdin /dev/null, stdout and stderr one pipe that the
@@ -121,6 +122,9 @@ func Run(args []string) int {
 		w.self = proc.Identity{PID: os.Getpid(), Start: st}
 	}
 	w.bash, w.bashErr = exec.LookPath("bash")
+	if path, argv, ok := direct(fs.Arg(0)); ok {
+		w.direct = &program{path: path, argv: argv, env: directEnv()}
+	}
 	if !proc.AwaitRelease() {
 		if logErr == nil {
 			log.Close()
@@ -144,6 +148,13 @@ type waiter struct {
 	self     proc.Identity
 	bash     string // bash's path (LookPath), or bashErr
 	bashErr  error
+	direct   *program // what to exec for a plain "exec PROGRAM ARGS" (see direct), or nil
+}
+
+// program is what the waiter execs without bash.
+type program struct {
+	path      string
+	argv, env []string
 }
 
 // exited is how a command ended.
@@ -167,7 +178,14 @@ func (w *waiter) run(line string) int {
 		r.Close()
 		return w.failed(w.bashErr)
 	}
-	child, err := os.StartProcess(w.bash, []string{"bash", "-c", line}, &os.ProcAttr{Files: []*os.File{os.Stdin, wr, wr}, Sys: childAttr()})
+	files := []*os.File{os.Stdin, wr, wr}
+	child, err := (*os.Process)(nil), error(nil)
+	if d := w.direct; d != nil {
+		child, err = os.StartProcess(d.path, d.argv, &os.ProcAttr{Env: d.env, Files: files, Sys: childAttr()})
+	}
+	if child == nil { // not a plain exec, or the exec failed: bash says why, or runs it (a script without #!)
+		child, err = os.StartProcess(w.bash, []string{"bash", "-c", line}, &os.ProcAttr{Files: files, Sys: childAttr()})
+	}
 	wr.Close()
 	if err != nil {
 		r.Close()
