@@ -613,8 +613,8 @@ func (h *host) forking() {
 }
 
 // waiterPath is the program servers run under: WaiterPath, else
-// pets-waiter beside this executable (a small binary: it starts in a few
-// milliseconds where pets, with client-go linked in, takes about 17), else
+// pets-waiter beside this executable (a small static binary: it starts in
+// about 2 ms where pets takes about 4, pets-kube about 13), else
 // this executable itself (`pets waiter`).
 func (h *host) waiterPath() (string, error) {
 	if h.s.WaiterPath != "" {
