@@ -40,7 +40,7 @@ func main() {
 	n := flag.Int("n", 30, "samples per latency figure")
 	pets := flag.String("pets", "bin/pets", "the pets binary to measure")
 	big := flag.Int("tree", 100_000, "files in the large tree (plus half as many in an ignored directory)")
-	only := flag.String("only", "", "measure only this figure (restart: edit to restart, one service and a 3-service chain; sync; downtime: per restart, with and without a build; build: edit to new code serving in a pod; parallel: 50 independent services and 30 dependents; startup: pets up --watch phase by phase, its RSS, pets list; tree: the large tree and pets list on it; or peers: pets beside entr, reflex and air, installed for the run) beside its floor")
+	only := flag.String("only", "", "measure only this figure (restart: edit to restart, one service and a 3-service chain; sync; downtime: per restart, with and without a build; build: edit to new code serving in a pod; parallel: 50 independent services and 30 dependents; burst: a 2,000-file git checkout; startup: pets up --watch phase by phase, its RSS, pets list; tree: the large tree and pets list on it; or peers: pets beside entr, reflex and air, installed for the run) beside its floor")
 	flag.Parse()
 	b := &bench{n: *n, treeFiles: *big, only: *only}
 	if err := b.run(*pets); err != nil {
@@ -125,6 +125,12 @@ func (b *bench) run(pets string) error {
 	if b.only == "downtime" || b.only == "build" {
 		measure := map[string]func() error{"downtime": b.downtime, "build": b.buildInPod}[b.only]
 		if err := measure(); err != nil {
+			return err
+		}
+		return b.print()
+	}
+	if b.only == "burst" {
+		if err := b.burst(); err != nil {
 			return err
 		}
 		return b.print()
@@ -490,44 +496,9 @@ func (b *bench) burst() error {
 	if err != nil {
 		return err
 	}
-	src := filepath.Join(dir, "src")
-	git := func(args ...string) error {
-		cmd := exec.Command("git", append([]string{"-c", "user.email=b@b", "-c", "user.name=b", "-c", "commit.gpgsign=false"}, args...)...)
-		cmd.Dir = src
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("git %v: %v\n%s", args, err, out)
-		}
-		return nil
-	}
-	write := func(v string) error {
-		for i := 0; i < 2000; i++ {
-			p := filepath.Join(src, fmt.Sprintf("pkg%02d", i%50), fmt.Sprintf("f%04d.go", i))
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				return err
-			}
-			if err := os.WriteFile(p, []byte(v+strconv.Itoa(i)), 0o644); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if err := os.MkdirAll(src, 0o755); err != nil {
+	checkout, err := gitBurstRepo(filepath.Join(dir, "src")) // on branch other
+	if err != nil {
 		return err
-	}
-	steps := []func() error{
-		func() error { return git("init", "-q", "-b", "main") },
-		func() error { return write("a") },
-		func() error { return git("add", "-A") },
-		func() error { return git("commit", "-qm", "a") },
-		func() error { return git("checkout", "-qb", "other") },
-		func() error { return write("b") },
-		func() error { return git("commit", "-qam", "b") },
-	}
-	for _, s := range steps {
-		if err := s(); err != nil {
-			return err
-		}
 	}
 	port, err := freePort()
 	if err != nil {
@@ -544,10 +515,10 @@ func (b *bench) burst() error {
 	defer w.stop()
 	var restarts []int
 	var settle []time.Duration
-	for i, branch := range []string{"main", "other", "main", "other", "main"} {
+	for range 5 { // main, other, main, other, main
 		from := w.count()
 		t0 := time.Now()
-		if err := git("checkout", "-q", branch); err != nil {
+		if err := checkout(); err != nil {
 			return err
 		}
 		// Settled: a round has ended and no round starts for 2s after it.
@@ -572,7 +543,6 @@ func (b *bench) burst() error {
 		w.mu.Unlock()
 		restarts = append(restarts, n)
 		settle = append(settle, end.Sub(t0))
-		_ = i
 	}
 	sort.Slice(settle, func(i, j int) bool { return settle[i] < settle[j] })
 	b.note("2,000-file git checkout (5 checkouts): restarts of the owning service", fmt.Sprint(restarts))
