@@ -84,72 +84,13 @@ func (b *bench) run(pets string) error {
 	if b.pets, err = filepath.Abs(pets); err != nil {
 		return err
 	}
-	if b.only == "peers" {
-		if err := b.peers(); err != nil {
-			return err
+	if b.only != "" {
+		measure, ok := b.alone()[b.only]
+		if !ok {
+			return fmt.Errorf("-only %s: no such figure (see -help)", b.only)
 		}
-		return b.print()
-	}
-	if b.only == "tree" {
-		if err := b.largeTree(); err != nil {
-			return err
-		}
-		return b.print()
-	}
-	if b.only == "parallel" {
-		fork, err := b.forkFloor()
-		if err != nil {
-			return err
-		}
-		if err := b.parallel(fork.median()); err != nil {
-			return err
-		}
-		return b.print()
-	}
-	if b.only == "restart" {
-		inotify, err := b.inotifyFloor()
-		if err != nil {
-			return err
-		}
-		fork, err := b.forkFloor()
-		if err != nil {
-			return err
-		}
-		b.add("floor: inotify event latency (write to event)", inotify, "-", inotify.median())
-		b.add("floor: fork+exec of the server to accepting", fork, "-", fork.median())
-		if err := b.restarts(inotify, fork); err != nil {
-			return err
-		}
-		return b.print()
-	}
-	if b.only == "downtime" || b.only == "build" {
-		measure := map[string]func() error{"downtime": b.downtime, "build": b.buildInPod}[b.only]
 		if err := measure(); err != nil {
 			return err
-		}
-		return b.print()
-	}
-	if b.only == "burst" {
-		if err := b.burst(); err != nil {
-			return err
-		}
-		return b.print()
-	}
-	if b.only == "startup" {
-		fork, err := b.forkFloor()
-		if err != nil {
-			return err
-		}
-		if err := b.startup(fork.median()); err != nil {
-			return err
-		}
-		return b.print()
-	}
-	if b.only == "sync" {
-		for _, restart := range []bool{false, true} {
-			if err := b.syncLatency(restart); err != nil {
-				return err
-			}
 		}
 		return b.print()
 	}
@@ -211,6 +152,46 @@ func (b *bench) run(pets string) error {
 	b.uiLag()
 
 	return b.print()
+}
+
+// alone are the figures -only measures by themselves, each with the floors
+// it is compared to.
+func (b *bench) alone() map[string]func() error {
+	withFork := func(f func(fork samples) error) func() error {
+		return func() error {
+			fork, err := b.forkFloor()
+			if err != nil {
+				return err
+			}
+			return f(fork)
+		}
+	}
+	return map[string]func() error{
+		"peers":    b.peers,
+		"tree":     b.largeTree,
+		"downtime": b.downtime,
+		"build":    b.buildInPod,
+		"burst":    b.burst,
+		"parallel": withFork(func(fork samples) error { return b.parallel(fork.median()) }),
+		"startup":  withFork(func(fork samples) error { return b.startup(fork.median()) }),
+		"restart": withFork(func(fork samples) error {
+			inotify, err := b.inotifyFloor()
+			if err != nil {
+				return err
+			}
+			b.add("floor: inotify event latency (write to event)", inotify, "-", inotify.median())
+			b.add("floor: fork+exec of the server to accepting", fork, "-", fork.median())
+			return b.restarts(inotify, fork)
+		}),
+		"sync": func() error {
+			for _, restart := range []bool{false, true} {
+				if err := b.syncLatency(restart); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
 }
 
 func (b *bench) print() error {
