@@ -230,7 +230,6 @@ func (f *Forwarder) handle(conn net.Conn) {
 		f.mu.Unlock()
 		conn.Close()
 	}()
-	start := time.Now()
 	for attempt := 0; ; attempt++ {
 		t, err := f.waitTarget(f.ctx, f.opts.WaitForPod)
 		if err != nil {
@@ -262,11 +261,8 @@ func (f *Forwarder) handle(conn net.Conn) {
 			return
 		}
 		t.failed(sc)
-		if errors.Is(err, errNoStreams) && attempt < 3 && time.Since(start) < streamTimeout {
-			// Nothing was read from conn yet: again, on a fresh connection; but
-			// not after a stream's wait ran out (a kubelet that slow would hold
-			// the local connection for several such waits).
-			continue
+		if errors.Is(err, errNoStreams) && attempt < 3 {
+			continue // nothing was read from conn yet: again, on a fresh connection
 		}
 		fmt.Fprintf(f.opts.Log, "port-forward %s -> pod %s port %d: %v\n", f.Addr(), t.pod, f.opts.RemotePort, err)
 		return
