@@ -72,15 +72,22 @@ const Binary = "pets-waiter"
 // Beside returns the waiter program for the pets binary at exe: Binary in
 // the same directory if it is there, else exe itself.
 func Beside(exe string) string {
-	name := Binary
+	if p, ok := Sibling(exe, Binary); ok {
+		return p
+	}
+	return exe
+}
+
+// Sibling returns the program name (".exe" added on Windows) in the
+// directory of exe, and whether it is there, a regular file that can be
+// run: how pets finds what is installed beside it (pets-waiter, pets-kube).
+func Sibling(exe, name string) (string, bool) {
 	if runtime.GOOS == "windows" {
 		name += ".exe"
 	}
 	p := filepath.Join(filepath.Dir(exe), name)
-	if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && (runtime.GOOS == "windows" || fi.Mode().Perm()&0o111 != 0) {
-		return p
-	}
-	return exe
+	fi, err := os.Stat(p)
+	return p, err == nil && fi.Mode().IsRegular() && (runtime.GOOS == "windows" || fi.Mode().Perm()&0o111 != 0)
 }
 
 // Args returns the waiter's command line, up to LINE (which

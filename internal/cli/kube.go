@@ -7,12 +7,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 
 	"github.com/windmilleng/pets/petsfile"
 	"github.com/windmilleng/pets/rebuild"
 	"github.com/windmilleng/pets/supervise"
+	"github.com/windmilleng/pets/waiter"
 )
 
 // Kube is what pets does with a Kubernetes cluster. The pets binary has
@@ -83,7 +83,8 @@ func (g *globals) newSyncer(progress io.Writer, project *petsfile.Project, graph
 	return g.kube.Syncer(project.AllowedContexts, report)
 }
 
-// kubeBeside returns pets-kube beside this executable.
+// kubeBeside returns pets-kube beside this executable (its target, if pets
+// is a symlink).
 func kubeBeside() (string, error) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -92,13 +93,8 @@ func kubeBeside() (string, error) {
 	if p, err := filepath.EvalSymlinks(exe); err == nil {
 		exe = p
 	}
-	name := KubeBinary
-	if runtime.GOOS == "windows" {
-		name += ".exe"
-	}
-	p := filepath.Join(filepath.Dir(exe), name)
-	fi, err := os.Stat(p)
-	if err != nil || !fi.Mode().IsRegular() {
+	p, ok := waiter.Sibling(exe, KubeBinary)
+	if !ok {
 		return "", &petsfile.UsageError{
 			Msg:  fmt.Sprintf("pets hands what needs Kubernetes to %s, and there is no %s", KubeBinary, p),
 			Hint: "make build puts it beside bin/pets; or go install github.com/windmilleng/pets/cmd/" + KubeBinary,
