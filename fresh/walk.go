@@ -113,6 +113,7 @@ func (w *walker) dir(dir string) {
 		return
 	}
 	w.v.m.Seed(dir, ents)
+	in := w.v.m.Dir(dir)
 	prefix := dir
 	if !strings.HasSuffix(prefix, string(filepath.Separator)) {
 		prefix += string(filepath.Separator)
@@ -121,12 +122,12 @@ func (w *walker) dir(dir string) {
 	for _, e := range ents {
 		p := prefix + e.Name
 		if e.Dir {
-			if !w.v.m.IgnoredIn(p, true) {
+			if !in.Ignored(p, e.Name, true) {
 				subdirs = append(subdirs, p)
 			}
 			continue
 		}
-		if !w.v.m.IgnoredIn(p, false) {
+		if !in.Ignored(p, e.Name, false) {
 			files = append(files, p)
 		}
 	}

@@ -207,6 +207,78 @@ func (m *Matcher) match(path string, isDir bool, root int) bool {
 	}
 }
 
+// Dir is what deciding the entries of one directory takes, worked out
+// once for them all (Matcher.Dir): the directory's root, its path below
+// the root's base, and the patterns of it and of each directory above it
+// up to the base, deepest first, as match reads them.
+type Dir struct {
+	m     *Matcher
+	root  int
+	below bool     // the directory lies within its root's base
+	comps []string // its path below the base, in components
+	chain [][]gitignore.Pattern
+}
+
+// Dir prepares the decisions on dir's entries (dir clean, not ignored).
+func (m *Matcher) Dir(dir string) *Dir {
+	d := &Dir{m: m, root: m.rootIndex(dir)}
+	if d.root < 0 {
+		return d
+	}
+	base := m.bases[d.root]
+	if !within(dir, base) {
+		return d
+	}
+	d.below = true
+	if rel, err := filepath.Rel(base, dir); err == nil && rel != "." {
+		d.comps = strings.Split(filepath.ToSlash(rel), "/")
+	}
+	for p := dir; ; p = filepath.Dir(p) {
+		d.chain = append(d.chain, m.load(p, base))
+		if p == base || !within(p, base) {
+			break
+		}
+	}
+	return d
+}
+
+// Ignored is Matcher.IgnoredIn(path, isDir) for path, the entry name of
+// the directory d was made for.
+func (d *Dir) Ignored(path, name string, isDir bool) bool {
+	m := d.m
+	if len(m.roots) > 1 {
+		if i := m.rootIndex(path); i != d.root {
+			return m.match(path, isDir, i) // path is a root itself
+		}
+	}
+	if !d.below {
+		return m.match(path, isDir, d.root)
+	}
+	if AlwaysIgnored(name) {
+		return true
+	}
+	if len(m.globs) > 0 {
+		sp := filepath.ToSlash(path)
+		for _, g := range m.globs {
+			if ok, _ := doublestar.Match(g, sp); ok {
+				return true
+			}
+		}
+	}
+	comps := append(d.comps[:len(d.comps):len(d.comps)], name)
+	for _, ps := range d.chain {
+		for j := len(ps) - 1; j >= 0; j-- {
+			switch ps[j].Match(comps, isDir) {
+			case gitignore.Exclude:
+				return true
+			case gitignore.Include:
+				return false
+			}
+		}
+	}
+	return false
+}
+
 // load returns dir's patterns, reading its ignore files the first time.
 func (m *Matcher) load(dir, base string) []gitignore.Pattern {
 	m.mu.Lock()

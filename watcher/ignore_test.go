@@ -88,6 +88,29 @@ func TestMatcher(t *testing.T) {
 			t.Errorf("Ignored(%s, dir=%v) = %v, want %v", tc.rel, tc.isDir, got, tc.want)
 		}
 	}
+	// A Dir decides a directory's entries as IgnoredIn does, with one root
+	// or several (services/api a root of its own inside services, and
+	// services/web/lib one whose parent is in the other root).
+	m2, err := NewMatcher([]string{root, at("services/api"), at("services/web/lib")}, []string{at("services/**/node_modules/**"), at("services/web/*.map")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mm := range []*Matcher{m, m2} {
+		for _, tc := range append(tests, struct {
+			rel   string
+			isDir bool
+			want  bool
+		}{"services/api", true, false}, struct {
+			rel   string
+			isDir bool
+			want  bool
+		}{"services/web/lib", true, false}) {
+			p := at(tc.rel)
+			if got, want := mm.Dir(filepath.Dir(p)).Ignored(p, filepath.Base(p), tc.isDir), mm.IgnoredIn(p, tc.isDir); got != want {
+				t.Errorf("%d roots: Dir(%s).Ignored(%s, dir=%v) = %v, IgnoredIn says %v", len(mm.roots), filepath.Dir(tc.rel), filepath.Base(p), tc.isDir, got, want)
+			}
+		}
+	}
 
 	// Forget re-reads a directory's files.
 	writeFile(t, at("services/web/.gitignore"), "")
