@@ -9,9 +9,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/windmilleng/pets/internal/dirent"
 	"github.com/windmilleng/pets/petsfile"
 	"github.com/windmilleng/pets/rebuild"
 	"github.com/windmilleng/pets/watcher"
@@ -156,42 +158,122 @@ func gone(err error) bool {
 // and skipped paths (the services of one graph) share one walk of the roots
 // of their owners; a spec whose key has no owner gets an empty manifest.
 func Walk(specs []Spec) (map[petsfile.Key]*Manifest, error) {
-	taken := time.Now()
-	type group struct {
-		w    *walker
-		keys map[petsfile.Key]bool
+	gs, out, err := groupsOf(specs)
+	if err != nil {
+		return nil, err
 	}
-	var groups []*group
-	byID := map[string]*group{}
-	out := make(map[petsfile.Key]*Manifest, len(specs))
-	for _, s := range specs {
-		if _, dup := out[s.Key]; dup {
-			return nil, fmt.Errorf("fresh: two specs for %s", s.Key)
-		}
-		id := s.viewID()
-		g := byID[id]
-		if g == nil {
-			v, err := newView(s)
-			if err != nil {
-				return nil, err
-			}
-			g = &group{w: newWalker(v), keys: map[petsfile.Key]bool{}}
-			byID[id] = g
-			groups = append(groups, g)
-		}
-		m := &Manifest{Spec: s, Taken: taken}
-		g.w.add(m)
-		g.keys[s.Key] = true
-		out[s.Key] = m
-	}
-	for _, g := range groups {
-		for _, r := range walkRoots(g.w.v.owners, g.keys) {
+	for _, g := range gs {
+		for _, r := range g.roots {
 			if err := g.w.walk(r); err != nil {
 				return nil, err
 			}
 		}
 	}
 	return out, nil
+}
+
+// group is the specs that share a walk: one view, the roots of their
+// owners.
+type group struct {
+	w     *walker
+	roots []string
+}
+
+// groupsOf groups specs by view and makes their empty manifests, taken now.
+func groupsOf(specs []Spec) ([]*group, map[petsfile.Key]*Manifest, error) {
+	taken := time.Now()
+	var gs []*group
+	keys := map[*group]map[petsfile.Key]bool{}
+	byID := map[string]*group{}
+	out := make(map[petsfile.Key]*Manifest, len(specs))
+	for _, s := range specs {
+		if _, dup := out[s.Key]; dup {
+			return nil, nil, fmt.Errorf("fresh: two specs for %s", s.Key)
+		}
+		id := s.viewID()
+		g := byID[id]
+		if g == nil {
+			v, err := newView(s)
+			if err != nil {
+				return nil, nil, err
+			}
+			g = &group{w: newWalker(v)}
+			byID[id], keys[g] = g, map[petsfile.Key]bool{}
+			gs = append(gs, g)
+		}
+		m := &Manifest{Spec: s, Taken: taken}
+		g.w.add(m)
+		keys[g][s.Key] = true
+		out[s.Key] = m
+	}
+	for _, g := range gs {
+		g.roots = walkRoots(g.w.v.owners, keys[g])
+	}
+	return gs, out, nil
+}
+
+// Shared is a Walk done by another walk of the same tree: the watcher's,
+// which reads every directory a view would (newView's roots and ignores
+// are the watcher's) and hands each one, open, with the files it does not
+// ignore, to Visit. Finish,
+// once that walk has returned, walks what it did not read (a root that is
+// a file, or one it never reached) and returns the manifests.
+type Shared struct {
+	gs  []*group
+	out map[petsfile.Key]*Manifest
+
+	mu      sync.Mutex
+	reached map[string]bool // roots Visit was given
+}
+
+// Share prepares the walk of specs that another walk does.
+func Share(specs []Spec) (*Shared, error) {
+	gs, out, err := groupsOf(specs)
+	if err != nil {
+		return nil, err
+	}
+	return &Shared{gs: gs, out: out, reached: map[string]bool{}}, nil
+}
+
+// Visit records files, the files of dir (open as d) that the watcher does
+// not ignore, for the specs whose roots hold dir. It is safe for
+// concurrent use.
+func (s *Shared) Visit(dir string, d *dirent.Dir, files []string) {
+	for _, g := range s.gs {
+		for _, r := range g.roots {
+			if !within(dir, r) {
+				continue
+			}
+			if dir == r {
+				s.mu.Lock()
+				s.reached[r] = true
+				s.mu.Unlock()
+			}
+			if !g.w.failed.Load() {
+				g.w.files(d, dir, files)
+			}
+			break
+		}
+	}
+}
+
+// Finish walks the roots Visit was not given (the other walk may not
+// have run at all) and returns the manifests.
+func (s *Shared) Finish() (map[petsfile.Key]*Manifest, error) {
+	for _, g := range s.gs {
+		if err := g.w.finish(); err != nil {
+			return nil, err
+		}
+		for _, r := range g.roots {
+			if s.reached[r] {
+				continue
+			}
+			if err := g.w.walk(r); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return s.out, nil
 }
 
 // viewID identifies what deciding a path depends on: all of s but its key.

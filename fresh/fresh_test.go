@@ -13,10 +13,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/windmilleng/pets/events"
+	"github.com/windmilleng/pets/internal/dirent"
 	"github.com/windmilleng/pets/petsfile"
 	"github.com/windmilleng/pets/rebuild"
 	"github.com/windmilleng/pets/state"
@@ -713,5 +715,55 @@ func TestJudge(t *testing.T) {
 	p.write(t, "main.go", "package main // edited\n")
 	if v, err := Judge(ctx, stateDir, rec, pods()); err != nil || v.Freshness != events.Stale || p.rels(v.Files) != "main.go" {
 		t.Errorf("an edited file: %+v %v", v, err)
+	}
+}
+
+// TestSharedWalk: the watcher's first walk, handed each directory through
+// Visit, takes the same manifests as Walk; what it does not read (a
+// backend that walks nothing) Finish walks itself. Only the walk of the
+// New or Update given Visit calls it.
+func TestSharedWalk(t *testing.T) {
+	p := newProject(t)
+	v, err := newView(p.specs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ignore := append(rebuild.GlobalIgnores(p.specs[0].Owners), p.specs[0].Ignore...)
+	for _, byWatcher := range []bool{true, false} {
+		sh, err := Share(p.specs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var visits atomic.Int64
+		visit := func(dir string, d *dirent.Dir, files []string) {
+			visits.Add(1)
+			sh.Visit(dir, d, files)
+		}
+		if byWatcher {
+			w, err := watcher.New(watcher.Options{Roots: v.roots, Ignore: ignore, Visit: visit})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := visits.Load()
+			if !sh.reached[p.root] || n < 10 {
+				t.Errorf("the watcher's walk did not reach the root (%v), or read %d directories", sh.reached, n)
+			}
+			if err := w.Update(watcher.Options{Roots: v.roots, Ignore: ignore}); err != nil {
+				t.Fatal(err)
+			}
+			if visits.Load() != n {
+				t.Errorf("a later Update's walk called Visit again")
+			}
+			w.Close()
+		}
+		ms, err := sh.Finish()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range p.specs {
+			if want := oracle(t, s); !maps.Equal(asMap(&ms[s.Key].Files), want) {
+				t.Errorf("by the watcher %v: %s differs from the definition: %s", byWatcher, s.Key, p.drift(compare(filesOf(want), &ms[s.Key].Files)))
+			}
+		}
 	}
 }

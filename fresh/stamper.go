@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/windmilleng/pets/internal/dirent"
 	"github.com/windmilleng/pets/petsfile"
 	"github.com/windmilleng/pets/rebuild"
 	"github.com/windmilleng/pets/state"
@@ -27,6 +28,9 @@ type Stamper struct {
 
 	mu   sync.Mutex
 	base map[petsfile.Key]*Manifest // what each service's last step read, updated in place
+	// prepared are the services whose manifest in base Prepare (or a
+	// shared walk) took for their first step: it reads no more than that.
+	prepared map[petsfile.Key]bool
 }
 
 var _ rebuild.Stamps = (*Stamper)(nil)
@@ -35,7 +39,7 @@ var _ rebuild.Stamps = (*Stamper)(nil)
 // watcher's extra ignore globs (the state directory).
 func NewStamper(dir *state.Dir, project *petsfile.Project, g *petsfile.Graph, ignore []string) *Stamper {
 	owners := rebuild.OwnersOf(project, g)
-	s := &Stamper{dir: dir, config: project.Sums, envFiles: map[petsfile.Key][]string{}, specs: map[petsfile.Key]Spec{}, base: map[petsfile.Key]*Manifest{}}
+	s := &Stamper{dir: dir, config: project.Sums, envFiles: map[petsfile.Key][]string{}, specs: map[petsfile.Key]Spec{}, base: map[petsfile.Key]*Manifest{}, prepared: map[petsfile.Key]bool{}}
 	for _, k := range g.Order {
 		s.specs[k] = Spec{Key: k, Owners: owners, Ignore: ignore, Skip: project.Files}
 		if svc, ok := project.Service(k); ok {
@@ -47,22 +51,61 @@ func NewStamper(dir *state.Dir, project *petsfile.Project, g *petsfile.Graph, ig
 
 // Prepare walks every service's watch set, once for all of them: pets up
 // calls it before it starts anything, so that each start's stamp is no
-// newer than what the start reads.
+// newer than what the start reads. A service's first step starts from it
+// without a walk of its own.
 func (s *Stamper) Prepare() error {
+	ms, err := Walk(s.allSpecs())
+	if err != nil {
+		return err
+	}
+	s.install(ms)
+	return nil
+}
+
+// Share is Prepare done by the watcher's first walk: visit goes in
+// watcher.Options.Visit, and done is called once the watcher is in place
+// (or failed to be). A change after the walk read a file is then a batch
+// of the watcher's, so nothing that happens while the services start is
+// lost.
+func (s *Stamper) Share() (visit func(dir string, d *dirent.Dir, files []string), done func() error) {
+	sh, err := Share(s.allSpecs())
+	if err != nil {
+		return nil, func() error { return err }
+	}
+	return sh.Visit, func() error {
+		ms, err := sh.Finish()
+		if err != nil {
+			return err
+		}
+		s.install(ms)
+		return nil
+	}
+}
+
+// Started says the first steps are over (pets up has started what it
+// starts): a manifest Prepare took and no step used is too old for a later
+// step, which walks again.
+func (s *Stamper) Started() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.prepared)
+}
+
+func (s *Stamper) allSpecs() []Spec {
 	specs := make([]Spec, 0, len(s.specs))
 	for _, sp := range s.specs {
 		specs = append(specs, sp)
 	}
-	ms, err := Walk(specs)
-	if err != nil {
-		return err
-	}
+	return specs
+}
+
+// install makes ms the manifests each service's first step starts from.
+func (s *Stamper) install(ms map[petsfile.Key]*Manifest) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, m := range ms {
-		s.base[k] = m
+		s.base[k], s.prepared[k] = m, true
 	}
-	return nil
 }
 
 // Take notes k's watch set before a step reads it: its last manifest with
@@ -77,6 +120,12 @@ func (s *Stamper) Take(k petsfile.Key, paths []string, all bool) (keep func()) {
 	}
 	taken := time.Now()
 	m := s.base[k]
+	if s.prepared[k] && m != nil {
+		// Prepare has just read the whole watch set, before anything
+		// started: this step reads no less than that.
+		all, taken = false, m.Taken
+	}
+	delete(s.prepared, k)
 	if m == nil && !all {
 		m = s.saved(k, spec)
 	}

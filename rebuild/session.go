@@ -96,6 +96,20 @@ type Session struct {
 	Lock     func(ctx context.Context, k petsfile.Key) (unlock func(), err error)
 	Parallel int // see Loop.Parallel
 	Timing   Timing
+
+	// begun: Begin has pointed Files at roots.
+	begun bool
+	roots []string
+}
+
+// Begin points the file watcher at the services' files now, before Run
+// (pets up --watch calls it before the first start, so that a change made
+// while the services start is the first round's); Run does it itself
+// otherwise. The fields must be set.
+func (s *Session) Begin() error {
+	roots, err := s.watch(OwnersOf(s.Project, s.Config.Graph))
+	s.begun, s.roots = err == nil, roots
+	return err
 }
 
 // Run watches until ctx ends (or the watcher fails for good), stops what it
@@ -162,9 +176,12 @@ func (s *Session) run(ctx context.Context) (Config, map[petsfile.Key]petsfile.Va
 	for k := range s.Started {
 		started[k] = true
 	}
-	roots, err := s.watch(cfg.Owners)
-	if err != nil {
-		return cfg, values, started, err
+	roots := s.roots
+	var err error
+	if !s.begun {
+		if roots, err = s.watch(cfg.Owners); err != nil {
+			return cfg, values, started, err
+		}
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)

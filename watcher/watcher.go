@@ -55,7 +55,17 @@ const maxQueuedErrors = 64
 
 // Options says what to watch and how to batch.
 type Options struct {
-	Roots  []string // absolute directories, watched recursively
+	Roots []string // absolute directories, watched recursively
+	// Visit (may be nil) is called, by the walk that places the watches of
+	// the New or Update it is given to (and by no later one), for each
+	// directory it reads, with the directory still open and the paths of
+	// its files that are not ignored: a caller that indexes the same tree
+	// (package fresh's manifests) does not walk it again, nor decide again
+	// what the watcher sees. A directory's watch is in place before Visit
+	// sees it, so a change after what Visit reads is a batch. It runs on
+	// the walking goroutines, several at once; a backend that watches
+	// recursively without walking (FSEvents, Windows) calls it for nothing.
+	Visit  func(dir string, d *dirent.Dir, files []string)
 	Ignore []string // absolute doublestar patterns; a directory matching one is never watched
 	// Quiet: a lone change's batch closes after this long with no event
 	// (0 = DefaultQuiet). While many distinct files change fast, the window
@@ -166,7 +176,9 @@ func start(opts Options, b backend) (*Watcher, error) {
 	}
 	m.warn = w.warn
 	w.git.ordered = orderedBackend(b)
-	if err := w.reconcile(); err != nil {
+	err = w.reconcile()
+	w.opts.Visit = nil // for this walk only
+	if err != nil {
 		b.close()
 		return nil, err
 	}
@@ -232,6 +244,7 @@ func (w *Watcher) Update(opts Options) error {
 		w.deb.quiet, w.deb.burst, w.deb.cap = o.Quiet, o.Burst, o.Cap
 		w.limitWarned = false
 		uerr = w.reconcile()
+		w.opts.Visit = nil // for this walk only
 	}); err != nil {
 		return err
 	}
@@ -562,7 +575,7 @@ func (w *Watcher) rewalk(dirs []string, scope []string) error {
 // Running out of watches gives a *LimitError counting every directory that
 // needs one.
 func (w *Watcher) walk(dir string, report bool, seen map[string]bool) error {
-	wk := walker{w: w, report: report, room: make(chan struct{}, 2*runtime.GOMAXPROCS(0))}
+	wk := walker{w: w, report: report, visit: w.opts.Visit, room: make(chan struct{}, 2*runtime.GOMAXPROCS(0))}
 	if w.b.recursive() {
 		if slices.Contains(w.opts.Roots, dir) && !w.watched[dir] {
 			if err := w.b.add(dir); err != nil {
@@ -619,7 +632,8 @@ func (w *Watcher) countDirs() int {
 type walker struct {
 	w      *Watcher
 	report bool
-	room   chan struct{} // a slot per goroutine beyond the caller's
+	visit  func(dir string, d *dirent.Dir, files []string) // Options.Visit
+	room   chan struct{}                                   // a slot per goroutine beyond the caller's
 	wg     sync.WaitGroup
 	full   error // the first ENOSPC; after it no more watches are tried
 
@@ -727,13 +741,13 @@ func (wk *walker) dir(d string) {
 		}
 		return
 	}
+	defer dd.Close()
 	entries, err := dd.Read(nil)
-	dd.Close()
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		wk.warn(fmt.Errorf("read directory %s: %w", d, err))
 	}
 	w.m.Seed(d, entries)
-	root := w.m.rootIndex(d)
+	in := w.m.Dir(d)
 	prefix := d
 	if !strings.HasSuffix(prefix, string(filepath.Separator)) {
 		prefix += string(filepath.Separator)
@@ -742,15 +756,11 @@ func (wk *walker) dir(d string) {
 		if e.Name == ".git" && !w.opts.noGit {
 			f.git = true
 		}
-		if !e.Dir && !wk.report {
+		if !e.Dir && !wk.report && wk.visit == nil {
 			continue
 		}
 		p := prefix + e.Name
-		ri := root
-		if len(w.m.roots) > 1 {
-			ri = w.m.rootIndex(p) // p may be a root itself
-		}
-		if w.m.match(p, e.Dir, ri) {
+		if in.Ignored(p, e.Name, e.Dir) {
 			continue
 		}
 		if e.Dir {
@@ -758,6 +768,12 @@ func (wk *walker) dir(d string) {
 		} else {
 			f.files = append(f.files, p)
 		}
+	}
+	if wk.visit != nil {
+		wk.visit(d, dd, f.files)
+	}
+	if !wk.report {
+		f.files = nil
 	}
 }
 

@@ -32,8 +32,17 @@ func (e *env) watch(args ...string) *watching {
 	return e.watchCmd(e.cmd(args...))
 }
 
-// watchCmd starts cmd (a pets command line from e.cmd) as a watching.
+// watchCmd starts cmd (a pets command line from e.cmd) as a watching and
+// waits until it watches.
 func (e *env) watchCmd(cmd *exec.Cmd) *watching {
+	e.t.Helper()
+	w := e.startWatching(cmd)
+	w.waitLine(`^Watching `)
+	return w
+}
+
+// startWatching starts cmd as a watching and returns at once.
+func (e *env) startWatching(cmd *exec.Cmd) *watching {
 	e.t.Helper()
 	w := &watching{t: e.t, cmd: cmd, done: make(chan struct{})}
 	stderr, err := w.cmd.StderrPipe()
@@ -53,7 +62,6 @@ func (e *env) watchCmd(cmd *exec.Cmd) *watching {
 		}
 	}()
 	e.t.Cleanup(func() { w.stop() })
-	w.waitLine(`^Watching `)
 	return w
 }
 
@@ -278,6 +286,47 @@ func TestWatchNewAndRecreatedDirectories(t *testing.T) {
 	}
 	e.write("a/sub/again.txt", "2")
 	w.waitLine(`round \d+: .*a/sub/again.txt -> a-local restarted`)
+}
+
+// An edit made while pets up --watch is still starting a service, after
+// the start read its files, restarts it once the start is over: the file
+// watcher is in place before anything starts. (It used to be lost, and
+// pets list said FRESH.)
+func TestUpWatchEditDuringTheFirstStartIsNotLost(t *testing.T) {
+	e := newEnv(t)
+	port, cport := freePort(t), freePort(t)
+	e.write("s/data", "v0")
+	e.write("c/keep", "")
+	e.write("Petsfile", fmt.Sprintf(`
+def s_local():
+  return service(start("cat s/data > s.seen; until [ -e go ]; do sleep 0.01; done; exec $PETSERVER --name s --port %[1]d"), "127.0.0.1", %[1]d)
+register("s", "local", s_local, watch=["s/**"])
+register("c", "local", lambda: service(start("exec $PETSERVER --port %[2]d"), "127.0.0.1", %[2]d), watch=["c/**"])
+`, port, cport))
+	w := e.startWatching(e.cmd("up", "--watch"))
+	waitFor(t, "the first start to read s/data", func() bool {
+		b, _ := os.ReadFile(filepath.Join(e.dir, "s.seen"))
+		return string(b) == "v0"
+	})
+	e.write("s/data", "v1")
+	e.write("go", "")
+	w.waitLine(`^Watching `)
+	m := w.waitLine(roundRE)
+	if m[1] != "1" || !strings.Contains(m[2], "s/data") || !regexp.MustCompile(`^s-local restarted in \S+$`).MatchString(m[3]) {
+		t.Errorf("the edit during the first start did not make round 1: %q", m[0])
+	}
+	if got := readFile(t, filepath.Join(e.dir, "s.seen")); got != "v1" {
+		t.Errorf("s read %q after round 1, want v1", got)
+	}
+	if it := e.freshness()["s-local"]; it.Freshness != "fresh" {
+		t.Errorf("s after round 1: %+v", it)
+	}
+	w.settle(e)
+	for _, l := range w.rest() {
+		if strings.Contains(l, "s-local restarted") {
+			t.Errorf("s restarted a second time: %s", l)
+		}
+	}
 }
 
 func TestWatchEditDuringRestartIsNotLost(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"github.com/windmilleng/pets/control"
 	"github.com/windmilleng/pets/events"
 	"github.com/windmilleng/pets/fresh"
+	"github.com/windmilleng/pets/internal/dirent"
 	"github.com/windmilleng/pets/petsfile"
 	"github.com/windmilleng/pets/proc"
 	"github.com/windmilleng/pets/rebuild"
@@ -87,6 +89,8 @@ type fileWatcher struct {
 	changes    chan rebuild.Changes
 	errs       chan error
 	done       chan struct{}
+	// visit goes to the next Watch's walk (watcher.Options.Visit).
+	visit func(string, *dirent.Dir, []string)
 }
 
 var _ rebuild.FileWatcher = (*fileWatcher)(nil)
@@ -142,7 +146,7 @@ func (f *fileWatcher) Errors() <-chan error            { return f.errs }
 func (f *fileWatcher) Barrier(id uint64) error         { return f.w.Barrier(id) }
 
 func (f *fileWatcher) Watch(roots, ignore []string) error {
-	return f.w.Update(watcher.Options{Roots: roots, Ignore: ignore, Quiet: f.quiet, Cap: f.cap})
+	return f.w.Update(watcher.Options{Roots: roots, Ignore: ignore, Quiet: f.quiet, Cap: f.cap, Visit: f.visit})
 }
 
 // Close stops the watcher; the reader of Changes and Errors must keep
@@ -227,6 +231,8 @@ type watch struct {
 	// on its own goroutine, has ended.
 	ui     *ui.Server
 	uiDone chan struct{}
+	// closers close the file watchers begin started, in reverse.
+	closers []func()
 
 	// mu guards the fields below: the session's reloads claim services,
 	// the status page's start records its address, close unregisters.
@@ -291,7 +297,12 @@ func (w *watch) registerLocked(services []string) error {
 func (w *watch) close() {
 	w.mu.Lock()
 	w.closed = true
+	closers := w.closers
+	w.closers = nil
 	w.mu.Unlock()
+	for i := len(closers) - 1; i >= 0; i-- {
+		closers[i]()
+	}
 	if w.uiDone != nil {
 		<-w.uiDone
 	}
@@ -443,28 +454,63 @@ func (w *watch) ask(ctx context.Context, q rebuild.Request) (rebuild.Reply, erro
 
 // run runs the session until ctx ends; with stopOnExit (pets up --watch)
 // it then stops every service of the configuration that ran last.
-func (w *watch) run(ctx context.Context, project *petsfile.Project, cfg rebuild.Config, values map[petsfile.Key]petsfile.Value, down, started map[petsfile.Key]bool, attach, stopOnExit bool) error {
-	defer w.close()
+// begin makes the watch session of cfg and points its watchers at the
+// services' files and at the Petsfile before anything starts (pets up
+// --watch calls it before the first start): what changes while the
+// services start is the first round's, not lost. visit (may be nil) sees
+// each directory the file watcher's first walk reads (watcher.Options.Visit).
+// The watchers close with w.close.
+func (w *watch) begin(project *petsfile.Project, cfg rebuild.Config, attach, stopOnExit bool, visit func(string, *dirent.Dir, []string)) (*rebuild.Session, error) {
 	g, wf := w.g, w.wf
 	s := &rebuild.Session{
-		Project: project, Config: cfg, Values: values, Down: down, Attach: attach, StopOnExit: stopOnExit, Started: started,
+		Project: project, Config: cfg, Attach: attach, StopOnExit: stopOnExit,
 		Events: w.sink, Requests: w.requests, Lock: w.lock, Parallel: w.up.parallel(), Timing: rebuild.Timing{Settle: wf.quiet},
 	}
 	fw, err := newFileWatcher(wf.quiet, wf.cap)
 	if err != nil {
-		return errors.Join(err, s.Stop())
+		return nil, err
 	}
-	defer fw.Close()
+	w.closers = append(w.closers, fw.Close)
 	pf, err := watcher.WatchFiles(project.Files, wf.quiet)
 	if err != nil {
-		return errors.Join(err, s.Stop())
+		return nil, err
 	}
-	defer pf.Close()
+	w.closers = append(w.closers, func() { _ = pf.Close() })
 	envs, err := watcher.WatchFiles(nil, wf.quiet) // the session gives it the env files
 	if err != nil {
-		return errors.Join(err, s.Stop())
+		return nil, err
 	}
-	defer envs.Close()
+	w.closers = append(w.closers, func() { _ = envs.Close() })
+	s.Load = func(ctx context.Context) (*petsfile.Project, *petsfile.Graph, error) {
+		p, err := petsfile.Load(ctx, project.Path, petsfile.Options{Host: supervise.TopLevelHost(g.stderr), Stderr: g.stderr})
+		if err != nil {
+			return nil, nil, err
+		}
+		graph, err := w.spec.resolve(p)
+		return p, graph, err
+	}
+	s.Configure = w.configure(cfg.Syncer)
+	s.Claim = w.claim
+	s.Files, s.Petsfiles, s.EnvFiles, s.Ignore = fw, pf, envs, stateIgnore(w.dir)
+	fw.visit = visit
+	// The walk's garbage (a path per file) goes sooner than the default
+	// lets it: what lives on is the index, and peak RSS is what a large
+	// tree costs (make bench: 100,000 files).
+	gc := debug.SetGCPercent(50)
+	err = s.Begin()
+	debug.SetGCPercent(gc)
+	fw.visit = nil
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// run watches with s (made by begin) until ctx ends, the services' logs
+// streaming.
+func (w *watch) run(ctx context.Context, s *rebuild.Session) error {
+	defer w.close()
+	g, wf, cfg, stopOnExit, started := w.g, w.wf, s.Config, s.StopOnExit, s.Started
 	if w.follower == nil {
 		w.follower = supervise.FollowLogs(logFiles(w.dir, cfg.Graph), g.logOut(), useColor(g, wf.color))
 	}
@@ -490,18 +536,7 @@ func (w *watch) run(ctx context.Context, project *petsfile.Project, cfg rebuild.
 	if w.ui != nil {
 		w.sink.next = events.Tee{w.sink.next, uiBanner{w}, w.ui}
 	}
-	s.Load = func(ctx context.Context) (*petsfile.Project, *petsfile.Graph, error) {
-		p, err := petsfile.Load(ctx, project.Path, petsfile.Options{Host: supervise.TopLevelHost(g.stderr), Stderr: g.stderr})
-		if err != nil {
-			return nil, nil, err
-		}
-		graph, err := w.spec.resolve(p)
-		return p, graph, err
-	}
-	s.Configure = w.configure(cfg.Syncer)
-	s.Claim = w.claim
-	s.Files, s.Petsfiles, s.EnvFiles, s.Ignore = fw, pf, envs, stateIgnore(w.dir)
-	_, _, err = s.Run(ctx)
+	_, _, err := s.Run(ctx)
 	return err
 }
 

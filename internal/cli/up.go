@@ -192,7 +192,30 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 		}
 	}
 	mark("state")
-	stamps := upStamps(g, dir, project, graph, f.dryRun)
+	// Watching, the file watcher is in place before anything starts, and
+	// its walk takes what each service starts from; else a walk of its own.
+	var stamper *fresh.Stamper
+	var stamps rebuild.Stamps
+	if !f.dryRun {
+		stamper = fresh.NewStamper(dir, project, graph, stateIgnore(dir))
+		stamps = stamper
+	}
+	var sess *rebuild.Session
+	if watching {
+		visit, walked := stamper.Share()
+		sess, err = w.begin(project, rebuild.Config{Graph: graph, Runner: sup, Syncer: syncer, Stamps: stamps}, false, true, visit)
+		if err != nil {
+			unlock()
+			w.close()
+			return err
+		}
+		err = walked()
+	} else if stamper != nil {
+		err = stamper.Prepare()
+	}
+	if err != nil {
+		fmt.Fprintf(g.stderr, "pets: cannot tell what the services start from (pets list will say unknown): %v\n", err)
+	}
 	mark("stamps")
 	eng := &rebuild.Engine{Runner: sup, Syncer: syncer, Owners: rebuild.OwnersOf(project, graph), Stamps: stamps, Events: sink, KeepGoing: watching,
 		Lock: func(ctx context.Context, k petsfile.Key) (func(), error) { return dir.LockService(ctx, k.Name) }, Parallel: f.parallel()}
@@ -201,6 +224,9 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 	}
 	values, err := eng.Up(ctx, graph)
 	unlock()
+	if stamper != nil {
+		stamper.Started()
+	}
 	var kg *rebuild.KeepGoingError
 	if errors.As(err, &kg) {
 		// Watching: what failed starts again on the next change to its files.
@@ -225,8 +251,8 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 		return nil
 	}
 	sup.Stderr = g.stderr
-	cfg := rebuild.Config{Graph: graph, Runner: sup, Syncer: syncer, Stamps: stamps}
-	return w.run(ctx, project, cfg, values, notStarted(g, kg), eng.Started, false, true)
+	sess.Values, sess.Down, sess.Started = values, notStarted(g, kg), eng.Started
+	return w.run(ctx, sess)
 }
 
 // upOutput is where up's events go: the watch session's printer and
@@ -249,19 +275,6 @@ func upOutput(g *globals, dir *state.Dir, f *upFlags, names []string, with map[s
 	}
 	w.follower = supervise.FollowLogs(logFiles(dir, graph), g.logOut(), useColor(g, f.watchOpts.color))
 	return w.sink, w, nil
-}
-
-// upStamps is what each service starts from, taken before anything starts
-// (nil for a dry run).
-func upStamps(g *globals, dir *state.Dir, project *petsfile.Project, graph *petsfile.Graph, dryRun bool) rebuild.Stamps {
-	if dryRun {
-		return nil
-	}
-	st := fresh.NewStamper(dir, project, graph, stateIgnore(dir))
-	if err := st.Prepare(); err != nil {
-		fmt.Fprintf(g.stderr, "pets: cannot tell what the services start from (pets list will say unknown): %v\n", err)
-	}
-	return st
 }
 
 // printHosts prints each service started, with its address, on stdout.

@@ -104,7 +104,12 @@ func runWatch(cmd *cobra.Command, g *globals, f *upFlags, names []string) error 
 	}
 	fp := project.Fingerprints(ctx, graph)
 	cfg := rebuild.Config{Graph: graph, Runner: w.supervisor(project, fp), Syncer: syncer, Stamps: fresh.NewStamper(dir, project, graph, stateIgnore(dir))}
-	return w.run(ctx, project, cfg, nil, nil, nil, true, false)
+	s, err := w.begin(project, cfg, true, false, nil)
+	if err != nil {
+		w.close()
+		return err
+	}
+	return w.run(ctx, s)
 }
 
 // commonTier is the tier every running service has, else "local".
