@@ -168,16 +168,8 @@ func within(path, dir string) bool {
 // match decides path alone, assuming its parent directories are not ignored.
 // root is the index of the root holding path, or -1.
 func (m *Matcher) match(path string, isDir bool, root int) bool {
-	if AlwaysIgnored(filepath.Base(path)) {
+	if m.ignoredByName(path, filepath.Base(path)) {
 		return true
-	}
-	if len(m.globs) > 0 {
-		sp := filepath.ToSlash(path)
-		for _, g := range m.globs {
-			if ok, _ := doublestar.Match(g, sp); ok {
-				return true
-			}
-		}
 	}
 	if root < 0 {
 		return false
@@ -191,14 +183,8 @@ func (m *Matcher) match(path string, isDir bool, root int) bool {
 	// Deepest directory first; within a directory, last pattern first.
 	d := filepath.Dir(path)
 	for {
-		ps := m.load(d, base)
-		for j := len(ps) - 1; j >= 0; j-- {
-			switch ps[j].Match(comps, isDir) {
-			case gitignore.Exclude:
-				return true
-			case gitignore.Include:
-				return false
-			}
+		if ignored, decided := verdict(m.load(d, base), comps, isDir); decided {
+			return ignored
 		}
 		if d == base || !within(d, base) {
 			return false
@@ -254,6 +240,21 @@ func (d *Dir) Ignored(path, name string, isDir bool) bool {
 	if !d.below {
 		return m.match(path, isDir, d.root)
 	}
+	if m.ignoredByName(path, name) {
+		return true
+	}
+	comps := append(d.comps[:len(d.comps):len(d.comps)], name)
+	for _, ps := range d.chain {
+		if ignored, decided := verdict(ps, comps, isDir); decided {
+			return ignored
+		}
+	}
+	return false
+}
+
+// ignoredByName says whether path (whose base name is name) is ignored
+// whatever the ignore files say: a name always ignored, or a glob.
+func (m *Matcher) ignoredByName(path, name string) bool {
 	if AlwaysIgnored(name) {
 		return true
 	}
@@ -265,18 +266,22 @@ func (d *Dir) Ignored(path, name string, isDir bool) bool {
 			}
 		}
 	}
-	comps := append(d.comps[:len(d.comps):len(d.comps)], name)
-	for _, ps := range d.chain {
-		for j := len(ps) - 1; j >= 0; j-- {
-			switch ps[j].Match(comps, isDir) {
-			case gitignore.Exclude:
-				return true
-			case gitignore.Include:
-				return false
-			}
+	return false
+}
+
+// verdict is what one directory's patterns ps say of comps (a path below
+// the base, in components): the last that matches decides; decided is
+// false if none does.
+func verdict(ps []gitignore.Pattern, comps []string, isDir bool) (ignored, decided bool) {
+	for j := len(ps) - 1; j >= 0; j-- {
+		switch ps[j].Match(comps, isDir) {
+		case gitignore.Exclude:
+			return true, true
+		case gitignore.Include:
+			return false, true
 		}
 	}
-	return false
+	return false, false
 }
 
 // load returns dir's patterns, reading its ignore files the first time.
