@@ -42,12 +42,18 @@
 //     bare descriptor on Linux, package internal/dirent, as the watcher's
 //     walk; node_modules costs one decision, not 50,000) and one lstat per
 //     owned file (fstatat on the open directory on Linux), directories read
-//     in parallel; each entry is decided once (Matcher.IgnoredIn: its
-//     directory is known kept). Specs of one graph share one walk: five
+//     in parallel; each entry is decided once, with its directory's ignore
+//     rules found once for all its entries (Matcher.Dir). Specs of one
+//     graph share one walk: five
 //     services owning the same tree cost 1.1 to 1.4 times one. The manifest
 //     is the memory: about 4 MB for 100,000 files (Files: each directory's
 //     path once, then a 24-byte record and the name of each of its files; a
 //     map of absolute paths took 12 MB).
+//   - Share: the same manifests taken by the watcher's own walk (its
+//     Options.Visit hands over each directory it reads, open, with the
+//     files it does not ignore): pets up --watch places its watches and
+//     takes its stamps in one walk, before anything starts, so a change
+//     after the walk read a file is a batch of the watcher's.
 //   - Update: one lstat per given path, O(changed), except where a directory
 //     appeared, vanished or had its ignore files edited: that subtree is
 //     walked again.
