@@ -61,6 +61,9 @@ func Own(owners []Owner, skip map[string]bool, paths []string) map[petsfile.Key]
 		}
 		for _, o := range owners {
 			if owns(owners, o, sp) {
+				if out[o.Key] == nil {
+					out[o.Key] = make([]string, 0, len(paths)) // a directory's files are mostly one owner's
+				}
 				out[o.Key] = append(out[o.Key], p)
 			}
 		}

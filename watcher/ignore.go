@@ -203,9 +203,11 @@ type Dir struct {
 	below bool     // the directory lies within its root's base
 	comps []string // its path below the base, in components
 	chain [][]gitignore.Pattern
+	entry []string // comps and an entry's name: Ignored's, reused (a Dir serves one goroutine)
 }
 
-// Dir prepares the decisions on dir's entries (dir clean, not ignored).
+// Dir prepares the decisions on dir's entries (dir clean, not ignored),
+// for one goroutine.
 func (m *Matcher) Dir(dir string) *Dir {
 	d := &Dir{m: m, root: m.rootIndex(dir)}
 	if d.root < 0 {
@@ -243,7 +245,8 @@ func (d *Dir) Ignored(path, name string, isDir bool) bool {
 	if m.ignoredByName(path, name) {
 		return true
 	}
-	comps := append(d.comps[:len(d.comps):len(d.comps)], name)
+	d.entry = append(append(d.entry[:0], d.comps...), name)
+	comps := d.entry
 	for _, ps := range d.chain {
 		if ignored, decided := verdict(ps, comps, isDir); decided {
 			return ignored
