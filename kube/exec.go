@@ -96,10 +96,33 @@ func (c *Client) Exec(ctx context.Context, pod Pod, cmd []string, s Streams) err
 		return &ExecError{Pod: pod, Command: cmd, Err: err}
 	}
 
-	if s.Stdout != nil && s.Stdout == s.Stderr {
-		// One writer for both: client-go copies the two streams at once.
-		w := &lockedWriter{w: s.Stdout}
+	// client-go copies the streams on goroutines of its own, which may
+	// still write after StreamWithContext has returned (when ctx ends
+	// first): the caller's writers are gated, and shut once it returns, so
+	// that the caller may read its buffers then. One writer for both
+	// streams gets one gate, which serializes them.
+	var gates []*gate
+	gated := func(w io.Writer) io.Writer {
+		g := &gate{w: w}
+		gates = append(gates, g)
+		return g
+	}
+	defer func() {
+		for _, g := range gates {
+			g.shut()
+		}
+	}()
+	switch {
+	case s.Stdout != nil && s.Stdout == s.Stderr:
+		w := gated(s.Stdout)
 		s.Stdout, s.Stderr = w, w
+	default:
+		if s.Stdout != nil {
+			s.Stdout = gated(s.Stdout)
+		}
+		if s.Stderr != nil {
+			s.Stderr = gated(s.Stderr)
+		}
 	}
 	tail := &tailBuffer{max: 4096}
 	var stderr io.Writer = tail
@@ -124,16 +147,28 @@ func (c *Client) Exec(ctx context.Context, pod Pod, cmd []string, s Streams) err
 	return &ExecError{Pod: pod, Command: cmd, Stderr: tail.String(), Err: err}
 }
 
-// lockedWriter serializes writes to w.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
+// gate passes writes on to w, one at a time, until it is shut; later
+// writes are refused (io.ErrClosedPipe) and w is not touched again.
+type gate struct {
+	mu     sync.Mutex
+	w      io.Writer
+	isShut bool
 }
 
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+func (g *gate) Write(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.isShut {
+		return 0, io.ErrClosedPipe
+	}
+	return g.w.Write(p)
+}
+
+// shut waits for a write under way and refuses the ones after it.
+func (g *gate) shut() {
+	g.mu.Lock()
+	g.isShut = true
+	g.mu.Unlock()
 }
 
 // tailBuffer keeps the last max bytes written to it.
