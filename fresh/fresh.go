@@ -215,9 +215,9 @@ func groupsOf(specs []Spec) ([]*group, map[petsfile.Key]*Manifest, error) {
 // Shared is a Walk done by another walk of the same tree: the watcher's,
 // which reads every directory a view would (newView's roots and ignores
 // are the watcher's) and hands each one, open, with the files it does not
-// ignore, to Visit. Finish,
-// once that walk has returned, walks what it did not read (a root that is
-// a file, or one it never reached) and returns the manifests.
+// ignore, to Visit. Finish, once that walk has returned, walks what it did
+// not read (a root that is a file, or one it never reached) and returns
+// the manifests.
 type Shared struct {
 	gs  []*group
 	out map[petsfile.Key]*Manifest

@@ -452,8 +452,6 @@ func (w *watch) ask(ctx context.Context, q rebuild.Request) (rebuild.Reply, erro
 	}
 }
 
-// run runs the session until ctx ends; with stopOnExit (pets up --watch)
-// it then stops every service of the configuration that ran last.
 // begin makes the watch session of cfg and points its watchers at the
 // services' files and at the Petsfile before anything starts (pets up
 // --watch calls it before the first start): what changes while the
@@ -506,8 +504,9 @@ func (w *watch) begin(project *petsfile.Project, cfg rebuild.Config, attach, sto
 	return s, nil
 }
 
-// run watches with s (made by begin) until ctx ends, the services' logs
-// streaming.
+// run runs s (made by begin) until ctx ends, the services' logs
+// streaming; with StopOnExit (pets up --watch) the session then stops every
+// service of the configuration that ran last.
 func (w *watch) run(ctx context.Context, s *rebuild.Session) error {
 	defer w.close()
 	g, wf, cfg, stopOnExit, started := w.g, w.wf, s.Config, s.StopOnExit, s.Started
