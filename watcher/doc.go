@@ -57,7 +57,10 @@
 // inotify watcher drops silently, and because its Add returns the ENOSPC of
 // inotify_add_watch unchanged, which the watcher turns into a *LimitError.
 // Watching directory by directory is what lets ignored directories cost no
-// watch at all.
+// watch at all. The walk reads only the directories that hold directories:
+// a leaf (a link count of 2 on a file system that counts subdirectories
+// that way, no .git) is watched and then not read, which on a source tree
+// is most directories (make bench: 100,000 files in 10,101 directories).
 //
 // macOS uses rjeczalik/notify with FSEvents: one stream per root covers the
 // whole tree without a file descriptor per file. fsnotify's macOS backend is

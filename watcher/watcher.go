@@ -638,7 +638,7 @@ type walker struct {
 	full   error // the first ENOSPC; after it no more watches are tried
 
 	mu      sync.Mutex // guards what follows while walking
-	found   []walked
+	dirs    []walked
 	warns   []error
 	fullErr error
 	isFull  atomic.Bool
@@ -664,7 +664,7 @@ func (wk *walker) run(root string, seen map[string]bool) {
 	for _, err := range wk.warns {
 		w.warn(err)
 	}
-	for _, f := range wk.found {
+	for _, f := range wk.dirs {
 		if seen != nil {
 			seen[f.dir] = true
 		}
@@ -693,48 +693,72 @@ func (wk *walker) warn(err error) {
 // dir watches and reads d, and walks its subdirectories that are not
 // ignored; d itself has been decided.
 func (wk *walker) dir(d string) {
-	w := wk.w
 	f := walked{dir: d}
-	if !w.b.recursive() && !w.watched[d] {
-		if wk.isFull.Load() {
-			// Out of watches: keep walking only to report the files of a new
-			// directory; countDirs says how many watches are needed.
-		} else if err := w.b.add(d); err == nil {
-			f.watched = true
-		} else if errors.Is(err, syscall.ENOSPC) {
-			wk.mu.Lock()
-			if wk.fullErr == nil {
-				wk.fullErr = err
-			}
-			wk.mu.Unlock()
-			wk.isFull.Store(true)
-		} else if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
-			return // gone already; its parent reports it
-		} else {
-			wk.warn(fmt.Errorf("watch %s: %w", d, err))
-			return
-		}
+	if wk.watch(&f) {
+		wk.read(f)
 	}
-	var subdirs []string
-	defer func() {
+}
+
+// watch adds f.dir's watch, unless it has one; false if the directory is
+// gone, or cannot be watched (warned).
+func (wk *walker) watch(f *walked) bool {
+	w := wk.w
+	if w.b.recursive() || w.watched[f.dir] || wk.isFull.Load() {
+		// Out of watches: keep walking only to report the files of a new
+		// directory; countDirs says how many watches are needed.
+		return true
+	}
+	err := w.b.add(f.dir)
+	switch {
+	case err == nil:
+		f.watched = true
+	case errors.Is(err, syscall.ENOSPC):
 		wk.mu.Lock()
-		wk.found = append(wk.found, f)
+		if wk.fullErr == nil {
+			wk.fullErr = err
+		}
 		wk.mu.Unlock()
+		wk.isFull.Store(true)
+	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
+		return false // gone already; its parent reports it
+	default:
+		wk.warn(fmt.Errorf("watch %s: %w", f.dir, err))
+		return false
+	}
+	return true
+}
+
+// found records what the walk found in one directory.
+func (wk *walker) found(f walked) {
+	wk.mu.Lock()
+	wk.dirs = append(wk.dirs, f)
+	wk.mu.Unlock()
+}
+
+// read reads f.dir (watched) and walks its subdirectories that are not
+// ignored. A walk that wants only directories (no report, no Visit)
+// watches each subdirectory here and reads none that is a leaf
+// (dirent.Dir.Leaf: no subdirectory, no .git), which is most of a tree.
+func (wk *walker) read(f walked) {
+	w, d := wk.w, f.dir
+	var subdirs []walked
+	defer func() {
+		wk.found(f)
 		for _, s := range subdirs {
 			select {
 			case wk.room <- struct{}{}:
 				wk.wg.Add(1)
 				go func() {
 					defer wk.wg.Done()
-					wk.dir(s)
+					wk.read(s)
 					<-wk.room
 				}()
 			default:
-				wk.dir(s)
+				wk.read(s)
 			}
 		}
 	}()
-	dd, err := dirent.Open(d)
+	dd, err := openDir(d)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
 			wk.warn(fmt.Errorf("read directory %s: %w", d, err))
@@ -752,22 +776,31 @@ func (wk *walker) dir(d string) {
 	if !strings.HasSuffix(prefix, string(filepath.Separator)) {
 		prefix += string(filepath.Separator)
 	}
+	dirsOnly := !wk.report && wk.visit == nil
 	for _, e := range entries {
 		if e.Name == ".git" && !w.opts.noGit {
 			f.git = true
 		}
-		if !e.Dir && !wk.report && wk.visit == nil {
+		if !e.Dir && dirsOnly {
 			continue
 		}
 		p := prefix + e.Name
 		if in.Ignored(p, e.Name, e.Dir) {
 			continue
 		}
-		if e.Dir {
-			subdirs = append(subdirs, p)
-		} else {
+		if !e.Dir {
 			f.files = append(f.files, p)
+			continue
 		}
+		s := walked{dir: p}
+		if !wk.watch(&s) {
+			continue
+		}
+		if dirsOnly && !w.b.recursive() && dd.Leaf(e.Name) {
+			wk.found(s) // watched before Leaf looked: a directory made in it now is an event
+			continue
+		}
+		subdirs = append(subdirs, s)
 	}
 	if wk.visit != nil {
 		wk.visit(d, dd, f.files)
@@ -776,6 +809,9 @@ func (wk *walker) dir(d string) {
 		f.files = nil
 	}
 }
+
+// openDir opens a directory for a walk: dirent.Open (a test counts).
+var openDir = dirent.Open
 
 // unwatch drops the watches on dir and every directory below it.
 func (w *Watcher) unwatch(dir string) {

@@ -10,9 +10,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/windmilleng/pets/internal/dirent"
 	"github.com/windmilleng/pets/watcher/watchertest"
 )
 
@@ -383,4 +385,61 @@ func TestKernelQueueOverflow(t *testing.T) {
 	if !got[len(got)-1].Overflow {
 		t.Fatal("no overflow batch")
 	}
+}
+
+// TestWalkReadsNoLeaf: a walk for watches alone watches every directory but
+// reads only those with subdirectories (or a .git): a leaf's watch is
+// added before its link count is asked, so a directory made in it after
+// the walk is an event, and its files' changes come as before.
+func TestWalkReadsNoLeaf(t *testing.T) {
+	root := tempDir(t)
+	dirs := []string{root}
+	for _, d := range []string{"a", "a/b", "a/b/c", "a/e", "f", "g", "g/h", "sub"} {
+		dirs = append(dirs, filepath.Join(root, d))
+	}
+	mkdirAll(t, dirs...)
+	for _, d := range dirs {
+		writeFile(t, filepath.Join(d, "x.txt"), "x")
+	}
+	writeFile(t, filepath.Join(root, "sub", ".git"), "gitdir: "+filepath.Join(root, "g")+"\n")
+	var mu sync.Mutex
+	var read []string
+	open := openDir
+	openDir = func(p string) (*dirent.Dir, error) {
+		mu.Lock()
+		read = append(read, p)
+		mu.Unlock()
+		return open(p)
+	}
+	defer func() { openDir = open }()
+	w, fd := newCountedWatcher(t, Options{Roots: []string{root}, noGit: true})
+	assertWatches(t, fd, dirs...)
+	mu.Lock()
+	slices.Sort(read)
+	got := slices.Clone(read)
+	mu.Unlock()
+	var fs syscall.Statfs_t
+	must(t, syscall.Statfs(root, &fs))
+	linksCounted := fs.Type == 0xEF53 || fs.Type == 0x01021994 // ext4, tmpfs: what this test knows to count links
+	want := slices.Clone(dirs)                                 // where links are not counted, every one is read
+	if linksCounted {
+		// root, a, a/b, g: they hold directories; sub: it holds a .git.
+		want = []string{root, filepath.Join(root, "a"), filepath.Join(root, "a", "b"), filepath.Join(root, "g"), filepath.Join(root, "sub")}
+	}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("the walk read\n%q\nwant\n%q", got, want)
+	}
+
+	// A leaf's files and a directory made in a leaf come as events.
+	p := newProbe(t, w, root)
+	leaf := filepath.Join(root, "a", "b", "c")
+	edited, made := filepath.Join(leaf, "x.txt"), filepath.Join(leaf, "new", "y.txt")
+	writeFile(t, edited, "edited")
+	mkdirAll(t, filepath.Dir(made))
+	writeFile(t, made, "y")
+	if got, want := counts(p.sync()), map[string]int{edited: 1, made: 1}; !maps.Equal(got, want) {
+		t.Errorf("changes in a leaf: got %v, want %v", got, want)
+	}
+	assertWatches(t, fd, append(dirs, filepath.Dir(made))...)
 }

@@ -13,6 +13,11 @@ import (
 type Dir struct {
 	fd   int
 	path string
+
+	// What Leaf needs of d itself, found on its first call.
+	leafChecked bool
+	linksCount  bool   // d's file system counts subdirectories in a directory's links
+	dev         uint64 // d's device: a subdirectory on another is a mount point
 }
 
 // Open opens the directory at path (a symlink to one is followed, as
@@ -110,4 +115,43 @@ func (d *Dir) Read(ents []Entry) ([]Entry, error) {
 		ents = append(ents, e)
 	}
 	return ents, rerr
+}
+
+// File systems whose directories have 2 + (number of subdirectories) links,
+// as find(1)'s leaf optimisation and fts(3) rely on: statfs(2) f_type.
+// Btrfs (always 1), overlayfs (1 for a merged directory), network and FUSE
+// file systems are not among them: there every directory is read.
+var countsLinks = map[int64]bool{
+	unix.EXT4_SUPER_MAGIC: true, // ext2, ext3 and ext4 share it
+	unix.XFS_SUPER_MAGIC:  true,
+	unix.TMPFS_MAGIC:      true,
+	unix.F2FS_SUPER_MAGIC: true,
+	unix.RAMFS_MAGIC:      true,
+}
+
+// Leaf reports whether the subdirectory name of d certainly holds no
+// directory and no .git (a submodule's or a linked worktree's .git file
+// needs no subdirectory): its link count is 2, on a file system that
+// counts subdirectories that way, and it is no mount point. A walk that
+// wants only directories need not read a leaf; one that watches it must
+// add its watch before asking, so that a directory made in it afterwards
+// is an event. False when unsure.
+func (d *Dir) Leaf(name string) bool {
+	if !d.leafChecked {
+		d.leafChecked = true
+		var fs unix.Statfs_t
+		var st unix.Stat_t
+		if unix.Fstatfs(d.fd, &fs) == nil && unix.Fstat(d.fd, &st) == nil {
+			d.linksCount, d.dev = countsLinks[int64(fs.Type)], uint64(st.Dev)
+		}
+	}
+	if !d.linksCount {
+		return false
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil ||
+		st.Mode&unix.S_IFMT != unix.S_IFDIR || uint64(st.Nlink) != 2 || uint64(st.Dev) != d.dev {
+		return false
+	}
+	return unix.Fstatat(d.fd, name+"/.git", &st, unix.AT_SYMLINK_NOFOLLOW) == unix.ENOENT
 }

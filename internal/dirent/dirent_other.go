@@ -41,3 +41,7 @@ func (d *Dir) Read(ents []Entry) ([]Entry, error) {
 	}
 	return ents, err
 }
+
+// Leaf reports whether the subdirectory name of d certainly holds no
+// directory and no .git. Here it cannot tell: false.
+func (d *Dir) Leaf(name string) bool { return false }
