@@ -49,11 +49,13 @@
 //     is the memory: about 4 MB for 100,000 files (Files: each directory's
 //     path once, then a 24-byte record and the name of each of its files; a
 //     map of absolute paths took 12 MB).
-//   - Share: the same manifests taken by the watcher's own walk (its
-//     Options.Visit hands over each directory it reads, open, with the
-//     files it does not ignore): pets up --watch places its watches and
-//     takes its stamps in one walk, before anything starts, so a change
-//     after the walk read a file is a batch of the watcher's.
+//   - Defer (Stamper): pets up --watch starts its services before that
+//     walk, once the watcher's walk has placed the watches (which reads
+//     only the directories that hold directories), and walks after the
+//     start: a change from then on is a batch of the watcher's, and a file
+//     whose ctime is later than the watches' start is recorded unsure (it
+//     reads as changed until a step reads it again), so a stamp never
+//     vouches for what a step may not have read.
 //   - Update: one lstat per given path, O(changed), except where a directory
 //     appeared, vanished or had its ignore files edited: that subtree is
 //     walked again.

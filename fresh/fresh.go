@@ -9,11 +9,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
-	"github.com/windmilleng/pets/internal/dirent"
 	"github.com/windmilleng/pets/petsfile"
 	"github.com/windmilleng/pets/rebuild"
 	"github.com/windmilleng/pets/watcher"
@@ -158,11 +156,33 @@ func gone(err error) bool {
 // and skipped paths (the services of one graph) share one walk of the roots
 // of their owners; a spec whose key has no owner gets an empty manifest.
 func Walk(specs []Spec) (map[petsfile.Key]*Manifest, error) {
+	return walkSince(specs, time.Time{})
+}
+
+// unsureSize is the size walkSince records for a file it cannot vouch for:
+// no file on disk has it, so the file reads as changed (Diff) until a step
+// reads it again (Update, Walk).
+const unsureSize = -1
+
+// walkSince is Walk done after the steps that start from it (Stamper.Defer):
+// a file whose status changed at or after since (its ctime, which no tool
+// can set back; the modification time where the system keeps none) may be
+// newer than what a step read, and is recorded with unsureSize. The
+// manifests are taken at since.
+func walkSince(specs []Spec, since time.Time) (map[petsfile.Key]*Manifest, error) {
 	gs, out, err := groupsOf(specs)
 	if err != nil {
 		return nil, err
 	}
+	if !since.IsZero() {
+		for _, m := range out {
+			m.Taken = since
+		}
+	}
 	for _, g := range gs {
+		if !since.IsZero() {
+			g.w.since = since.UnixNano()
+		}
 		for _, r := range g.roots {
 			if err := g.w.walk(r); err != nil {
 				return nil, err
@@ -210,70 +230,6 @@ func groupsOf(specs []Spec) ([]*group, map[petsfile.Key]*Manifest, error) {
 		g.roots = walkRoots(g.w.v.owners, keys[g])
 	}
 	return gs, out, nil
-}
-
-// Shared is a Walk done by another walk of the same tree: the watcher's,
-// which reads every directory a view would (newView's roots and ignores
-// are the watcher's) and hands each one, open, with the files it does not
-// ignore, to Visit. Finish, once that walk has returned, walks what it did
-// not read (a root that is a file, or one it never reached) and returns
-// the manifests.
-type Shared struct {
-	gs  []*group
-	out map[petsfile.Key]*Manifest
-
-	mu      sync.Mutex
-	reached map[string]bool // roots Visit was given
-}
-
-// Share prepares the walk of specs that another walk does.
-func Share(specs []Spec) (*Shared, error) {
-	gs, out, err := groupsOf(specs)
-	if err != nil {
-		return nil, err
-	}
-	return &Shared{gs: gs, out: out, reached: map[string]bool{}}, nil
-}
-
-// Visit records files, the files of dir (open as d) that the watcher does
-// not ignore, for the specs whose roots hold dir. It is safe for
-// concurrent use.
-func (s *Shared) Visit(dir string, d *dirent.Dir, files []string) {
-	for _, g := range s.gs {
-		for _, r := range g.roots {
-			if !within(dir, r) {
-				continue
-			}
-			if dir == r {
-				s.mu.Lock()
-				s.reached[r] = true
-				s.mu.Unlock()
-			}
-			if !g.w.failed.Load() {
-				g.w.files(d, dir, files)
-			}
-			break
-		}
-	}
-}
-
-// Finish walks the roots Visit was not given (the other walk may not
-// have run at all) and returns the manifests.
-func (s *Shared) Finish() (map[petsfile.Key]*Manifest, error) {
-	for _, g := range s.gs {
-		if err := g.w.finish(); err != nil {
-			return nil, err
-		}
-		for _, r := range g.roots {
-			if s.reached[r] {
-				continue
-			}
-			if err := g.w.walk(r); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return s.out, nil
 }
 
 // viewID identifies what deciding a path depends on: all of s but its key.

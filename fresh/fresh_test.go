@@ -13,12 +13,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/windmilleng/pets/events"
-	"github.com/windmilleng/pets/internal/dirent"
 	"github.com/windmilleng/pets/petsfile"
 	"github.com/windmilleng/pets/rebuild"
 	"github.com/windmilleng/pets/state"
@@ -718,52 +716,77 @@ func TestJudge(t *testing.T) {
 	}
 }
 
-// TestSharedWalk: the watcher's first walk, handed each directory through
-// Visit, takes the same manifests as Walk; what it does not read (a
-// backend that walks nothing) Finish walks itself. Only the walk of the
-// New or Update given Visit calls it.
-func TestSharedWalk(t *testing.T) {
+// TestWalkSinceMarksLaterChanges: a walk done after the steps that start
+// from it records a file changed since then (its ctime) as unsure, so that
+// it reads as changed until a step reads it again; nothing else.
+func TestWalkSinceMarksLaterChanges(t *testing.T) {
 	p := newProject(t)
-	v, err := newView(p.specs[0])
+	ctime := func(path string) int64 {
+		t.Helper()
+		_, c, err := lstatIn(nil, filepath.Dir(path), filepath.Base(path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	var last int64
+	if err := filepath.WalkDir(p.root, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			last = max(last, ctime(path))
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	since := time.Unix(0, last+1)
+	// An edit after since: the clock that stamps ctime ticks coarsely, so
+	// edit until it has ticked.
+	edited := p.path("main.go")
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; ctime(edited) < since.UnixNano(); i++ {
+		if time.Now().After(deadline) {
+			t.Fatal("main.go's ctime never passed the tree's")
+		}
+		p.write(t, "main.go", fmt.Sprintf("package main // %d\n", i))
+	}
+	ms, err := walkSince(p.specs, since)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ignore := append(rebuild.GlobalIgnores(p.specs[0].Owners), p.specs[0].Ignore...)
-	for _, byWatcher := range []bool{true, false} {
-		sh, err := Share(p.specs)
-		if err != nil {
-			t.Fatal(err)
+	for _, s := range p.specs {
+		want := []string{}
+		if s.Key == key("api") { // the one that owns main.go
+			want = []string{edited}
 		}
-		var visits atomic.Int64
-		visit := func(dir string, d *dirent.Dir, files []string) {
-			visits.Add(1)
-			sh.Visit(dir, d, files)
+		if got := diffFiles(t, ms[s.Key]); !slices.Equal(got, want) {
+			t.Errorf("%s: changed %q, want %q", s.Key, got, want)
 		}
-		if byWatcher {
-			w, err := watcher.New(watcher.Options{Roots: v.roots, Ignore: ignore, Visit: visit})
-			if err != nil {
-				t.Fatal(err)
-			}
-			n := visits.Load()
-			if !sh.reached[p.root] || n < 10 {
-				t.Errorf("the watcher's walk did not reach the root (%v), or read %d directories", sh.reached, n)
-			}
-			if err := w.Update(watcher.Options{Roots: v.roots, Ignore: ignore}); err != nil {
-				t.Fatal(err)
-			}
-			if visits.Load() != n {
-				t.Errorf("a later Update's walk called Visit again")
-			}
-			w.Close()
-		}
-		ms, err := sh.Finish()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, s := range p.specs {
-			if want := oracle(t, s); !maps.Equal(asMap(&ms[s.Key].Files), want) {
-				t.Errorf("by the watcher %v: %s differs from the definition: %s", byWatcher, s.Key, p.drift(compare(filesOf(want), &ms[s.Key].Files)))
-			}
+		if !ms[s.Key].Taken.Equal(since) {
+			t.Errorf("%s: taken %v, want %v", s.Key, ms[s.Key].Taken, since)
 		}
 	}
+	// A step that reads it again makes it sure.
+	if err := ms[key("api")].Update([]string{edited}); err != nil {
+		t.Fatal(err)
+	}
+	if got := diffFiles(t, ms[key("api")]); len(got) != 0 {
+		t.Errorf("after Update: changed %q, want none", got)
+	}
+	// A plain Walk of the same tree vouches for every file.
+	all, err := Walk(p.specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := diffFiles(t, all[key("api")]); len(got) != 0 {
+		t.Errorf("Walk: changed %q, want none", got)
+	}
+}
+
+func diffFiles(t *testing.T, m *Manifest) []string {
+	t.Helper()
+	d, err := Diff(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append([]string{}, d.Files()...)
 }

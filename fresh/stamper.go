@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/windmilleng/pets/internal/dirent"
 	"github.com/windmilleng/pets/petsfile"
 	"github.com/windmilleng/pets/rebuild"
 	"github.com/windmilleng/pets/state"
@@ -28,9 +27,29 @@ type Stamper struct {
 
 	mu   sync.Mutex
 	base map[petsfile.Key]*Manifest // what each service's last step read, updated in place
-	// prepared are the services whose manifest in base Prepare (or a
-	// shared walk) took for their first step: it reads no more than that.
+	// prepared are the services whose first step starts from the manifest
+	// Prepare took (in base), or from the walk Defer put off: it reads no
+	// more than that.
 	prepared map[petsfile.Key]bool
+	deferred *deferredWalk // Defer's walk, until it has ended
+}
+
+// deferredWalk is the walk the first steps start from, run after them
+// (Defer). Its fields but once and done are guarded by Stamper.mu.
+type deferredWalk struct {
+	since time.Time
+	once  sync.Once     // starts it
+	done  chan struct{} // closed once it has ended and recorded what waited
+	ended chan error    // then gets its error
+	kept  map[petsfile.Key]*pending
+}
+
+// pending is a first step's stamp, to be recorded when the deferred walk
+// ends.
+type pending struct {
+	config map[string]string
+	pods   []string
+	podsOK bool // Pods was called
 }
 
 var _ rebuild.Stamps = (*Stamper)(nil)
@@ -62,34 +81,78 @@ func (s *Stamper) Prepare() error {
 	return nil
 }
 
-// Share is Prepare done by the watcher's first walk: visit goes in
-// watcher.Options.Visit, and done is called once the watcher is in place
-// (or failed to be). A change after the walk read a file is then a batch
-// of the watcher's, so nothing that happens while the services start is
-// lost.
-func (s *Stamper) Share() (visit func(dir string, d *dirent.Dir, files []string), done func() error) {
-	sh, err := Share(s.allSpecs())
-	if err != nil {
-		return nil, func() error { return err }
+// Defer is Prepare put off until after the first steps, for a pets whose
+// watches are in place (since: when they began to be placed): a change
+// made from then on is a batch of the watcher's, so the walk need not come
+// first. The first steps start at once, without a walk; the walk runs once
+// Started is called (or something must wait for it: a later step, Known),
+// and records their stamps when it ends; then ended gets its error (nil,
+// or why the stamps say unknown). A file whose status changed since may be
+// newer than what a step read: its stat is recorded as unsure, so it reads
+// as changed until a step reads it again.
+func (s *Stamper) Defer(since time.Time) (ended <-chan error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := &deferredWalk{since: since, done: make(chan struct{}), ended: make(chan error, 1), kept: map[petsfile.Key]*pending{}}
+	s.deferred = d
+	for k := range s.specs {
+		s.prepared[k] = true
 	}
-	return sh.Visit, func() error {
-		ms, err := sh.Finish()
-		if err != nil {
-			return err
-		}
-		s.install(ms)
-		return nil
-	}
+	return d.ended
 }
 
 // Started says the first steps are over (pets up has started what it
 // starts): a manifest Prepare took and no step used is too old for a later
-// step, which walks again.
+// step, which walks again; Defer's walk starts.
 func (s *Stamper) Started() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	clear(s.prepared)
+	if d := s.deferred; d != nil {
+		d.once.Do(func() { go s.walkDeferred(d) })
+	}
 }
+
+// wait waits for Defer's walk, starting it if it has not started.
+func (s *Stamper) wait() {
+	s.mu.Lock()
+	d := s.deferred
+	s.mu.Unlock()
+	if d == nil {
+		return
+	}
+	d.once.Do(func() { go s.walkDeferred(d) })
+	<-d.done
+}
+
+// walkDeferred is Defer's walk: the manifests each service's next step
+// starts from, and the stamps of the first steps that succeeded.
+func (s *Stamper) walkDeferred(d *deferredWalk) {
+	ms, err := walkSince(s.allSpecs(), d.since.Add(-ctimeGrain))
+	defer func() {
+		d.ended <- err
+		close(d.done)
+	}()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deferred = nil
+	if err == nil {
+		for k, m := range ms {
+			s.base[k] = m
+		}
+	}
+	for k, p := range d.kept {
+		s.recordLocked(k, ms[k], err, d.since, p.config)
+		if p.podsOK {
+			s.recordPods(k, p.pods)
+		}
+	}
+}
+
+// ctimeGrain is how far a file's status change time may lag the moment of
+// the change: file systems stamp it from a clock that ticks every jiffy
+// (10 ms at most).
+const ctimeGrain = 10 * time.Millisecond
 
 func (s *Stamper) allSpecs() []Spec {
 	specs := make([]Spec, 0, len(s.specs))
@@ -113,6 +176,18 @@ func (s *Stamper) install(ms map[petsfile.Key]*Manifest) {
 // records it, and the configuration's sums, as what k runs.
 func (s *Stamper) Take(k petsfile.Key, paths []string, all bool) (keep func()) {
 	s.mu.Lock()
+	if d := s.deferred; d != nil {
+		if s.prepared[k] {
+			// A first step: its stamp is recorded when Defer's walk ends.
+			delete(s.prepared, k)
+			config := s.configOf(k)
+			s.mu.Unlock()
+			return func() { s.keepDeferred(d, k, config) }
+		}
+		s.mu.Unlock()
+		s.wait()
+		s.mu.Lock()
+	}
 	defer s.mu.Unlock()
 	spec, ok := s.specs[k]
 	if !ok {
@@ -151,14 +226,36 @@ func (s *Stamper) Take(k petsfile.Key, paths []string, all bool) (keep func()) {
 	config := s.configOf(k) // the env files as the step will read them
 	return func() {
 		s.mu.Lock()
-		rel, err := m.Save(s.dir.Path)
-		s.mu.Unlock()
-		if err != nil {
-			s.record(k, nil)
-			return
-		}
-		s.record(k, &state.Stamp{Taken: taken, Config: config, Manifest: rel})
+		defer s.mu.Unlock()
+		s.recordLocked(k, m, nil, taken, config)
 	}
+}
+
+// keepDeferred is the keep of a first step that Defer's walk d serves: it
+// is recorded when d ends, or now if d has ended.
+func (s *Stamper) keepDeferred(d *deferredWalk, k petsfile.Key, config map[string]string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.deferred == d {
+		d.kept[k] = &pending{config: config}
+		return
+	}
+	s.recordLocked(k, s.base[k], nil, d.since, config)
+}
+
+// recordLocked saves m (taken at taken; nil or err: unknown) and records it
+// in k's record with config. s.mu is held.
+func (s *Stamper) recordLocked(k petsfile.Key, m *Manifest, err error, taken time.Time, config map[string]string) {
+	if m == nil || err != nil {
+		s.record(k, nil)
+		return
+	}
+	rel, err := m.Save(s.dir.Path)
+	if err != nil {
+		s.record(k, nil)
+		return
+	}
+	s.record(k, &state.Stamp{Taken: taken, Config: config, Manifest: rel})
 }
 
 // configOf is what k's configuration is now: the sums of the evaluated
@@ -207,8 +304,20 @@ func (s *Stamper) record(k petsfile.Key, st *state.Stamp) {
 	})
 }
 
-// Pods records which pods hold k's sync rules' trees in its stamp.
+// Pods records which pods hold k's sync rules' trees in its stamp (with
+// it, if that waits for Defer's walk).
 func (s *Stamper) Pods(k petsfile.Key, holding []string) {
+	s.mu.Lock()
+	if d := s.deferred; d != nil && d.kept[k] != nil {
+		d.kept[k].pods, d.kept[k].podsOK = holding, true
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	s.recordPods(k, holding)
+}
+
+func (s *Stamper) recordPods(k petsfile.Key, holding []string) {
 	_ = s.dir.Update(func(f *state.File) error {
 		if rec, ok := f.Services[k.Name]; ok && rec.Tier == k.Tier && rec.Fresh != nil {
 			rec.Fresh.Pods = holding
@@ -217,8 +326,10 @@ func (s *Stamper) Pods(k petsfile.Key, holding []string) {
 	})
 }
 
-// Known says whether k's record has a stamp.
+// Known says whether k's record has a stamp, once Defer's walk (if any)
+// has recorded it.
 func (s *Stamper) Known(k petsfile.Key) bool {
+	s.wait()
 	f, err := s.dir.Read()
 	if err != nil {
 		return false

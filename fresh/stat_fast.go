@@ -11,8 +11,9 @@ import (
 )
 
 // lstatIn returns the stat of name in dir, which d (if not nil) has open:
-// fstatat(2) on the open directory spares the kernel the path lookup.
-func lstatIn(d *dirent.Dir, dir, name string) (FileStat, error) {
+// fstatat(2) on the open directory spares the kernel the path lookup; and
+// its status change time (ctime, ns), which no tool can set back.
+func lstatIn(d *dirent.Dir, dir, name string) (FileStat, int64, error) {
 	var st unix.Stat_t
 	var err error
 	if d != nil {
@@ -21,9 +22,9 @@ func lstatIn(d *dirent.Dir, dir, name string) (FileStat, error) {
 		err = unix.Lstat(dir+"/"+name, &st)
 	}
 	if err != nil {
-		return FileStat{}, &fs.PathError{Op: "lstat", Path: dir + "/" + name, Err: err}
+		return FileStat{}, 0, &fs.PathError{Op: "lstat", Path: dir + "/" + name, Err: err}
 	}
-	return fromSys(&st), nil
+	return fromSys(&st), st.Ctim.Nano(), nil
 }
 
 // lstat returns the stat of path.

@@ -61,11 +61,15 @@ func TestLstatMatchesOS(t *testing.T) {
 		if got, err := lstat(p); err != nil || got != want {
 			t.Errorf("lstat(%s) = %+v, %v; os.Lstat says %+v", name, got, err, want)
 		}
-		if got, err := lstatIn(d, dir, name); err != nil || got != want {
+		got, ctime, err := lstatIn(d, dir, name)
+		if err != nil || got != want {
 			t.Errorf("lstatIn(%s) = %+v, %v; os.Lstat says %+v", name, got, err, want)
 		}
+		if sys := fi.Sys().(*syscall.Stat_t); ctime != sys.Ctim.Nano() {
+			t.Errorf("lstatIn(%s): ctime %d, os.Lstat says %d", name, ctime, sys.Ctim.Nano())
+		}
 	}
-	if _, err := lstatIn(d, dir, "missing"); !gone(err) {
+	if _, _, err := lstatIn(d, dir, "missing"); !gone(err) {
 		t.Errorf("lstatIn of a missing file: %v, want not-exist", err)
 	}
 }

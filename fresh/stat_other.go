@@ -9,9 +9,14 @@ import (
 	"github.com/windmilleng/pets/internal/dirent"
 )
 
-// lstatIn returns the stat of name in dir (d, dir open, is unused here).
-func lstatIn(_ *dirent.Dir, dir, name string) (FileStat, error) {
-	return lstat(filepath.Join(dir, name))
+// lstatIn returns the stat of name in dir (d, dir open, is unused here),
+// and its status change time (changeTime).
+func lstatIn(_ *dirent.Dir, dir, name string) (FileStat, int64, error) {
+	fi, err := os.Lstat(filepath.Join(dir, name))
+	if err != nil {
+		return FileStat{}, 0, err
+	}
+	return statOf(fi), changeTime(fi), nil
 }
 
 // lstat returns the stat of path.

@@ -31,6 +31,9 @@ type walker struct {
 	want map[petsfile.Key]*Manifest
 	room chan struct{} // a slot per goroutine beyond the caller's
 	wg   sync.WaitGroup
+	// since (ns, 0: none): a file whose status changed at or after it is
+	// recorded unsure (walkSince).
+	since int64
 
 	mu     sync.Mutex // guards the wanted manifests and err while walking
 	err    error
@@ -179,7 +182,7 @@ func (w *walker) files(d *dirent.Dir, dir string, files []string) {
 				continue // not one of files: cannot be
 			}
 			if state[i] == unknown {
-				st, err := lstatIn(d, dir, filepath.Base(p))
+				st, ctime, err := lstatIn(d, dir, filepath.Base(p))
 				switch {
 				case gone(err) || errors.Is(err, fs.ErrPermission):
 					state[i] = skip // removed meanwhile, or out of reach
@@ -187,6 +190,9 @@ func (w *walker) files(d *dirent.Dir, dir string, files []string) {
 					w.fail(err)
 					return
 				default:
+					if w.since != 0 && ctime >= w.since {
+						st.Size = unsureSize
+					}
 					state[i], stats[i] = ok, st
 				}
 			}

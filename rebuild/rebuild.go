@@ -126,8 +126,11 @@ func compact(s []string) []string {
 type Stamps interface {
 	// Take notes k's watch set as it is now, before a step reads it: paths
 	// are the files known to have changed since k's last stamp (all: they
-	// are unknown). It may return an older snapshot, never a newer one. The
-	// returned keep records the stamp once the step has succeeded.
+	// are unknown). It may return an older snapshot, never one that vouches
+	// for newer content than the step read (a snapshot taken after the step
+	// marks what changed since as unsure). The returned keep records the
+	// stamp once the step has succeeded (possibly later, for a first step
+	// whose snapshot is taken after the start).
 	Take(k petsfile.Key, paths []string, all bool) (keep func())
 	// Drift says which files of k's watch set and configuration differ on
 	// disk from what k was started or synced from; known is false when pets

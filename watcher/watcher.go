@@ -55,17 +55,7 @@ const maxQueuedErrors = 64
 
 // Options says what to watch and how to batch.
 type Options struct {
-	Roots []string // absolute directories, watched recursively
-	// Visit (may be nil) is called, by the walk that places the watches of
-	// the New or Update it is given to (and by no later one), for each
-	// directory it reads, with the directory still open and the paths of
-	// its files that are not ignored: a caller that indexes the same tree
-	// (package fresh's manifests) does not walk it again, nor decide again
-	// what the watcher sees. A directory's watch is in place before Visit
-	// sees it, so a change after what Visit reads is a batch. It runs on
-	// the walking goroutines, several at once; a backend that watches
-	// recursively without walking (FSEvents, Windows) calls it for nothing.
-	Visit  func(dir string, d *dirent.Dir, files []string)
+	Roots  []string // absolute directories, watched recursively
 	Ignore []string // absolute doublestar patterns; a directory matching one is never watched
 	// Quiet: a lone change's batch closes after this long with no event
 	// (0 = DefaultQuiet). While many distinct files change fast, the window
@@ -177,7 +167,6 @@ func start(opts Options, b backend) (*Watcher, error) {
 	m.warn = w.warn
 	w.git.ordered = orderedBackend(b)
 	err = w.reconcile()
-	w.opts.Visit = nil // for this walk only
 	if err != nil {
 		b.close()
 		return nil, err
@@ -244,7 +233,6 @@ func (w *Watcher) Update(opts Options) error {
 		w.deb.quiet, w.deb.burst, w.deb.cap = o.Quiet, o.Burst, o.Cap
 		w.limitWarned = false
 		uerr = w.reconcile()
-		w.opts.Visit = nil // for this walk only
 	}); err != nil {
 		return err
 	}
@@ -575,7 +563,7 @@ func (w *Watcher) rewalk(dirs []string, scope []string) error {
 // Running out of watches gives a *LimitError counting every directory that
 // needs one.
 func (w *Watcher) walk(dir string, report bool, seen map[string]bool) error {
-	wk := walker{w: w, report: report, visit: w.opts.Visit, room: make(chan struct{}, 2*runtime.GOMAXPROCS(0))}
+	wk := walker{w: w, report: report, room: make(chan struct{}, 2*runtime.GOMAXPROCS(0))}
 	if w.b.recursive() {
 		if slices.Contains(w.opts.Roots, dir) && !w.watched[dir] {
 			if err := w.b.add(dir); err != nil {
@@ -632,8 +620,7 @@ func (w *Watcher) countDirs() int {
 type walker struct {
 	w      *Watcher
 	report bool
-	visit  func(dir string, d *dirent.Dir, files []string) // Options.Visit
-	room   chan struct{}                                   // a slot per goroutine beyond the caller's
+	room   chan struct{} // a slot per goroutine beyond the caller's
 	wg     sync.WaitGroup
 	full   error // the first ENOSPC; after it no more watches are tried
 
@@ -736,7 +723,7 @@ func (wk *walker) found(f walked) {
 }
 
 // read reads f.dir (watched) and walks its subdirectories that are not
-// ignored. A walk that wants only directories (no report, no Visit)
+// ignored. A walk that wants only directories (it reports no files)
 // watches each subdirectory here and reads none that is a leaf
 // (dirent.Dir.Leaf: no subdirectory, no .git), which is most of a tree.
 func (wk *walker) read(f walked) {
@@ -776,7 +763,7 @@ func (wk *walker) read(f walked) {
 	if !strings.HasSuffix(prefix, string(filepath.Separator)) {
 		prefix += string(filepath.Separator)
 	}
-	dirsOnly := !wk.report && wk.visit == nil
+	dirsOnly := !wk.report
 	for _, e := range entries {
 		if e.Name == ".git" && !w.opts.noGit {
 			f.git = true
@@ -801,12 +788,6 @@ func (wk *walker) read(f walked) {
 			continue
 		}
 		subdirs = append(subdirs, s)
-	}
-	if wk.visit != nil {
-		wk.visit(d, dd, f.files)
-	}
-	if !wk.report {
-		f.files = nil
 	}
 }
 

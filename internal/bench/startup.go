@@ -20,7 +20,7 @@ var startupPhases = []struct{ mark, what string }{
 	{"main", "exec, Go runtime and package inits (to main)"},
 	{"petsfile", "Petsfile evaluated"},
 	{"state", "state opened, orphans checked, up lock taken"},
-	{"stamps", "its files watched, and what it starts from (one walk)"},
+	{"watches", "its files watched (what it starts from is indexed after the start)"},
 	{"starting", "service starting"},
 	{"ready", "service ready (its port answers, its process)"},
 	{"watching", "watching its files"},

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -15,7 +14,6 @@ import (
 	"github.com/windmilleng/pets/control"
 	"github.com/windmilleng/pets/events"
 	"github.com/windmilleng/pets/fresh"
-	"github.com/windmilleng/pets/internal/dirent"
 	"github.com/windmilleng/pets/petsfile"
 	"github.com/windmilleng/pets/proc"
 	"github.com/windmilleng/pets/rebuild"
@@ -89,8 +87,6 @@ type fileWatcher struct {
 	changes    chan rebuild.Changes
 	errs       chan error
 	done       chan struct{}
-	// visit goes to the next Watch's walk (watcher.Options.Visit).
-	visit func(string, *dirent.Dir, []string)
 }
 
 var _ rebuild.FileWatcher = (*fileWatcher)(nil)
@@ -146,7 +142,7 @@ func (f *fileWatcher) Errors() <-chan error            { return f.errs }
 func (f *fileWatcher) Barrier(id uint64) error         { return f.w.Barrier(id) }
 
 func (f *fileWatcher) Watch(roots, ignore []string) error {
-	return f.w.Update(watcher.Options{Roots: roots, Ignore: ignore, Quiet: f.quiet, Cap: f.cap, Visit: f.visit})
+	return f.w.Update(watcher.Options{Roots: roots, Ignore: ignore, Quiet: f.quiet, Cap: f.cap})
 }
 
 // Close stops the watcher; the reader of Changes and Errors must keep
@@ -455,10 +451,9 @@ func (w *watch) ask(ctx context.Context, q rebuild.Request) (rebuild.Reply, erro
 // begin makes the watch session of cfg and points its watchers at the
 // services' files and at the Petsfile before anything starts (pets up
 // --watch calls it before the first start): what changes while the
-// services start is the first round's, not lost. visit (may be nil) sees
-// each directory the file watcher's first walk reads (watcher.Options.Visit).
-// The watchers close with w.close.
-func (w *watch) begin(project *petsfile.Project, cfg rebuild.Config, attach, stopOnExit bool, visit func(string, *dirent.Dir, []string)) (*rebuild.Session, error) {
+// services start is the first round's, not lost. The watchers close with
+// w.close.
+func (w *watch) begin(project *petsfile.Project, cfg rebuild.Config, attach, stopOnExit bool) (*rebuild.Session, error) {
 	g, wf := w.g, w.wf
 	s := &rebuild.Session{
 		Project: project, Config: cfg, Attach: attach, StopOnExit: stopOnExit,
@@ -490,15 +485,7 @@ func (w *watch) begin(project *petsfile.Project, cfg rebuild.Config, attach, sto
 	s.Configure = w.configure(cfg.Syncer)
 	s.Claim = w.claim
 	s.Files, s.Petsfiles, s.EnvFiles, s.Ignore = fw, pf, envs, stateIgnore(w.dir)
-	fw.visit = visit
-	// The walk's garbage (a path per file) goes sooner than the default
-	// lets it: what lives on is the index, and peak RSS is what a large
-	// tree costs (make bench: 100,000 files).
-	gc := debug.SetGCPercent(50)
-	err = s.Begin()
-	debug.SetGCPercent(gc)
-	fw.visit = nil
-	if err != nil {
+	if err := s.Begin(); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -104,7 +104,7 @@ func runWatch(cmd *cobra.Command, g *globals, f *upFlags, names []string) error 
 	}
 	fp := project.Fingerprints(ctx, graph)
 	cfg := rebuild.Config{Graph: graph, Runner: w.supervisor(project, fp), Syncer: syncer, Stamps: fresh.NewStamper(dir, project, graph, stateIgnore(dir))}
-	s, err := w.begin(project, cfg, true, false, nil)
+	s, err := w.begin(project, cfg, true, false)
 	if err != nil {
 		w.close()
 		return err
