@@ -256,3 +256,34 @@ func TestARecordOfAnOlderPetsIsUnknown(t *testing.T) {
 		t.Errorf("after a's restart and b's bounce: a %s, b %s, c %s", f["a-local"].Freshness, f["b-local"].Freshness, f["c-local"].Freshness)
 	}
 }
+
+// pets up --watch starts the services before it walks what they start
+// from; that walk's stamps reach the records (the first pets list waits for
+// it), so that with the watching pets gone (kill -9: nothing more is
+// written) pets list still says FRESH, and STALE after an edit.
+func TestUpWatchRecordsTheStampsItTakesAfterTheStart(t *testing.T) {
+	e := newEnv(t)
+	e.chain()
+	e.write("a/data", "v1")
+	w := e.watch("up", "--watch")
+	for n, it := range e.freshness() {
+		if it.Freshness != "fresh" || it.WatchedBy != w.cmd.Process.Pid {
+			t.Errorf("%s asked of the watching pets: %+v", n, it)
+		}
+	}
+	if err := w.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-w.done
+	_ = w.cmd.Wait()
+	for n, it := range e.freshness() {
+		if it.Freshness != "fresh" || it.WatchedBy != 0 {
+			t.Errorf("%s from its record, no pets watching: %+v", n, it)
+		}
+	}
+	e.write("a/data", "v2")
+	if a := e.freshness()["a-local"]; a.Freshness != "stale" || fmt.Sprint(a.Files) != fmt.Sprint([]string{filepath.Join(e.dir, "a", "data")}) {
+		t.Errorf("a after an edit: %+v", a)
+	}
+	e.mustPets("down")
+}
