@@ -562,6 +562,9 @@ func (b *bench) largeTree() error {
 	if err := os.WriteFile(filepath.Join(dir, "src", ".gitignore"), []byte("node_modules/\n"), 0o644); err != nil {
 		return err
 	}
+	// The tree's 150,000 new inodes go to disk now, not while pets is
+	// measured on it (a user's tree is not written the moment before).
+	_ = exec.Command("sync").Run()
 	dirs := 0
 	_ = filepath.WalkDir(filepath.Join(dir, "src"), func(p string, d os.DirEntry, err error) error {
 		if d != nil && d.IsDir() {
@@ -675,7 +678,9 @@ func (b *bench) largeTree() error {
 	b.note(fmt.Sprintf("%d-file tree (%d dirs) + %d ignored files: watcher.New", b.treeFiles, dirs, b.treeFiles/2),
 		fmt.Sprintf("median %s of 3", ms(newTimes[1])))
 	b.note("  pets up --watch: launch to service ready (the watches placed first: a walk that reads only directories holding directories)", fmt.Sprintf("median %s of 3", ms(toReady[1])))
-	b.note("  pets up --watch: launch to watching", fmt.Sprintf("median %s of 3", ms(toWatching[1])))
+	floor := newTimes[1]
+	b.rows = append(b.rows, row{"  pets up --watch: launch to watching", fmt.Sprintf("median %s of 3", ms(toWatching[1])), "watcher.New: " + ms(floor),
+		fmt.Sprintf("%.2fx (+%s)", float64(toWatching[1])/float64(floor), ms(toWatching[1]-floor))})
 	b.note("  pets up --watch: launch to the first pets list answered (what it started from indexed, a walk after the start)", fmt.Sprintf("median %s of 3", ms(toIndexed[1])))
 	b.note("  pets up --watch: peak RSS (VmHWM) / RSS idle (of it private, RssAnon)", fmt.Sprintf("%.1f MB / %.1f MB (%.1f MB)", float64(hwm)/1024, float64(rss)/1024, float64(anon)/1024))
 	b.note("  pets up --watch: CPU used over 10 s idle", fmt.Sprintf("%s (%.2f%% of a core)", ms(cpu1-cpu0), 100*float64(cpu1-cpu0)/float64(10*time.Second)))
