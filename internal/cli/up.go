@@ -205,6 +205,7 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 		stamps = stamper
 	}
 	var sess *rebuild.Session
+	var indexed <-chan error // the walk after the start, watching
 	if watching {
 		since := time.Now()
 		sess, err = w.begin(project, rebuild.Config{Graph: graph, Runner: sup, Syncer: syncer, Stamps: stamps}, false, true)
@@ -214,18 +215,7 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 			return err
 		}
 		if stamper != nil {
-			indexed := stamper.Defer(since)
-			// That walk's garbage (a path per file) goes sooner than the
-			// default lets it: what lives on is the index, and peak RSS is
-			// what a large tree costs (make bench: 100,000 files).
-			gc := debug.SetGCPercent(50)
-			go func() { // ends with the walk, which Started begins
-				if err := <-indexed; err != nil {
-					sink.Emit(events.Event{Type: events.WatchError, Error: "cannot tell what the services started from (pets list will say unknown): " + err.Error()})
-				}
-				debug.SetGCPercent(gc)
-				mark("indexed")
-			}()
+			indexed = stamper.Defer(since)
 		}
 	} else if stamper != nil {
 		if err := stamper.Prepare(); err != nil {
@@ -240,6 +230,20 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 	}
 	values, err := eng.Up(ctx, graph)
 	unlock()
+	if indexed != nil {
+		// The walk Started begins: its garbage (a path per file) goes
+		// sooner than the default lets it, since what lives on is the
+		// index, and peak RSS is what a large tree costs (make bench:
+		// 100,000 files).
+		gc := debug.SetGCPercent(50)
+		go func() { // ends with the walk
+			if err := <-indexed; err != nil {
+				sink.Emit(events.Event{Type: events.WatchError, Error: "cannot tell what the services started from (pets list will say unknown): " + err.Error()})
+			}
+			debug.SetGCPercent(gc)
+			mark("indexed")
+		}()
+	}
 	if stamper != nil {
 		stamper.Started()
 	}
