@@ -263,15 +263,22 @@ func (e *Engine) Up(ctx context.Context, g *petsfile.Graph) (map[petsfile.Key]pe
 	x := &Executor{Graph: g, Runner: e.Runner, Syncer: e.Syncer, Owners: e.Owners, Stamps: e.Stamps, Events: e.Events, KeepGoing: e.KeepGoing, Lock: e.Lock, Parallel: e.Parallel}
 	out := x.Run(ctx, 0, plan, values)
 	var kg *KeepGoingError
+	// What this call started, all of it before any failure is looked at:
+	// side by side, a step after a failed one in the plan may have become
+	// ready after the failure, and a rollback must stop it too.
 	var started []petsfile.Key
 	e.Started = map[petsfile.Key]bool{}
 	for _, r := range out.Steps {
 		if r.Result == events.ResultOK && r.Kind == events.StepStart {
 			e.Started[r.Key] = true
 		}
-		switch {
-		case r.Result == events.ResultOK && !r.Synced:
+		if r.Result == events.ResultOK && !r.Synced {
 			started = append(started, r.Key)
+		}
+	}
+	for _, r := range out.Steps {
+		switch {
+		case r.Result == events.ResultOK:
 		case r.Result == events.ResultFailed || r.Result == events.ResultInterrupted && r.Err != nil:
 			if !e.KeepGoing || ctx.Err() != nil {
 				return values, &UpError{Key: r.Key, Err: r.Err, RolledBack: e.rollback(g, started)}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/windmilleng/pets/events"
@@ -135,4 +136,60 @@ func set(xs []string) map[string]bool {
 		m[x] = true
 	}
 	return m
+}
+
+// gateRunner fails a's start; b's start returns (ready) only once a's has
+// failed, so b is ready after the failure that ends pets up.
+type gateRunner struct {
+	mu      sync.Mutex
+	calls   []string
+	aFailed chan struct{}
+}
+
+func (g *gateRunner) Check(context.Context, petsfile.Key) (petsfile.Value, Health) {
+	return petsfile.Value{}, Absent
+}
+func (g *gateRunner) Alive(context.Context, petsfile.Key) (bool, string) { return true, "" }
+func (g *gateRunner) Build(context.Context, petsfile.Key) error          { return nil }
+
+func (g *gateRunner) Down(_ context.Context, k petsfile.Key) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.calls = append(g.calls, "down "+k.String())
+	return nil
+}
+
+func (g *gateRunner) Up(_ context.Context, k petsfile.Key, _ []petsfile.Value) (petsfile.Value, error) {
+	if k.Name == "a" {
+		defer close(g.aFailed)
+		return petsfile.Value{}, errors.New("boom")
+	}
+	<-g.aFailed
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.calls = append(g.calls, "ready "+k.String())
+	return petsfile.Value{Hostname: k.Name}, nil
+}
+
+// TestUpRollsBackWhatBecameReadyAfterTheFailure: starting side by side, a
+// service can become ready after another one's failure has ended pets up;
+// it was started by this command, so it is stopped too (it was left
+// running, with no one to stop it).
+func TestUpRollsBackWhatBecameReadyAfterTheFailure(t *testing.T) {
+	g := independent(2)
+	a, b := g.Order[0], g.Order[1]
+	a.Name, b.Name = "a", "b"
+	g = &petsfile.Graph{Order: []petsfile.Key{a, b}, Deps: map[petsfile.Key][]petsfile.Key{a: nil, b: nil}}
+	r := &gateRunner{aFailed: make(chan struct{})}
+	_, err := (&Engine{Runner: r, Parallel: 2}).Up(context.Background(), g)
+	var ue *UpError
+	if !errors.As(err, &ue) || ue.Key != a {
+		t.Fatalf("Up: %v, want a's failure", err)
+	}
+	if got, want := strings.Join(r.calls, " | "), "ready b-local | down b-local"; got != want {
+		t.Errorf("calls %q, want %q", got, want)
+	}
+	if fmt.Sprint(ue.RolledBack) != fmt.Sprint([]petsfile.Key{b}) {
+		t.Errorf("rolled back %v, want [b-local]", ue.RolledBack)
+	}
 }

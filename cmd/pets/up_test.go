@@ -266,6 +266,34 @@ register("frontend", "local", frontend_local, deps=["backend"])
 	}
 }
 
+// Started side by side, b becomes ready after a's failure has ended pets
+// up: b was started by this command too, so it is stopped with the rest
+// (it was left running, its record gone with nothing to stop it).
+func TestFailedUpStopsWhatBecameReadyAfterTheFailure(t *testing.T) {
+	e := newEnv(t)
+	port := freePort(t)
+	e.write("Petsfile", fmt.Sprintf(`
+register("a", "local", lambda: service(start("exit 3"), "127.0.0.1", 1))
+register("b", "local", lambda: service(start("sleep 1; exec $PETSERVER --port %d"), "127.0.0.1", %d))
+`, port, port))
+	r := e.pets("up")
+	if r.code == 0 || !strings.Contains(r.stderr, "pets: a-local failed:") {
+		t.Fatalf("pets up: exit %d\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "Stopped b-local (it was started by this command, which failed)") {
+		t.Errorf("b was not stopped:\n%s", r.stderr)
+	}
+	if l := e.list(); len(l) != 0 {
+		t.Errorf("recorded after the failed up: %v", l)
+	}
+	if proc.Accepting(fmt.Sprintf("127.0.0.1:%d", port)) {
+		t.Error("b still serves after the failed up")
+	}
+	if s := e.strays(); len(s) != 0 {
+		t.Errorf("processes left after the failed up: %v", s)
+	}
+}
+
 func TestReadinessTimeout(t *testing.T) {
 	e := newEnv(t)
 	port := freePort(t)
