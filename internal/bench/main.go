@@ -734,13 +734,29 @@ func (s samples) p90() time.Duration    { return s[len(s)*9/10] }
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 
 func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	given.Lock()
+	defer given.Unlock()
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		// The kernel may hand a closed port out again: 50 services of one
+		// Petsfile must not get the same one twice (a run failed so).
+		if !given.ports[port] {
+			given.ports[port] = true
+			return port, nil
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
+
+// given are the ports freePort has returned.
+var given = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
 
 // syncLatency: write -> the new content readable in the container, through
 // pets up --watch with a sync rule, beside a bare exec round trip in the
