@@ -226,8 +226,11 @@ func (s *Stamper) Take(k petsfile.Key, paths []string, all bool) (keep func()) {
 	config := s.configOf(k) // the env files as the step will read them
 	return func() {
 		s.mu.Lock()
-		defer s.mu.Unlock()
-		s.recordLocked(k, m, nil, taken, config)
+		rel, err := m.Save(s.dir.Path)
+		s.mu.Unlock()
+		// Recorded outside s.mu: the records of steps side by side go
+		// into state.json together (state.Dir.Update batches them).
+		s.recordSaved(k, rel, err, taken, config)
 	}
 }
 
@@ -251,6 +254,12 @@ func (s *Stamper) recordLocked(k petsfile.Key, m *Manifest, err error, taken tim
 		return
 	}
 	rel, err := m.Save(s.dir.Path)
+	s.recordSaved(k, rel, err, taken, config)
+}
+
+// recordSaved records the manifest saved as rel (err: unknown) in k's
+// record with config.
+func (s *Stamper) recordSaved(k petsfile.Key, rel string, err error, taken time.Time, config map[string]string) {
 	if err != nil {
 		s.record(k, nil)
 		return
