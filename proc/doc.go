@@ -21,7 +21,10 @@
 // may put it in a cgroup); if the caller dies first, the pipe closes and
 // the process exits. A Spec.Wrap program (pets' waiter) reads the go-ahead
 // itself (AwaitRelease) and reports the process it runs on fd 4
-// (ReportChild, Proc.Child).
+// (ReportChild, Proc.Child). It may be forked before its command is known
+// (an empty Spec.Line: a restart forks the next waiter while the old server
+// stops) and told the command, directory and variables with the go-ahead
+// (Proc.ReleaseTo); a held process never released is let go (Abandon).
 //
 // Whole services (Tracked, StopTracked): every process of one start of a
 // service, found through its cgroup v2 directory (CgroupMount,

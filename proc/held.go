@@ -1,9 +1,11 @@
 package proc
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 // Where a Spec.Wrap program StartHeld forked reads its go-ahead, and
@@ -16,16 +18,56 @@ const (
 // AwaitRelease is the held side of StartHeld for a Spec.Wrap program: it
 // blocks until the starter releases it (true) or gives up or dies (false:
 // the program must exit without running anything, as nobody recorded it).
-// It closes the go-ahead pipe either way.
-func AwaitRelease() bool {
+// It closes the go-ahead pipe either way. A program forked before its
+// command was known (Spec.Line empty) is told it here: the Release's Line
+// is then set.
+func AwaitRelease() (Release, bool) {
 	f := os.NewFile(releaseFD, "pets-release")
 	if f == nil {
-		return false
+		return Release{}, false
 	}
 	defer f.Close()
-	buf := make([]byte, 3)
-	_, err := io.ReadFull(f, buf)
-	return err == nil && string(buf) == "go\n"
+	b, err := io.ReadAll(f) // the starter closes its end once it has written
+	if err != nil {
+		return Release{}, false
+	}
+	return decodeRelease(b)
+}
+
+// Release is what a held Spec.Wrap program forked with no Line is to run
+// (Proc.ReleaseTo): its command line, its working directory, and the
+// variables to add to its environment (later ones win).
+type Release struct {
+	Line string
+	Dir  string
+	Env  []string
+}
+
+// The go-ahead is "go\n", and for a Release its fields after it, each
+// ended by a NUL (which no command line, path or variable holds).
+const goAhead = "go\n"
+
+func (r Release) encode() []byte {
+	b := []byte(goAhead)
+	for _, f := range append([]string{r.Line, r.Dir}, r.Env...) {
+		b = append(append(b, f...), 0)
+	}
+	return b
+}
+
+func decodeRelease(b []byte) (Release, bool) {
+	rest, ok := bytes.CutPrefix(b, []byte(goAhead))
+	if !ok {
+		return Release{}, false
+	}
+	if len(rest) == 0 {
+		return Release{}, true
+	}
+	fields := strings.Split(strings.TrimSuffix(string(rest), "\x00"), "\x00")
+	if len(fields) < 2 || fields[0] == "" {
+		return Release{}, false
+	}
+	return Release{Line: fields[0], Dir: fields[1], Env: fields[2:]}, true
 }
 
 // ReportChild is a Spec.Wrap program's report of the process it runs (id;

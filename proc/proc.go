@@ -233,11 +233,35 @@ func (p *Proc) Child(ctx context.Context) (Identity, error) {
 }
 
 // Release lets a held process run its command.
-func (p *Proc) Release() error {
+func (p *Proc) Release() error { return p.release1([]byte(goAhead)) }
+
+// ReleaseTo releases a Spec.Wrap program that StartHeld forked with no
+// Line (before its command was known), telling it what to run.
+func (p *Proc) ReleaseTo(r Release) error {
+	if r.Line == "" {
+		return fmt.Errorf("release pid %d: no command to run", p.PID)
+	}
+	return p.release1(r.encode())
+}
+
+// Abandon lets a held process go without releasing it: it exits without
+// running anything. Abandon returns once it has been reaped.
+func (p *Proc) Abandon() {
+	if p.release != nil {
+		p.release.Close()
+		p.release = nil
+	}
+	if p.report != nil {
+		p.report.Close()
+	}
+	<-p.done
+}
+
+func (p *Proc) release1(msg []byte) error {
 	if p.release == nil {
 		return nil
 	}
-	_, err := p.release.Write([]byte("go\n"))
+	_, err := p.release.Write(msg)
 	p.release.Close()
 	p.release = nil
 	if err != nil {

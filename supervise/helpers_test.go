@@ -508,7 +508,7 @@ func newHost(t *testing.T, s *Supervisor, k petsfile.Key) *host {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { logf.Close() })
-	return s.newHost(k, logf, newInstance())
+	return &host{s: s, key: k, log: logf, logStart: logf.Pos().Offset(), instance: newInstance()}
 }
 
 // contains fails the test unless s contains each of want.

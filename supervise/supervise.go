@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -252,11 +253,15 @@ func (s *Supervisor) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Val
 		Name: k.Name, Tier: k.Tier, Petsfile: svc.File, Root: s.Project.Path, Deps: svc.Deps,
 		Status: state.Starting, Started: time.Now(), Fingerprint: s.Fingerprints[k], Instance: instance,
 	}
-	if err := s.replace(ctx, k, svc, next); err != nil {
+	logPath := s.State.LogPath(k.Name, k.Tier)
+	h := &host{s: s, key: k, instance: instance}
+	// A waiter never released is let go, and the cgroup made for it
+	// removed, however this start ends.
+	defer h.dropUnused()
+	if err := s.replace(ctx, k, svc, next, func() { h.prefork(logPath, maxLog) }); err != nil {
 		return petsfile.Value{}, err
 	}
 	stopped := time.Since(t0)
-	logPath := s.State.LogPath(k.Name, k.Tier)
 	logf, err := logfile.Open(logPath, maxLog)
 	if err != nil {
 		return petsfile.Value{}, err
@@ -265,9 +270,9 @@ func (s *Supervisor) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Val
 	before := logf.Pos()
 	fmt.Fprintf(logf, "--- pets: starting %s at %s ---\n", k, time.Now().Format(time.RFC3339))
 
-	h := s.newHost(k, logf, instance)
+	h.log, h.logStart = logf, logf.Pos().Offset()
 	v, err := s.Project.Provide(ctx, k, deps, h)
-	h.dropUnusedCgroup()
+	h.dropUnused()
 	if err == nil {
 		err = s.State.Update(func(f *state.File) error {
 			rec, ok := f.Services[k.Name]
@@ -307,7 +312,9 @@ func (s *Supervisor) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Val
 // records next in its place. A service of that name from another Petsfile
 // that is still alive is refused. If the stop leaves its port taken, the
 // start fails (and, with KeepFailed, k is recorded as failed, saying why).
-func (s *Supervisor) replace(ctx context.Context, k petsfile.Key, svc *petsfile.Service, next *state.Service) error {
+// stopping (may be nil) is called as the stop of a running instance that
+// start()ed a server begins (a restart): see host.prefork.
+func (s *Supervisor) replace(ctx context.Context, k petsfile.Key, svc *petsfile.Service, next *state.Service, stopping func()) error {
 	f, err := s.State.Read()
 	if err != nil {
 		return err
@@ -326,6 +333,9 @@ func (s *Supervisor) replace(ctx context.Context, k petsfile.Key, svc *petsfile.
 		s.printf("Replacing %s with %s", rec.Key(), k)
 	} else if fp := s.Fingerprints[k]; fp != "" && rec.Fingerprint != "" && fp != rec.Fingerprint && Alive(rec) {
 		s.printf("Restarting %s: the Petsfile changed it since it started", k)
+	}
+	if stopping != nil && Alive(rec) && slices.ContainsFunc(rec.Procs, func(p state.Proc) bool { return p.Waiter }) {
+		stopping()
 	}
 	return s.stopRecorded(ctx, rec, false, next)
 }
@@ -564,6 +574,97 @@ type host struct {
 	tracking string          // how its processes are tracked, once one is forked
 	cgroup   string          // its cgroup (tracking "cgroup")
 	entered  bool            // a process was put in cgroup
+	held     *heldWaiter     // a waiter forked ahead of start() (prefork), until start() takes it
+}
+
+// heldWaiter is a waiter prefork forked, held, in the background: p (or
+// err) once done is closed.
+type heldWaiter struct {
+	done chan struct{}
+	p    *proc.Proc
+	err  error
+}
+
+// prefork forks, in the background, the waiter that this start's start()
+// will use, held with no command yet (it gets its line, directory and
+// variables when released), so that the waiter's fork and its runtime's
+// start overlap the old instance's stop rather than follow it. Nothing is
+// recorded: if pets dies meanwhile, the held waiter exits by itself, and a
+// waiter start() does not take is let go (dropUnused).
+func (h *host) prefork(logPath string, logMax int64) {
+	spec, err := h.waiterSpec(proc.Spec{Env: h.env(nil)}, logPath, logMax)
+	if err != nil {
+		return // start() forks, and says why it cannot
+	}
+	hw := &heldWaiter{done: make(chan struct{})}
+	h.held = hw
+	go func() { // owned by h: taken by start(), or let go by dropUnused
+		defer close(hw.done)
+		hw.p, hw.err = startWaiter(spec, logPath)
+	}()
+}
+
+// takeHeld returns the waiter prefork forked (nil: none, or its fork
+// failed, which start() then does again).
+func (h *host) takeHeld() *proc.Proc {
+	hw := h.held
+	if hw == nil {
+		return nil
+	}
+	h.held = nil
+	<-hw.done
+	if hw.err != nil {
+		slog.Debug("supervise: forking the next waiter ahead failed", "service", h.key, "err", hw.err)
+	}
+	return hw.p
+}
+
+// dropUnused lets go of a waiter prefork forked that start() did not take,
+// and removes the cgroup made for this start if nothing entered it.
+func (h *host) dropUnused() {
+	if p := h.takeHeld(); p != nil {
+		p.Abandon()
+	}
+	h.dropUnusedCgroup()
+}
+
+// forkWaiter forks a waiter, held, for spec, in the service's cgroup where
+// it has one.
+func (h *host) forkWaiter(spec proc.Spec, logPath string, logMax int64) (*proc.Proc, error) {
+	spec, err := h.waiterSpec(spec, logPath, logMax)
+	if err != nil {
+		return nil, err
+	}
+	return startWaiter(spec, logPath)
+}
+
+// waiterSpec is spec run under a waiter (spec.Line empty: told at its
+// release), born in the service's cgroup where it has one (made now).
+func (h *host) waiterSpec(spec proc.Spec, logPath string, logMax int64) (proc.Spec, error) {
+	if err := h.track(); err != nil {
+		return spec, err
+	}
+	exe, err := h.waiterPath()
+	if err != nil {
+		return spec, err
+	}
+	spec.Wrap = waiter.Args(exe, logPath, logMax, h.s.State.Path, h.key.Name)
+	if h.tracking == TrackCgroup {
+		spec.Cgroup = h.cgroup // born there: no move after the fork
+	}
+	return spec, nil
+}
+
+// startWaiter forks spec's waiter, held. Its own output (a crash, a race
+// report) goes to the log directly; its command's goes through it.
+func startWaiter(spec proc.Spec, logPath string) (*proc.Proc, error) {
+	out, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open log: %w", err)
+	}
+	defer out.Close()
+	spec.Out = out
+	return proc.StartHeld(spec)
 }
 
 // instanceVar marks every process of one start of a service (and their
@@ -576,12 +677,6 @@ func newInstance() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// newHost returns the host for the start instance of k, logging to log,
-// where its output begins now.
-func (s *Supervisor) newHost(k petsfile.Key, log *logfile.Log, instance string) *host {
-	return &host{s: s, key: k, log: log, logStart: log.Pos().Offset(), instance: instance}
 }
 
 // env is the environment of the service's commands, after os.Environ():
@@ -629,32 +724,18 @@ func (h *host) waiterPath() (string, error) {
 
 func (h *host) Start(ctx context.Context, c petsfile.Command) (petsfile.Process, error) {
 	h.forking()
-	if err := h.track(); err != nil {
-		return petsfile.Process{}, err
-	}
-	exe, err := h.waiterPath()
-	if err != nil {
-		return petsfile.Process{}, err
-	}
-	// The waiter's own output (a crash, a race report) goes to the log
-	// directly; its command's goes through it.
-	out, err := os.OpenFile(h.log.Name(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return petsfile.Process{}, fmt.Errorf("open log: %w", err)
-	}
 	// Held until recorded (and in its cgroup): if pets dies in between, the
 	// process exits by itself.
 	t0 := time.Now()
-	spec := proc.Spec{Line: c.Line, Dir: c.Dir, Env: h.env(c.Env), Out: out,
-		Wrap: waiter.Args(exe, h.log.Name(), h.log.Max(), h.s.State.Path, h.key.Name)}
-	if h.tracking == TrackCgroup {
-		spec.Cgroup = h.cgroup // born there: no move after the fork
-	}
-	p, err := proc.StartHeld(spec)
-	out.Close()
-	if err != nil {
-		h.dropUnusedCgroup()
-		return petsfile.Process{}, err
+	p := h.takeHeld()
+	ahead := p != nil
+	if !ahead {
+		var err error
+		p, err = h.forkWaiter(proc.Spec{Line: c.Line, Dir: c.Dir, Env: h.env(c.Env)}, h.log.Name(), h.log.Max())
+		if err != nil {
+			h.dropUnusedCgroup()
+			return petsfile.Process{}, err
+		}
 	}
 	h.starts = append(h.starts, p.Identity)
 	h.s.mu.Lock()
@@ -664,7 +745,7 @@ func (h *host) Start(ctx context.Context, c petsfile.Command) (petsfile.Process,
 	h.s.procs[p.PID] = p
 	h.s.mu.Unlock()
 	entry := state.Proc{Identity: p.Identity, Cmd: c.Line, Dir: c.Dir, Waiter: true}
-	err = h.s.State.Update(func(f *state.File) error {
+	err := h.s.State.Update(func(f *state.File) error {
 		rec, ok := f.Services[h.key.Name]
 		if !ok {
 			return fmt.Errorf("%s: no record to add pid %d to", h.key, p.PID)
@@ -690,7 +771,11 @@ func (h *host) Start(ctx context.Context, c petsfile.Command) (petsfile.Process,
 		h.dropUnusedCgroup()
 		return petsfile.Process{}, err
 	}
-	if err := p.Release(); err != nil {
+	release := p.Release
+	if ahead {
+		release = func() error { return p.ReleaseTo(proc.Release{Line: c.Line, Dir: c.Dir, Env: h.env(c.Env)}) }
+	}
+	if err := release(); err != nil {
 		return petsfile.Process{}, err
 	}
 	// The waiter reports its command's process: the service's pid.

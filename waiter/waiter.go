@@ -12,7 +12,9 @@
 //   - is the leader of the process group pets records (its pid and start
 //     time, marked as a waiter), forked held: pets records it, and puts it
 //     in the service's cgroup where it made one, before releasing it
-//     (proc.StartHeld, proc.AwaitRelease);
+//     (proc.StartHeld, proc.AwaitRelease); a restart forks it while the
+//     old server stops, before its command is known, and the release
+//     then carries the command, its directory and its variables;
 //   - runs `bash -c LINE` as its child (or, for a plain "exec PROGRAM ARGS",
 //     what bash would exec: see direct), the leader of a process group of
 //     its own (as pets ran commands before there were waiters: `kill -PID`
@@ -51,6 +53,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -132,7 +135,8 @@ func Run(args []string) int {
 	if path, argv, ok := direct(fs.Arg(0)); ok {
 		w.direct = &program{path: path, argv: argv, env: directEnv()}
 	}
-	if !proc.AwaitRelease() {
+	rel, ok := proc.AwaitRelease()
+	if !ok {
 		if logErr == nil {
 			log.Close()
 		}
@@ -144,7 +148,42 @@ func Run(args []string) int {
 	}
 	defer log.Close()
 	w.log = log
-	return w.run(fs.Arg(0))
+	line := fs.Arg(0)
+	if rel.Line != "" {
+		// Forked before its command was known (a restart forks the next
+		// waiter while the old server stops): the release says it.
+		line = rel.Line
+		if err := w.take(rel); err != nil {
+			return w.failed(err)
+		}
+	}
+	return w.run(line)
+}
+
+// take makes rel's directory and variables the waiter's, as if it had been
+// forked with them, and prepares rel's line as Run does while held.
+func (w *waiter) take(rel proc.Release) error {
+	if rel.Dir != "" {
+		if err := os.Chdir(rel.Dir); err != nil {
+			return err
+		}
+	}
+	path := os.Getenv("PATH")
+	for _, kv := range rel.Env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			if err := os.Setenv(k, v); err != nil {
+				return err
+			}
+		}
+	}
+	if os.Getenv("PATH") != path {
+		w.bash, w.bashErr = exec.LookPath("bash")
+	}
+	w.direct = nil
+	if path, argv, ok := direct(rel.Line); ok {
+		w.direct = &program{path: path, argv: argv, env: directEnv()}
+	}
+	return nil
 }
 
 // waiter is one running waiter.

@@ -1,0 +1,182 @@
+//go:build linux
+
+package supervise
+
+// A restart forks the next waiter, held, while the old instance stops
+// (host.prefork), and releases it with the new command: the new server
+// must run as a first start's would.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/windmilleng/pets/proc"
+	"github.com/windmilleng/pets/state"
+)
+
+// heldWaiters returns the waiters of service name that this process forked
+// and that run for another instance than not (pid -> its instance).
+func heldWaiters(t *testing.T, name, not string) map[int]string {
+	t.Helper()
+	out := map[int]string{}
+	children, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", os.Getpid()))
+	for _, f := range children {
+		b, _ := os.ReadFile(f)
+		for _, field := range strings.Fields(string(b)) {
+			pid, _ := strconv.Atoi(field)
+			cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			args := strings.Split(string(cmd), "\x00")
+			if len(args) < 2 || args[1] != "waiter" || !strings.Contains(string(cmd), "\x00--service\x00"+name+"\x00") {
+				continue
+			}
+			if inst := environ(pid)[instanceVar]; inst != not {
+				out[pid] = inst
+			}
+		}
+	}
+	return out
+}
+
+// environ returns pid's environment as it was exec'd.
+func environ(pid int) map[string]string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	env := map[string]string{}
+	for _, kv := range bytes.Split(b, []byte{0}) {
+		if k, v, ok := strings.Cut(string(kv), "="); ok {
+			env[k] = v
+		}
+	}
+	return env
+}
+
+func TestRestartForksTheNextWaiterWhileTheOldStops(t *testing.T) {
+	for _, mode := range trackingModes(t) {
+		for _, tc := range []struct {
+			name string
+			line func(port int) string
+		}{
+			// The waiter execs a plain "exec PROGRAM ARGS" itself...
+			{"exec", func(port int) string { return serverCmd("api", port, "--ignore-term") }},
+			// ...and hands anything else to bash.
+			{"bash", func(port int) string {
+				return `echo "foo=$FOO pwd=$PWD instance=$PETS_INSTANCE"; ` + serverCmd("api", port, "--ignore-term")
+			}},
+		} {
+			t.Run(mode+"/"+tc.name, func(t *testing.T) {
+				w := newWorld(t)
+				port := freePort(t)
+				project := loadProject(t, w.dir, fmt.Sprintf(`
+def provider():
+    return service(start(%s, env={"FOO": "bar"}), "127.0.0.1", %d)
+
+register("api", "local", provider)
+`, star(tc.line(port)), port))
+				s := w.supervisor(project, nil)
+				s.Tracking = mode
+				// The server ignores SIGTERM: its stop lasts the grace
+				// period, then SIGKILL.
+				s.Grace = 700 * time.Millisecond
+				up(t, s, apiKey)
+				old := w.record("api")
+				oldServer := old.Procs[0].Child
+
+				done := make(chan error, 1)
+				go func() {
+					_, err := s.Up(context.Background(), apiKey, nil)
+					done <- err
+				}()
+				var held int
+				waitFor(t, "the next waiter, forked while the old server still runs", func() bool {
+					for pid := range heldWaiters(t, "api", old.Instance) {
+						if proc.Alive(oldServer) {
+							held = pid
+							return true
+						}
+					}
+					return false
+				})
+				if err := <-done; err != nil {
+					t.Fatal(err)
+				}
+				rec := w.record("api")
+				if proc.Alive(oldServer) {
+					t.Errorf("the old server %d outlived the restart", oldServer.PID)
+				}
+				if len(rec.Procs) != 1 || rec.Procs[0].PID != held || !rec.Procs[0].Waiter {
+					t.Fatalf("recorded %+v; want the waiter %d forked during the stop", rec.Procs, held)
+				}
+				if rec.Status != state.Ready || rec.Instance == old.Instance || rec.Procs[0].Cmd != tc.line(port) || rec.Procs[0].Dir != w.dir {
+					t.Errorf("record %+v; want ready, a new instance, the line %q in %s", rec, tc.line(port), w.dir)
+				}
+				if got := answer(port); !strings.Contains(got, fmt.Sprintf("(pid %d)", rec.PID)) {
+					t.Errorf("port %d answers %q; want the new server, pid %d", port, got, rec.PID)
+				}
+				// The server has what a first start gives it.
+				env := environ(rec.PID)
+				for k, want := range map[string]string{"FOO": "bar", "PETS_SERVICE": "api", "PETS_TIER": "local", instanceVar: rec.Instance} {
+					if env[k] != want {
+						t.Errorf("the new server's %s=%q; want %q", k, env[k], want)
+					}
+				}
+				if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", rec.PID)); err != nil || cwd != w.dir {
+					t.Errorf("the new server runs in %q (%v); want %s", cwd, err, w.dir)
+				}
+				if tc.name == "bash" {
+					b, err := os.ReadFile(w.state.LogPath("api", "local"))
+					if err != nil {
+						t.Fatal(err)
+					}
+					contains(t, "the log", string(b), fmt.Sprintf("foo=bar pwd=%s instance=%s\n", w.dir, rec.Instance))
+				}
+				if left := heldWaiters(t, "api", rec.Instance); len(left) > 0 {
+					t.Errorf("waiters left beside the new one: %v", left)
+				}
+			})
+		}
+	}
+}
+
+// A restart whose provider no longer runs anything lets the waiter it
+// forked ahead go, and removes the cgroup made for it.
+func TestRestartThatStartsNothingLetsTheHeldWaiterGo(t *testing.T) {
+	for _, mode := range trackingModes(t) {
+		t.Run(mode, func(t *testing.T) {
+			w := newWorld(t)
+			port := freePort(t)
+			s := w.supervisor(loadProject(t, w.dir, servicePetsfile("api", port)), nil)
+			s.Tracking = mode
+			up(t, s, apiKey)
+			old := w.record("api")
+			s.Project = loadProject(t, w.dir, `
+def provider():
+    return None
+
+register("api", "local", provider)
+`)
+			up(t, s, apiKey)
+			rec := w.record("api")
+			if len(rec.Procs) != 0 || rec.Status != state.Ready || rec.Cgroup != "" {
+				t.Errorf("record %+v; want ready, with no process and no cgroup", rec)
+			}
+			if left := heldWaiters(t, "api", ""); len(left) > 0 {
+				t.Errorf("waiters left: %v", left)
+			}
+			if proc.GroupAlive(old.Procs[0].Identity) {
+				t.Errorf("the old instance's group %v is still alive", old.Procs[0].Identity)
+			}
+			if mode == TrackCgroup {
+				matches, _ := filepath.Glob(filepath.Join(filepath.Dir(old.Cgroup), "*"+rec.Instance+"*"))
+				if len(matches) > 0 {
+					t.Errorf("the new instance's cgroup is still there: %v", matches)
+				}
+			}
+		})
+	}
+}
