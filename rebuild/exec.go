@@ -104,7 +104,7 @@ func (x *Executor) Run(ctx context.Context, n int, plan Plan, values map[petsfil
 	steps := plan.Steps
 	finished := make([]bool, len(steps))
 	begun := make([]bool, len(steps))
-	var mu sync.Mutex // guards values while steps run side by side
+	var sh shared
 	done := make(chan int)
 	running, begunAny := 0, false
 	stop := false // a failure ended the plan (without KeepGoing)
@@ -154,7 +154,7 @@ func (x *Executor) Run(ctx context.Context, n int, plan Plan, values map[petsfil
 						x.began(i)
 					}
 					go func(i int, r StepResult) { // owned by Run: it waits for every step to finish
-						x.step(ctx, work, n, &r, values, &mu)
+						x.step(ctx, work, n, &r, values, &sh)
 						out.Steps[i] = r
 						done <- i
 					}(i, r)
@@ -179,6 +179,7 @@ func (x *Executor) Run(ctx context.Context, n int, plan Plan, values map[petsfil
 			x.ended(i)
 		}
 	}
+	sh.keeps.Wait()
 	out.Took = time.Since(t0)
 	return out
 }
@@ -211,9 +212,15 @@ func (x *Executor) round(ctx context.Context, n int, why string, plan Plan, valu
 	return out, &ev
 }
 
+// shared is what the steps of one Run share.
+type shared struct {
+	mu    sync.Mutex     // guards values while steps run side by side
+	keeps sync.WaitGroup // the stamps being recorded (see up)
+}
+
 // step carries out one step on work (a context that outlives ctx for a
 // while), filling r.
-func (x *Executor) step(ctx, work context.Context, n int, r *StepResult, values map[petsfile.Key]petsfile.Value, mu *sync.Mutex) {
+func (x *Executor) step(ctx, work context.Context, n int, r *StepResult, values map[petsfile.Key]petsfile.Value, sh *shared) {
 	if x.Lock != nil {
 		unlock, err := x.Lock(work, r.Key)
 		if err != nil {
@@ -228,9 +235,9 @@ func (x *Executor) step(ctx, work context.Context, n int, r *StepResult, values 
 	switch r.Kind {
 	case events.StepStop:
 		err := x.Runner.Down(work, k)
-		mu.Lock()
+		sh.mu.Lock()
 		delete(values, k)
-		mu.Unlock()
+		sh.mu.Unlock()
 		r.Result, r.Err = result(ctx, err), err
 		if err == nil {
 			x.emit(events.Event{Type: events.ServiceStopped, Service: k.String(), State: events.Stopped, Round: n, Reason: r.Reason})
@@ -257,7 +264,7 @@ func (x *Executor) step(ctx, work context.Context, n int, r *StepResult, values 
 		// and a pod that outlives the restart still needs their deletions.
 		x.Syncer.Changed(k, r.Paths)
 	}
-	x.up(ctx, work, n, r, values, mu)
+	x.up(ctx, work, n, r, values, sh)
 }
 
 // build runs r's service's build step; false (r set failed) if it failed:
@@ -305,7 +312,7 @@ func (x *Executor) sync(work context.Context, n int, r *StepResult) bool {
 
 // up (re)starts r's service with its dependencies' current values, then
 // seeds its pods if it has sync rules.
-func (x *Executor) up(ctx, work context.Context, n int, r *StepResult, values map[petsfile.Key]petsfile.Value, mu *sync.Mutex) {
+func (x *Executor) up(ctx, work context.Context, n int, r *StepResult, values map[petsfile.Key]petsfile.Value, sh *shared) {
 	k := r.Key
 	var keep func()
 	if x.Stamps != nil {
@@ -336,9 +343,9 @@ func (x *Executor) up(ctx, work context.Context, n int, r *StepResult, values ma
 			early <- seeded{rep, err}
 		}()
 	}
-	mu.Lock()
+	sh.mu.Lock()
 	deps := x.depValues(k, values)
-	mu.Unlock()
+	sh.mu.Unlock()
 	st := time.Now()
 	v, err := x.Runner.Up(work, k, deps)
 	took := time.Since(st)
@@ -351,12 +358,22 @@ func (x *Executor) up(ctx, work context.Context, n int, r *StepResult, values ma
 		x.emit(events.Event{Type: events.ServiceFailed, Service: k.String(), State: events.Failed, Round: n, Error: err.Error(), TookMs: ms(took)})
 		return
 	}
-	mu.Lock()
+	sh.mu.Lock()
 	values[k] = v
-	mu.Unlock()
+	sh.mu.Unlock()
 	r.Result = events.ResultOK
-	if keep != nil {
-		keep()
+	switch {
+	case keep != nil && early != nil:
+		keep() // before the seed below records which pods hold the files
+	case keep != nil:
+		// Recorded while the dependents start (it writes a manifest and
+		// state.json): Run waits for it before it returns, so the round's
+		// end counts it.
+		sh.keeps.Add(1)
+		go func() { // owned by Run: it waits for sh.keeps
+			defer sh.keeps.Done()
+			keep()
+		}()
 	}
 	x.emit(events.Event{Type: events.ServiceReady, Service: k.String(), State: events.Ready, Round: n, TookMs: ms(took), Host: v.Host(), PID: v.PID})
 	if early != nil {

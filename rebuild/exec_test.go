@@ -186,3 +186,72 @@ func TestExecutorKeepsDependencyOrderWithRandomDelays(t *testing.T) {
 		}
 	}
 }
+
+// slowStamps is Stamps whose keep of first waits (up to a deadline) until
+// the runner has begun starting next: a stamp is recorded while the
+// dependents start, not before them.
+type slowStamps struct {
+	first     petsfile.Key
+	nextBegan <-chan struct{}
+	mu        sync.Mutex
+	kept      []petsfile.Key
+	overlap   bool // first's keep saw next begin
+}
+
+func (s *slowStamps) Take(k petsfile.Key, _ []string, _ bool) func() {
+	return func() {
+		if k == s.first {
+			select {
+			case <-s.nextBegan:
+				s.mu.Lock()
+				s.overlap = true
+				s.mu.Unlock()
+			case <-time.After(5 * time.Second):
+			}
+		}
+		time.Sleep(20 * time.Millisecond) // the record's write, simulated
+		s.mu.Lock()
+		s.kept = append(s.kept, k)
+		s.mu.Unlock()
+	}
+}
+func (s *slowStamps) Drift(context.Context, petsfile.Key) ([]string, bool, error) {
+	return nil, true, nil
+}
+func (s *slowStamps) Pods(petsfile.Key, []string) {}
+func (s *slowStamps) Known(petsfile.Key) bool     { return true }
+
+// beganRunner is orderRunner that closes began when k's Up begins.
+type beganRunner struct {
+	*orderRunner
+	k     petsfile.Key
+	began chan struct{}
+}
+
+func (b *beganRunner) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Value) (petsfile.Value, error) {
+	if k == b.k {
+		close(b.began)
+	}
+	return b.orderRunner.Up(ctx, k, deps)
+}
+
+func TestExecutorRecordsAStampWhileTheDependentsStart(t *testing.T) {
+	a, b := key("a"), key("b")
+	g := &petsfile.Graph{Order: []petsfile.Key{a, b}, Deps: map[petsfile.Key][]petsfile.Key{a: nil, b: {a}}}
+	r := &beganRunner{orderRunner: newOrderRunner(), k: b, began: make(chan struct{})}
+	st := &slowStamps{first: a, nextBegan: r.began}
+	x := &Executor{Graph: g, Runner: r, Stamps: st}
+	out := x.Run(context.Background(), 1, startAll(g), map[petsfile.Key]petsfile.Value{})
+	if f := out.Failed(); len(f) > 0 {
+		t.Fatalf("failed: %+v", f)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !st.overlap {
+		t.Error("b began only once a's stamp was recorded; want it started meanwhile")
+	}
+	// Run returns once every stamp is recorded: the round's end counts them.
+	if len(st.kept) != 2 {
+		t.Errorf("recorded %v when Run returned; want a and b", st.kept)
+	}
+}
