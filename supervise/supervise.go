@@ -254,11 +254,11 @@ func (s *Supervisor) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Val
 		Status: state.Starting, Started: time.Now(), Fingerprint: s.Fingerprints[k], Instance: instance,
 	}
 	logPath := s.State.LogPath(k.Name, k.Tier)
-	h := &host{s: s, key: k, instance: instance}
+	h := &host{s: s, key: k, instance: instance, logPath: logPath, logMax: maxLog}
 	// A waiter never released is let go, and the cgroup made for it
 	// removed, however this start ends.
 	defer h.dropUnused()
-	if err := s.replace(ctx, k, svc, next, func() { h.prefork(logPath, maxLog) }); err != nil {
+	if err := s.replace(ctx, k, svc, next, h); err != nil {
 		return petsfile.Value{}, err
 	}
 	stopped := time.Since(t0)
@@ -312,9 +312,9 @@ func (s *Supervisor) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Val
 // records next in its place. A service of that name from another Petsfile
 // that is still alive is refused. If the stop leaves its port taken, the
 // start fails (and, with KeepFailed, k is recorded as failed, saying why).
-// stopping (may be nil) is called as the stop of a running instance that
-// start()ed a server begins (a restart): see host.prefork.
-func (s *Supervisor) replace(ctx context.Context, k petsfile.Key, svc *petsfile.Service, next *state.Service, stopping func()) error {
+// When a running instance that start()ed a server is stopped (a restart),
+// h forks the next waiter meanwhile (host.prefork).
+func (s *Supervisor) replace(ctx context.Context, k petsfile.Key, svc *petsfile.Service, next *state.Service, h *host) error {
 	f, err := s.State.Read()
 	if err != nil {
 		return err
@@ -334,10 +334,12 @@ func (s *Supervisor) replace(ctx context.Context, k petsfile.Key, svc *petsfile.
 	} else if fp := s.Fingerprints[k]; fp != "" && rec.Fingerprint != "" && fp != rec.Fingerprint && Alive(rec) {
 		s.printf("Restarting %s: the Petsfile changed it since it started", k)
 	}
-	if stopping != nil && Alive(rec) && slices.ContainsFunc(rec.Procs, func(p state.Proc) bool { return p.Waiter }) {
-		stopping()
+	var settle func()
+	if Alive(rec) && slices.ContainsFunc(rec.Procs, func(p state.Proc) bool { return p.Waiter }) {
+		h.prefork()
+		settle = func() { h.recordAhead(next) }
 	}
-	return s.stopRecorded(ctx, rec, false, next)
+	return s.stopRecorded(ctx, rec, false, next, settle)
 }
 
 // Down stops k and removes its record.
@@ -374,11 +376,12 @@ func (s *Supervisor) down(ctx context.Context, name string, say bool, next *stat
 			return nil
 		})
 	}
-	return s.stopRecorded(ctx, rec, say, next)
+	return s.stopRecorded(ctx, rec, say, next, nil)
 }
 
-// stopRecorded is down for the record rec, as just read.
-func (s *Supervisor) stopRecorded(ctx context.Context, rec *state.Service, say bool, next *state.Service) error {
+// stopRecorded is down for the record rec, as just read. settle (may be
+// nil) may add to next once rec's processes are gone, before it is written.
+func (s *Supervisor) stopRecorded(ctx context.Context, rec *state.Service, say bool, next *state.Service, settle func()) error {
 	if say {
 		s.printf("Stopping %s", rec.Key())
 	}
@@ -394,7 +397,7 @@ func (s *Supervisor) stopRecorded(ctx context.Context, rec *state.Service, say b
 			return &r
 		}
 	}
-	_, err := s.stopService(ctx, rec, next, failed)
+	_, err := s.stopService(ctx, rec, next, failed, settle)
 	return err
 }
 
@@ -410,8 +413,8 @@ func headLine(s string) string {
 // itself (for a record of an older pets, it waits for its own children's
 // exit instead of polling). Its record is replaced by next (nil: removed),
 // or, if its port is still taken afterwards, by what failed returns (failed
-// nil, or returning nil: removed).
-func (s *Supervisor) stopService(ctx context.Context, rec, next *state.Service, failed func(error) *state.Service) ([]proc.Stopped, error) {
+// nil, or returning nil: removed); settle (may be nil) is called before.
+func (s *Supervisor) stopService(ctx context.Context, rec, next *state.Service, failed func(error) *state.Service, settle func()) ([]proc.Stopped, error) {
 	// Its waiters are this process's children: whether or not they are
 	// stopped through p, forget them.
 	s.mu.Lock()
@@ -423,7 +426,7 @@ func (s *Supervisor) stopService(ctx context.Context, rec, next *state.Service, 
 		}
 	}
 	s.mu.Unlock()
-	return stopService(ctx, s.State, rec, next, failed, s.grace(), func(id proc.Identity) (proc.Stopped, error) {
+	return stopService(ctx, s.State, rec, next, failed, settle, s.grace(), func(id proc.Identity) (proc.Stopped, error) {
 		s.mu.Lock()
 		p := s.procs[id.PID]
 		if p != nil && p.Identity == id {
@@ -456,10 +459,10 @@ func stopServiceSaying(ctx context.Context, dir *state.Dir, rec *state.Service, 
 			fmt.Fprintln(w, "pets: "+msg)
 		}
 	}
-	return stopService(ctx, dir, rec, nil, nil, grace, func(id proc.Identity) (proc.Stopped, error) { return proc.Stop(ctx, id, grace) }, say)
+	return stopService(ctx, dir, rec, nil, nil, nil, grace, func(id proc.Identity) (proc.Stopped, error) { return proc.Stop(ctx, id, grace) }, say)
 }
 
-func stopService(ctx context.Context, dir *state.Dir, rec, next *state.Service, failed func(error) *state.Service, grace time.Duration,
+func stopService(ctx context.Context, dir *state.Dir, rec, next *state.Service, failed func(error) *state.Service, settle func(), grace time.Duration,
 	stop func(proc.Identity) (proc.Stopped, error), say func(string)) ([]proc.Stopped, error) {
 	var how []proc.Stopped
 	var errs []error
@@ -513,6 +516,9 @@ func stopService(ctx context.Context, dir *state.Dir, rec, next *state.Service, 
 	}
 	processes = time.Since(t0)
 	portErr := portFreed(ctx, rec, grace)
+	if settle != nil && next != nil && portErr == nil {
+		settle()
+	}
 	err := dir.Update(func(f *state.File) error {
 		r, ok := f.Services[rec.Name]
 		if ok && rec.Tracking != "" && r.Instance == rec.Instance {
@@ -575,6 +581,9 @@ type host struct {
 	cgroup   string          // its cgroup (tracking "cgroup")
 	entered  bool            // a process was put in cgroup
 	held     *heldWaiter     // a waiter forked ahead of start() (prefork), until start() takes it
+	ahead    bool            // held is in the record that replaced the old one (recordAhead)
+	logPath  string          // the service's log, for a waiter forked before log is open
+	logMax   int64
 }
 
 // heldWaiter is a waiter prefork forked, held, in the background: p (or
@@ -591,8 +600,8 @@ type heldWaiter struct {
 // start overlap the old instance's stop rather than follow it. Nothing is
 // recorded: if pets dies meanwhile, the held waiter exits by itself, and a
 // waiter start() does not take is let go (dropUnused).
-func (h *host) prefork(logPath string, logMax int64) {
-	spec, err := h.waiterSpec(proc.Spec{Env: h.env(nil)}, logPath, logMax)
+func (h *host) prefork() {
+	spec, err := h.waiterSpec(proc.Spec{Env: h.env(nil)}, h.logPath, h.logMax)
 	if err != nil {
 		return // start() forks, and says why it cannot
 	}
@@ -600,8 +609,30 @@ func (h *host) prefork(logPath string, logMax int64) {
 	h.held = hw
 	go func() { // owned by h: taken by start(), or let go by dropUnused
 		defer close(hw.done)
-		hw.p, hw.err = startWaiter(spec, logPath)
+		hw.p, hw.err = startWaiter(spec, h.logPath)
 	}()
+}
+
+// recordAhead adds the waiter prefork forked, if it is forked by now, to
+// next, the record that is about to take the old one's place: the stop's
+// write records it, and start() need not write again before it releases
+// it. Its command is recorded when it reports its child.
+func (h *host) recordAhead(next *state.Service) {
+	hw := h.held
+	if hw == nil {
+		return
+	}
+	select {
+	case <-hw.done:
+	default:
+		return // still forking: start() records it
+	}
+	if hw.p == nil {
+		return
+	}
+	next.Procs = append(next.Procs, state.Proc{Identity: hw.p.Identity, Waiter: true})
+	next.Tracking, next.Cgroup = h.tracking, h.cgroup
+	h.ahead = true
 }
 
 // takeHeld returns the waiter prefork forked (nil: none, or its fork
@@ -619,11 +650,36 @@ func (h *host) takeHeld() *proc.Proc {
 	return hw.p
 }
 
-// dropUnused lets go of a waiter prefork forked that start() did not take,
-// and removes the cgroup made for this start if nothing entered it.
+// recordedAhead says whether the stop's write recorded the waiter id
+// (recordAhead) in this start's record: it then needs no write of its own.
+func (h *host) recordedAhead(id proc.Identity) bool {
+	if !h.ahead {
+		return false
+	}
+	h.ahead = false // taken: whatever happens next is start()'s
+	f, err := h.s.State.Read()
+	if err != nil {
+		return false
+	}
+	rec, ok := f.Services[h.key.Name]
+	return ok && rec.Instance == h.instance && slices.ContainsFunc(rec.Procs, func(p state.Proc) bool { return p.Identity == id })
+}
+
+// dropUnused lets go of a waiter prefork forked that start() did not take
+// (and of its record), and removes the cgroup made for this start if
+// nothing entered it.
 func (h *host) dropUnused() {
 	if p := h.takeHeld(); p != nil {
 		p.Abandon()
+		if h.ahead {
+			h.ahead = false
+			_ = h.s.State.Update(func(f *state.File) error {
+				if rec, ok := f.Services[h.key.Name]; ok && rec.Instance == h.instance {
+					rec.Procs = removeProc(rec.Procs, p.Identity)
+				}
+				return nil
+			})
+		}
 	}
 	h.dropUnusedCgroup()
 }
@@ -745,15 +801,19 @@ func (h *host) Start(ctx context.Context, c petsfile.Command) (petsfile.Process,
 	h.s.procs[p.PID] = p
 	h.s.mu.Unlock()
 	entry := state.Proc{Identity: p.Identity, Cmd: c.Line, Dir: c.Dir, Waiter: true}
-	err := h.s.State.Update(func(f *state.File) error {
-		rec, ok := f.Services[h.key.Name]
-		if !ok {
-			return fmt.Errorf("%s: no record to add pid %d to", h.key, p.PID)
-		}
-		rec.Procs = append(rec.Procs, entry)
-		rec.Instance, rec.Tracking, rec.Cgroup = h.instance, h.tracking, h.cgroup
-		return nil
-	})
+	var err error
+	recorded := ahead && h.recordedAhead(p.Identity)
+	if !recorded {
+		err = h.s.State.Update(func(f *state.File) error {
+			rec, ok := f.Services[h.key.Name]
+			if !ok {
+				return fmt.Errorf("%s: no record to add pid %d to", h.key, p.PID)
+			}
+			rec.Procs = append(rec.Procs, entry)
+			rec.Instance, rec.Tracking, rec.Cgroup = h.instance, h.tracking, h.cgroup
+			return nil
+		})
+	}
 	if err == nil && p.InCgroup {
 		h.entered = true
 	} else if err == nil {
@@ -784,7 +844,8 @@ func (h *host) Start(ctx context.Context, c petsfile.Command) (petsfile.Process,
 	if err != nil {
 		return petsfile.Process{}, fmt.Errorf("start %q: %w", c.Line, err)
 	}
-	slog.Debug("supervise: started", "service", h.key, "tracking", h.tracking, "fork+record", released.Sub(t0), "waiter", time.Since(released))
+	slog.Debug("supervise: started", "service", h.key, "tracking", h.tracking, "forked ahead", ahead, "recorded ahead", recorded,
+		"fork+record", released.Sub(t0), "waiter", time.Since(released))
 	h.starts = append(h.starts, child)
 	h.s.mu.Lock()
 	h.s.procs[child.PID] = p
@@ -793,7 +854,9 @@ func (h *host) Start(ctx context.Context, c petsfile.Command) (petsfile.Process,
 		if rec, ok := f.Services[h.key.Name]; ok {
 			for i := range rec.Procs {
 				if rec.Procs[i].Identity == p.Identity {
-					rec.Procs[i].Child = child
+					// Its command too, for a waiter recorded before it
+					// was known (recordAhead).
+					rec.Procs[i].Child, rec.Procs[i].Cmd, rec.Procs[i].Dir = child, c.Line, c.Dir
 				}
 			}
 		}

@@ -218,7 +218,13 @@ type faultKill struct {
 
 func (e *env) upWithFault(fault string) faultKill {
 	e.t.Helper()
-	cmd := e.cmd("up", "--grace", "1s")
+	return e.withFault(fault, "up", "--grace", "1s")
+}
+
+// withFault runs pets args with PETS_FAULT set to fault.
+func (e *env) withFault(fault string, args ...string) faultKill {
+	e.t.Helper()
+	cmd := e.cmd(args...)
 	cmd.Env = append(cmd.Env, proc.FaultEnv+"="+fault)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -229,12 +235,12 @@ func (e *env) upWithFault(fault string) faultKill {
 	}
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) {
-		e.t.Fatalf("pets up with %s: %v", fault, err)
+		e.t.Fatalf("pets %s with %s: %v", args[0], fault, err)
 	}
 	ws, _ := ee.Sys().(syscall.WaitStatus)
 	m := regexp.MustCompile(`pets: PETS_FAULT: killed at step #\d+ \((\S+)\)`).FindStringSubmatch(k.stderr)
 	if !ws.Signaled() || ws.Signal() != syscall.SIGKILL || m == nil {
-		e.t.Fatalf("pets up with %s failed without being killed by the hook (%v):\n%s", fault, err, k.stderr)
+		e.t.Fatalf("pets %s with %s failed without being killed by the hook (%v):\n%s", args[0], fault, err, k.stderr)
 	}
 	k.killed, k.kind = true, m[1]
 	return k
@@ -276,6 +282,54 @@ func TestFaultKillAtEveryStepOfUp(t *testing.T) {
 	}
 	if kinds["fork"] < 3 || kinds["state-write"] < 3 {
 		t.Errorf("killed at %v; want at least 3 forks and 3 state writes", kinds)
+	}
+}
+
+// kill -9 at every step of a restart of a 3-service chain's first service
+// (which bounces the two others): a restart forks each next waiter while
+// the old server stops, and records it in the write that replaces the old
+// record. After each kill the state is readable, pets down stops
+// everything, and nothing is left running.
+func TestFaultKillAtEveryStepOfARestart(t *testing.T) {
+	e := newEnv(t)
+	e.threeServers()
+	kinds := map[string]int{}
+	for n := 1; ; n++ {
+		if n > 200 {
+			t.Fatal("pets restart did not complete in 200 steps")
+		}
+		if r := e.pets("up", "--grace", "1s"); r.code != 0 {
+			t.Fatalf("pets up:\n%s", r.stderr)
+		}
+		k := e.withFault(fmt.Sprintf("kill-at-step:%d", n), "restart", "--grace", "1s", "a")
+		if !k.killed {
+			if n < 7 {
+				t.Errorf("pets restart completed after %d steps; 3 services take at least 3 forks and 3 state writes", n-1)
+			}
+			if l := e.list(); len(l) != 3 || l["a-local"].Status != "ready" || l["b-local"].Status != "ready" || l["c-local"].Status != "ready" {
+				t.Errorf("after the complete restart: %+v", l)
+			}
+			t.Logf("pets restart took %d steps (%v); killed after each", n-1, kinds)
+			break
+		}
+		kinds[k.kind]++
+		listed := e.list() // fails the test if the state cannot be read
+		r := e.pets("down", "--grace", "1s")
+		if r.code != 0 {
+			t.Fatalf("killed at step %d (%s), listed %+v: pets down failed:\n%s", n, k.kind, listed, r.stderr)
+		}
+		e.noStraysWithin(5*time.Second, fmt.Sprintf("killed at step %d (%s), listed %+v, then pets down", n, k.kind, listed))
+		if l := e.list(); len(l) != 0 {
+			t.Fatalf("killed at step %d (%s): still recorded after pets down: %+v", n, k.kind, l)
+		}
+	}
+	// A waiter forked ahead is forked beside the stop's writes, so which
+	// kind the N-th step is varies from run to run: most are writes.
+	if kinds["fork"] < 1 || kinds["state-write"] < 3 {
+		t.Errorf("killed at %v; want at least a fork and 3 state writes", kinds)
+	}
+	if r := e.pets("down", "--grace", "1s"); r.code != 0 {
+		t.Fatalf("pets down:\n%s", r.stderr)
 	}
 }
 
