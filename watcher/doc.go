@@ -61,6 +61,10 @@
 // a leaf (a link count of 2 on a file system that counts subdirectories
 // that way, no .git) is watched and then not read, which on a source tree
 // is most directories (make bench: 100,000 files in 10,101 directories).
+// The watches' adds serialise (in the kernel, and in fsnotify), so one
+// goroutine adds them all, a directory's subdirectories at a time, while
+// others check which of those just watched are leaves and read the rest:
+// the walk takes about as long as its adds alone.
 //
 // macOS uses rjeczalik/notify with FSEvents: one stream per root covers the
 // whole tree without a file descriptor per file. fsnotify's macOS backend is

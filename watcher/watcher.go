@@ -613,7 +613,8 @@ func (w *Watcher) countDirs() int {
 // walker walks a tree for Watcher.walk. Its goroutines add the watches,
 // read the directories and decide their entries (the Matcher is safe for
 // concurrent use), a directory's subdirectories going to new goroutines
-// while there is room; what touches the Watcher's state (its watches, the
+// while there is room (a walk for directories alone is a pipeline instead:
+// see dir); what touches the Watcher's state (its watches, the
 // open batch, git, warnings) is collected and done by the loop goroutine
 // once every walking goroutine has ended. The loop goroutine waits for the
 // walk meanwhile, so the goroutines may read w.watched.
@@ -629,6 +630,20 @@ type walker struct {
 	warns   []error
 	fullErr error
 	isFull  atomic.Bool
+
+	// A walk for directories alone (see readDirs): the batches of
+	// subdirectories waiting for their watches, and how many batches are
+	// not yet watched and checked.
+	adds    chan dirBatch
+	pending sync.WaitGroup
+}
+
+// dirBatch is the subdirectories of one directory that a walk for
+// directories alone found: watched in order by the walk's adder, then
+// checked and read by another goroutine.
+type dirBatch struct {
+	dd   *dirent.Dir // the parent, open; closed once its subdirectories are checked
+	subs []walked
 }
 
 // walked is what the walk found in one directory.
@@ -681,8 +696,108 @@ func (wk *walker) warn(err error) {
 // ignored; d itself has been decided.
 func (wk *walker) dir(d string) {
 	f := walked{dir: d}
-	if wk.watch(&f) {
+	if !wk.watch(&f) {
+		return
+	}
+	if wk.report || wk.w.b.recursive() {
 		wk.read(f)
+		return
+	}
+	// Directories alone: one goroutine adds every watch (inotify adds
+	// serialise anyway, in the kernel and in fsnotify), while others check
+	// which watched directories are leaves and read the others. Side by
+	// side, the walk takes about as long as its watches' adds alone.
+	wk.adds = make(chan dirBatch)
+	added := make(chan struct{})
+	go func() { // owned by dir: it waits for added
+		defer close(added)
+		wk.adder()
+	}()
+	wk.readDirs(f)
+	wk.pending.Wait()
+	close(wk.adds)
+	<-added
+}
+
+// readDirs reads f.dir (watched) for a walk for directories alone, and
+// hands its subdirectories that are not ignored to the adder.
+func (wk *walker) readDirs(f walked) {
+	w, d := wk.w, f.dir
+	dd, err := openDir(d)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+			wk.warn(fmt.Errorf("read directory %s: %w", d, err))
+		}
+		wk.found(f)
+		return
+	}
+	entries, err := dd.Read(nil)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		wk.warn(fmt.Errorf("read directory %s: %w", d, err))
+	}
+	w.m.Seed(d, entries)
+	in := w.m.Dir(d)
+	prefix := d
+	if !strings.HasSuffix(prefix, string(filepath.Separator)) {
+		prefix += string(filepath.Separator)
+	}
+	var subs []walked
+	for _, e := range entries {
+		if e.Name == ".git" && !w.opts.noGit {
+			f.git = true
+		}
+		if !e.Dir {
+			continue
+		}
+		if p := prefix + e.Name; !in.Ignored(p, e.Name, true) {
+			subs = append(subs, walked{dir: p})
+		}
+	}
+	wk.found(f)
+	if len(subs) == 0 {
+		dd.Close()
+		return
+	}
+	wk.pending.Add(1)
+	wk.adds <- dirBatch{dd: dd, subs: subs}
+}
+
+// adder adds the watches of each batch, in order, and hands the batch on
+// to be checked.
+func (wk *walker) adder() {
+	for b := range wk.adds {
+		watched := b.subs[:0]
+		for _, s := range b.subs {
+			if wk.watch(&s) {
+				watched = append(watched, s)
+			}
+		}
+		b.subs = watched
+		wk.wg.Add(1)
+		go func() { // owned by the walk: run waits for wk.wg
+			defer wk.wg.Done()
+			wk.check(b)
+		}()
+	}
+}
+
+// check reads the subdirectories of b that are not leaves (dirent.Dir.Leaf:
+// no subdirectory, no .git), which is most of a tree; a leaf is only
+// recorded. Every one is watched already: a directory made in a leaf after
+// Leaf looked is an event.
+func (wk *walker) check(b dirBatch) {
+	defer wk.pending.Done() // after the batches of what it reads are handed on
+	var more []walked
+	for _, s := range b.subs {
+		if b.dd.Leaf(filepath.Base(s.dir)) {
+			wk.found(s)
+			continue
+		}
+		more = append(more, s)
+	}
+	b.dd.Close()
+	for _, s := range more {
+		wk.readDirs(s)
 	}
 }
 
@@ -723,9 +838,8 @@ func (wk *walker) found(f walked) {
 }
 
 // read reads f.dir (watched) and walks its subdirectories that are not
-// ignored. A walk that wants only directories (it reports no files)
-// watches each subdirectory here and reads none that is a leaf
-// (dirent.Dir.Leaf: no subdirectory, no .git), which is most of a tree.
+// ignored (a walk that reports files, or on a backend that watches a whole
+// tree; a walk for directories alone is readDirs').
 func (wk *walker) read(f walked) {
 	w, d := wk.w, f.dir
 	var subdirs []walked
@@ -763,13 +877,9 @@ func (wk *walker) read(f walked) {
 	if !strings.HasSuffix(prefix, string(filepath.Separator)) {
 		prefix += string(filepath.Separator)
 	}
-	dirsOnly := !wk.report
 	for _, e := range entries {
 		if e.Name == ".git" && !w.opts.noGit {
 			f.git = true
-		}
-		if !e.Dir && dirsOnly {
-			continue
 		}
 		p := prefix + e.Name
 		if in.Ignored(p, e.Name, e.Dir) {
@@ -781,10 +891,6 @@ func (wk *walker) read(f walked) {
 		}
 		s := walked{dir: p}
 		if !wk.watch(&s) {
-			continue
-		}
-		if dirsOnly && !w.b.recursive() && dd.Leaf(e.Name) {
-			wk.found(s) // watched before Leaf looked: a directory made in it now is an event
 			continue
 		}
 		subdirs = append(subdirs, s)
