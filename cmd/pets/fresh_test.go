@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -286,4 +287,46 @@ func TestUpWatchRecordsTheStampsItTakesAfterTheStart(t *testing.T) {
 		t.Errorf("a after an edit: %+v", a)
 	}
 	e.mustPets("down")
+}
+
+// `pets up --watch > pets.log 2>&1` in the project: the file pets' own
+// output goes to is not the service's. Without that, every line pets
+// prints about a restart would change a file the service owns, and restart
+// it again, for ever; and pets list would say STALE after each line.
+func TestWatchIgnoresTheFileItsOutputGoesTo(t *testing.T) {
+	e := newEnv(t)
+	port := freePort(t)
+	// s owns the whole project, where the output goes.
+	e.write("Petsfile", fmt.Sprintf(`
+def s_local():
+  return service(start("exec $PETSERVER --name s --port %d"), "127.0.0.1", %d)
+register("s", "local", s_local)
+`, port, port))
+	logPath := filepath.Join(e.dir, "pets.log")
+	out, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	cmd := e.cmd("up", "--watch")
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Signal(syscall.SIGINT); _ = cmd.Wait() }()
+	text := func() string { b, _ := os.ReadFile(logPath); return string(b) }
+	rounds := func() []string { return regexp.MustCompile(`(?m)round \d+: .* -> .*$`).FindAllString(text(), -1) }
+	waitFor(t, "pets to watch", func() bool { return strings.Contains(text(), "Watching ") })
+	for i, name := range []string{"a.txt", "b.txt"} {
+		e.write(name, "1")
+		waitFor(t, "the round for "+name, func() bool { return len(rounds()) > i })
+		// The next round is the next edit's: the lines of this one, written
+		// to pets.log, start none.
+		if got := rounds(); len(got) != i+1 || !strings.Contains(got[i], fmt.Sprintf("round %d: %s -> s-local restarted in ", i+1, name)) {
+			t.Fatalf("after writing %s, rounds:\n%s\n\noutput:\n%s", name, strings.Join(got, "\n"), text())
+		}
+	}
+	if f := e.freshness()["s-local"]; f.Freshness != "fresh" {
+		t.Errorf("pets list: %+v; want fresh (pets.log is pets' own)", f)
+	}
 }

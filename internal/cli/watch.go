@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -133,9 +134,31 @@ func (g *globals) newWatch(dir *state.Dir, f *upFlags, spec *watchSpec) *watch {
 	return &watch{g: g, wf: &f.watchOpts, dir: dir, spec: spec, up: f, printer: p, sink: g.events(dir, "watch", p)}
 }
 
-// stateIgnore are the globs the watcher ignores besides the Petsfile's:
-// the state directory, which pets writes into.
-func stateIgnore(dir *state.Dir) []string { return []string{filepath.ToSlash(dir.Path) + "/**"} }
+// stateIgnore are the globs the watcher and the stamps ignore besides the
+// Petsfile's: what pets itself writes while it runs. The state directory;
+// and the files its own output goes to, for `pets up --watch > pets.log`
+// in the project would otherwise restart a service at every line pets
+// prints about it (a restart it would then print), and make it read stale
+// for ever.
+func stateIgnore(dir *state.Dir) []string {
+	out := []string{filepath.ToSlash(dir.Path) + "/**"}
+	for _, p := range outputFiles() {
+		out = append(out, globQuote(filepath.ToSlash(p)))
+	}
+	return out
+}
+
+// globQuote escapes what a doublestar pattern would read as a wildcard.
+func globQuote(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]{}\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
 
 func logFiles(dir *state.Dir, graph *petsfile.Graph) map[string]string {
 	logs := map[string]string{}
