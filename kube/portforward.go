@@ -252,7 +252,7 @@ func (f *Forwarder) handle(conn net.Conn) {
 		// forward, say, while its server is not up yet), and until a forward succeeds
 		// again each one gets a connection of its own.
 		create := func(h http.Header) (httpstream.Stream, error) { return f.createStream(sc, h, t.gone) }
-		err = forwardConn(sc, create, conn, f.opts.RemotePort, f.reqID.Add(1), func() { t.failed(sc) })
+		err = forwardConn(sc, create, conn, f.opts.RemotePort, f.reqID.Add(1), func() { t.failed(sc) }, t.gone, f.ctx.Done())
 		if !shared {
 			sc.Close()
 		}
@@ -366,7 +366,12 @@ func (f *Forwarder) dial(pod Pod) (httpstream.Connection, error) {
 // It returns when the remote side is done (or either side fails) and all its goroutines
 // have returned. A failure to create the streams wraps errNoStreams (conn was not read).
 // broken is called as soon as the pod side reports an error, before conn is closed.
-func forwardConn(sc httpstream.Connection, create func(http.Header) (httpstream.Stream, error), conn net.Conn, port int, id int64, broken func()) error {
+// It also returns when gone is closed (the pod is no longer the target) or closing is
+// (the forwarder closes): a connection to a pod being deleted may never end its streams,
+// nor let them end (client-go's Close waits for them), and a stream created on it just
+// as it was closed is never reset (make test saw a forward wait 29 minutes, and Close with
+// it).
+func forwardConn(sc httpstream.Connection, create func(http.Header) (httpstream.Stream, error), conn net.Conn, port int, id int64, broken func(), gone, closing <-chan struct{}) error {
 	headers := http.Header{}
 	headers.Set(corev1.StreamType, corev1.StreamTypeError)
 	headers.Set(corev1.PortHeader, strconv.Itoa(port))
@@ -435,6 +440,10 @@ wait:
 			if err != nil {
 				break wait
 			}
+		case <-gone:
+			break wait
+		case <-closing:
+			break wait
 		}
 	}
 	conn.Close()
@@ -445,6 +454,12 @@ wait:
 	select {
 	case err = <-remoteErr:
 	case <-sc.CloseChan():
+		errStream.Reset()
+		err = <-remoteErr
+	case <-gone:
+		errStream.Reset()
+		err = <-remoteErr
+	case <-closing:
 		errStream.Reset()
 		err = <-remoteErr
 	}
