@@ -731,16 +731,7 @@ func (wk *walker) readDirs(f walked) {
 		wk.found(f)
 		return
 	}
-	entries, err := dd.Read(nil)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		wk.warn(fmt.Errorf("read directory %s: %w", d, err))
-	}
-	w.m.Seed(d, entries)
-	in := w.m.Dir(d)
-	prefix := d
-	if !strings.HasSuffix(prefix, string(filepath.Separator)) {
-		prefix += string(filepath.Separator)
-	}
+	entries, in, prefix := wk.list(dd, d)
 	var subs []walked
 	for _, e := range entries {
 		if e.Name == ".git" && !w.opts.noGit {
@@ -867,16 +858,7 @@ func (wk *walker) read(f walked) {
 		return
 	}
 	defer dd.Close()
-	entries, err := dd.Read(nil)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		wk.warn(fmt.Errorf("read directory %s: %w", d, err))
-	}
-	w.m.Seed(d, entries)
-	in := w.m.Dir(d)
-	prefix := d
-	if !strings.HasSuffix(prefix, string(filepath.Separator)) {
-		prefix += string(filepath.Separator)
-	}
+	entries, in, prefix := wk.list(dd, d)
 	for _, e := range entries {
 		if e.Name == ".git" && !w.opts.noGit {
 			f.git = true
@@ -895,6 +877,21 @@ func (wk *walker) read(f walked) {
 		}
 		subdirs = append(subdirs, s)
 	}
+}
+
+// list reads dd, the directory d, for a walk: its entries (the matcher
+// seeded with them), its ignore rules, and d with a trailing separator.
+func (wk *walker) list(dd *dirent.Dir, d string) ([]dirent.Entry, *Dir, string) {
+	entries, err := dd.Read(nil)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		wk.warn(fmt.Errorf("read directory %s: %w", d, err))
+	}
+	wk.w.m.Seed(d, entries)
+	prefix := d
+	if !strings.HasSuffix(prefix, string(filepath.Separator)) {
+		prefix += string(filepath.Separator)
+	}
+	return entries, wk.w.m.Dir(d), prefix
 }
 
 // openDir opens a directory for a walk: dirent.Open (a test counts).

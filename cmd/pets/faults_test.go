@@ -253,33 +253,7 @@ func (e *env) withFault(fault string, args ...string) faultKill {
 func TestFaultKillAtEveryStepOfUp(t *testing.T) {
 	e := newEnv(t)
 	e.threeServers()
-	kinds := map[string]int{}
-	for n := 1; ; n++ {
-		if n > 200 {
-			t.Fatal("pets up did not complete in 200 steps")
-		}
-		k := e.upWithFault(fmt.Sprintf("kill-at-step:%d", n))
-		if !k.killed {
-			if n < 7 {
-				t.Errorf("pets up completed after %d steps; 3 services take at least 3 forks and 3 state writes", n-1)
-			}
-			if l := e.list(); len(l) != 3 || l["a-local"].Status != "ready" || l["b-local"].Status != "ready" || l["c-local"].Status != "ready" {
-				t.Errorf("after the complete up: %+v", l)
-			}
-			t.Logf("pets up took %d steps (%v); killed after each", n-1, kinds)
-			break
-		}
-		kinds[k.kind]++
-		listed := e.list() // fails the test if the state cannot be read
-		r := e.pets("down", "--grace", "1s")
-		if r.code != 0 {
-			t.Fatalf("killed at step %d (%s), listed %+v: pets down failed:\n%s", n, k.kind, listed, r.stderr)
-		}
-		e.noStraysWithin(5*time.Second, fmt.Sprintf("killed at step %d (%s), listed %+v, then pets down", n, k.kind, listed))
-		if l := e.list(); len(l) != 0 {
-			t.Fatalf("killed at step %d (%s): still recorded after pets down: %+v", n, k.kind, l)
-		}
-	}
+	kinds := e.killAtEveryStep(nil, "up", "--grace", "1s")
 	if kinds["fork"] < 3 || kinds["state-write"] < 3 {
 		t.Errorf("killed at %v; want at least 3 forks and 3 state writes", kinds)
 	}
@@ -293,24 +267,48 @@ func TestFaultKillAtEveryStepOfUp(t *testing.T) {
 func TestFaultKillAtEveryStepOfARestart(t *testing.T) {
 	e := newEnv(t)
 	e.threeServers()
-	kinds := map[string]int{}
-	for n := 1; ; n++ {
-		if n > 200 {
-			t.Fatal("pets restart did not complete in 200 steps")
-		}
+	up := func() {
 		if r := e.pets("up", "--grace", "1s"); r.code != 0 {
 			t.Fatalf("pets up:\n%s", r.stderr)
 		}
-		k := e.withFault(fmt.Sprintf("kill-at-step:%d", n), "restart", "--grace", "1s", "a")
+	}
+	kinds := e.killAtEveryStep(up, "restart", "--grace", "1s", "a")
+	// A waiter forked ahead is forked beside the stop's writes, so which
+	// kind the N-th step is varies from run to run: most are writes.
+	if kinds["fork"] < 1 || kinds["state-write"] < 3 {
+		t.Errorf("killed at %v; want at least a fork and 3 state writes", kinds)
+	}
+	if r := e.pets("down", "--grace", "1s"); r.code != 0 {
+		t.Fatalf("pets down:\n%s", r.stderr)
+	}
+}
+
+// killAtEveryStep runs pets args (a command on the 3 servers) with
+// PETS_FAULT=kill-at-step:N for N = 1, 2, ... until it completes, after
+// before (may be nil) each time; after each kill the state is readable,
+// pets down leaves nothing running and nothing recorded. It returns how
+// many kills fell on each kind of step.
+func (e *env) killAtEveryStep(before func(), args ...string) map[string]int {
+	t := e.t
+	t.Helper()
+	kinds := map[string]int{}
+	for n := 1; ; n++ {
+		if n > 200 {
+			t.Fatalf("pets %s did not complete in 200 steps", args[0])
+		}
+		if before != nil {
+			before()
+		}
+		k := e.withFault(fmt.Sprintf("kill-at-step:%d", n), args...)
 		if !k.killed {
 			if n < 7 {
-				t.Errorf("pets restart completed after %d steps; 3 services take at least 3 forks and 3 state writes", n-1)
+				t.Errorf("pets %s completed after %d steps; 3 services take at least 3 forks and 3 state writes", args[0], n-1)
 			}
 			if l := e.list(); len(l) != 3 || l["a-local"].Status != "ready" || l["b-local"].Status != "ready" || l["c-local"].Status != "ready" {
-				t.Errorf("after the complete restart: %+v", l)
+				t.Errorf("after the complete %s: %+v", args[0], l)
 			}
-			t.Logf("pets restart took %d steps (%v); killed after each", n-1, kinds)
-			break
+			t.Logf("pets %s took %d steps (%v); killed after each", args[0], n-1, kinds)
+			return kinds
 		}
 		kinds[k.kind]++
 		listed := e.list() // fails the test if the state cannot be read
@@ -322,14 +320,6 @@ func TestFaultKillAtEveryStepOfARestart(t *testing.T) {
 		if l := e.list(); len(l) != 0 {
 			t.Fatalf("killed at step %d (%s): still recorded after pets down: %+v", n, k.kind, l)
 		}
-	}
-	// A waiter forked ahead is forked beside the stop's writes, so which
-	// kind the N-th step is varies from run to run: most are writes.
-	if kinds["fork"] < 1 || kinds["state-write"] < 3 {
-		t.Errorf("killed at %v; want at least a fork and 3 state writes", kinds)
-	}
-	if r := e.pets("down", "--grace", "1s"); r.code != 0 {
-		t.Fatalf("pets down:\n%s", r.stderr)
 	}
 }
 
