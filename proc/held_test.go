@@ -1,7 +1,7 @@
 package proc
 
 import (
-	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -11,7 +11,7 @@ func TestReleaseEncoding(t *testing.T) {
 		{Line: `echo "a b"; exec sleep 1`, Dir: ""},
 	} {
 		got, ok := decodeRelease(r.encode())
-		if !ok || got.Line != r.Line || got.Dir != r.Dir || len(got.Env) != len(r.Env) || len(r.Env) > 0 && !reflect.DeepEqual(got.Env, r.Env) {
+		if !ok || got.Line != r.Line || got.Dir != r.Dir || !slices.Equal(got.Env, r.Env) {
 			t.Errorf("decode(encode(%+v)) = %+v, %v", r, got, ok)
 		}
 	}

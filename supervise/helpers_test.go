@@ -508,7 +508,7 @@ func newHost(t *testing.T, s *Supervisor, k petsfile.Key) *host {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { logf.Close() })
-	return &host{s: s, key: k, log: logf, logStart: logf.Pos().Offset(), instance: newInstance()}
+	return &host{s: s, key: k, log: logf, logStart: logf.Pos().Offset(), instance: newInstance(), logPath: logf.Name(), logMax: logf.Max()}
 }
 
 // contains fails the test unless s contains each of want.

@@ -582,8 +582,8 @@ type host struct {
 	entered  bool            // a process was put in cgroup
 	held     *heldWaiter     // a waiter forked ahead of start() (prefork), until start() takes it
 	ahead    bool            // held is in the record that replaced the old one (recordAhead)
-	logPath  string          // the service's log, for a waiter forked before log is open
-	logMax   int64
+	logPath  string          // the service's log (log's file), known before log is open
+	logMax   int64           // its rotation size
 }
 
 // heldWaiter is a waiter prefork forked, held, in the background: p (or
@@ -601,7 +601,7 @@ type heldWaiter struct {
 // recorded: if pets dies meanwhile, the held waiter exits by itself, and a
 // waiter start() does not take is let go (dropUnused).
 func (h *host) prefork() {
-	spec, err := h.waiterSpec(proc.Spec{Env: h.env(nil)}, h.logPath, h.logMax)
+	spec, err := h.waiterSpec(proc.Spec{Env: h.env(nil)})
 	if err != nil {
 		return // start() forks, and says why it cannot
 	}
@@ -609,7 +609,7 @@ func (h *host) prefork() {
 	h.held = hw
 	go func() { // owned by h: taken by start(), or let go by dropUnused
 		defer close(hw.done)
-		hw.p, hw.err = startWaiter(spec, h.logPath)
+		hw.p, hw.err = h.startWaiter(spec)
 	}()
 }
 
@@ -686,17 +686,17 @@ func (h *host) dropUnused() {
 
 // forkWaiter forks a waiter, held, for spec, in the service's cgroup where
 // it has one.
-func (h *host) forkWaiter(spec proc.Spec, logPath string, logMax int64) (*proc.Proc, error) {
-	spec, err := h.waiterSpec(spec, logPath, logMax)
+func (h *host) forkWaiter(spec proc.Spec) (*proc.Proc, error) {
+	spec, err := h.waiterSpec(spec)
 	if err != nil {
 		return nil, err
 	}
-	return startWaiter(spec, logPath)
+	return h.startWaiter(spec)
 }
 
 // waiterSpec is spec run under a waiter (spec.Line empty: told at its
 // release), born in the service's cgroup where it has one (made now).
-func (h *host) waiterSpec(spec proc.Spec, logPath string, logMax int64) (proc.Spec, error) {
+func (h *host) waiterSpec(spec proc.Spec) (proc.Spec, error) {
 	if err := h.track(); err != nil {
 		return spec, err
 	}
@@ -704,7 +704,7 @@ func (h *host) waiterSpec(spec proc.Spec, logPath string, logMax int64) (proc.Sp
 	if err != nil {
 		return spec, err
 	}
-	spec.Wrap = waiter.Args(exe, logPath, logMax, h.s.State.Path, h.key.Name)
+	spec.Wrap = waiter.Args(exe, h.logPath, h.logMax, h.s.State.Path, h.key.Name)
 	if h.tracking == TrackCgroup {
 		spec.Cgroup = h.cgroup // born there: no move after the fork
 	}
@@ -713,8 +713,8 @@ func (h *host) waiterSpec(spec proc.Spec, logPath string, logMax int64) (proc.Sp
 
 // startWaiter forks spec's waiter, held. Its own output (a crash, a race
 // report) goes to the log directly; its command's goes through it.
-func startWaiter(spec proc.Spec, logPath string) (*proc.Proc, error) {
-	out, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+func (h *host) startWaiter(spec proc.Spec) (*proc.Proc, error) {
+	out, err := os.OpenFile(h.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open log: %w", err)
 	}
@@ -787,7 +787,7 @@ func (h *host) Start(ctx context.Context, c petsfile.Command) (petsfile.Process,
 	ahead := p != nil
 	if !ahead {
 		var err error
-		p, err = h.forkWaiter(proc.Spec{Line: c.Line, Dir: c.Dir, Env: h.env(c.Env)}, h.log.Name(), h.log.Max())
+		p, err = h.forkWaiter(proc.Spec{Line: c.Line, Dir: c.Dir, Env: h.env(c.Env)})
 		if err != nil {
 			h.dropUnusedCgroup()
 			return petsfile.Process{}, err
