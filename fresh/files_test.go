@@ -154,7 +154,7 @@ func TestLoadAnyOrder(t *testing.T) {
 		b = binary.AppendUvarint(b, uint64(st.Mode))
 		prev, prevTime = path, st.MTime
 	}
-	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli()))
 	got, err := decode(b)
 	if err != nil {
 		t.Fatal(err)
