@@ -37,8 +37,8 @@ func (t realTimer) Stop() bool          { return t.t.Stop() }
 // old, whichever comes first. The window grows with the rate at which
 // distinct files change: each event of a path that did not change in the
 // last four half-lives (see recency) adds one to a heat that halves every
-// halfLife, across batches, and the window is quiet times the heat (at
-// least quiet), up to burst. A lone save, or one file saved
+// halfLife, across batches, and the window is quiet plus heatStep (or
+// quiet, if longer) for every unit of heat above one, up to burst. A lone save, or one file saved
 // over and over, closes after quiet; a burst (a formatter, a save-all, a
 // build writing into the tree), or a stream that split once, gets a window
 // that outlasts the pauses of a busy machine. While git holds the index lock the batch stays open (up to
@@ -66,6 +66,12 @@ type debounce struct {
 // heatHalfLife is how fast the window forgets a burst. Chosen by
 // measurement: see the package doc.
 const heatHalfLife = 250 * time.Millisecond
+
+// heatStep is how much each unit of heat widens the window (at least the
+// quiet window itself): with it the window grows with a burst as fast
+// as it did when the quiet window was 5 ms, however short that is now.
+// See the package doc.
+const heatStep = 5 * time.Millisecond
 
 // gitStatus is what the git directories of the watched trees say, as the
 // loop last saw it.
@@ -123,15 +129,18 @@ func (d *debounce) maxHeat() float64 {
 	if d.quiet <= 0 || d.burst <= d.quiet {
 		return 1
 	}
-	return float64(d.burst) / float64(d.quiet)
+	return 1 + float64(d.burst-d.quiet)/float64(d.step())
 }
 
-// window is the quiet window of the open batch: quiet times the heat, at
-// least quiet and at most burst.
+// step is what each unit of heat above one adds to the window.
+func (d *debounce) step() time.Duration { return max(d.quiet, heatStep) }
+
+// window is the quiet window of the open batch: quiet plus a step for
+// every unit of heat above one, at most burst.
 func (d *debounce) window() time.Duration {
 	w := d.quiet
 	if d.heat > 1 {
-		w = time.Duration(d.heat * float64(d.quiet))
+		w += time.Duration((d.heat - 1) * float64(d.step()))
 	}
 	return min(w, max(d.burst, d.quiet))
 }

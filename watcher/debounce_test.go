@@ -99,6 +99,11 @@ func TestDebounceWindowGrowsWithHeat(t *testing.T) {
 		{"and stay there", 10 * ms, 40 * ms, 2000, 0, 40 * ms},
 		{"burst below quiet means quiet", 30 * ms, 0, 100, 0, 30 * ms},
 		{"no paths (an overflow): quiet", 10 * ms, 40 * ms, 0, 1, 10 * ms},
+		// A quiet window shorter than heatStep widens by heatStep.
+		{"short quiet, one path", 3 * ms, 50 * ms, 1, 0, 3 * ms},
+		{"short quiet, two paths: quiet + a step", 3 * ms, 50 * ms, 2, 0, 8 * ms},
+		{"short quiet, five paths", 3 * ms, 50 * ms, 5, 0, 23 * ms},
+		{"short quiet reaches burst", 3 * ms, 50 * ms, 11, 0, 50 * ms},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

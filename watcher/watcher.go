@@ -23,7 +23,7 @@ import (
 // Defaults for Options.Quiet, Options.Burst and Options.Cap, chosen by
 // measurement: see the package doc.
 const (
-	DefaultQuiet = 5 * time.Millisecond
+	DefaultQuiet = 3 * time.Millisecond
 	DefaultBurst = 50 * time.Millisecond
 	DefaultCap   = 10 * time.Second
 )
