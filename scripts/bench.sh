@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make bench: every speed figure beside its floor, one run, this machine. As
-# root on Linux the Kubernetes test cluster is brought up for the sync figure.
+# root on Linux the Kubernetes test cluster is brought up for the figures
+# that need it, after the local figures (its daemons do not run beside them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(uname -s)" = Linux ] && [ "$(id -u)" = 0 ] && [ -z "${PETS_NO_CLUSTER:-}" ]; then
@@ -9,6 +10,6 @@ if [ "$(uname -s)" = Linux ] && [ "$(id -u)" = 0 ] && [ -z "${PETS_NO_CLUSTER:-}
   if ! scripts/cluster/status.sh >/dev/null 2>&1; then
     trap 'make --no-print-directory cluster-down >/dev/null' EXIT
   fi
-  make --no-print-directory cluster-up >/dev/null
+  set -- -cluster-up "make --no-print-directory cluster-up >/dev/null" "$@"
 fi
 go run ./internal/bench "$@"

@@ -41,8 +41,9 @@ func main() {
 	pets := flag.String("pets", "bin/pets", "the pets binary to measure")
 	big := flag.Int("tree", 100_000, "files in the large tree (plus half as many in an ignored directory)")
 	only := flag.String("only", "", "measure only this figure (restart: edit to restart, one service and a 3-service chain; sync; downtime: per restart, with and without a build; build: edit to new code serving in a pod; parallel: 50 independent services and 30 dependents; burst: a 2,000-file git checkout; startup: pets up --watch phase by phase, its RSS, pets list; tree: the large tree and pets list on it; or peers: pets beside entr, reflex and air, installed for the run) beside its floor")
+	clusterUp := flag.String("cluster-up", "", "a shell command that brings the test cluster up, run after the local figures and before those that need it (scripts/bench.sh passes make cluster-up), so that the local figures are measured without a cluster's daemons running beside them")
 	flag.Parse()
-	b := &bench{n: *n, treeFiles: *big, only: *only}
+	b := &bench{n: *n, treeFiles: *big, only: *only, clusterUp: *clusterUp}
 	if err := b.run(*pets); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -57,6 +58,7 @@ type bench struct {
 	server    string
 	pets      string
 	rows      []row
+	clusterUp string // see -cluster-up
 }
 
 type row struct {
@@ -130,19 +132,8 @@ func (b *bench) run(pets string) error {
 	if err := b.burst(); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "measuring sync into a pod (if the test cluster is up)...\n")
-	if err := b.syncLatency(false); err != nil {
-		return err
-	}
-	if err := b.syncLatency(true); err != nil {
-		return err
-	}
 	fmt.Fprintf(os.Stderr, "measuring downtime per restart (announcement backend, with and without its build)...\n")
 	if err := b.downtime(); err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "measuring edit-to-new-code-serving-in-pod (build, sync, restart; if the test cluster is up)...\n")
-	if err := b.buildInPod(); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "measuring a %d-file tree...\n", b.treeFiles)
@@ -151,7 +142,43 @@ func (b *bench) run(pets string) error {
 	}
 	b.uiLag()
 
+	// The figures that need the test cluster come last: its daemons are not
+	// running while the local ones are measured, as for someone who does not
+	// use Kubernetes.
+	b.bringClusterUp()
+	fmt.Fprintf(os.Stderr, "measuring sync into a pod (if the test cluster is up)...\n")
+	if err := b.syncBoth(); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "measuring edit-to-new-code-serving-in-pod (build, sync, restart; if the test cluster is up)...\n")
+	if err := b.buildInPod(); err != nil {
+		return err
+	}
 	return b.print()
+}
+
+// bringClusterUp runs -cluster-up's command, if any. A cluster it cannot
+// bring up is noted by the figures that need it ("not measured").
+func (b *bench) bringClusterUp() {
+	if b.clusterUp == "" {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "bringing the test cluster up for the figures that need it...\n")
+	cmd := exec.Command("sh", "-c", b.clusterUp)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %s: %v (the figures that need the cluster say why they are not measured)\n", b.clusterUp, err)
+	}
+}
+
+// syncBoth measures edit-to-synced-in-pod, then with restart=True.
+func (b *bench) syncBoth() error {
+	for _, restart := range []bool{false, true} {
+		if err := b.syncLatency(restart); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // alone are the figures -only measures by themselves, each with the floors
@@ -170,7 +197,7 @@ func (b *bench) alone() map[string]func() error {
 		"peers":    b.peers,
 		"tree":     b.largeTree,
 		"downtime": b.downtime,
-		"build":    b.buildInPod,
+		"build":    func() error { b.bringClusterUp(); return b.buildInPod() },
 		"burst":    b.burst,
 		"parallel": withFork(func(fork samples) error { return b.parallel(fork.median()) }),
 		"startup":  withFork(func(fork samples) error { return b.startup(fork.median()) }),
@@ -183,14 +210,7 @@ func (b *bench) alone() map[string]func() error {
 			b.add("floor: fork+exec of the server to accepting", fork, "-", fork.median())
 			return b.restarts(inotify, fork)
 		}),
-		"sync": func() error {
-			for _, restart := range []bool{false, true} {
-				if err := b.syncLatency(restart); err != nil {
-					return err
-				}
-			}
-			return nil
-		},
+		"sync": func() error { b.bringClusterUp(); return b.syncBoth() },
 	}
 }
 
@@ -201,7 +221,11 @@ func (b *bench) print() error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.figure, r.value, r.floor, r.ratio)
 	}
 	tw.Flush()
-	fmt.Printf("(%d samples per latency; quiet window %s; %s)\n", b.n, watcher.DefaultQuiet, time.Now().Format(time.RFC3339))
+	cluster := ""
+	if b.clusterUp != "" {
+		cluster = "; the test cluster brought up after the local figures"
+	}
+	fmt.Printf("(%d samples per latency; quiet window %s; %s%s)\n", b.n, watcher.DefaultQuiet, time.Now().Format(time.RFC3339), cluster)
 	return nil
 }
 
@@ -252,7 +276,9 @@ func drain(c chan fsnotify.Event) {
 	}
 }
 
-// forkFloor: fork+exec the server and wait until its port accepts.
+// forkFloor: fork+exec the server itself (no shell: the waiter execs a
+// plain "exec PROGRAM ARGS" line directly) and wait until its port accepts,
+// probing as pets' readiness check does (every millisecond).
 func (b *bench) forkFloor() (samples, error) {
 	return sample(b.n, func() (time.Duration, error) {
 		port, err := freePort()
@@ -260,12 +286,15 @@ func (b *bench) forkFloor() (samples, error) {
 			return 0, err
 		}
 		t0 := time.Now()
-		p, err := proc.Start(proc.Spec{Line: fmt.Sprintf("exec %s --port %d", b.server, port), Dir: b.tmp})
-		if err != nil {
+		cmd := exec.Command(b.server, "--port", strconv.Itoa(port))
+		cmd.Dir = b.tmp
+		if err := cmd.Start(); err != nil {
 			return 0, err
 		}
-		defer func() { _, _ = proc.Stop(context.Background(), p.Identity, time.Second) }()
-		if err := proc.WaitTCP(context.Background(), fmt.Sprintf("127.0.0.1:%d", port), p.Done()); err != nil {
+		exited := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(exited) }()
+		defer func() { _ = cmd.Process.Kill(); <-exited }()
+		if err := proc.WaitTCP(context.Background(), fmt.Sprintf("127.0.0.1:%d", port), exited); err != nil {
 			return 0, err
 		}
 		return time.Since(t0), nil
@@ -929,7 +958,8 @@ func (b *bench) uiLag() {
 	flood := filepath.Join(b.tmp, "flood", "flood")
 	src := `package main
 
-import ("bufio"; "fmt"; "os"; "strconv"; "time")
+import (
+	"errors""bufio"; "fmt"; "os"; "strconv"; "time")
 
 func main() { // os.Args[1] lines a second, forever
 	rate, _ := strconv.Atoi(os.Args[1])
