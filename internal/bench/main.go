@@ -958,8 +958,7 @@ func (b *bench) uiLag() {
 	flood := filepath.Join(b.tmp, "flood", "flood")
 	src := `package main
 
-import (
-	"errors""bufio"; "fmt"; "os"; "strconv"; "time")
+import ("bufio"; "fmt"; "os"; "strconv"; "time")
 
 func main() { // os.Args[1] lines a second, forever
 	rate, _ := strconv.Atoi(os.Args[1])
