@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/windmilleng/pets/petsfile"
 	"github.com/windmilleng/pets/proc"
 	"github.com/windmilleng/pets/state"
 )
@@ -176,6 +177,104 @@ register("api", "local", provider)
 				if len(matches) > 0 {
 					t.Errorf("the new instance's cgroup is still there: %v", matches)
 				}
+			}
+		})
+	}
+}
+
+// Prefork forks the waiter of a first start before Up (while pets sees to
+// its state and watches): Up records and releases that waiter, and the
+// server runs as any first start's does.
+func TestPreforkedWaiterIsTheFirstStartsWaiter(t *testing.T) {
+	for _, mode := range trackingModes(t) {
+		t.Run(mode, func(t *testing.T) {
+			w := newWorld(t)
+			port := freePort(t)
+			s := w.supervisor(loadProject(t, w.dir, fmt.Sprintf(`
+def provider():
+    return service(start(%s, env={"FOO": "bar"}), "127.0.0.1", %d)
+
+register("api", "local", provider)
+`, star(serverCmd("api", port)), port)), nil)
+			s.Tracking = mode
+			s.Prefork([]petsfile.Key{apiKey})
+			var held int
+			waitFor(t, "the waiter Prefork forks", func() bool {
+				for pid := range heldWaiters(t, "api", "") {
+					held = pid
+					return true
+				}
+				return false
+			})
+			if f, err := w.state.Read(); err != nil || f.Services["api"] != nil {
+				t.Fatalf("before Up the record is %+v (%v); want none", f.Services["api"], err)
+			}
+			up(t, s, apiKey)
+			rec := w.record("api")
+			if len(rec.Procs) != 1 || rec.Procs[0].PID != held || !rec.Procs[0].Waiter {
+				t.Fatalf("recorded %+v; want the waiter %d Prefork forked", rec.Procs, held)
+			}
+			if got := answer(port); !strings.Contains(got, fmt.Sprintf("(pid %d)", rec.PID)) {
+				t.Errorf("port %d answers %q; want the server, pid %d", port, got, rec.PID)
+			}
+			env := environ(rec.PID)
+			for k, want := range map[string]string{"FOO": "bar", "PETS_SERVICE": "api", "PETS_TIER": "local", instanceVar: rec.Instance} {
+				if env[k] != want {
+					t.Errorf("the server's %s=%q; want %q", k, env[k], want)
+				}
+			}
+			if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", rec.PID)); err != nil || cwd != w.dir {
+				t.Errorf("the server runs in %q (%v); want %s", cwd, err, w.dir)
+			}
+			if mode == TrackCgroup && !strings.Contains(rec.Cgroup, rec.Instance) {
+				t.Errorf("cgroup %q is not the instance %s's", rec.Cgroup, rec.Instance)
+			}
+			if left := heldWaiters(t, "api", rec.Instance); len(left) > 0 {
+				t.Errorf("waiters left beside the one recorded: %v", left)
+			}
+		})
+	}
+}
+
+// A waiter Prefork forked that no Up takes (the service was up already, or
+// pets stopped first) is let go by DropPreforked, its cgroup removed; a
+// service that runs gets none.
+func TestPreforkedWaiterNotTakenIsLetGo(t *testing.T) {
+	for _, mode := range trackingModes(t) {
+		t.Run(mode, func(t *testing.T) {
+			w := newWorld(t)
+			port := freePort(t)
+			s := w.supervisor(loadProject(t, w.dir, servicePetsfile("api", port)), nil)
+			s.Tracking = mode
+			webKey := petsfile.Key{Name: "web", Tier: "local"}
+			s.Prefork([]petsfile.Key{webKey})
+			var instance string
+			waitFor(t, "the waiter Prefork forks", func() bool {
+				for _, inst := range heldWaiters(t, "web", "") {
+					instance = inst
+					return true
+				}
+				return false
+			})
+			s.DropPreforked()
+			waitFor(t, "the waiter let go", func() bool { return len(heldWaiters(t, "web", "")) == 0 })
+			if mode == TrackCgroup {
+				parents, err := cgroupParents(w.state.Path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, p := range parents {
+					if matches, _ := filepath.Glob(filepath.Join(p, "*"+instance+"*")); len(matches) > 0 {
+						t.Errorf("its cgroup is still there: %v", matches)
+					}
+				}
+			}
+
+			up(t, s, apiKey)
+			rec := w.record("api")
+			s.Prefork([]petsfile.Key{apiKey})
+			if left := heldWaiters(t, "api", rec.Instance); len(left) > 0 {
+				t.Errorf("Prefork of a running service forked %v", left)
 			}
 		})
 	}

@@ -81,7 +81,8 @@ type Supervisor struct {
 	WaiterPath string
 
 	mu    sync.Mutex
-	procs map[int]*proc.Proc // started by this process, by pid; guarded by mu
+	procs map[int]*proc.Proc     // started by this process, by pid; guarded by mu
+	early map[petsfile.Key]*host // Prefork's hosts, until Up takes them; guarded by mu
 }
 
 var (
@@ -238,14 +239,14 @@ func (s *Supervisor) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Val
 		return s.dryUp(ctx, k, deps)
 	}
 	t0 := time.Now()
-	maxLog, err := logfile.Max(s.LogMax)
+	h, err := s.takeEarly(k)
 	if err != nil {
 		return petsfile.Value{}, err
 	}
-	if _, err := s.trackingWanted(); err != nil {
-		return petsfile.Value{}, err
-	}
-	instance := newInstance()
+	// A waiter never released is let go, and the cgroup made for it
+	// removed, however this start ends.
+	defer h.dropUnused()
+	instance, logPath := h.instance, h.logPath
 	// The new record takes the old one's place in the same write, so that
 	// the service is never unrecorded while it restarts (pets list, pets
 	// wait and pets restart would say it is not running).
@@ -253,16 +254,11 @@ func (s *Supervisor) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Val
 		Name: k.Name, Tier: k.Tier, Petsfile: svc.File, Root: s.Project.Path, Deps: svc.Deps,
 		Status: state.Starting, Started: time.Now(), Fingerprint: s.Fingerprints[k], Instance: instance,
 	}
-	logPath := s.State.LogPath(k.Name, k.Tier)
-	h := &host{s: s, key: k, instance: instance, logPath: logPath, logMax: maxLog}
-	// A waiter never released is let go, and the cgroup made for it
-	// removed, however this start ends.
-	defer h.dropUnused()
 	if err := s.replace(ctx, k, svc, next, h); err != nil {
 		return petsfile.Value{}, err
 	}
 	stopped := time.Since(t0)
-	logf, err := logfile.Open(logPath, maxLog)
+	logf, err := logfile.Open(logPath, h.logMax)
 	if err != nil {
 		return petsfile.Value{}, err
 	}
@@ -308,12 +304,88 @@ func (s *Supervisor) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Val
 	return v, nil
 }
 
+// newHost returns the host of a new start of k: a new instance, its log.
+func (s *Supervisor) newHost(k petsfile.Key) (*host, error) {
+	maxLog, err := logfile.Max(s.LogMax)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.trackingWanted(); err != nil {
+		return nil, err
+	}
+	return &host{s: s, key: k, instance: newInstance(), logPath: s.State.LogPath(k.Name, k.Tier), logMax: maxLog}, nil
+}
+
+// takeEarly returns the host Prefork made for k, else a new one.
+func (s *Supervisor) takeEarly(k petsfile.Key) (*host, error) {
+	s.mu.Lock()
+	h := s.early[k]
+	delete(s.early, k)
+	s.mu.Unlock()
+	if h != nil {
+		return h, nil
+	}
+	return s.newHost(k)
+}
+
+// Prefork forks, in the background, the waiter of the next start of each
+// of keys that is not running, held with no command (as a restart forks
+// its next one, host.prefork), so that its fork and its runtime's start
+// overlap what pets does before it starts anything (the state, the
+// watches): Up takes it. Nothing is recorded until Up records it; if pets
+// dies first it exits by itself. DropPreforked lets go of those Up did not
+// take.
+func (s *Supervisor) Prefork(keys []petsfile.Key) {
+	if s.DryRun {
+		return
+	}
+	f, err := s.State.Read()
+	if err != nil {
+		return
+	}
+	for _, k := range keys {
+		if rec, ok := f.Services[k.Name]; ok && Alive(rec) {
+			continue // reused, or replaced (Up forks the next waiter then)
+		}
+		h, err := s.newHost(k)
+		if err != nil {
+			return // Up says why
+		}
+		h.prefork()
+		s.mu.Lock()
+		if s.early == nil {
+			s.early = map[petsfile.Key]*host{}
+		}
+		dup := s.early[k] != nil
+		if !dup {
+			s.early[k] = h
+		}
+		s.mu.Unlock()
+		if dup {
+			h.dropUnused()
+		}
+	}
+}
+
+// DropPreforked lets go of the waiters Prefork forked that no Up took (and
+// removes their cgroups).
+func (s *Supervisor) DropPreforked() {
+	s.mu.Lock()
+	early := s.early
+	s.early = nil
+	s.mu.Unlock()
+	for _, h := range early {
+		h.dropUnused()
+	}
+}
+
 // replace stops a recorded service of the same name before k starts, and
 // records next in its place. A service of that name from another Petsfile
 // that is still alive is refused. If the stop leaves its port taken, the
 // start fails (and, with KeepFailed, k is recorded as failed, saying why).
 // When a running instance that start()ed a server is stopped (a restart),
-// h forks the next waiter meanwhile (host.prefork).
+// h forks the next waiter meanwhile (host.prefork), unless Prefork forked
+// it before; the write of next records it.
 func (s *Supervisor) replace(ctx context.Context, k petsfile.Key, svc *petsfile.Service, next *state.Service, h *host) error {
 	f, err := s.State.Read()
 	if err != nil {
@@ -321,6 +393,9 @@ func (s *Supervisor) replace(ctx context.Context, k petsfile.Key, svc *petsfile.
 	}
 	rec, ok := f.Services[k.Name]
 	if !ok {
+		if h.held != nil {
+			h.recordAhead(next) // forked by Prefork
+		}
 		return s.State.Update(func(f *state.File) error {
 			f.Services[k.Name] = next
 			return nil
@@ -334,9 +409,11 @@ func (s *Supervisor) replace(ctx context.Context, k petsfile.Key, svc *petsfile.
 	} else if fp := s.Fingerprints[k]; fp != "" && rec.Fingerprint != "" && fp != rec.Fingerprint && Alive(rec) {
 		s.printf("Restarting %s: the Petsfile changed it since it started", k)
 	}
-	var settle func()
-	if Alive(rec) && slices.ContainsFunc(rec.Procs, func(p state.Proc) bool { return p.Waiter }) {
+	if h.held == nil && Alive(rec) && slices.ContainsFunc(rec.Procs, func(p state.Proc) bool { return p.Waiter }) {
 		h.prefork()
+	}
+	var settle func()
+	if h.held != nil {
 		settle = func() { h.recordAhead(next) }
 	}
 	return s.stopRecorded(ctx, rec, false, next, settle)

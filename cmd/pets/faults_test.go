@@ -247,15 +247,19 @@ func (e *env) withFault(fault string, args ...string) faultKill {
 }
 
 // kill -9 at every step of a 3-service pets up: after the N-th fork or
-// state write, for N = 1, 2, ... until up completes. After each, the state
+// state write, for N = 1, 2, ... until up completes (the first service's
+// waiter is forked, held, before pets has recorded anything). After each, the state
 // is readable, pets down stops everything (no process carrying the test's
 // marker is left) and nothing stays recorded.
 func TestFaultKillAtEveryStepOfUp(t *testing.T) {
 	e := newEnv(t)
 	e.threeServers()
 	kinds := e.killAtEveryStep(nil, "up", "--grace", "1s")
-	if kinds["fork"] < 3 || kinds["state-write"] < 3 {
-		t.Errorf("killed at %v; want at least 3 forks and 3 state writes", kinds)
+	// The first service's waiter is forked beside pets' own start-up
+	// (Supervisor.Prefork), so which kind the N-th step is varies from run
+	// to run: a kill may miss that fork.
+	if kinds["fork"] < 2 || kinds["state-write"] < 3 {
+		t.Errorf("killed at %v; want at least 2 forks and 3 state writes", kinds)
 	}
 }
 

@@ -171,6 +171,10 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 		Grace: f.grace, ReadyTimeout: f.timeout, DryRun: f.dryRun, LogMax: int64(f.logMax),
 		Fingerprints: fp, Kube: g.kube, KeepFailed: watching,
 	}
+	// The waiters of what starts first are forked now, held, while the
+	// state, the watches and the up lock are seen to.
+	sup.Prefork(firstStarts(graph))
+	defer sup.DropPreforked()
 	// Live sync needs its cluster before anything starts: a missing
 	// kubeconfig or a context that is not allowed stops here.
 	var syncer rebuild.Syncer
@@ -229,6 +233,7 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 		eng.Lock, eng.Parallel = nil, 1 // the plan is printed in order
 	}
 	values, err := eng.Up(ctx, graph)
+	sup.DropPreforked() // those of services that were up already
 	unlock()
 	if indexed != nil {
 		// The walk Started begins: its garbage (a path per file) goes
@@ -324,6 +329,18 @@ func notStarted(g *globals, kg *rebuild.KeepGoingError) map[petsfile.Key]bool {
 	}
 	fmt.Fprintf(g.stderr, "pets: %v; they start again on the next change to their files\n", kg)
 	return down
+}
+
+// firstStarts are the services of g that depend on none: those an up
+// starts first.
+func firstStarts(g *petsfile.Graph) []petsfile.Key {
+	var out []petsfile.Key
+	for _, k := range g.Order {
+		if len(g.Deps[k]) == 0 {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // warnOrphans says which running services of project's Petsfile it no
