@@ -116,19 +116,8 @@ register("api", "local", provider)
 				if rec.Status != state.Ready || rec.Instance == old.Instance || rec.Procs[0].Cmd != tc.line(port) || rec.Procs[0].Dir != w.dir {
 					t.Errorf("record %+v; want ready, a new instance, the line %q in %s", rec, tc.line(port), w.dir)
 				}
-				if got := answer(port); !strings.Contains(got, fmt.Sprintf("(pid %d)", rec.PID)) {
-					t.Errorf("port %d answers %q; want the new server, pid %d", port, got, rec.PID)
-				}
 				// The server has what a first start gives it.
-				env := environ(rec.PID)
-				for k, want := range map[string]string{"FOO": "bar", "PETS_SERVICE": "api", "PETS_TIER": "local", instanceVar: rec.Instance} {
-					if env[k] != want {
-						t.Errorf("the new server's %s=%q; want %q", k, env[k], want)
-					}
-				}
-				if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", rec.PID)); err != nil || cwd != w.dir {
-					t.Errorf("the new server runs in %q (%v); want %s", cwd, err, w.dir)
-				}
+				runsAsStarted(t, w, rec, port)
 				if tc.name == "bash" {
 					b, err := os.ReadFile(w.state.LogPath("api", "local"))
 					if err != nil {
@@ -136,11 +125,31 @@ register("api", "local", provider)
 					}
 					contains(t, "the log", string(b), fmt.Sprintf("foo=bar pwd=%s instance=%s\n", w.dir, rec.Instance))
 				}
-				if left := heldWaiters(t, "api", rec.Instance); len(left) > 0 {
-					t.Errorf("waiters left beside the new one: %v", left)
-				}
 			})
 		}
+	}
+}
+
+// runsAsStarted checks that api's server, recorded as rec, answers on port
+// with what a start gives it (FOO=bar from its env=, the PETS_* variables
+// of rec's instance, the Petsfile's directory), and that no other waiter
+// of api is left.
+func runsAsStarted(t *testing.T, w *world, rec *state.Service, port int) {
+	t.Helper()
+	if got := answer(port); !strings.Contains(got, fmt.Sprintf("(pid %d)", rec.PID)) {
+		t.Errorf("port %d answers %q; want the server, pid %d", port, got, rec.PID)
+	}
+	env := environ(rec.PID)
+	for k, want := range map[string]string{"FOO": "bar", "PETS_SERVICE": "api", "PETS_TIER": "local", instanceVar: rec.Instance} {
+		if env[k] != want {
+			t.Errorf("the server's %s=%q; want %q", k, env[k], want)
+		}
+	}
+	if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", rec.PID)); err != nil || cwd != w.dir {
+		t.Errorf("the server runs in %q (%v); want %s", cwd, err, w.dir)
+	}
+	if left := heldWaiters(t, "api", rec.Instance); len(left) > 0 {
+		t.Errorf("waiters left beside the one recorded: %v", left)
 	}
 }
 
@@ -214,23 +223,9 @@ register("api", "local", provider)
 			if len(rec.Procs) != 1 || rec.Procs[0].PID != held || !rec.Procs[0].Waiter {
 				t.Fatalf("recorded %+v; want the waiter %d Prefork forked", rec.Procs, held)
 			}
-			if got := answer(port); !strings.Contains(got, fmt.Sprintf("(pid %d)", rec.PID)) {
-				t.Errorf("port %d answers %q; want the server, pid %d", port, got, rec.PID)
-			}
-			env := environ(rec.PID)
-			for k, want := range map[string]string{"FOO": "bar", "PETS_SERVICE": "api", "PETS_TIER": "local", instanceVar: rec.Instance} {
-				if env[k] != want {
-					t.Errorf("the server's %s=%q; want %q", k, env[k], want)
-				}
-			}
-			if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", rec.PID)); err != nil || cwd != w.dir {
-				t.Errorf("the server runs in %q (%v); want %s", cwd, err, w.dir)
-			}
+			runsAsStarted(t, w, rec, port)
 			if mode == TrackCgroup && !strings.Contains(rec.Cgroup, rec.Instance) {
 				t.Errorf("cgroup %q is not the instance %s's", rec.Cgroup, rec.Instance)
-			}
-			if left := heldWaiters(t, "api", rec.Instance); len(left) > 0 {
-				t.Errorf("waiters left beside the one recorded: %v", left)
 			}
 		})
 	}
