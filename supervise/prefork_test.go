@@ -182,10 +182,7 @@ register("api", "local", provider)
 				t.Errorf("the old instance's group %v is still alive", old.Procs[0].Identity)
 			}
 			if mode == TrackCgroup {
-				matches, _ := filepath.Glob(filepath.Join(filepath.Dir(old.Cgroup), "*"+rec.Instance+"*"))
-				if len(matches) > 0 {
-					t.Errorf("the new instance's cgroup is still there: %v", matches)
-				}
+				noCgroupOf(t, w, rec.Instance)
 			}
 		})
 	}
@@ -207,14 +204,7 @@ register("api", "local", provider)
 `, star(serverCmd("api", port)), port)), nil)
 			s.Tracking = mode
 			s.Prefork([]petsfile.Key{apiKey})
-			var held int
-			waitFor(t, "the waiter Prefork forks", func() bool {
-				for pid := range heldWaiters(t, "api", "") {
-					held = pid
-					return true
-				}
-				return false
-			})
+			held, _ := preforked(t, "api")
 			if f, err := w.state.Read(); err != nil || f.Services["api"] != nil {
 				t.Fatalf("before Up the record is %+v (%v); want none", f.Services["api"], err)
 			}
@@ -243,26 +233,11 @@ func TestPreforkedWaiterNotTakenIsLetGo(t *testing.T) {
 			s.Tracking = mode
 			webKey := petsfile.Key{Name: "web", Tier: "local"}
 			s.Prefork([]petsfile.Key{webKey})
-			var instance string
-			waitFor(t, "the waiter Prefork forks", func() bool {
-				for _, inst := range heldWaiters(t, "web", "") {
-					instance = inst
-					return true
-				}
-				return false
-			})
+			_, instance := preforked(t, "web")
 			s.DropPreforked()
 			waitFor(t, "the waiter let go", func() bool { return len(heldWaiters(t, "web", "")) == 0 })
 			if mode == TrackCgroup {
-				parents, err := cgroupParents(w.state.Path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, p := range parents {
-					if matches, _ := filepath.Glob(filepath.Join(p, "*"+instance+"*")); len(matches) > 0 {
-						t.Errorf("its cgroup is still there: %v", matches)
-					}
-				}
+				noCgroupOf(t, w, instance)
 			}
 
 			up(t, s, apiKey)
@@ -272,5 +247,34 @@ func TestPreforkedWaiterNotTakenIsLetGo(t *testing.T) {
 				t.Errorf("Prefork of a running service forked %v", left)
 			}
 		})
+	}
+}
+
+// preforked waits for a held waiter of service name to exist and returns
+// its pid and instance.
+func preforked(t *testing.T, name string) (pid int, instance string) {
+	t.Helper()
+	waitFor(t, "the waiter Prefork forks", func() bool {
+		for p, inst := range heldWaiters(t, name, "") {
+			pid, instance = p, inst
+			return true
+		}
+		return false
+	})
+	return pid, instance
+}
+
+// noCgroupOf fails t if a cgroup of instance is left under w's state's
+// cgroup parents.
+func noCgroupOf(t *testing.T, w *world, instance string) {
+	t.Helper()
+	parents, err := cgroupParents(w.state.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range parents {
+		if matches, _ := filepath.Glob(filepath.Join(p, "*"+instance+"*")); len(matches) > 0 {
+			t.Errorf("the cgroup of instance %s is still there: %v", instance, matches)
+		}
 	}
 }
