@@ -240,12 +240,16 @@ func parsedOf(path string) *parsed {
 }
 
 // parse returns data as a File of the caller's own.
+// The parse itself runs outside p.mu, so that goroutines reading different
+// versions do not wait for each other; whichever pair is kept last is
+// consistent (bytes and their File), so it can only cost a later parse.
 func (p *parsed) parse(data []byte) (*File, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.f != nil && bytes.Equal(p.data, data) {
+		defer p.mu.Unlock()
 		return p.f.clone(), nil
 	}
+	p.mu.Unlock()
 	parses.Add(1)
 	f := &File{Version: 1, Services: map[string]*Service{}}
 	if err := json.Unmarshal(data, f); err != nil {
@@ -254,7 +258,10 @@ func (p *parsed) parse(data []byte) (*File, error) {
 	if f.Services == nil {
 		f.Services = map[string]*Service{}
 	}
-	p.data, p.f = bytes.Clone(data), f.clone()
+	kept := f.clone()
+	p.mu.Lock()
+	p.data, p.f = bytes.Clone(data), kept
+	p.mu.Unlock()
 	return f, nil
 }
 
