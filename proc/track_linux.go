@@ -1,10 +1,12 @@
 package proc
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io/fs"
 	"os"
+	"slices"
 	"syscall"
 	"time"
 
@@ -204,9 +206,13 @@ func (t Tracked) removeCgroup(ctx context.Context) error {
 	return RemoveCgroup(t.Cgroup)
 }
 
-// signal sends sig to each of ms (but the waiters, if skipWaiters).
+// signal sends sig to each of ms (but the waiters, if skipWaiters),
+// parents before their children, as kill(2) of a process group reaches
+// them all at once: a shell that traps TERM to clean up gets it while it
+// waits for its command, not after seeing that command die of it (bash -c
+// would then end without running its trap).
 func (t Tracked) signal(ms []member, sig syscall.Signal, skipWaiters bool) {
-	for _, m := range ms {
+	for _, m := range parentsFirst(ms) {
 		if skipWaiters && t.isWaiter(m) {
 			continue
 		}
@@ -362,4 +368,30 @@ func SignalDescendants(sig syscall.Signal) error {
 		_ = signalMember(m, sig)
 	}
 	return nil
+}
+
+// parentsFirst returns ms ordered so that no process comes after one of its
+// descendants (by depth within ms; a process whose parent cannot be read
+// counts as a root).
+func parentsFirst(ms []member) []member {
+	if len(ms) < 2 {
+		return ms
+	}
+	parent := make(map[int]int, len(ms))
+	for _, m := range ms {
+		if st, err := readStat(m.pid); err == nil {
+			parent[m.pid] = st.ppid
+		}
+	}
+	depth := make(map[int]int, len(ms))
+	for _, m := range ms {
+		d := 0
+		for p, ok := parent[m.pid]; ok && d < len(ms); p, ok = parent[p] {
+			d++
+		}
+		depth[m.pid] = d
+	}
+	out := slices.Clone(ms)
+	slices.SortStableFunc(out, func(a, b member) int { return cmp.Compare(depth[a.pid], depth[b.pid]) })
+	return out
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -182,6 +183,48 @@ func TestSignalMemberSparesReusedPID(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-p.Done()
+}
+
+// A shell and the commands it waits for are signalled shell first, however
+// they were listed: a shell that sees its command die before it gets the
+// signal itself ends without running its trap.
+func TestSignalReachesParentsFirst(t *testing.T) {
+	p := startT(t, "sleep 1000 & (sleep 1000 & wait) & wait", nil)
+	var ms []member
+	waitFor(t, func() bool {
+		pids, err := Tree("", []int{p.PID})
+		ms = withStart(pids)
+		return err == nil && len(ms) == 4 // bash, sleep, subshell, its sleep
+	})
+	depth := func(pid int) int {
+		d := 0
+		for pid != p.PID && d < 10 {
+			st, err := readStat(pid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pid, d = st.ppid, d+1
+		}
+		return d
+	}
+	for i := range 20 {
+		in := slices.Clone(ms)
+		if i == 0 {
+			slices.Reverse(in)
+		} else {
+			rand.Shuffle(len(in), func(a, b int) { in[a], in[b] = in[b], in[a] })
+		}
+		out := parentsFirst(in)
+		if len(out) != len(in) {
+			t.Fatalf("parentsFirst(%v) = %v", in, out)
+		}
+		for j := 1; j < len(out); j++ {
+			if depth(out[j-1].pid) > depth(out[j].pid) {
+				t.Fatalf("parentsFirst(%v) = %v: pid %d (depth %d) before pid %d (depth %d)",
+					in, out, out[j-1].pid, depth(out[j-1].pid), out[j].pid, depth(out[j].pid))
+			}
+		}
+	}
 }
 
 // A held process with Spec.Cgroup is born in the cgroup: it is a member
