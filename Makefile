@@ -6,6 +6,7 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN := bin/pets
 DEMO := examples/announcement/Petsfile
 
+.DEFAULT_GOAL := help
 include cluster.mk
 
 .PHONY: help build test unit crossbuild lint bench bench-peers demo demo-down clean
