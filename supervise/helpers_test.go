@@ -507,8 +507,12 @@ func newHost(t *testing.T, s *Supervisor, k petsfile.Key) *host {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { logf.Close() })
-	return &host{s: s, key: k, log: logf, logStart: logf.Pos().Offset(), instance: newInstance(), logPath: logf.Name(), logMax: logf.Max()}
+	h := &host{s: s, key: k, log: logf, logStart: logf.Pos().Offset(), instance: newInstance(), logPath: logf.Name(), logMax: logf.Max()}
+	t.Cleanup(func() {
+		_ = h.awaitRecords() // as Up does: no write after the test
+		logf.Close()
+	})
+	return h
 }
 
 // contains fails the test unless s contains each of want.

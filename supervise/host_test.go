@@ -76,7 +76,11 @@ func TestStartRecordsProcessBeforeItRuns(t *testing.T) {
 		t.Fatal(r.err)
 	}
 	// The held process is the command's waiter; Start returns the command's
-	// pid, which the record names beside the waiter's once it reported it.
+	// pid, which the record names beside the waiter's once it reported it
+	// (written while the provider goes on: Up waits for it).
+	if err := h.awaitRecords(); err != nil {
+		t.Fatal(err)
+	}
 	if final, ok := findProc(w.record("api"), r.p.PID); !ok || final.PID != held || final.Child.PID != r.p.PID {
 		t.Errorf("Start returned pid %d; the held waiter was %d; recorded %+v", r.p.PID, held, final)
 	}
@@ -107,7 +111,11 @@ func TestStartRecordOutlivesTheCall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Another pets reading the same state directory finds it, alive.
+	// Another pets reading the same state directory finds it, alive, once
+	// its pid is written (Up waits for that before it says ready).
+	if err := h.awaitRecords(); err != nil {
+		t.Fatal(err)
+	}
 	other, err := state.Open(w.state.Path)
 	if err != nil {
 		t.Fatal(err)

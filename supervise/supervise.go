@@ -269,6 +269,9 @@ func (s *Supervisor) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Val
 	h.log, h.logStart = logf, logf.Pos().Offset()
 	v, err := s.Project.Provide(ctx, k, deps, h)
 	h.dropUnused()
+	if rerr := h.awaitRecords(); err == nil {
+		err = rerr
+	}
 	if err == nil {
 		err = s.State.Update(func(f *state.File) error {
 			rec, ok := f.Services[k.Name]
@@ -661,6 +664,9 @@ type host struct {
 	ahead    bool            // held is in the record that replaced the old one (recordAhead)
 	logPath  string          // the service's log (log's file), known before log is open
 	logMax   int64           // its rotation size
+	// recording are the writes of its commands' pids that start() began
+	// and awaitRecords has not waited for.
+	recording []chan error
 }
 
 // heldWaiter is a waiter prefork forked, held, in the background: p (or
@@ -740,6 +746,17 @@ func (h *host) recordedAhead(id proc.Identity) bool {
 	}
 	rec, ok := f.Services[h.key.Name]
 	return ok && rec.Instance == h.instance && slices.ContainsFunc(rec.Procs, func(p state.Proc) bool { return p.Identity == id })
+}
+
+// awaitRecords waits for the writes of the commands' pids that start()
+// began, and returns what failed.
+func (h *host) awaitRecords() error {
+	var errs []error
+	for _, done := range h.recording {
+		errs = append(errs, <-done)
+	}
+	h.recording = nil
+	return errors.Join(errs...)
 }
 
 // dropUnused lets go of a waiter prefork forked that start() did not take
@@ -927,21 +944,25 @@ func (h *host) Start(ctx context.Context, c petsfile.Command) (petsfile.Process,
 	h.s.mu.Lock()
 	h.s.procs[child.PID] = p
 	h.s.mu.Unlock()
-	err = h.s.State.Update(func(f *state.File) error {
-		if rec, ok := f.Services[h.key.Name]; ok {
-			for i := range rec.Procs {
-				if rec.Procs[i].Identity == p.Identity {
-					// Its command too, for a waiter recorded before it
-					// was known (recordAhead).
-					rec.Procs[i].Child, rec.Procs[i].Cmd, rec.Procs[i].Dir = child, c.Line, c.Dir
+	// The child is recorded while the provider waits for it to be ready
+	// (Up waits for the write before it records the service ready): the
+	// waiter, recorded already, is what finds and stops its tree.
+	done := make(chan error, 1)
+	h.recording = append(h.recording, done)
+	go func() { // awaited by awaitRecords
+		done <- h.s.State.Update(func(f *state.File) error {
+			if rec, ok := f.Services[h.key.Name]; ok {
+				for i := range rec.Procs {
+					if rec.Procs[i].Identity == p.Identity {
+						// Its command too, for a waiter recorded before it
+						// was known (recordAhead).
+						rec.Procs[i].Child, rec.Procs[i].Cmd, rec.Procs[i].Dir = child, c.Line, c.Dir
+					}
 				}
 			}
-		}
-		return nil
-	})
-	if err != nil {
-		return petsfile.Process{}, err
-	}
+			return nil
+		})
+	}()
 	h.s.printf("Pets ran %q", c.Line)
 	return petsfile.Process{PID: child.PID}, nil
 }
