@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/windmilleng/pets/events"
@@ -183,17 +184,21 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 			return fmt.Errorf("live sync: %w", err)
 		}
 	}
-	sink, w, err := upOutput(g, dir, f, names, with, watching, project, graph)
-	if err != nil {
-		return err
+	sink, w, listened := upOutput(g, dir, f, names, with, watching, project, graph)
+	// Watching, w takes requests and claims the services in the background
+	// while the up lock is taken and the files watched; listened waits for
+	// it, once, before anything starts or w closes.
+	closeWatch := func() {
+		if w != nil {
+			_ = listened()
+			w.close()
+		}
 	}
 	unlock := func() {}
 	if !f.dryRun {
 		unlock, err = dir.LockUp(ctx, func() { fmt.Fprintln(g.stderr, "Waiting for another `pets up` to finish...") })
 		if err != nil {
-			if w != nil {
-				w.close()
-			}
+			closeWatch()
 			return err
 		}
 	}
@@ -213,9 +218,12 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 	if watching {
 		since := time.Now()
 		sess, err = w.begin(project, rebuild.Config{Graph: graph, Runner: sup, Syncer: syncer, Stamps: stamps}, false, true)
+		if err == nil {
+			err = listened()
+		}
 		if err != nil {
 			unlock()
-			w.close()
+			closeWatch()
 			return err
 		}
 		if stamper != nil {
@@ -258,9 +266,7 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 		err = nil
 	}
 	if err != nil {
-		if w != nil {
-			w.close()
-		}
+		closeWatch()
 		var ue *rebuild.UpError
 		if errors.As(err, &ue) && ctx.Err() != nil {
 			return fmt.Errorf("interrupted while starting %s; stopped what this command started", ue.Key)
@@ -283,8 +289,10 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 // upOutput is where up's events go: the watch session's printer and
 // sink when watching (which refuses, before anything starts, services
 // another pets watches, and streams their logs from before the first
-// start), else a printer of its own; w is nil unless watching.
-func upOutput(g *globals, dir *state.Dir, f *upFlags, names []string, with map[string]string, watching bool, project *petsfile.Project, graph *petsfile.Graph) (*eventSink, *watch, error) {
+// start), else a printer of its own; w is nil unless watching. Watching,
+// listened waits for w's listen (watch.listening) and says whether it
+// failed, the same each time; else it returns nil.
+func upOutput(g *globals, dir *state.Dir, f *upFlags, names []string, with map[string]string, watching bool, project *petsfile.Project, graph *petsfile.Graph) (sink *eventSink, w *watch, listened func() error) {
 	if !watching {
 		p := newPrinter(g.stderr)
 		p.dry = f.dryRun
@@ -293,13 +301,10 @@ func upOutput(g *globals, dir *state.Dir, f *upFlags, names []string, with map[s
 		}
 		return g.events(dir, "up", p), nil, nil
 	}
-	w := g.newWatch(dir, f, &watchSpec{names: names, tier: f.tier, with: with})
+	w = g.newWatch(dir, f, &watchSpec{names: names, tier: f.tier, with: with})
 	w.printer.keepGoing = true
-	if err := w.listen(project, graph); err != nil {
-		return nil, nil, err
-	}
 	w.follower = supervise.FollowLogs(logFiles(dir, graph), g.logOut(), useColor(g, f.watchOpts.color))
-	return w.sink, w, nil
+	return w.sink, w, sync.OnceValue(w.listening(project, graph))
 }
 
 // printHosts prints each service started, with its address, on stdout.
