@@ -248,28 +248,26 @@ type watch struct {
 // pets as the watcher of graph's services; another pets watching one of
 // them is refused.
 func (w *watch) listen(project *petsfile.Project, graph *petsfile.Graph) error {
-	return w.listening(project, graph)()
+	if err := w.listening(project, graph)(); err != nil {
+		return err
+	}
+	w.startUI(graph)
+	return nil
 }
 
-// listening is listen in the background: its socket and its claim (a
-// state write) take about as long as the watch walk of a small project,
-// which pets up goes on with meanwhile. The returned func waits for it and
-// then starts the status page (whose events go through w.sink); nothing
-// may start before it has returned nil.
+// listening is listen in the background, but for the status page (which
+// pets up starts once its first start is done: w.startUI): its socket and
+// its claim (a state write) take about as long as the watch walk of a
+// small project, which pets up goes on with meanwhile. The returned func
+// waits for it; nothing may start before it has returned nil.
 func (w *watch) listening(project *petsfile.Project, graph *petsfile.Graph) func() error {
 	w.requests = make(chan rebuild.Request)
 	done := make(chan error, 1)
 	go func() { done <- w.bindAndClaim(project, graph) }() // awaited by the func returned
-	return func() error {
-		if err := <-done; err != nil {
-			return err
-		}
-		w.startUI(graph)
-		return nil
-	}
+	return func() error { return <-done }
 }
 
-// bindAndClaim is listen but for the status page.
+// bindAndClaim is listen but for the status page, in the foreground.
 func (w *watch) bindAndClaim(project *petsfile.Project, graph *petsfile.Graph) error {
 	srv, err := control.Listen(w.dir.Path, control.HandlerFunc(w.serve))
 	if err != nil {
