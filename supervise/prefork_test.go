@@ -188,6 +188,44 @@ register("api", "local", provider)
 	}
 }
 
+// A restart whose provider calls run() before start(), while the next
+// waiter is forked ahead in the background: run() runs in the new
+// instance, and the restarted server runs as any start's does, in the
+// cgroup made for it, with no waiter left over.
+func TestRestartWithRunBeforeStart(t *testing.T) {
+	for _, mode := range trackingModes(t) {
+		t.Run(mode, func(t *testing.T) {
+			w := newWorld(t)
+			port := freePort(t)
+			s := w.supervisor(loadProject(t, w.dir, fmt.Sprintf(`
+def provider():
+    run("echo ran >> runs")
+    return service(start(%s, env={"FOO": "bar"}), "127.0.0.1", %d)
+
+register("api", "local", provider)
+`, star(serverCmd("api", port)), port)), nil)
+			s.Tracking = mode
+			up(t, s, apiKey)
+			old := w.record("api")
+			up(t, s, apiKey)
+			rec := w.record("api")
+			if rec.Instance == old.Instance || len(rec.Procs) != 1 {
+				t.Fatalf("after the restart: %+v; want a new instance with one process", rec)
+			}
+			runsAsStarted(t, w, rec, port)
+			if b, _ := os.ReadFile(filepath.Join(w.dir, "runs")); string(b) != "ran\nran\n" {
+				t.Errorf("run() ran %q; want twice", b)
+			}
+			if mode == TrackCgroup && !strings.Contains(rec.Cgroup, rec.Instance) {
+				t.Errorf("cgroup %q is not the instance %s's", rec.Cgroup, rec.Instance)
+			}
+			if left := heldWaiters(t, "api", rec.Instance); len(left) > 0 {
+				t.Errorf("waiters left beside the one recorded: %v", left)
+			}
+		})
+	}
+}
+
 // Prefork forks the waiter of a first start before Up (while pets sees to
 // its state and watches): Up records and releases that waiter, and the
 // server runs as any first start's does.

@@ -683,17 +683,32 @@ type heldWaiter struct {
 // start overlap the old instance's stop rather than follow it. Nothing is
 // recorded: if pets dies meanwhile, the held waiter exits by itself, and a
 // waiter start() does not take is let go (dropUnused).
+//
+// Its cgroup is made in the background too (h.track: a restart's SIGTERM
+// waits for nothing of it), so h's tracking fields are prefork's until
+// hw.done is closed: whatever reads them waits for that (takeHeld,
+// recordAhead, settleHeld).
 func (h *host) prefork() {
-	spec, err := h.waiterSpec(proc.Spec{Env: h.env(nil)})
-	if err != nil {
-		return // start() forks, and says why it cannot
-	}
 	hw := &heldWaiter{done: make(chan struct{})}
 	h.held = hw
+	env := h.env(nil)
 	go func() { // owned by h: taken by start(), or let go by dropUnused
 		defer close(hw.done)
+		spec, err := h.waiterSpec(proc.Spec{Env: env})
+		if err != nil {
+			hw.err = err // start() forks itself, and says why it cannot
+			return
+		}
 		hw.p, hw.err = h.startWaiter(spec)
 	}()
+}
+
+// settleHeld waits until the waiter prefork forks (if any) is forked, or
+// its fork failed, leaving it held for start().
+func (h *host) settleHeld() {
+	if hw := h.held; hw != nil {
+		<-hw.done
+	}
 }
 
 // recordAhead adds the waiter prefork forked, if it is forked by now, to
@@ -969,6 +984,7 @@ func (h *host) Start(ctx context.Context, c petsfile.Command) (petsfile.Process,
 
 func (h *host) Run(ctx context.Context, c petsfile.Command) error {
 	h.forking()
+	h.settleHeld() // its cgroup is the prefork's to make
 	if err := h.track(); err != nil {
 		return err
 	}
