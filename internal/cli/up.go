@@ -165,6 +165,16 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 	if err != nil {
 		return err
 	}
+	sink, w, listened := upOutput(g, dir, f, names, with, watching, project, graph)
+	// Watching, w takes requests and claims the services in the background
+	// while the rest is seen to (the state, the up lock, the watches);
+	// listened waits for it, once, before anything starts or w closes.
+	closeWatch := func() {
+		if w != nil {
+			_ = listened()
+			w.close()
+		}
+	}
 	warnOrphans(g, dir, project)
 	fp := project.Fingerprints(ctx, graph)
 	sup := &supervise.Supervisor{
@@ -181,17 +191,8 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 	var syncer rebuild.Syncer
 	if !f.dryRun {
 		if syncer, err = g.newSyncer(g.stderr, project, graph); err != nil {
+			closeWatch()
 			return fmt.Errorf("live sync: %w", err)
-		}
-	}
-	sink, w, listened := upOutput(g, dir, f, names, with, watching, project, graph)
-	// Watching, w takes requests and claims the services in the background
-	// while the up lock is taken and the files watched; listened waits for
-	// it, once, before anything starts or w closes.
-	closeWatch := func() {
-		if w != nil {
-			_ = listened()
-			w.close()
 		}
 	}
 	unlock := func() {}
