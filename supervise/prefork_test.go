@@ -73,13 +73,7 @@ func TestRestartForksTheNextWaiterWhileTheOldStops(t *testing.T) {
 			t.Run(mode+"/"+tc.name, func(t *testing.T) {
 				w := newWorld(t)
 				port := freePort(t)
-				project := loadProject(t, w.dir, fmt.Sprintf(`
-def provider():
-    return service(start(%s, env={"FOO": "bar"}), "127.0.0.1", %d)
-
-register("api", "local", provider)
-`, star(tc.line(port)), port))
-				s := w.supervisor(project, nil)
+				s := w.supervisor(fooProject(t, w, "", tc.line(port), port), nil)
 				s.Tracking = mode
 				// The server ignores SIGTERM: its stop lasts the grace
 				// period, then SIGKILL.
@@ -128,6 +122,19 @@ register("api", "local", provider)
 			})
 		}
 	}
+}
+
+// fooProject loads a Petsfile whose api-local provider runs first (lines of
+// Starlark, may be "") and then start()s line with FOO=bar, ready on port:
+// what runsAsStarted checks.
+func fooProject(t *testing.T, w *world, first, line string, port int) *petsfile.Project {
+	t.Helper()
+	return loadProject(t, w.dir, fmt.Sprintf(`
+def provider():
+%s    return service(start(%s, env={"FOO": "bar"}), "127.0.0.1", %d)
+
+register("api", "local", provider)
+`, first, star(line), port))
 }
 
 // runsAsStarted checks that api's server, recorded as rec, answers on port
@@ -197,13 +204,7 @@ func TestRestartWithRunBeforeStart(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			w := newWorld(t)
 			port := freePort(t)
-			s := w.supervisor(loadProject(t, w.dir, fmt.Sprintf(`
-def provider():
-    run("echo ran >> runs")
-    return service(start(%s, env={"FOO": "bar"}), "127.0.0.1", %d)
-
-register("api", "local", provider)
-`, star(serverCmd("api", port)), port)), nil)
+			s := w.supervisor(fooProject(t, w, `    run("echo ran >> runs")`+"\n", serverCmd("api", port), port), nil)
 			s.Tracking = mode
 			up(t, s, apiKey)
 			old := w.record("api")
@@ -234,12 +235,7 @@ func TestPreforkedWaiterIsTheFirstStartsWaiter(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			w := newWorld(t)
 			port := freePort(t)
-			s := w.supervisor(loadProject(t, w.dir, fmt.Sprintf(`
-def provider():
-    return service(start(%s, env={"FOO": "bar"}), "127.0.0.1", %d)
-
-register("api", "local", provider)
-`, star(serverCmd("api", port)), port)), nil)
+			s := w.supervisor(fooProject(t, w, "", serverCmd("api", port), port), nil)
 			s.Tracking = mode
 			s.Prefork([]petsfile.Key{apiKey})
 			held, _ := preforked(t, "api")
