@@ -223,8 +223,8 @@ type watch struct {
 	server   *control.Server
 	petsfile string
 	requests chan rebuild.Request
-	// ui is the status page (nil: none); uiDone is closed once its start,
-	// on its own goroutine, has ended.
+	// ui is the status page (nil: none); uiDone is closed once the pruning
+	// of older pets' page tokens, on its own goroutine, has ended.
 	ui     *ui.Server
 	uiDone chan struct{}
 	// closers close the file watchers begin started, in reverse.
@@ -336,10 +336,11 @@ func (w *watch) close() {
 	}
 }
 
-// startUI starts the status page (unless --ui-port 0) on its own
-// goroutine, so that it never delays a service's start; its events flow
-// from now on. Once it listens, the record says where, and the banner
-// does.
+// startUI starts the status page (unless --ui-port 0): its events flow
+// from now on. It returns once the page listens and the record says where
+// (pets ui, run as soon as the "Watching" line is out, finds it; pets up
+// calls it after the first start, which it must not delay), and the
+// banner says so.
 func (w *watch) startUI(graph *petsfile.Graph) {
 	if w.wf.uiPort == 0 {
 		return
@@ -357,19 +358,21 @@ func (w *watch) startUI(graph *petsfile.Graph) {
 		fmt.Fprintf(w.g.stderr, "pets: no status page: %v\n", err)
 		return
 	}
-	w.ui, w.uiDone = srv, make(chan struct{})
+	w.ui = srv
 	w.sink.next = events.Tee{w.sink.next, uiBanner{w}, srv}
+	if err := srv.Start(); err != nil {
+		fmt.Fprintf(w.g.stderr, "pets: no status page: %v\n", err)
+		return
+	}
+	// Ready-in times of the services started before this pets (and, for
+	// pets up, by it: the page starts after them).
+	if evs, err := w.dir.RecentEvents(500); err == nil {
+		srv.Seed(evs)
+	}
+	w.uiStarted(srv.URL())
+	w.uiDone = make(chan struct{})
 	go func() { // owned by w: close waits for it
 		defer close(w.uiDone)
-		if err := srv.Start(); err != nil {
-			fmt.Fprintf(w.g.stderr, "pets: no status page: %v\n", err)
-			return
-		}
-		// Ready-in times of the services started before this pets.
-		if evs, err := w.dir.RecentEvents(500); err == nil {
-			srv.Seed(evs)
-		}
-		w.uiStarted(srv.URL())
 		w.pruneUITokens()
 	}()
 }
