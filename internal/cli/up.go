@@ -297,7 +297,7 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 // another pets watches, and streams their logs from before the first
 // start), else a printer of its own; w is nil unless watching. Watching,
 // listened waits for w's listen (watch.listening) and says whether it
-// failed, the same each time; else it returns nil.
+// failed, the same each time; else it is nil.
 func upOutput(g *globals, dir *state.Dir, f *upFlags, names []string, with map[string]string, watching bool, project *petsfile.Project, graph *petsfile.Graph) (sink *eventSink, w *watch, listened func() error) {
 	if !watching {
 		p := newPrinter(g.stderr)
