@@ -313,6 +313,7 @@ func Group(pid int) (int, error) {
 type stat struct {
 	state      string
 	ppid, pgrp int
+	start      uint64 // field 22, as startTime reads it (0: not there)
 }
 
 func readStat(pid int) (stat, error) {
@@ -333,7 +334,11 @@ func readStat(pid int) (stat, error) {
 	if err1 != nil || err2 != nil {
 		return stat{}, fmt.Errorf("parse /proc/%d/stat", pid)
 	}
-	return stat{state: string(f[0]), ppid: ppid, pgrp: pgrp}, nil
+	st := stat{state: string(f[0]), ppid: ppid, pgrp: pgrp}
+	if len(f) >= 20 {
+		st.start, _ = strconv.ParseUint(string(f[19]), 10, 64)
+	}
+	return st, nil
 }
 
 func allPIDs() ([]int, error) {

@@ -18,6 +18,7 @@ type Tracked struct {
 type member struct {
 	pid   int
 	start uint64
+	ppid  int // its parent when it was found (Linux; 0 elsewhere)
 }
 
 // isWaiter reports whether m is one of t's waiters.

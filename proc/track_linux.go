@@ -110,7 +110,8 @@ func (t Tracked) liveGroups() []int {
 	return out
 }
 
-// withStart pairs each live (not zombie) process with its start time.
+// withStart pairs each live (not zombie) process with its start time and
+// its parent, from one read of its /proc/PID/stat.
 func withStart(pids []int) []member {
 	out := make([]member, 0, len(pids))
 	self := os.Getpid()
@@ -118,8 +119,8 @@ func withStart(pids []int) []member {
 		if pid == self {
 			continue
 		}
-		if st, err := startTime(pid, false); err == nil {
-			out = append(out, member{pid, st})
+		if st, err := readStat(pid); err == nil && st.start != 0 && st.state != "Z" && st.state != "X" {
+			out = append(out, member{pid: pid, start: st.start, ppid: st.ppid})
 		}
 	}
 	return out
@@ -371,17 +372,14 @@ func SignalDescendants(sig syscall.Signal) error {
 }
 
 // parentsFirst returns ms ordered so that no process comes after one of its
-// descendants (by depth within ms; a process whose parent cannot be read
-// counts as a root).
+// descendants (by depth within ms, from the parents withStart read).
 func parentsFirst(ms []member) []member {
 	if len(ms) < 2 {
 		return ms
 	}
 	parent := make(map[int]int, len(ms))
 	for _, m := range ms {
-		if st, err := readStat(m.pid); err == nil {
-			parent[m.pid] = st.ppid
-		}
+		parent[m.pid] = m.ppid
 	}
 	depth := make(map[int]int, len(ms))
 	for _, m := range ms {

@@ -172,14 +172,14 @@ func TestStopTrackedByEnvironment(t *testing.T) {
 
 func TestSignalMemberSparesReusedPID(t *testing.T) {
 	p := startT(t, "exec sleep 1000", nil)
-	if err := signalMember(member{p.PID, p.Start - 1}, syscall.SIGKILL); err != nil {
+	if err := signalMember(member{pid: p.PID, start: p.Start - 1}, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(20 * time.Millisecond)
 	if !Alive(p.Identity) {
 		t.Error("a process with another start time than the one found was signalled")
 	}
-	if err := signalMember(member{p.PID, p.Start}, syscall.SIGKILL); err != nil {
+	if err := signalMember(member{pid: p.PID, start: p.Start}, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	<-p.Done()

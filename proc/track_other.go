@@ -31,11 +31,11 @@ func StopTracked(ctx context.Context, t Tracked, grace time.Duration) (Stopped, 
 	// other group is (its command's is not recorded yet).
 	others := false
 	for _, g := range live {
-		others = others || !t.isWaiter(member{g.PID, g.Start})
+		others = others || !t.isWaiter(member{pid: g.PID, start: g.Start})
 	}
 	for _, g := range live {
 		switch {
-		case !t.isWaiter(member{g.PID, g.Start}):
+		case !t.isWaiter(member{pid: g.PID, start: g.Start}):
 			_ = signalGroup(g.PID, sigTerm)
 		case !others && Alive(g):
 			_ = signalOne(g.PID, sigTerm)
