@@ -8,7 +8,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/windmilleng/pets/state"
 )
@@ -58,5 +61,51 @@ func TestWaiterBinary(t *testing.T) {
 			t.Errorf("%s up: a-local is %q", tc.pets, l.Status)
 		}
 		e.mustPets("down")
+	}
+}
+
+// TestServiceDiesWithItsWaiter: a waiter killed outright (SIGKILL: no
+// chance to pass anything on) takes its command with it (Pdeathsig, tied
+// to the thread of the waiter that forked the command, which must live as
+// long as the waiter does).
+func TestServiceDiesWithItsWaiter(t *testing.T) {
+	e := newEnv(t)
+	port := freePort(t)
+	e.write("Petsfile", `register("a", "local", lambda: service(start("exec $PETSERVER --name a --port `+strconv.Itoa(port)+`"), "127.0.0.1", `+strconv.Itoa(port)+`))`+"\n")
+	e.mustPets("up")
+	var f state.File
+	b, err := os.ReadFile(filepath.Join(e.home, "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	svc := f.Services["a"]
+	if svc == nil || len(svc.Procs) != 1 || !svc.Procs[0].Waiter || svc.Procs[0].Child.PID == 0 {
+		t.Fatalf("the record holds %+v; want one waiter with its command", svc)
+	}
+	child := svc.Procs[0].Child.PID
+	fd, err := unix.PidfdOpen(child, 0)
+	if err != nil {
+		t.Fatalf("pidfd of the command (pid %d): %v", child, err)
+	}
+	defer unix.Close(fd)
+	if err := syscall.Kill(svc.Procs[0].PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, 10_000)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			t.Fatalf("the command (pid %d) still runs 10s after its waiter was killed", child)
+		}
+		break
 	}
 }
