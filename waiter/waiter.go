@@ -104,12 +104,6 @@ func Args(program, logPath string, logMax int64, stateDir, service string) []str
 // returns the exit status to end with (having re-raised the signal its
 // command died of, where it could).
 func Run(args []string) int {
-	// One P: the waiter mostly waits, and with more Go starts more threads
-	// (7 to 10 here) to spin, park and wake. With this and no goroutine
-	// locked to its thread (see run), a waiter's life (fork, release, its
-	// command killed, exit) took 6.9-8.1 ms of CPU instead of 8.0-10.3,
-	// and its exit came 0.1-0.7 ms sooner (3 interleaved runs of 100).
-	runtime.GOMAXPROCS(1)
 	// Default dispositions until released: a held waiter that pets stops
 	// ends at once. (pets' main catches SIGINT and SIGTERM.)
 	if len(relayed) > 0 {
@@ -229,11 +223,9 @@ type exited struct {
 }
 
 func (w *waiter) run(line string) int {
-	// The child dies with the thread that forked it (Pdeathsig). Go ends a
-	// thread before its process only when a goroutine locked to it
-	// returns, and nothing here locks one: whichever thread forks stays
-	// until the waiter exits. (Locking this goroutine to it cost a thread
-	// handoff each time the goroutine blocked and woke.)
+	// The child dies with the thread that forked it (Pdeathsig): this one,
+	// which stays until the process exits.
+	runtime.LockOSThread()
 	subreaper := becomeSubreaper() == nil
 	r, wr, err := os.Pipe()
 	if err != nil {

@@ -28,26 +28,13 @@ func TestWaiterBinary(t *testing.T) {
 		{alone, alone, "waiter"},
 	} {
 		e := newEnv(t)
-		port := freePort(t)
-		e.write("Petsfile", `register("a", "local", lambda: service(start("exec $PETSERVER --name a --port `+strconv.Itoa(port)+`"), "127.0.0.1", `+strconv.Itoa(port)+`))`+"\n")
+		e.oneServer()
 		cmd := e.cmd("up")
 		cmd.Path, cmd.Args[0] = tc.pets, tc.pets
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("%s up: %v\n%s", tc.pets, err, out)
 		}
-		var f state.File
-		b, err := os.ReadFile(filepath.Join(e.home, "state.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal(b, &f); err != nil {
-			t.Fatal(err)
-		}
-		svc := f.Services["a"]
-		if svc == nil || len(svc.Procs) != 1 || !svc.Procs[0].Waiter {
-			t.Fatalf("%s up: the record holds %+v; want one waiter", tc.pets, svc)
-		}
-		w := svc.Procs[0].PID
+		w := e.waiterOf("a").PID
 		exe, err := os.Readlink("/proc/" + strconv.Itoa(w) + "/exe")
 		if err != nil {
 			t.Fatal(err)
@@ -70,28 +57,19 @@ func TestWaiterBinary(t *testing.T) {
 // long as the waiter does).
 func TestServiceDiesWithItsWaiter(t *testing.T) {
 	e := newEnv(t)
-	port := freePort(t)
-	e.write("Petsfile", `register("a", "local", lambda: service(start("exec $PETSERVER --name a --port `+strconv.Itoa(port)+`"), "127.0.0.1", `+strconv.Itoa(port)+`))`+"\n")
+	e.oneServer()
 	e.mustPets("up")
-	var f state.File
-	b, err := os.ReadFile(filepath.Join(e.home, "state.json"))
-	if err != nil {
-		t.Fatal(err)
+	w := e.waiterOf("a")
+	child := w.Child.PID
+	if child == 0 {
+		t.Fatalf("the record's waiter %+v has no command recorded", w)
 	}
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatal(err)
-	}
-	svc := f.Services["a"]
-	if svc == nil || len(svc.Procs) != 1 || !svc.Procs[0].Waiter || svc.Procs[0].Child.PID == 0 {
-		t.Fatalf("the record holds %+v; want one waiter with its command", svc)
-	}
-	child := svc.Procs[0].Child.PID
 	fd, err := unix.PidfdOpen(child, 0)
 	if err != nil {
 		t.Fatalf("pidfd of the command (pid %d): %v", child, err)
 	}
 	defer unix.Close(fd)
-	if err := syscall.Kill(svc.Procs[0].PID, syscall.SIGKILL); err != nil {
+	if err := syscall.Kill(w.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
@@ -108,4 +86,28 @@ func TestServiceDiesWithItsWaiter(t *testing.T) {
 		}
 		break
 	}
+}
+
+// oneServer writes a Petsfile of one service, a, a petserver.
+func (e *env) oneServer() {
+	port := strconv.Itoa(freePort(e.t))
+	e.write("Petsfile", `register("a", "local", lambda: service(start("exec $PETSERVER --name a --port `+port+`"), "127.0.0.1", `+port+`))`+"\n")
+}
+
+// waiterOf returns the one process of name's record, which must be a waiter.
+func (e *env) waiterOf(name string) state.Proc {
+	e.t.Helper()
+	var f state.File
+	b, err := os.ReadFile(filepath.Join(e.home, "state.json"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		e.t.Fatal(err)
+	}
+	svc := f.Services[name]
+	if svc == nil || len(svc.Procs) != 1 || !svc.Procs[0].Waiter {
+		e.t.Fatalf("the record of %s holds %+v; want one waiter", name, svc)
+	}
+	return svc.Procs[0]
 }
