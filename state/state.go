@@ -444,6 +444,14 @@ func (d *Dir) write(f *File) error {
 		return err
 	}
 	data = append(data, '\n')
+	// Written whole under a temporary name, then renamed over the record:
+	// a reader sees the old record or the new one, never half of one. Most
+	// of a write's cost on ext4 is that rename: replacing a file makes the
+	// kernel allocate the new one's blocks and start writing them at once
+	// (auto_da_alloc). On the development machine (ext4, no journal) a
+	// write and rename over the record took 0.20-0.30 ms for 1 to 33 kB
+	// alike; the same renamed to a new name (then removed) 0.07-0.08 ms;
+	// on tmpfs 0.03 ms (500 of each, a throwaway program).
 	tmp, err := os.CreateTemp(d.Path, "state-*.json")
 	if err != nil {
 		return fmt.Errorf("write state: %w", err)
