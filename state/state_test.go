@@ -3,6 +3,9 @@ package state
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -117,5 +120,70 @@ func TestLockUpQueues(t *testing.T) {
 	cancel()
 	if _, err := d.LockUp(ctx, nil); err == nil {
 		t.Fatal("LockUp with a cancelled context succeeded while the lock was held")
+	}
+}
+
+// TestWritesLeaveOnlyTheRecord: each write's temporary file ends as the
+// record or is removed (on Linux it ends holding the old version, which
+// must not be left behind).
+func TestWritesLeaveOnlyTheRecord(t *testing.T) {
+	dir := t.TempDir()
+	d, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		name := fmt.Sprintf("svc%d", i)
+		if err := d.Update(func(f *File) error { f.Services[name] = &Service{Name: name}; return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	left, err := filepath.Glob(filepath.Join(dir, "state-*.json"))
+	if err != nil || len(left) != 0 {
+		t.Fatalf("temporary files left beside the record: %v (%v)", left, err)
+	}
+	f, err := d.Read()
+	if err != nil || len(f.Services) != 20 {
+		t.Fatalf("the record holds %d services (%v); want 20", len(f.Services), err)
+	}
+}
+
+// TestEmptyRecordNamesNothing: a record a crash of the machine emptied
+// (or filled with zeros) reads as naming nothing, and the next write
+// works; one that holds anything else still fails to read, with advice.
+func TestEmptyRecordNamesNothing(t *testing.T) {
+	for _, body := range []string{"", "\x00\x00\x00\x00"} {
+		dir := t.TempDir()
+		d, err := Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Update(func(f *File) error { f.Services["a"] = &Service{Name: "a"}; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "state.json"), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f, err := d.Read()
+		if err != nil || len(f.Services) != 0 {
+			t.Fatalf("a record of %q read as %v (%v); want nothing named", body, f, err)
+		}
+		if err := d.Update(func(f *File) error { f.Services["b"] = &Service{Name: "b"}; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if f, err := d.Read(); err != nil || len(f.Services) != 1 || f.Services["b"] == nil {
+			t.Fatalf("after a write: %v (%v); want b alone", f, err)
+		}
+	}
+	dir := t.TempDir()
+	d, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "state.json"), []byte("{\"services\": {"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Read(); err == nil || !strings.Contains(err.Error(), "move it away") {
+		t.Fatalf("a torn record read with %v; want an error with advice", err)
 	}
 }
