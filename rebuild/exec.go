@@ -102,6 +102,17 @@ func (x *Executor) Run(ctx context.Context, n int, plan Plan, values map[petsfil
 
 	out := Outcome{N: n, Plan: plan, Steps: make([]StepResult, len(plan.Steps))}
 	steps := plan.Steps
+	if p, ok := x.Runner.(Preforker); ok { // what each start needs, got ready now
+		var starts []petsfile.Key
+		for _, s := range steps {
+			if s.Kind == events.StepStart || s.Kind == events.StepRestart || s.Kind == events.StepBounce {
+				starts = append(starts, s.Key)
+			}
+		}
+		if len(starts) > 0 {
+			defer p.PreforkNext(starts)()
+		}
+	}
 	finished := make([]bool, len(steps))
 	begun := make([]bool, len(steps))
 	var sh shared

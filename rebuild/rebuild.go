@@ -47,6 +47,14 @@ type Runner interface {
 	Down(ctx context.Context, k petsfile.Key) error
 }
 
+// Preforker is a Runner that can get ready, before a round's first step,
+// for the starts the round will make (supervise: each one's next waiter,
+// forked and held), so that each overlaps the steps before its own. drop
+// lets go of what no start took; the round calls it when it ends.
+type Preforker interface {
+	PreforkNext(keys []petsfile.Key) (drop func())
+}
+
 // Health is how a service is, as its Runner sees it.
 type Health int
 

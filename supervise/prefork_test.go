@@ -233,12 +233,9 @@ func TestRestartWithRunBeforeStart(t *testing.T) {
 func TestPreforkedWaiterIsTheFirstStartsWaiter(t *testing.T) {
 	for _, mode := range trackingModes(t) {
 		t.Run(mode, func(t *testing.T) {
-			w := newWorld(t)
-			port := freePort(t)
-			s := w.supervisor(fooProject(t, w, "", serverCmd("api", port), port), nil)
-			s.Tracking = mode
+			w, s, port := apiServer(t, mode)
 			s.Prefork([]petsfile.Key{apiKey})
-			held, _ := preforked(t, "api")
+			held, _ := preforked(t, "api", "")
 			if f, err := w.state.Read(); err != nil || f.Services["api"] != nil {
 				t.Fatalf("before Up the record is %+v (%v); want none", f.Services["api"], err)
 			}
@@ -267,7 +264,7 @@ func TestPreforkedWaiterNotTakenIsLetGo(t *testing.T) {
 			s.Tracking = mode
 			webKey := petsfile.Key{Name: "web", Tier: "local"}
 			s.Prefork([]petsfile.Key{webKey})
-			_, instance := preforked(t, "web")
+			_, instance := preforked(t, "web", "")
 			s.DropPreforked()
 			waitFor(t, "the waiter let go", func() bool { return len(heldWaiters(t, "web", "")) == 0 })
 			if mode == TrackCgroup {
@@ -284,12 +281,12 @@ func TestPreforkedWaiterNotTakenIsLetGo(t *testing.T) {
 	}
 }
 
-// preforked waits for a held waiter of service name to exist and returns
-// its pid and instance.
-func preforked(t *testing.T, name string) (pid int, instance string) {
+// preforked waits for a waiter of service name to exist that is not of
+// the instance not (which runs, if any), and returns its pid and instance.
+func preforked(t *testing.T, name, not string) (pid int, instance string) {
 	t.Helper()
-	waitFor(t, "the waiter Prefork forks", func() bool {
-		for p, inst := range heldWaiters(t, name, "") {
+	waitFor(t, "the waiter forked ahead", func() bool {
+		for p, inst := range heldWaiters(t, name, not) {
 			pid, instance = p, inst
 			return true
 		}
@@ -311,4 +308,49 @@ func noCgroupOf(t *testing.T, w *world, instance string) {
 			t.Errorf("the cgroup of instance %s is still there: %v", instance, matches)
 		}
 	}
+}
+
+// PreforkNext, told of a round's restarts, forks the next waiter of a
+// service that runs (for which Prefork forks none): the restart's Up takes
+// it, and the server runs as any restart's does. One that no Up takes is
+// let go by the func PreforkNext returns, and its cgroup removed.
+func TestPreforkNextForksARestartsWaiter(t *testing.T) {
+	for _, mode := range trackingModes(t) {
+		t.Run(mode, func(t *testing.T) {
+			w, s, port := apiServer(t, mode)
+			up(t, s, apiKey)
+			old := w.record("api")
+			drop := s.PreforkNext([]petsfile.Key{apiKey})
+			held, _ := preforked(t, "api", old.Instance)
+			up(t, s, apiKey)
+			drop()
+			rec := w.record("api")
+			if rec.Instance == old.Instance || len(rec.Procs) != 1 || rec.Procs[0].PID != held {
+				t.Fatalf("after the restart, recorded %+v (instance %s); want the waiter %d PreforkNext forked", rec.Procs, rec.Instance, held)
+			}
+			runsAsStarted(t, w, rec, port)
+
+			drop = s.PreforkNext([]petsfile.Key{apiKey})
+			_, instance := preforked(t, "api", rec.Instance)
+			drop()
+			waitFor(t, "the waiter let go", func() bool { return len(heldWaiters(t, "api", rec.Instance)) == 0 })
+			if mode == TrackCgroup {
+				noCgroupOf(t, w, instance)
+			}
+			if now := w.record("api"); now.Instance != rec.Instance || len(now.Procs) != 1 || now.Procs[0].PID != held {
+				t.Errorf("letting go of the unused waiter changed the record to %+v", now)
+			}
+		})
+	}
+}
+
+// apiServer is a world whose Petsfile's api start()s a server on a free
+// port, and a supervisor of it that tracks by mode.
+func apiServer(t *testing.T, mode string) (*world, *Supervisor, int) {
+	t.Helper()
+	w := newWorld(t)
+	port := freePort(t)
+	s := w.supervisor(fooProject(t, w, "", serverCmd("api", port), port), nil)
+	s.Tracking = mode
+	return w, s, port
 }

@@ -339,35 +339,81 @@ func (s *Supervisor) takeEarly(k petsfile.Key) (*host, error) {
 // dies first it exits by itself. DropPreforked lets go of those Up did not
 // take.
 func (s *Supervisor) Prefork(keys []petsfile.Key) {
+	s.prefork(keys, func(*state.Service) bool {
+		return false // reused, or replaced (Up forks the next waiter then)
+	})
+}
+
+// PreforkNext is Prefork for a round about to start, restart or bounce
+// keys: the next waiters of the running ones that start()ed a server are
+// forked too (Up would fork each while it stops the old server), so that a
+// dependent's fork overlaps its dependencies' restarts (for a server that
+// is slow to start, mostly waiting) rather than its own stop. An edit to a
+// service with 30 dependents that sleep 100 ms: 569 ms against 617 (means
+// of 9 interleaved pairs of `-only parallel -n 5`, 6 of them faster). It
+// returns what lets go of those no Up took.
+func (s *Supervisor) PreforkNext(keys []petsfile.Key) (drop func()) {
+	forked := s.prefork(keys, func(rec *state.Service) bool {
+		return slices.ContainsFunc(rec.Procs, func(p state.Proc) bool { return p.Waiter })
+	})
+	return func() {
+		for _, h := range forked {
+			s.mu.Lock()
+			untaken := s.early[h.key] == h
+			if untaken {
+				delete(s.early, h.key)
+			}
+			s.mu.Unlock()
+			if untaken {
+				h.dropUnused()
+			}
+		}
+	}
+}
+
+// prefork forks the next waiter of each of keys that is not running, or
+// whose running record restarting wants, unless one is forked already;
+// it returns the hosts it made.
+func (s *Supervisor) prefork(keys []petsfile.Key, restarting func(rec *state.Service) bool) []*host {
 	if s.DryRun {
-		return
+		return nil
 	}
 	f, err := s.State.Read()
 	if err != nil {
-		return
+		return nil
 	}
+	var out []*host
 	for _, k := range keys {
-		if rec, ok := f.Services[k.Name]; ok && Alive(rec) {
-			continue // reused, or replaced (Up forks the next waiter then)
+		if rec, ok := f.Services[k.Name]; ok && Alive(rec) && !restarting(rec) {
+			continue
+		}
+		s.mu.Lock()
+		dup := s.early[k] != nil
+		s.mu.Unlock()
+		if dup {
+			continue
 		}
 		h, err := s.newHost(k)
 		if err != nil {
-			return // Up says why
+			return out // Up says why
 		}
 		h.prefork()
 		s.mu.Lock()
 		if s.early == nil {
 			s.early = map[petsfile.Key]*host{}
 		}
-		dup := s.early[k] != nil
+		dup = s.early[k] != nil
 		if !dup {
 			s.early[k] = h
 		}
 		s.mu.Unlock()
 		if dup {
 			h.dropUnused()
+			continue
 		}
+		out = append(out, h)
 	}
+	return out
 }
 
 // DropPreforked lets go of the waiters Prefork forked that no Up took (and
