@@ -102,17 +102,7 @@ func (x *Executor) Run(ctx context.Context, n int, plan Plan, values map[petsfil
 
 	out := Outcome{N: n, Plan: plan, Steps: make([]StepResult, len(plan.Steps))}
 	steps := plan.Steps
-	if p, ok := x.Runner.(Preforker); ok { // what each start needs, got ready now
-		var starts []petsfile.Key
-		for _, s := range steps {
-			if s.Kind == events.StepStart || s.Kind == events.StepRestart || s.Kind == events.StepBounce {
-				starts = append(starts, s.Key)
-			}
-		}
-		if len(starts) > 0 {
-			defer p.PreforkNext(starts)()
-		}
-	}
+	defer x.prefork(steps)()
 	finished := make([]bool, len(steps))
 	begun := make([]bool, len(steps))
 	var sh shared
@@ -221,6 +211,26 @@ func (x *Executor) round(ctx context.Context, n int, why string, plan Plan, valu
 	ev = events.Event{Type: events.RoundFinished, Round: n, Steps: stepEvents(plan.Steps, out.Steps), TookMs: ms(out.Took), Reason: why}
 	ev.SetFiles(plan.Paths)
 	return out, &ev
+}
+
+// prefork tells a Runner that is a Preforker which services steps will
+// start, restart or bounce, and returns what lets go of what it got ready
+// and no step took (for Run to call when the round ends).
+func (x *Executor) prefork(steps []Step) (drop func()) {
+	p, ok := x.Runner.(Preforker)
+	if !ok {
+		return func() {}
+	}
+	var starts []petsfile.Key
+	for _, s := range steps {
+		if s.Kind == events.StepStart || s.Kind == events.StepRestart || s.Kind == events.StepBounce {
+			starts = append(starts, s.Key)
+		}
+	}
+	if len(starts) == 0 {
+		return func() {}
+	}
+	return p.PreforkNext(starts)
 }
 
 // shared is what the steps of one Run share.

@@ -16,7 +16,7 @@ import (
 // 0.27-0.31 ms instead of 0.44-0.52 (3 runs of 500); in a restart, the
 // write that replaces the old record 0.36-0.39 ms instead of 0.63-0.79,
 // the one that records it ready 0.27-0.29 instead of 0.55-0.60 (medians of
-// 48 hops, PETS_DEBUG timings). What that costs: after a crash of the
+// 48 hops, timed by marks added for the measurement). What that costs: after a crash of the
 // machine within a few seconds of a write, dst may be empty, as no
 // process it names survived the crash; read takes an empty record as one
 // that names none. Where there is no dst yet, or the filesystem cannot

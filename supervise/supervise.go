@@ -388,7 +388,7 @@ func (s *Supervisor) prefork(keys []petsfile.Key, restarting func(rec *state.Ser
 			continue
 		}
 		s.mu.Lock()
-		dup := s.early[k] != nil
+		dup := s.early[k] != nil // a round after a launch: Prefork forked it
 		s.mu.Unlock()
 		if dup {
 			continue
@@ -407,7 +407,7 @@ func (s *Supervisor) prefork(keys []petsfile.Key, restarting func(rec *state.Ser
 			s.early[k] = h
 		}
 		s.mu.Unlock()
-		if dup {
+		if dup { // forked meanwhile by another call
 			h.dropUnused()
 			continue
 		}
