@@ -214,23 +214,28 @@ func (x *Executor) round(ctx context.Context, n int, why string, plan Plan, valu
 }
 
 // prefork tells a Runner that is a Preforker which services steps will
-// start, restart or bounce, and returns what lets go of what it got ready
-// and no step took (for Run to call when the round ends).
+// start, restart or bounce (first: those of steps that begin at once), and
+// returns what lets go of what it got ready and no step took (for Run to
+// call when the round ends).
 func (x *Executor) prefork(steps []Step) (drop func()) {
 	p, ok := x.Runner.(Preforker)
 	if !ok {
 		return func() {}
 	}
-	var starts []petsfile.Key
+	var first, later []petsfile.Key
 	for _, s := range steps {
-		if s.Kind == events.StepStart || s.Kind == events.StepRestart || s.Kind == events.StepBounce {
-			starts = append(starts, s.Key)
+		switch {
+		case s.Kind != events.StepStart && s.Kind != events.StepRestart && s.Kind != events.StepBounce:
+		case len(s.After) == 0:
+			first = append(first, s.Key)
+		default:
+			later = append(later, s.Key)
 		}
 	}
-	if len(starts) == 0 {
+	if len(first)+len(later) == 0 {
 		return func() {}
 	}
-	return p.PreforkNext(starts)
+	return p.PreforkNext(first, later)
 }
 
 // shared is what the steps of one Run share.

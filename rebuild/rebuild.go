@@ -49,10 +49,13 @@ type Runner interface {
 
 // Preforker is a Runner that can get ready, before a round's first step,
 // for the starts the round will make (supervise: each one's next waiter,
-// forked and held), so that each overlaps the steps before its own. drop
-// lets go of what no start took; the round calls it when it ends.
+// forked and held), so that each overlaps the steps before its own: first
+// are those of the steps that begin at once, got ready now; later those of
+// the steps that wait for others, got ready one after another in the
+// background (many at once would take the cores the first steps need).
+// drop lets go of what no start took; the round calls it when it ends.
 type Preforker interface {
-	PreforkNext(keys []petsfile.Key) (drop func())
+	PreforkNext(first, later []petsfile.Key) (drop func())
 }
 
 // Health is how a service is, as its Runner sees it.

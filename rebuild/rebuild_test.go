@@ -198,30 +198,34 @@ func TestUpRollsBackWhatBecameReadyAfterTheFailure(t *testing.T) {
 // which services the round will start (a Preforker).
 type preforkRunner struct{ fakeRunner }
 
-func (p *preforkRunner) PreforkNext(keys []petsfile.Key) func() {
-	var names []string
-	for _, k := range keys {
-		names = append(names, k.String())
+func (p *preforkRunner) PreforkNext(first, later []petsfile.Key) func() {
+	names := func(keys []petsfile.Key) string {
+		var out []string
+		for _, k := range keys {
+			out = append(out, k.String())
+		}
+		return strings.Join(out, " ")
 	}
-	p.calls = append(p.calls, "prefork "+strings.Join(names, " "))
+	p.calls = append(p.calls, "prefork "+names(first)+", later "+names(later))
 	return func() { p.calls = append(p.calls, "drop") }
 }
 
 // TestRoundPreforksItsStarts: a round tells a Preforker, before its first
-// step, every service it will start, restart or bounce, and lets go of
+// step, every service it will start, restart or bounce (first those whose
+// steps begin at once, then those that wait for others), and lets go of
 // what is left after its last; a round that only stops (a rollback) tells
 // it nothing.
 func TestRoundPreforksItsStarts(t *testing.T) {
 	p := &preforkRunner{fakeRunner{running: set([]string{"store-local", "api-local", "web-local"})}}
 	(&Engine{Runner: p, Parallel: 1}).Restart(context.Background(), diamond(), []petsfile.Key{key("store")})
-	want := "prefork store-local api-local web-local | up store-local [] | up api-local [new-store] | up web-local [new-api new-store] | drop"
+	want := "prefork store-local, later api-local web-local | up store-local [] | up api-local [new-store] | up web-local [new-api new-store] | drop"
 	if got := strings.Join(p.calls, " | "); got != want {
 		t.Errorf("a restart of store:\ngot  %s\nwant %s", got, want)
 	}
 
 	p = &preforkRunner{fakeRunner{fail: set([]string{"web-local"})}}
 	_, err := (&Engine{Runner: p, Parallel: 1}).Up(context.Background(), diamond())
-	want = "prefork store-local api-local web-local | up store-local [] | up api-local [new-store] | up web-local [new-api new-store] | drop | down api-local | down store-local"
+	want = "prefork store-local, later api-local web-local | up store-local [] | up api-local [new-store] | up web-local [new-api new-store] | drop | down api-local | down store-local"
 	if got := strings.Join(p.calls, " | "); got != want || err == nil {
 		t.Errorf("an up that fails and rolls back (%v):\ngot  %s\nwant %s", err, got, want)
 	}

@@ -320,7 +320,7 @@ func TestPreforkNextForksARestartsWaiter(t *testing.T) {
 			w, s, port := apiServer(t, mode)
 			up(t, s, apiKey)
 			old := w.record("api")
-			drop := s.PreforkNext([]petsfile.Key{apiKey})
+			drop := s.PreforkNext([]petsfile.Key{apiKey}, nil)
 			held, _ := preforked(t, "api", old.Instance)
 			up(t, s, apiKey)
 			drop()
@@ -330,7 +330,7 @@ func TestPreforkNextForksARestartsWaiter(t *testing.T) {
 			}
 			runsAsStarted(t, w, rec, port)
 
-			drop = s.PreforkNext([]petsfile.Key{apiKey})
+			drop = s.PreforkNext([]petsfile.Key{apiKey}, nil)
 			_, instance := preforked(t, "api", rec.Instance)
 			drop()
 			waitFor(t, "the waiter let go", func() bool { return len(heldWaiters(t, "api", rec.Instance)) == 0 })
@@ -339,6 +339,64 @@ func TestPreforkNextForksARestartsWaiter(t *testing.T) {
 			}
 			if now := w.record("api"); now.Instance != rec.Instance || len(now.Procs) != 1 || now.Procs[0].PID != held {
 				t.Errorf("letting go of the unused waiter changed the record to %+v", now)
+			}
+		})
+	}
+}
+
+// PreforkNext forks the waiters of later (services whose steps wait for
+// others) too, one after another in the background: each restart takes
+// its own. The func it returns stops that, and lets go of every waiter it
+// forked that no Up took, whenever it is called.
+func TestPreforkNextForksLaterOnes(t *testing.T) {
+	for _, mode := range trackingModes(t) {
+		t.Run(mode, func(t *testing.T) {
+			w := newWorld(t)
+			apiPort, webPort := freePort(t), freePort(t)
+			s := w.supervisor(loadProject(t, w.dir, fmt.Sprintf(`
+def api():
+    return service(start(%s), "127.0.0.1", %d)
+
+def web():
+    return service(start(%s), "127.0.0.1", %d)
+
+register("api", "local", api)
+register("web", "local", web)
+`, star(serverCmd("api", apiPort)), apiPort, star(serverCmd("web", webPort)), webPort)), nil)
+			s.Tracking = mode
+			webKey := petsfile.Key{Name: "web", Tier: "local"}
+			up(t, s, apiKey)
+			up(t, s, webKey)
+			api, web := w.record("api"), w.record("web")
+
+			drop := s.PreforkNext(nil, []petsfile.Key{apiKey, webKey})
+			apiHeld, _ := preforked(t, "api", api.Instance)
+			webHeld, _ := preforked(t, "web", web.Instance)
+			up(t, s, apiKey)
+			up(t, s, webKey)
+			drop()
+			for name, held := range map[string]int{"api": apiHeld, "web": webHeld} {
+				if rec := w.record(name); len(rec.Procs) != 1 || rec.Procs[0].PID != held {
+					t.Errorf("%s's restart recorded %+v; want the waiter %d PreforkNext forked", name, rec.Procs, held)
+				}
+			}
+
+			// Not taken: let go. Let go at once: the forks not made yet are
+			// not made.
+			api, web = w.record("api"), w.record("web")
+			drop = s.PreforkNext(nil, []petsfile.Key{apiKey, webKey})
+			_, apiInst := preforked(t, "api", api.Instance)
+			_, webInst := preforked(t, "web", web.Instance)
+			drop()
+			s.PreforkNext(nil, []petsfile.Key{apiKey, webKey})()
+			for name, inst := range map[string]string{"api": api.Instance, "web": web.Instance} {
+				if left := heldWaiters(t, name, inst); len(left) > 0 {
+					t.Errorf("after the func PreforkNext returned, waiters of %s are left: %v", name, left)
+				}
+			}
+			if mode == TrackCgroup {
+				noCgroupOf(t, w, apiInst)
+				noCgroupOf(t, w, webInst)
 			}
 		})
 	}
