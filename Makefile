@@ -9,7 +9,7 @@ DEMO := examples/announcement/Petsfile
 .DEFAULT_GOAL := help
 include cluster.mk
 
-.PHONY: help build test unit crossbuild lint bench bench-peers demo demo-down clean
+.PHONY: help build test unit crossbuild lint bench bench-peers bench-ab demo demo-down clean
 
 help:
 	@echo "make demo     build pets and bring up the announcement's two-server example"
@@ -17,6 +17,7 @@ help:
 	@echo "make build    build $(BIN) (version $(VERSION)), bin/pets-waiter and bin/pets-kube beside it"
 	@echo "make bench    print the speed figures as a table"
 	@echo "make bench-peers   pets beside entr, reflex and air (installed for the run), same run, same server"
+	@echo "make bench-ab REF=<commit> [ONLY=restart]   this tree's figures against REF's, interleaved runs"
 	@echo "make lint     gofmt, go vet, go mod tidy check"
 	@echo "make cluster-up / cluster-down   the local Kubernetes test cluster (root, Debian)"
 
@@ -53,6 +54,12 @@ bench: build
 # GOBIN: nothing is added to go.mod.
 bench-peers: build
 	$(GO) run ./internal/bench -only peers
+
+# One group of figures for this tree against REF's build, in interleaved
+# runs (PAIRS pairs of N samples each): a change measured against the code
+# before it, at the same hours.
+bench-ab: build
+	@REF='$(REF)' ONLY='$(ONLY)' N='$(N)' PAIRS='$(PAIRS)' scripts/bench-ab.sh
 
 demo: build
 	@echo "== $(BIN) up frontend -f $(DEMO)"

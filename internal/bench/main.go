@@ -41,9 +41,11 @@ func main() {
 	pets := flag.String("pets", "bin/pets", "the pets binary to measure")
 	big := flag.Int("tree", 100_000, "files in the large tree (plus half as many in an ignored directory)")
 	only := flag.String("only", "", "measure only this figure (restart: edit to restart, one service and a 3-service chain; sync; downtime: per restart, with and without a build; build: edit to new code serving in a pod; parallel: 50 independent services and 30 dependents; burst: a 2,000-file git checkout; startup: pets up --watch phase by phase, its RSS, pets list; tree: the large tree and pets list on it; or peers: pets beside entr, reflex and air, installed for the run) beside its floor")
+	against := flag.String("against", "", "another pets binary (built from another commit: make bench-ab) to measure -only's figures against, in interleaved runs")
+	pairs := flag.Int("pairs", 4, "with -against: how many pairs of runs")
 	clusterUp := flag.String("cluster-up", "", "a shell command that brings the test cluster up, run after the local figures and before those that need it (scripts/bench.sh passes make cluster-up), so that the local figures are measured without a cluster's daemons running beside them")
 	flag.Parse()
-	b := &bench{n: *n, treeFiles: *big, only: *only, clusterUp: *clusterUp}
+	b := &bench{n: *n, treeFiles: *big, only: *only, clusterUp: *clusterUp, other: *against, pairs: *pairs}
 	if err := b.run(*pets); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -59,6 +61,8 @@ type bench struct {
 	pets      string
 	rows      []row
 	clusterUp string // see -cluster-up
+	other     string // see -against
+	pairs     int
 }
 
 type row struct {
@@ -85,6 +89,12 @@ func (b *bench) run(pets string) error {
 	}
 	if b.pets, err = filepath.Abs(pets); err != nil {
 		return err
+	}
+	if b.other != "" {
+		if b.only == "" {
+			return fmt.Errorf("-against needs -only: which figures to compare")
+		}
+		return b.against(b.other, b.pairs)
 	}
 	if b.only != "" {
 		measure, ok := b.alone()[b.only]

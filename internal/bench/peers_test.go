@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,5 +75,33 @@ func TestGoInstallNA(t *testing.T) {
 	}
 	if msg := err.Error(); strings.Contains(msg, "\n") || !strings.HasPrefix(msg, "go install example.invalid/nope@v0.0.1: ") {
 		t.Errorf("not one line naming the module: %q", msg)
+	}
+}
+
+// TestCompare: each figure's medians are paired run by run, by name, and
+// the pairs this binary won counted; rows with no median (notes) and
+// figures missing from a run are left out.
+func TestCompare(t *testing.T) {
+	run := func(save, chain string, extra ...row) []row {
+		return append([]row{
+			{figure: "save", value: "median " + save + " ms, p90 30.0 ms"},
+			{figure: "checkout", value: "[1 1 1 1 1]"},
+			{figure: "chain", value: "median " + chain + " ms of 3"},
+		}, extra...)
+	}
+	this := [][]row{run("16.0", "50.0"), run("18.0", "60.0", row{figure: "only here", value: "median 1.0 ms"})}
+	that := [][]row{run("17.0", "49.0"), run("20.0", "61.0")}
+	got := compare(this, that)
+	if len(got) != 2 || got[0].figure != "save" || got[1].figure != "chain" {
+		t.Fatalf("compared %+v; want save and chain, in that order", got)
+	}
+	if s := got[0]; s.faster != 2 || mean(s.this) != 17 || mean(s.that) != 18.5 {
+		t.Errorf("save: %+v, means %.2f / %.2f; want faster in 2, means 17 / 18.5", s, mean(s.this), mean(s.that))
+	}
+	if c := got[1]; c.faster != 1 || fmt.Sprint(c.this, c.that) != "[50 60] [49 61]" {
+		t.Errorf("chain: %+v; want faster in 1, [50 60] against [49 61]", c)
+	}
+	if got := compare(this, that[:1]); got != nil {
+		t.Errorf("runs of unequal count compared: %+v", got)
 	}
 }
