@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -71,7 +72,8 @@ var medianRE = regexp.MustCompile(`^median ([0-9.]+) ms`)
 
 // compare pairs the figures of this binary's runs with the other's, run i
 // with run i, by figure name, keeping those that give a median in every
-// run, in the order of the first run.
+// run (and not the same medians as the figure before), in the order of
+// the first run.
 func compare(this, that [][]row) []comparison {
 	medians := func(runs [][]row, figure string) ([]float64, bool) {
 		var out []float64
@@ -110,6 +112,9 @@ func compare(this, that [][]row) []comparison {
 		b, ok := medians(that, r.figure)
 		if !ok {
 			continue
+		}
+		if n := len(out); n > 0 && slices.Equal(out[n-1].this, a) && slices.Equal(out[n-1].that, b) {
+			continue // the same samples against another floor (the chain's bounds)
 		}
 		c := comparison{figure: r.figure, this: a, that: b}
 		for i := range a {
