@@ -24,10 +24,18 @@ help:
 # All three are static (no cgo: Go's own resolver and user lookup): loading
 # libc cost every start of pets-waiter (one per server) about 0.8 ms of CPU,
 # and every pets command 0.5 to 1 ms before main (make bench: startup).
+#
+# They are linked in a temporary directory and copied into bin/ (a new file
+# renamed over the old one, so a running pets keeps its own). The linker
+# writes its output through mmap, and a file whose pages came into the page
+# cache that way execs slower than the same bytes written with write(2):
+# `pets version` 3.4-3.9 ms against 2.7-3.0 here (Linux 6.18; equal again
+# once the file has left the page cache and is read back).
 build:
-	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/pets
-	CGO_ENABLED=0 $(GO) build -o bin/pets-waiter ./cmd/pets-waiter
-	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/pets-kube ./cmd/pets-kube
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && set -e && \
+	  echo 'CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/pets ./cmd/pets-waiter ./cmd/pets-kube' && \
+	  CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o "$$tmp/" ./cmd/pets ./cmd/pets-waiter ./cmd/pets-kube && \
+	  mkdir -p bin && for b in pets pets-waiter pets-kube; do cp "$$tmp/$$b" "bin/.$$b.new" && mv -f "bin/.$$b.new" "bin/$$b"; done
 
 test:
 	@scripts/test.sh

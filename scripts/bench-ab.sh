@@ -14,4 +14,10 @@ tmp=$(mktemp -d)
 trap 'git worktree remove --force "$tmp/src" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
 git worktree add --detach -q "$tmp/src" "$ref"
 make --no-print-directory -C "$tmp/src" build >/dev/null
-go run ./internal/bench -only "${ONLY:-restart}" -n "${N:-20}" -pets bin/pets -against "$tmp/src/bin/pets" -pairs "${PAIRS:-4}"
+# Both sides' binaries are copied afresh: how a file came into the page
+# cache changes how fast it execs (see build in the Makefile), and an older
+# commit's make build left its linker's output as it was.
+mkdir -p "$tmp/this" "$tmp/that"
+cp bin/pets* "$tmp/this/"
+cp "$tmp/src/bin/"pets* "$tmp/that/"
+go run ./internal/bench -only "${ONLY:-restart}" -n "${N:-20}" -pets "$tmp/this/pets" -against "$tmp/that/pets" -pairs "${PAIRS:-4}"
