@@ -336,6 +336,19 @@ register(%q, "local", provider)
 `, star(serverCmd(name, port, extra...)), port, name)
 }
 
+// localServers registers name-local for each of names, whose provider
+// starts petserver on the port at the same index and waits for it.
+func localServers(names []string, ports []int) string {
+	var b strings.Builder
+	for i, name := range names {
+		fmt.Fprintf(&b, "\ndef %s():\n    return service(start(%s), \"127.0.0.1\", %d)\n", name, star(serverCmd(name, ports[i])), ports[i])
+	}
+	for _, name := range names {
+		fmt.Fprintf(&b, "register(%q, \"local\", %s)\n", name, name)
+	}
+	return b.String()
+}
+
 // supervisor returns a Supervisor for project on the world's state, with its
 // progress in out (may be nil).
 func (w *world) supervisor(project *petsfile.Project, out io.Writer) *Supervisor {

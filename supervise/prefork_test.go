@@ -353,16 +353,7 @@ func TestPreforkNextForksLaterOnes(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			w := newWorld(t)
 			apiPort, webPort := freePort(t), freePort(t)
-			s := w.supervisor(loadProject(t, w.dir, fmt.Sprintf(`
-def api():
-    return service(start(%s), "127.0.0.1", %d)
-
-def web():
-    return service(start(%s), "127.0.0.1", %d)
-
-register("api", "local", api)
-register("web", "local", web)
-`, star(serverCmd("api", apiPort)), apiPort, star(serverCmd("web", webPort)), webPort)), nil)
+			s := w.supervisor(loadProject(t, w.dir, localServers([]string{"api", "web"}, []int{apiPort, webPort})), nil)
 			s.Tracking = mode
 			webKey := petsfile.Key{Name: "web", Tier: "local"}
 			up(t, s, apiKey)

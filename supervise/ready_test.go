@@ -208,16 +208,7 @@ register("api", "local", provider)
 func TestUpRefusesPortOfAnotherPet(t *testing.T) {
 	w := newWorld(t)
 	port := freePort(t)
-	project := loadProject(t, w.dir, fmt.Sprintf(`
-def web():
-    return service(start(%s), "127.0.0.1", %d)
-
-def api():
-    return service(start(%s), "127.0.0.1", %d)
-
-register("web", "local", web)
-register("api", "local", api)
-`, star(serverCmd("web", port)), port, star(serverCmd("api", port)), port))
+	project := loadProject(t, w.dir, localServers([]string{"web", "api"}, []int{port, port}))
 	s := w.supervisor(project, nil)
 	webKey := petsfile.Key{Name: "web", Tier: "local"}
 	web := up(t, s, webKey)

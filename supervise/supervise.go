@@ -379,7 +379,7 @@ func (s *Supervisor) PreforkNext(first, later []petsfile.Key) (drop func()) {
 		delete(s.taken, k)
 	}
 	s.mu.Unlock()
-	go func() { // owned by PreforkNext: drop stops it, and waits for it
+	forkLater := func() { // owned by PreforkNext: drop stops it, and waits for it
 		defer close(done)
 		for _, k := range later {
 			s.mu.Lock()
@@ -397,7 +397,12 @@ func (s *Supervisor) PreforkNext(first, later []petsfile.Key) (drop func()) {
 			}
 			forked = append(forked, hs...)
 		}
-	}()
+	}
+	if len(later) > 0 {
+		go forkLater()
+	} else {
+		close(done) // a lone save's round: nothing to fork in the background
+	}
 	return func() {
 		s.mu.Lock()
 		quit = true
