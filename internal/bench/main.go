@@ -32,7 +32,6 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/windmilleng/pets/kube"
-	"github.com/windmilleng/pets/proc"
 	"github.com/windmilleng/pets/watcher"
 )
 
@@ -62,6 +61,7 @@ type bench struct {
 	rows      []row
 	clusterUp string // see -cluster-up
 	other     string // see -against
+	announced *announcer
 	pairs     int
 }
 
@@ -83,6 +83,10 @@ func (b *bench) run(pets string) error {
 		return err
 	}
 	defer os.RemoveAll(b.tmp)
+	if b.announced, err = listenAnnounce(b.tmp); err != nil {
+		return err
+	}
+	defer b.announced.close()
 	b.server = filepath.Join(b.tmp, "petserver")
 	if out, err := exec.Command("go", "build", "-o", b.server, "./examples/petserver").CombinedOutput(); err != nil {
 		return fmt.Errorf("build petserver: %v\n%s", err, out)
@@ -116,7 +120,7 @@ func (b *bench) run(pets string) error {
 		return err
 	}
 	b.add("floor: inotify event latency (write to event)", inotify, "-", inotify.median())
-	b.add("floor: fork+exec of the server to accepting", fork, "-", fork.median())
+	b.add("floor: fork+exec of the server to answering", fork, "-", fork.median())
 
 	fmt.Fprintf(os.Stderr, "measuring pets up...\n")
 	up, err := b.upLatency()
@@ -217,7 +221,7 @@ func (b *bench) alone() map[string]func() error {
 				return err
 			}
 			b.add("floor: inotify event latency (write to event)", inotify, "-", inotify.median())
-			b.add("floor: fork+exec of the server to accepting", fork, "-", fork.median())
+			b.add("floor: fork+exec of the server to answering", fork, "-", fork.median())
 			return b.restarts(inotify, fork)
 		}),
 		"sync": func() error { b.bringClusterUp(); return b.syncBoth() },
@@ -287,8 +291,8 @@ func drain(c chan fsnotify.Event) {
 }
 
 // forkFloor: fork+exec the server itself (no shell: the waiter execs a
-// plain "exec PROGRAM ARGS" line directly) and wait until its port accepts,
-// probing as pets' readiness check does (every millisecond).
+// plain "exec PROGRAM ARGS" line directly) until it answers, found as the
+// restart figures find a new server: its announcement, then one request.
 func (b *bench) forkFloor() (samples, error) {
 	return sample(b.n, func() (time.Duration, error) {
 		port, err := freePort()
@@ -301,10 +305,8 @@ func (b *bench) forkFloor() (samples, error) {
 		if err := cmd.Start(); err != nil {
 			return 0, err
 		}
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		defer func() { _ = cmd.Process.Kill(); <-exited }()
-		if err := proc.WaitTCP(context.Background(), fmt.Sprintf("127.0.0.1:%d", port), exited); err != nil {
+		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+		if _, err := b.announced.server(port, 0, 10*time.Second); err != nil {
 			return 0, err
 		}
 		return time.Since(t0), nil
@@ -477,33 +479,29 @@ func (b *bench) editToRestart(mode string, n int) (samples, error) {
 		if err != nil {
 			return 0, err
 		}
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			if pid, err := pidOf(last); err == nil && pid != before {
-				d := time.Since(t0)
-				// Let the round finish before the next edit.
-				_, _, err := w.wait(regexp.MustCompile(`in all\)$`), from, 30*time.Second)
-				return d, err
-			}
-			if time.Now().After(deadline) {
-				return 0, fmt.Errorf("no restart within 30s")
-			}
-			time.Sleep(200 * time.Microsecond)
+		if _, err := b.announced.server(last, before, 30*time.Second); err != nil {
+			return 0, err
 		}
+		d := time.Since(t0)
+		// Let the round finish before the next edit.
+		_, _, err = w.wait(regexp.MustCompile(`in all\)$`), from, 30*time.Second)
+		return d, err
 	})
 }
 
 var httpc = &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 
+var pidRE = regexp.MustCompile(`\(pid (\d+)\)`)
+
 // pidOf asks a petserver for its pid.
 func pidOf(port int) (int, error) {
-	resp, err := httpc.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+	resp, err := httpc.Get(fmt.Sprintf("http://127.0.0.1:%d/pid", port))
 	if err != nil {
 		return 0, err
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	m := regexp.MustCompile(`\(pid (\d+)\)`).FindSubmatch(body)
+	m := pidRE.FindSubmatch(body)
 	if m == nil {
 		return 0, fmt.Errorf("no pid in %q", body)
 	}

@@ -712,7 +712,7 @@ func listFiles(dir string) ([]string, error) {
 // peer's beside pets'.
 func (b *bench) peerRows(tools []*tool, fork samples) {
 	pets := tools[0]
-	b.add("floor: fork+exec of the server to accepting", fork, "-", fork.median())
+	b.add("floor: fork+exec of the server to answering", fork, "-", fork.median())
 	for _, t := range tools {
 		label := strings.Join(strings.Fields(t.name+" "+t.version+" "+t.flags), " ")
 		if t.na != "" {

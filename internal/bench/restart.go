@@ -18,7 +18,7 @@ import (
 // and start take is read two ways, both printed: pets' single-service
 // restart less the quiet window (what one service costs pets), and, the
 // strictest, the bare server's SIGTERM to exit plus its fork+exec to
-// accepting.
+// answering.
 func (b *bench) restarts(inotify, fork samples) error {
 	floor := inotify.median() + fork.median()
 	var single samples
