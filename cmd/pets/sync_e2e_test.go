@@ -155,8 +155,8 @@ func TestNativeApplyAndPortForward(t *testing.T) {
 	if got := fetch(t, port, "/page.html"); got != "synced\n" {
 		t.Errorf("synced page through the forward: %q", got)
 	}
-	if out, err := exec.Command("kubectl", "exec", "-n", ns, "deploy/backend", "--", "cat", "/tmp/ran").CombinedOutput(); err != nil || string(out) != "synced\n" {
-		t.Errorf("the post-sync command's output in the pod: %q (%v)", out, err)
+	if out := inPod(t, ns, "cat", "/tmp/ran"); out != "synced\n" {
+		t.Errorf("the post-sync command's output in the pod: %q", out)
 	}
 	w.stop()
 	e.mustPets("down")
@@ -315,11 +315,7 @@ func TestSyncRestartsTheProcessUnderTheWrapper(t *testing.T) {
 	e.write("Petsfile", k8sBackend(ns, port, "", "restart=True"))
 	w := e.watch("up", "--tier", "k8s", "--watch")
 	starts := func() string {
-		out, err := exec.Command("kubectl", "exec", "-n", ns, "deploy/backend", "--", "sh", "-c", "wc -l < /tmp/starts").CombinedOutput()
-		if err != nil {
-			t.Fatalf("kubectl exec: %v\n%s", err, out)
-		}
-		return strings.TrimSpace(string(out))
+		return strings.TrimSpace(inPod(t, ns, "sh", "-c", "wc -l < /tmp/starts"))
 	}
 	if got := starts(); got != "2" {
 		t.Errorf("server starts after the deploy and its sync = %s, want 2", got)
@@ -407,4 +403,19 @@ func TestReplacedPodIsStaleUntilItHasTheFiles(t *testing.T) {
 		t.Errorf("pets wait returned while the pod serves %q (want the edit, v2)", got)
 	}
 	w.stop()
+}
+
+// inPod runs argv in deploy/backend of ns and returns its output: stdout
+// alone, as kubectl's own messages (a websocket's "Unknown stream id",
+// say) go to stderr.
+func inPod(t *testing.T, ns string, argv ...string) string {
+	t.Helper()
+	cmd := exec.Command("kubectl", append([]string{"exec", "-n", ns, "deploy/backend", "--"}, argv...)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("kubectl exec %v: %v\n%s", argv, err, stderr.String())
+	}
+	return string(out)
 }
