@@ -146,6 +146,11 @@ type File struct {
 // Dir is a state directory.
 type Dir struct {
 	Path string
+	// Removed, if set, is called when a read finds the record gone while
+	// this process had services recorded in it (see read): once, until
+	// the record is written again.
+	Removed func()
+	removed atomic.Bool
 }
 
 // DefaultDir returns the state directory pets uses.
@@ -200,6 +205,18 @@ func (d *Dir) read() (*File, []exitNote, error) {
 	f := &File{Version: 1, Services: map[string]*Service{}}
 	data, err := os.ReadFile(d.file())
 	if errors.Is(err, os.ErrNotExist) {
+		if kept := parsedOf(d.file()).last(); kept != nil && len(kept.Services) > 0 {
+			// pets never removes the record (pets down writes one that
+			// names nothing): someone removed it, or the directory, while
+			// this process had services recorded. They may run still; as
+			// this process last knew them, they stay recorded (the next
+			// update writes them back) rather than run unrecorded.
+			if !d.removed.Swap(true) && d.Removed != nil {
+				d.Removed()
+			}
+			foldExits(kept, notes)
+			return kept, notes, nil
+		}
 		return f, notes, nil
 	}
 	if err != nil {
@@ -278,6 +295,16 @@ func (p *parsed) wrote(data []byte, f *File) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.data, p.f = data, f.clone()
+}
+
+// last returns a copy of the version p holds, or nil.
+func (p *parsed) last() *File {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.f == nil {
+		return nil
+	}
+	return p.f.clone()
 }
 
 // forget drops what p holds (a write whose outcome is unknown).
@@ -374,6 +401,13 @@ func (d *Dir) commit(batch []*update, self *update) {
 		}
 	}
 	unlock, err := lockFile(context.Background(), filepath.Join(d.Path, "state.lock"))
+	if errors.Is(err, os.ErrNotExist) {
+		// The directory is gone (see read): made again, so that what this
+		// process records is not lost with it.
+		if _, err = Open(d.Path); err == nil {
+			unlock, err = lockFile(context.Background(), filepath.Join(d.Path, "state.lock"))
+		}
+	}
 	if err != nil {
 		fail(err)
 		return
@@ -470,6 +504,7 @@ func (d *Dir) write(f *File) error {
 		return fmt.Errorf("write state: %w", err)
 	}
 	parsedOf(d.file()).wrote(data, f)
+	d.removed.Store(false)
 	proc.FaultPoint("state-write") // a test hook: see proc.FaultEnv
 	return nil
 }

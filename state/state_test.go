@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -145,6 +146,52 @@ func TestWritesLeaveOnlyTheRecord(t *testing.T) {
 	f, err := d.Read()
 	if err != nil || len(f.Services) != 20 {
 		t.Fatalf("the record holds %d services (%v); want 20", len(f.Services), err)
+	}
+}
+
+// TestRemovedRecordIsKept: the directory removed under a process that had
+// services recorded in it, that process still reads them (and says so
+// once), and its next update makes the directory again and writes them
+// back with its change.
+func TestRemovedRecordIsKept(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "home")
+	d, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	said := 0
+	d.Removed = func() { said++ }
+	if err := d.Update(func(f *File) error { f.Services["a"] = &Service{Name: "a", Tier: "local"}; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if f, err := d.Read(); err != nil || f.Services["a"] == nil {
+			t.Fatalf("after the removal: %v (%v); want a, as this process recorded it", f, err)
+		}
+	}
+	if said != 1 {
+		t.Errorf("Removed called %d times over two reads; want once", said)
+	}
+	if err := d.Update(func(f *File) error { f.Services["b"] = &Service{Name: "b", Tier: "local"}; return nil }); err != nil {
+		t.Fatalf("update after the removal: %v", err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f File
+	if err := json.Unmarshal(data, &f); err != nil || f.Services["a"] == nil || f.Services["b"] == nil {
+		t.Fatalf("the record written back: %s (%v); want a and b", data, err)
+	}
+	// Removed again: said again.
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Read(); err != nil || said != 2 {
+		t.Errorf("a second removal: said %d times (%v); want 2", said, err)
 	}
 }
 

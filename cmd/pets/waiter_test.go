@@ -111,3 +111,27 @@ func (e *env) waiterOf(name string) state.Proc {
 	}
 	return svc.Procs[0]
 }
+
+// TestStateRemovedUnderWatch: the state directory removed under pets up
+// --watch, Ctrl-C still stops every process it started (saying why the
+// record comes back), and nothing is left running.
+func TestStateRemovedUnderWatch(t *testing.T) {
+	e := newEnv(t)
+	e.oneServer()
+	w := e.watch("up", "--watch")
+	if len(e.strays()) == 0 {
+		t.Fatal("no process of the service found running")
+	}
+	if err := os.RemoveAll(e.home); err != nil {
+		t.Fatal(err)
+	}
+	if code := w.stop(); code != 0 {
+		t.Errorf("pets up --watch exited %d after Ctrl-C:\n%s", code, w.output())
+	}
+	if !strings.Contains(w.output(), "state.json was removed while pets ran") {
+		t.Errorf("no word of the removed record:\n%s", w.output())
+	}
+	if s := e.strays(); len(s) != 0 {
+		t.Errorf("left running after Ctrl-C: %v\n%s", s, w.output())
+	}
+}

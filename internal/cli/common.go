@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"sort"
@@ -19,7 +20,14 @@ func (g *globals) openState() (*state.Dir, error) {
 			return nil, err
 		}
 	}
-	return state.Open(dir)
+	d, err := state.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	d.Removed = func() {
+		fmt.Fprintf(g.stderr, "pets: %s was removed while pets ran; pets writes back what it had recorded there, so that no service it started runs unrecorded\n", d.Path+string(os.PathSeparator)+"state.json")
+	}
+	return d, nil
 }
 
 // petsfilePath is -f, else the Petsfile in the current directory or a parent.
