@@ -399,13 +399,33 @@ func TestAStalledPageNeverBlocksEmit(t *testing.T) {
 	fmt.Fprintf(c, "GET /events?token=%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", s.Token(), s.port)
 	waitFor(t, "the stalled page to connect", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return len(s.clients) == 1 })
 	big := strings.Repeat("x", 16<<10)
+	overflowed := func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for cl := range s.clients {
+			cl.mu.Lock()
+			defer cl.mu.Unlock()
+			return cl.resync
+		}
+		return false
+	}
+	// 16 KiB events until the page's queue overflows, then 100 more: not
+	// a fixed count, so that the page stalls well within writeTimeout
+	// (after which it is dropped) however slow the machine; 16 KiB x
+	// 1,000 is already more than the queue and the sockets hold.
 	t0 := time.Now()
-	const n = 4000 // 4,000 events of 16 KiB: 64 MiB if nothing were dropped
-	for i := 0; i < n; i++ {
-		s.Emit(events.Event{Type: events.ServiceFailed, Service: "a-local", Error: big, Round: i})
+	n, more := 0, 100
+	for ; n < 20000 && more > 0; n++ {
+		s.Emit(events.Event{Type: events.ServiceFailed, Service: "a-local", Error: big, Round: n})
+		if overflowed() {
+			more--
+		}
 	}
 	took := time.Since(t0)
 	s.mu.Lock()
+	if len(s.clients) != 1 {
+		t.Errorf("%d pages connected after the events; want the stalled one", len(s.clients))
+	}
 	for cl := range s.clients {
 		cl.mu.Lock()
 		if len(cl.msgs) > maxQueue || cl.bytes > maxQueueBytes {
@@ -417,7 +437,7 @@ func TestAStalledPageNeverBlocksEmit(t *testing.T) {
 		cl.mu.Unlock()
 	}
 	s.mu.Unlock()
-	t.Logf("%d events in %s (%s each) with a stalled page", n, took, took/n)
+	t.Logf("%d events in %s (%s each) with a stalled page", n, took, took/time.Duration(n))
 	if took > 20*time.Second {
 		t.Errorf("Emit took %s for %d events", took, n)
 	}
