@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -44,6 +45,9 @@ func main() {
 	pairs := flag.Int("pairs", 4, "with -against: how many pairs of runs")
 	clusterUp := flag.String("cluster-up", "", "a shell command that brings the test cluster up, run after the local figures and before those that need it (scripts/bench.sh passes make cluster-up), so that the local figures are measured without a cluster's daemons running beside them")
 	flag.Parse()
+	// client-go's own log lines (a websocket's "Unknown stream id") are
+	// not figures: dropped, as pets drops them.
+	kube.RouteClientGoLogs(slog.New(slog.DiscardHandler))
 	b := &bench{n: *n, treeFiles: *big, only: *only, clusterUp: *clusterUp, other: *against, pairs: *pairs}
 	if err := b.run(*pets); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
