@@ -256,10 +256,12 @@ func TestFaultKillAtEveryStepOfUp(t *testing.T) {
 	e.threeServers()
 	kinds := e.killAtEveryStep(nil, "up", "--grace", "1s")
 	// The first service's waiter is forked beside pets' own start-up
-	// (Supervisor.Prefork), so which kind the N-th step is varies from run
-	// to run: a kill may miss that fork.
-	if kinds["fork"] < 2 || kinds["state-write"] < 3 {
-		t.Errorf("killed at %v; want at least 2 forks and 3 state writes", kinds)
+	// (Supervisor.Prefork), and the others' in the background while the
+	// first starts (Supervisor.PreforkNext), so which kind the N-th step
+	// is varies from run to run: a sweep may hit only one of the three
+	// forks (CI saw 1 fork and 15 state writes once in a dozen runs).
+	if kinds["fork"] < 1 || kinds["state-write"] < 3 {
+		t.Errorf("killed at %v; want at least 1 fork and 3 state writes", kinds)
 	}
 }
 
