@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,8 +16,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/httpstream"
+	apispdy "k8s.io/apimachinery/pkg/util/httpstream/spdy"
+	portforwardconst "k8s.io/apimachinery/pkg/util/portforward"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/transport/spdy"
+	"k8s.io/client-go/transport/websocket"
 )
 
 // ForwardOptions say what [Client.PortForward] forwards.
@@ -343,10 +347,11 @@ func (f *Forwarder) dial(pod Pod) (httpstream.Connection, error) {
 		return nil, err
 	}
 	var dialer httpstream.Dialer = spdy.NewDialer(upgrader, &http.Client{Transport: transport}, "POST", u)
-	tunnel, err := portforward.NewSPDYOverWebsocketDialer(u, cfg)
+	wsTransport, holder, err := websocket.RoundTripperFor(cfg)
 	if err != nil {
 		return nil, err
 	}
+	tunnel := &tunnelDialer{ctx: f.ctx, url: u, transport: wsTransport, holder: holder}
 	dialer = portforward.NewFallbackDialer(tunnel, dialer, func(err error) bool {
 		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
 	})
@@ -359,6 +364,53 @@ func (f *Forwarder) dial(pod Pod) (httpstream.Connection, error) {
 		return nil, fmt.Errorf("dial port-forward: server speaks %q, not %q", proto, portforward.PortForwardProtocolV1Name)
 	}
 	return sc, nil
+}
+
+// dialTimeout bounds the WebSocket upgrade of a port-forward connection. CI once saw a
+// connection through a forward to a pod where nothing listens take 40 s (its client's
+// own deadline): client-go's tunnelling dialer makes its request without a context, and
+// its WebSocket dialer has no handshake timeout, so an upgrade the API server or the
+// kubelet does not answer (under load, say) held the local connection without end, when
+// every other wait of a forward is bounded. Healthy, the upgrade takes a few round trips.
+var dialTimeout = 10 * time.Second // a var for tests
+
+// tunnelDialer dials SPDY over a WebSocket tunnel, as client-go's
+// portforward.NewSPDYOverWebsocketDialer does, with a deadline: the upgrade is given up
+// on after dialTimeout. It bounds the handshake alone (the WebSocket dialer sets it on the
+// connection and clears it once upgraded), and only the deadline: a dial begun before the
+// forwarder closes still ends by it, not at once. A dial that cannot start because ctx
+// has ended fails at once.
+type tunnelDialer struct {
+	ctx       context.Context
+	url       *url.URL
+	transport http.RoundTripper
+	holder    websocket.ConnectionHolder
+}
+
+func (d *tunnelDialer) Dial(protocols ...string) (httpstream.Connection, string, error) {
+	ctx, cancel := context.WithTimeout(d.ctx, dialTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.url.String(), nil) // WebSockets upgrade a GET
+	if err != nil {
+		return nil, "", err
+	}
+	tunnelled := make([]string, len(protocols))
+	for i, p := range protocols {
+		tunnelled[i] = portforwardconst.WebsocketsSPDYTunnelingPrefix + p
+	}
+	ws, err := websocket.Negotiate(d.transport, d.holder, req, tunnelled...)
+	if err != nil {
+		if dl, _ := ctx.Deadline(); !time.Now().Before(dl) && d.ctx.Err() == nil {
+			return nil, "", fmt.Errorf("no answer to the upgrade within %v: %w", dialTimeout, err)
+		}
+		return nil, "", err
+	}
+	sc, err := apispdy.NewClientConnectionWithPings(portforward.NewTunnelingConnection("client", ws), portforward.PingPeriod)
+	if err != nil {
+		ws.Close()
+		return nil, "", err
+	}
+	return sc, strings.TrimPrefix(ws.Subprotocol(), portforwardconst.WebsocketsSPDYTunnelingPrefix), nil
 }
 
 // forwardConn copies between conn and a new pair of streams on sc for port (made with
