@@ -14,7 +14,8 @@ import (
 
 // TestTunnelDialGivesUp: an API server that takes the connection and never
 // answers the upgrade (a real socket that reads and says nothing) holds a
-// dial no longer than dialTimeout.
+// dial no longer than dialTimeout, and not at all once the forwarder has
+// closed.
 func TestTunnelDialGivesUp(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -56,5 +57,20 @@ func TestTunnelDialGivesUp(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatalf("Dial still waiting 10 s into a dialTimeout of %v", dialTimeout)
+	}
+
+	// The forwarder closed before the dial began: it fails at once.
+	dialTimeout = time.Hour
+	closed, cancel := context.WithCancel(context.Background())
+	cancel()
+	d.ctx = closed
+	go func() { _, _, err := d.Dial("portforward.k8s.io"); done <- err }() // ends by the select below, or the test fails
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("Dial after the forwarder closed: no error")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Dial after the forwarder closed still waiting 10 s later")
 	}
 }
