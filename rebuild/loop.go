@@ -114,8 +114,10 @@ type Loop struct {
 	Down map[petsfile.Key]bool
 	// Started are the services this pets started (they were not running
 	// before it): Run adds those its rounds start and forgets those they
-	// stop.
-	Started map[petsfile.Key]bool
+	// stop. Unstarted are those it was to start (not running before it
+	// either) and did not: a round that brings one up, whatever its step
+	// (a reload restarts a changed service), moves it to Started.
+	Started, Unstarted map[petsfile.Key]bool
 	// Initial are changes made while no pets was watching (pets watch
 	// attaching), InitialRestart services to restart for a reason of the
 	// same kind: the first round takes them.
@@ -158,6 +160,9 @@ func (l *Loop) Run(ctx context.Context) error {
 	defer r.check.Stop()
 	if l.Started == nil {
 		l.Started = map[petsfile.Key]bool{}
+	}
+	if l.Unstarted == nil {
+		l.Unstarted = map[petsfile.Key]bool{}
 	}
 	defer func() { l.Config, l.Values = r.cfg, r.values }()
 	if len(l.Initial)+len(l.InitialRestart) > 0 {
@@ -651,10 +656,15 @@ func (r *run) finished(d roundDone) {
 	}
 	for _, s := range d.out.Steps {
 		switch {
-		case s.Kind == events.StepStart && s.Result == events.ResultOK:
+		case s.Kind == events.StepStart && s.Result == events.ResultOK,
+			s.Kind != events.StepStop && s.Result == events.ResultOK && !s.Synced && r.l.Unstarted[s.Key]:
 			r.l.Started[s.Key] = true
+			delete(r.l.Unstarted, s.Key)
+		case s.Kind == events.StepStart:
+			r.l.Unstarted[s.Key] = true // not running before, and not started
 		case s.Kind == events.StepStop && s.Result == events.ResultOK:
 			delete(r.l.Started, s.Key)
+			delete(r.l.Unstarted, s.Key)
 		}
 		switch {
 		case s.Kind == events.StepStop && s.Result == events.ResultOK:

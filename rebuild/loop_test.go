@@ -288,6 +288,37 @@ func TestLoopFailureSkipsDependentsAndRetriesOnNextChange(t *testing.T) {
 	}
 }
 
+// A service pets up was to start and did not (it failed, or a failed
+// dependency skipped it) was not running before: the round that brings it
+// up, whatever its step (here a restart of api and a bounce of web), has
+// started it, so that Ctrl-C stops it; one that was up before (tool) and
+// only restarted is not this pets' to stop.
+func TestLoopStartedCountsWhatFailedAtLaunchOnceItRuns(t *testing.T) {
+	f := &loopRunner{}
+	changes, rounds := make(chan Changes), make(chan events.Event, 10)
+	l := diamondLoop(f, changes, rounds)
+	api, web := key("api"), key("web")
+	l.Down = map[petsfile.Key]bool{api: true, web: true}
+	l.Unstarted = map[petsfile.Key]bool{api: true, web: true}
+	cancel := runLoop(t, l)
+
+	changes <- Changes{Paths: []string{"/r/tool/x"}}
+	if got := summary(<-rounds); got != "[/r/tool/x] -> tool" {
+		t.Errorf("round = %s", got)
+	}
+	changes <- Changes{Paths: []string{"/r/api/a.go"}}
+	if got := summary(<-rounds); got != "[/r/api/a.go] -> api web(bounced)" {
+		t.Errorf("round = %s", got)
+	}
+	cancel()
+	if got := fmt.Sprint(l.Started); got != "map[api-local:true web-local:true]" {
+		t.Errorf("Started = %s; want api and web (up now, not before pets), not tool (up before)", got)
+	}
+	if len(l.Unstarted) != 0 {
+		t.Errorf("Unstarted = %v; want none (both run now)", l.Unstarted)
+	}
+}
+
 func TestLoopOverflowRestartsEverythingOnce(t *testing.T) {
 	f := &loopRunner{}
 	changes, rounds := make(chan Changes), make(chan events.Event, 10)

@@ -176,8 +176,10 @@ type Engine struct {
 
 	// Started are, after Up, the services it started that were not
 	// running before (not those it restarted or bounced): what pets up
-	// --watch stops on Ctrl-C.
-	Started map[petsfile.Key]bool
+	// --watch stops on Ctrl-C. Unstarted are those it was to start (not
+	// running before either) that failed or were skipped: whichever round
+	// of the watch brings one up has started it too (Loop.Unstarted).
+	Started, Unstarted map[petsfile.Key]bool
 }
 
 // KeepGoingError lists the services that failed, or were skipped because a
@@ -278,10 +280,14 @@ func (e *Engine) Up(ctx context.Context, g *petsfile.Graph) (map[petsfile.Key]pe
 	// side by side, a step after a failed one in the plan may have become
 	// ready after the failure, and a rollback must stop it too.
 	var started []petsfile.Key
-	e.Started = map[petsfile.Key]bool{}
+	e.Started, e.Unstarted = map[petsfile.Key]bool{}, map[petsfile.Key]bool{}
 	for _, r := range out.Steps {
-		if r.Result == events.ResultOK && r.Kind == events.StepStart {
-			e.Started[r.Key] = true
+		if r.Kind == events.StepStart {
+			if r.Result == events.ResultOK {
+				e.Started[r.Key] = true
+			} else {
+				e.Unstarted[r.Key] = true
+			}
 		}
 		if r.Result == events.ResultOK && !r.Synced {
 			started = append(started, r.Key)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -67,10 +68,13 @@ type Session struct {
 	Attach bool
 	// StopOnExit (pets up --watch): when the session ends, the services it
 	// started are stopped, dependents first: Started (those pets up
-	// started before the session) and those its rounds started (reloads
-	// included). What was running before the command stays up.
+	// started before the session), those its rounds started (reloads
+	// included), and those of Unstarted (pets up was to start them, and
+	// they failed or were skipped) that a round brought up. What was
+	// running before the command stays up.
 	StopOnExit bool
 	Started    map[petsfile.Key]bool
+	Unstarted  map[petsfile.Key]bool
 
 	// Load evaluates the Petsfile again and resolves the graph as the
 	// first one was.
@@ -172,9 +176,9 @@ func (s *Session) run(ctx context.Context) (Config, map[petsfile.Key]petsfile.Va
 	if s.Attach {
 		values, down, initial, restart = s.attach(ctx, cfg)
 	}
-	started := map[petsfile.Key]bool{}
-	for k := range s.Started {
-		started[k] = true
+	started := maps.Clone(s.Started)
+	if started == nil {
+		started = map[petsfile.Key]bool{}
 	}
 	roots := s.roots
 	var err error
@@ -216,7 +220,7 @@ func (s *Session) run(ctx context.Context) (Config, map[petsfile.Key]petsfile.Va
 		envs = s.EnvFiles.Changes()
 	}
 	loop := &Loop{
-		Config: cfg, Values: values, Down: down, Started: started, Initial: initial, InitialRestart: restart,
+		Config: cfg, Values: values, Down: down, Started: started, Unstarted: maps.Clone(s.Unstarted), Initial: initial, InitialRestart: restart,
 		Changes: s.Files.Changes(), Reloads: reloads, Coming: coming, Requests: s.Requests, EnvChanges: envs,
 		Barrier: s.Files.Barrier, Events: s.Events, Lock: s.Lock, Parallel: s.Parallel, Timing: s.Timing,
 	}

@@ -196,3 +196,42 @@ func TestReloadWatchRulesTakeEffectWithoutLeakingWatches(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A service that failed to start at launch (and its dependent, skipped)
+// was not running before pets up --watch: once a reload brings it up,
+// this pets started it, and Ctrl-C stops it. It used to be left running
+// and recorded: only a start step counted as this pets' start, and the
+// reload restarts a changed service.
+func TestWatchCtrlCStopsWhatFailedAtLaunchAndAReloadStarted(t *testing.T) {
+	e := newEnv(t)
+	e.chainWithBadData() // a refuses to start while a/data says "bad"
+	e.write("a/data", "bad")
+	w := e.watch("up", "--watch")
+	if !strings.Contains(w.output(), "Ctrl-C to stop them.") { // nothing was up before: everything is this command's
+		t.Errorf("the watch's banner promises less than it does:\n%s", w.output())
+	}
+	if l := e.list(); l["c-local"].Status != "ready" || l["a-local"].Status == "ready" {
+		t.Fatalf("after the launch: %+v", l)
+	}
+	// The fix is in the Petsfile: a no longer reads its data file.
+	e.edit("Petsfile", func(s string) string {
+		return strings.Replace(s, `if grep -q bad a/data 2>/dev/null; then echo a cannot start: bad data; exit 4; fi;`, "", 1)
+	})
+	m := w.reloaded("", "", "a-local", 2)
+	if !strings.Contains(m[8], "a-local restarted") {
+		t.Errorf("the reload did not bring a up: %s", m[0])
+	}
+	waitFor(t, "a and b running", func() bool {
+		l := e.list()
+		return l["a-local"].Status == "ready" && l["b-local"].Status == "ready"
+	})
+	if code := w.stop(); code != 0 {
+		t.Errorf("exit %d:\n%s", code, w.output())
+	}
+	if s := e.strays(); len(s) != 0 {
+		t.Errorf("left behind after Ctrl-C: %v", s)
+	}
+	if l := e.list(); len(l) != 0 {
+		t.Errorf("still recorded after Ctrl-C: %+v", l)
+	}
+}

@@ -536,7 +536,7 @@ func (w *watch) run(ctx context.Context, s *rebuild.Session) error {
 	w.printer.stopHow = "Ctrl-C to detach (they keep running)."
 	if stopOnExit {
 		w.printer.stopHow = "Ctrl-C stops what this command started; what was up before stays up."
-		if len(started) == len(cfg.Graph.Order) {
+		if len(started)+len(s.Unstarted) == len(cfg.Graph.Order) { // nothing was up before
 			w.printer.stopHow = "Ctrl-C to stop them."
 		}
 	}

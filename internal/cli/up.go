@@ -283,7 +283,7 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 		return nil
 	}
 	sup.Stderr = g.stderr
-	sess.Values, sess.Down, sess.Started = values, notStarted(g, kg), eng.Started
+	sess.Values, sess.Down, sess.Started, sess.Unstarted = values, notStarted(g, kg), eng.Started, eng.Unstarted
 	// The status page after the first start, which it does not need: its
 	// server, its seed from the events file and its state write cost the
 	// start about 2 ms (make bench: startup). The page still shows the
