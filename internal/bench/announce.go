@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -75,10 +76,21 @@ func (a *announcer) close() {
 // make one) and returns that pid: a new server answering. Announcements
 // of other ports, and older ones of this port, are passed over.
 func (a *announcer) server(port, not int, timeout time.Duration) (int, error) {
+	return a.serverUnless(port, not, timeout, nil)
+}
+
+// errNoServer: no new server announced itself in time.
+var errNoServer = errors.New("no new server")
+
+// serverUnless is server, but fails with errGone as soon as gone (may be
+// nil) is closed, and with errNoServer (wrapped) on the timeout.
+func (a *announcer) serverUnless(port, not int, timeout time.Duration, gone <-chan struct{}) (int, error) {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
 		select {
+		case <-gone:
+			return 0, errGone
 		case an, ok := <-a.c:
 			if !ok {
 				return 0, fmt.Errorf("announcements closed")
@@ -95,7 +107,43 @@ func (a *announcer) server(port, not int, timeout time.Duration) (int, error) {
 			}
 			return pid, nil
 		case <-deadline.C:
-			return 0, fmt.Errorf("no new server on port %d within %s", port, timeout)
+			return 0, fmt.Errorf("%w on port %d within %s", errNoServer, port, timeout)
+		}
+	}
+}
+
+// errGone: what the caller waited on ended before a server announced itself.
+var errGone = errors.New("gone")
+
+// drain passes over the announcements received so far.
+func (a *announcer) drain() {
+	for {
+		select {
+		case <-a.c:
+		default:
+			return
+		}
+	}
+}
+
+// more counts the servers that announce themselves on port, until none
+// has for quiet (the restarts that follow the one a save was waiting for).
+func (a *announcer) more(port int, quiet time.Duration) int {
+	n := 0
+	t := time.NewTimer(quiet)
+	defer t.Stop()
+	for {
+		select {
+		case an, ok := <-a.c:
+			if !ok {
+				return n
+			}
+			if an.port == port {
+				n++
+				t.Reset(quiet)
+			}
+		case <-t.C:
+			return n
 		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,7 +18,8 @@ import (
 // TestAnnouncer: a petserver started with the announcer's variable set is
 // found once it answers; an older server of the same port, and servers of
 // other ports, are passed over; with no new server, server fails at its
-// timeout.
+// timeout, and serverUnless as soon as what it waits on is gone; more
+// counts the later servers of one port.
 func TestAnnouncer(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("unix datagram sockets")
@@ -65,8 +67,44 @@ func TestAnnouncer(t *testing.T) {
 	if pid, err := a.server(port, first.Process.Pid, 10*time.Second); err != nil || pid != second.Process.Pid {
 		t.Fatalf("server(%d, not %d) = %d, %v; want the second server, pid %d", port, first.Process.Pid, pid, err, second.Process.Pid)
 	}
-	if pid, err := a.server(port, second.Process.Pid, 100*time.Millisecond); err == nil {
-		t.Fatalf("server(%d, not %d) = %d with no new server; want a timeout", port, second.Process.Pid, pid)
+	if pid, err := a.server(port, second.Process.Pid, 100*time.Millisecond); !errors.Is(err, errNoServer) {
+		t.Fatalf("server(%d, not %d) = %d, %v with no new server; want a timeout (errNoServer)", port, second.Process.Pid, pid, err)
+	}
+	gone := make(chan struct{})
+	close(gone)
+	if pid, err := a.serverUnless(port, second.Process.Pid, 10*time.Second, gone); !errors.Is(err, errGone) {
+		t.Fatalf("serverUnless with gone closed = %d, %v; want errGone", pid, err)
+	}
+
+	// more counts the later servers of the port alone; drain forgets
+	// what was announced before it.
+	_ = second.Process.Kill()
+	_ = second.Wait()
+	third := start(port)
+	if err := proc.WaitTCP(ctx, fmt.Sprintf("127.0.0.1:%d", port), nil); err != nil {
+		t.Fatal(err)
+	}
+	third2, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(third2)
+	if n := a.more(port, time.Second); n != 1 {
+		t.Errorf("more(%d) = %d after one more server on it (and one on another port); want 1", port, n)
+	}
+	_ = third.Process.Kill()
+	_ = third.Wait()
+	start(port)
+	for len(a.c) == 0 { // its announcement, queued
+		select {
+		case <-ctx.Done():
+			t.Fatal("no announcement from the fourth server")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	a.drain()
+	if n := a.more(port, 100*time.Millisecond); n != 0 {
+		t.Errorf("more(%d) = %d with no new server since the last; want 0", port, n)
 	}
 	a.close()
 	if v, ok := os.LookupEnv(announceVar); ok {

@@ -5,12 +5,14 @@ package main
 // running the same petserver on a port of its own and measured the same way:
 //
 //   - save to restart: from a write of the watched file (in place, or an
-//     atomic rename over it) to a server answering with a new pid;
+//     atomic rename over it) to a new server answering, found as the
+//     restart figures of make bench find it: the server's announcement
+//     (PETSERVER_ANNOUNCE), then one request for its pid;
 //   - restarts per 2,000-file git checkout: every server start appends its
 //     pid to a file (sh -c 'echo $$ >> F; exec petserver ...'), counted
 //     until no start came for burstQuiet;
 //   - launch to first start: from the tool's fork+exec to the server
-//     answering.
+//     answering (its announcement, then one request).
 //
 // The tools take turns: each round runs every tool once (edits, launches,
 // one checkout), in an order rotated every round, so that a drift in the
@@ -178,7 +180,7 @@ func (b *bench) peerRound(t *tool, dir string, perRound int, burstDir string, bu
 		if err != nil {
 			return err
 		}
-		r, d, err := startTool(t, s)
+		r, d, err := startTool(b.announced, t, s)
 		if err != nil {
 			return err
 		}
@@ -196,7 +198,7 @@ func (b *bench) peerRound(t *tool, dir string, perRound int, burstDir string, bu
 	if err != nil {
 		return err
 	}
-	r, _, err := startTool(t, s)
+	r, _, err := startTool(b.announced, t, s)
 	if err != nil {
 		return err
 	}
@@ -229,7 +231,7 @@ func (b *bench) peerEdits(t *tool, r *running, s session, file string, perRound 
 	time.Sleep(500 * time.Millisecond)
 	for i := 0; i < 2*perRound; i++ {
 		mode := saveModes[i%2]
-		d, extra, err := saveToRestart(r, s.port, file, mode, fmt.Sprintf("package main\n\n// %d %d\n", time.Now().UnixNano(), i))
+		d, extra, err := saveToRestart(b.announced, r, s.port, file, mode, fmt.Sprintf("package main\n\n// %d %d\n", time.Now().UnixNano(), i))
 		if errors.Is(err, errMissed) {
 			t.missed[mode]++
 			continue
@@ -252,13 +254,16 @@ var errMissed = errors.New("no restart")
 const missAfter = 5 * time.Second
 
 // saveToRestart saves body to file (mode: saveModes) and returns the time to
-// a server answering with a new pid, and how many more restarts followed
-// before the pid held still for settle; errMissed if nothing restarted.
-func saveToRestart(r *running, port int, file, mode, body string) (time.Duration, int, error) {
+// a new server answering, found as the restart figures find it (its
+// announcement, then one request), and how many more servers announced
+// themselves on the port before none had for settle; errMissed if nothing
+// restarted.
+func saveToRestart(a *announcer, r *running, port int, file, mode, body string) (time.Duration, int, error) {
 	before, err := pidOf(port)
 	if err != nil {
 		return 0, 0, err
 	}
+	a.drain()
 	t0 := time.Now()
 	switch mode {
 	case "write in place":
@@ -272,32 +277,25 @@ func saveToRestart(r *running, port int, file, mode, body string) (time.Duration
 	if err != nil {
 		return 0, 0, err
 	}
-	var d time.Duration
-	pid, extra := before, -1
-	stable := time.Now()
-	for {
-		p, err := pidOf(port)
-		now := time.Now()
-		switch {
-		case err != nil:
-			stable = now
-		case p != pid:
-			if pid == before {
-				d = now.Sub(t0)
-			}
-			pid, stable = p, now
-			extra++
-		case pid != before && now.Sub(stable) >= settle:
-			return d, extra, nil
+	_, err = a.serverUnless(port, before, missAfter, r.done)
+	if errors.Is(err, errNoServer) {
+		if p, perr := pidOf(port); perr == nil && p == before {
+			return 0, 0, errMissed // the old server answering all along
 		}
-		if pid == before && err == nil && now.Sub(t0) > missAfter {
-			return 0, 0, errMissed
-		}
-		if now.Sub(t0) > 15*time.Second {
-			return 0, 0, fmt.Errorf("no server answering 15s after a save (%s)%s", mode, r.exited())
-		}
-		time.Sleep(200 * time.Microsecond)
+		_, err = a.serverUnless(port, before, 15*time.Second-missAfter, r.done)
 	}
+	switch {
+	case errors.Is(err, errGone):
+		return 0, 0, fmt.Errorf("the tool exited after a save (%s)%s", mode, r.exited())
+	case err != nil:
+		return 0, 0, fmt.Errorf("no new server answering 15s after a save (%s): %w%s", mode, err, r.exited())
+	}
+	d := time.Since(t0)
+	extra := a.more(port, settle)
+	if _, err := pidOf(port); err != nil {
+		return 0, 0, fmt.Errorf("no server answering after a save's restarts (%s): %w%s", mode, err, r.exited())
+	}
+	return d, extra, nil
 }
 
 // burstRestarts runs checkout under the tool and counts the server starts
@@ -337,9 +335,9 @@ type running struct {
 	log    string        // the tool's output, for errors
 }
 
-// startTool launches t on s and returns once the server answers, with the
-// time from the launch.
-func startTool(t *tool, s session) (*running, time.Duration, error) {
+// startTool launches t on s and returns once the server answers (its
+// announcement, then one request), with the time from the launch.
+func startTool(a *announcer, t *tool, s session) (*running, time.Duration, error) {
 	cmd, err := t.launch(s)
 	if err != nil {
 		return nil, 0, err
@@ -365,23 +363,17 @@ func startTool(t *tool, s session) (*running, time.Duration, error) {
 		return nil, 0, fmt.Errorf("start %s: %w", t.name, err)
 	}
 	go func() { _ = cmd.Wait(); close(r.done) }() // owned by r: kill waits for it
-	for {
-		if _, err := pidOf(s.port); err == nil {
-			return r, time.Since(t0), nil
-		}
-		select {
-		case <-r.done:
-			r.kill()
-			return nil, 0, fmt.Errorf("%s exited before the server answered%s", t.name, r.exited())
-		default:
-		}
-		if time.Since(t0) > 30*time.Second {
-			err := fmt.Errorf("the server did not answer within 30s of launching %s%s", t.name, r.exited())
-			r.stop()
-			return nil, 0, err
-		}
-		time.Sleep(200 * time.Microsecond)
+	_, err = a.serverUnless(s.port, 0, 30*time.Second, r.done)
+	switch {
+	case errors.Is(err, errGone):
+		r.kill()
+		return nil, 0, fmt.Errorf("%s exited before the server answered%s", t.name, r.exited())
+	case err != nil:
+		err = fmt.Errorf("the server did not answer within 30s of launching %s: %w%s", t.name, err, r.exited())
+		r.stop()
+		return nil, 0, err
 	}
+	return r, time.Since(t0), nil
 }
 
 // stop interrupts the tool, waits up to 5 s for it, then kills whatever
