@@ -383,6 +383,7 @@ func (l *Loop) start(ctx context.Context) *run {
 // changed takes a batch: its owners become pending, unless a reload is due
 // (then it is held for it).
 func (r *run) changed(c Changes) {
+	r.lookAway(c)
 	r.gen++
 	r.markDirty(c.Paths, c.All, r.gen)
 	if c.All {
@@ -399,6 +400,25 @@ func (r *run) changed(c Changes) {
 	}
 	for _, b := range c.Barriers {
 		r.barrierSeen(b)
+	}
+}
+
+// lookAway looks again (see look) at the services away (stopped by pets
+// down) that own a file of c: one that runs again (pets up) takes the
+// change, rather than wait for the next check.
+func (r *run) lookAway(c Changes) {
+	if len(r.away) == 0 {
+		return
+	}
+	var keys []petsfile.Key
+	owned := Own(r.cfg.Owners, r.cfg.Skip, c.Paths)
+	for _, k := range r.cfg.Graph.Order {
+		if _, ok := owned[k]; (ok || c.All) && r.away[k] {
+			keys = append(keys, k)
+		}
+	}
+	if r.look(keys) {
+		r.answerWaits()
 	}
 }
 
@@ -486,8 +506,10 @@ func (r *run) next() {
 		why = "pets restart"
 	}
 	only := r.pend.empty() // only crashed services restart
-	in := r.input()
-	plan := Decide(in)
+	plan := Decide(r.input())
+	if r.recheck(plan) {
+		plan = Decide(r.input())
+	}
 	r.hold1(plan.Holds)
 	var crashed []string
 	for _, s := range plan.Steps {
@@ -601,7 +623,15 @@ func (r *run) startReload(rl *Reload) {
 		}
 		r.configDone(k)
 	}
-	r.launch(Decide(in), rl, "reload")
+	plan := Decide(in)
+	if r.recheck(plan) {
+		for k := range r.away {
+			delete(held.paths, k)
+			delete(held.all, k)
+		}
+		plan = Decide(in) // in's Down and Away are r's: looked at again
+	}
+	r.launch(plan, rl, "reload")
 }
 
 // launch starts a round for plan on its own goroutine (a reload's even if
@@ -941,7 +971,20 @@ func (r *run) checkCrashes() {
 	if r.inflight != nil {
 		return
 	}
-	for _, k := range r.cfg.Graph.Order {
+	if r.look(r.cfg.Graph.Order) {
+		r.answerWaits()
+	}
+}
+
+// look takes in how keys are now, as the Runner sees them, and says
+// whether any was not as the loop thought: one stopped outside this pets
+// (pets down) is away, and left alone until it runs again; one started
+// again outside it is watched again; one whose processes are gone crashed.
+// checkCrashes looks at every service between rounds; a round looks again
+// at the services it plans for (see recheck), since a pets down may have
+// come after the last look.
+func (r *run) look(keys []petsfile.Key) (changed bool) {
+	for _, k := range keys {
 		if r.away[k] {
 			// Started again by another pets (pets up): watched again.
 			if v, h := r.cfg.Runner.Check(r.ctx, k); h == Healthy || h == Redefined {
@@ -950,6 +993,7 @@ func (r *run) checkCrashes() {
 				r.values[k] = v
 				r.emit(events.Event{Type: events.ServiceReused, Service: k.String(), State: events.Ready, Host: v.Host(), PID: v.PID,
 					Reason: "started again outside this pets; watched again"})
+				changed = true
 			}
 			continue
 		}
@@ -960,12 +1004,15 @@ func (r *run) checkCrashes() {
 		if alive || r.ctx.Err() != nil {
 			continue
 		}
+		changed = true
 		if _, h := r.cfg.Runner.Check(r.ctx, k); h == Absent {
 			// Not crashed: stopped and unrecorded by another pets (pets
 			// down). Leave it alone: a change to its files must not undo
 			// the stop.
 			r.away[k] = true
 			delete(r.dirty, k)
+			delete(r.pend.paths, k) // its changes are no round's files
+			delete(r.pend.all, k)
 			r.emit(events.Event{Type: events.ServiceStopped, Service: k.String(), State: events.Stopped,
 				Reason: "stopped outside this pets (pets down); it is left alone until it runs again"})
 			continue
@@ -980,7 +1027,26 @@ func (r *run) checkCrashes() {
 			r.crashed(k, exit, false)
 		}
 	}
+	return changed
+}
+
+// recheck looks again (see look) at the running services plan has steps
+// for (restarts, syncs, bounces: not starts or stops), just before it
+// runs: what pets down stopped since the last look is left alone, not
+// started again by its next change or its dependency's. It says whether
+// the plan must be decided again.
+func (r *run) recheck(plan Plan) bool {
+	var keys []petsfile.Key
+	for _, s := range plan.Steps {
+		if s.Kind != events.StepStop && s.Kind != events.StepStart {
+			keys = append(keys, s.Key)
+		}
+	}
+	if !r.look(keys) {
+		return false
+	}
 	r.answerWaits()
+	return true
 }
 
 // crashed notes a crash of k: the first in a row, unless k crashed before

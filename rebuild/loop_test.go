@@ -21,6 +21,7 @@ type loopRunner struct {
 	calls     []string
 	fail      map[string]bool
 	dead      map[string]bool
+	gone      map[string]bool          // stopped and unrecorded by another pets (pets down)
 	block     map[string]chan struct{} // Up(k) waits for this channel, if set
 	entered   chan string              // receives k when Up(k) starts, if set
 	gen       int
@@ -33,16 +34,19 @@ var _ Runner = (*loopRunner)(nil)
 func (f *loopRunner) Check(_ context.Context, k petsfile.Key) (petsfile.Value, Health) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.dead[k.String()] {
+	switch {
+	case f.gone[k.String()]:
+		return petsfile.Value{}, Absent
+	case f.dead[k.String()]:
 		return petsfile.Value{}, Dead
 	}
-	return petsfile.Value{}, Healthy
+	return petsfile.Value{Hostname: k.Name + "-again", Port: 1}, Healthy
 }
 
 func (f *loopRunner) Alive(_ context.Context, k petsfile.Key) (bool, string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return !f.dead[k.String()], ""
+	return !f.dead[k.String()] && !f.gone[k.String()], ""
 }
 
 func (f *loopRunner) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Value) (petsfile.Value, error) {
@@ -72,6 +76,7 @@ func (f *loopRunner) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Val
 	}
 	f.mu.Lock()
 	delete(f.dead, k.String())
+	delete(f.gone, k.String())
 	f.mu.Unlock()
 	return v, nil
 }
@@ -378,6 +383,56 @@ func TestLoopReportsCrashOnceAndWaitsForAChange(t *testing.T) {
 		cancel()
 		<-done
 	})
+}
+
+// A service that pets down stopped is left alone by the next round, even
+// when the round comes before the loop's periodic check has noticed the
+// stop: neither its own change nor its dependency's starts it again. Once
+// it runs again (pets up), its changes restart it again.
+func TestLoopLeavesAloneWhatPetsDownStoppedBeforeTheCheck(t *testing.T) {
+	f := &loopRunner{gone: map[string]bool{}}
+	changes, rounds := make(chan Changes), make(chan events.Event, 10)
+	l := diamondLoop(f, changes, rounds)
+	l.Timing.CheckEvery = time.Hour // the periodic check never comes
+	var stopped []string
+	l.Events.(*testSink).seen = func(e events.Event) {
+		if e.Type == events.ServiceStopped {
+			stopped = append(stopped, e.Service) // Run's goroutine only
+		}
+	}
+	defer runLoop(t, l)()
+
+	// pets down api: it stops api and its dependent web.
+	f.mu.Lock()
+	f.gone["api-local"], f.gone["web-local"] = true, true
+	f.mu.Unlock()
+	changes <- Changes{Paths: []string{"/r/api/a.go", "/r/store/s.sql"}}
+	if got := summary(<-rounds); got != "[/r/store/s.sql] -> store" {
+		t.Errorf("round = %s, want store alone (api and web were stopped by pets down)", got)
+	}
+	if got := f.takeCalls(); got != "store[]" {
+		t.Errorf("calls = %s", got)
+	}
+	changes <- Changes{Paths: []string{"/r/web/w.js", "/r/tool/t"}}
+	if got := summary(<-rounds); got != "[/r/tool/t] -> tool" {
+		t.Errorf("round = %s, want tool alone", got)
+	}
+	if fmt.Sprint(stopped) != "[api-local web-local]" {
+		t.Errorf("stopped = %v, want api and web reported once each", stopped)
+	}
+
+	// pets up api: it runs again, and its next change restarts it (web
+	// is still down: not bounced).
+	f.mu.Lock()
+	delete(f.gone, "api-local")
+	f.mu.Unlock()
+	changes <- Changes{Paths: []string{"/r/api/a.go"}}
+	if got := summary(<-rounds); got != "[/r/api/a.go] -> api" {
+		t.Errorf("round = %s, want api, watched again", got)
+	}
+	if got := f.takeCalls(); got != "tool[] api[store1]" {
+		t.Errorf("calls = %s", got)
+	}
 }
 
 func TestLoopCancelFinishesTheServiceInHand(t *testing.T) {

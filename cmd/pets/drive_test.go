@@ -392,6 +392,34 @@ func TestDownOfAWatchedServiceIsNotUndone(t *testing.T) {
 	w.waitLine(`round \d+: c/y -> c-local restarted`)
 }
 
+// The same, with the edits right after pets down and pets up, before the
+// watching pets' periodic check (every second) can have noticed either:
+// the round looks at what it is about to restart. b's own change does not
+// start it, nor does a's restart bounce it; once pets up has started b
+// again, its next change restarts it.
+func TestDownOfAWatchedServiceIsNotUndoneByAnImmediateEdit(t *testing.T) {
+	e := newEnv(t)
+	e.chain() // a <- b, c
+	w := e.watch("up", "--watch")
+	e.mustPets("down", "b")
+	e.write("b/x", "1")
+	e.write("a/x", "1")
+	w.waitLine(`round \d+: a/x -> a-local restarted in \S+ \(\S+ in all\)$`)
+	w.settle(e)
+	if l, ok := e.list()["b-local"]; ok {
+		t.Errorf("b runs again after pets down, because a pets watched it: %+v", l)
+	}
+	for _, l := range strings.Split(w.output(), "\n") {
+		if strings.Contains(l, "b-local restarted") || strings.Contains(l, "b-local bounced") || strings.Contains(l, "b-local started") ||
+			strings.Contains(l, "b-local is not running any more") {
+			t.Errorf("after pets down: %s", l)
+		}
+	}
+	e.mustPets("up", "b")
+	e.write("b/y", "1")
+	w.waitLine(`round \d+: b/y -> b-local restarted in `)
+}
+
 // With a Petsfile that does not evaluate, pets wait fails at once, naming
 // the error, instead of waiting out its timeout.
 func TestWaitAfterABrokenPetsfileSaysSo(t *testing.T) {
