@@ -600,3 +600,34 @@ func TestUpRefusesAPortAnotherProgramHolds(t *testing.T) {
 		t.Errorf("recorded: %v", e.list())
 	}
 }
+
+// pets wait -f takes a relative path as every other command does: the
+// record has the Petsfile's absolute path, and -f is resolved against the
+// current directory before it is compared with it (with a pets watching,
+// and without).
+func TestWaitTakesARelativePetsfilePath(t *testing.T) {
+	e := newEnv(t)
+	e.chain()
+	e.mustPets("up")
+	parent, base := filepath.Dir(e.dir), filepath.Base(e.dir)
+	waitIn := func(dir string, args ...string) {
+		t.Helper()
+		cmd := e.cmd(append([]string{"wait", "--timeout", "30s"}, args...)...)
+		cmd.Dir = dir
+		var out, errb strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		if err := cmd.Run(); err != nil {
+			t.Errorf("in %s, pets wait %s: %v\n%s", dir, strings.Join(args, " "), err, errb.String())
+		}
+	}
+	check := func() {
+		t.Helper()
+		waitIn(parent, "-f", base+"/Petsfile")
+		waitIn(parent, "-f", "./"+base+"/Petsfile")
+		waitIn(parent, "-f", base)
+		waitIn(e.dir, "-f", "Petsfile")
+	}
+	check()
+	e.watch("watch")
+	check()
+}

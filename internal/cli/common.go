@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 
 	"github.com/windmilleng/pets/petsfile"
@@ -30,13 +31,24 @@ func (g *globals) openState() (*state.Dir, error) {
 	return d, nil
 }
 
-// petsfilePath is -f, else the Petsfile in the current directory or a parent.
+// petsfilePath is -f, else the Petsfile in the current directory or a
+// parent: an absolute path, as the record and the watchers have it (a
+// directory given with -f stands for its Petsfile). It is the one place a
+// Petsfile's path is resolved: every command compares what it returns.
 func (g *globals) petsfilePath() (string, error) {
 	if g.file != "" {
-		if _, err := os.Stat(g.file); err != nil {
+		fi, err := os.Stat(g.file)
+		if err != nil {
 			return "", &petsfile.UsageError{Msg: "cannot read the Petsfile given with -f: " + err.Error(), Hint: "check the path"}
 		}
-		return g.file, nil
+		abs, err := filepath.Abs(g.file)
+		if err != nil {
+			return "", fmt.Errorf("resolve -f %s: %w", g.file, err)
+		}
+		if fi.IsDir() {
+			abs = filepath.Join(abs, petsfile.FileName)
+		}
+		return abs, nil
 	}
 	wd, err := os.Getwd()
 	if err != nil {

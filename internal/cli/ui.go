@@ -2,9 +2,7 @@ package cli
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 
@@ -92,15 +90,8 @@ func (g *globals) uiWatcher(dir *state.Dir, st *state.File, args []string) (stat
 	path, perr := g.petsfilePath()
 	var mine []state.Watcher
 	if perr == nil {
-		abs, err := filepath.Abs(path)
-		if err != nil {
-			return state.Watcher{}, err
-		}
-		if fi, err := os.Stat(abs); err == nil && fi.IsDir() {
-			abs = filepath.Join(abs, petsfile.FileName)
-		}
 		for _, w := range live {
-			if w.Petsfile == abs {
+			if w.Petsfile == path {
 				mine = append(mine, w)
 			}
 		}
