@@ -696,6 +696,11 @@ func (r *run) finished(d roundDone) {
 			delete(r.l.Started, s.Key)
 			delete(r.l.Unstarted, s.Key)
 		}
+		if s.Kind != events.StepStop && (s.Result == events.ResultOK || s.Err != nil) {
+			// Stopped by pets down, then started by pets restart: this
+			// pets' again.
+			delete(r.away, s.Key)
+		}
 		switch {
 		case s.Kind == events.StepStop && s.Result == events.ResultOK:
 			delete(r.down, s.Key)

@@ -115,7 +115,9 @@ type Input struct {
 	// they restart with the new one (never sync).
 	Redefined map[petsfile.Key]bool
 	// Away are services stopped outside this pets (pets down): left
-	// alone, neither restarted nor bounced, until they run again.
+	// alone, neither restarted nor bounced, until they run again, unless
+	// Restart names them (or a service of Restart depends on them): then
+	// they start.
 	Away map[petsfile.Key]bool
 	// Crashed are crashed services whose restart policy restarts them:
 	// each restarts once its backoff (Backoff) has passed since the crash,
@@ -135,6 +137,9 @@ type Input struct {
 //
 //   - Services to remove stop first, dependents before what they depend on.
 //   - A service whose definition changed restarts; one that is down starts.
+//   - A service to restart (Restart) that is down, or was stopped by pets
+//     down (Away), starts, and so do the dependencies it needs that are
+//     down or were stopped, first: as pets up would start it.
 //   - A running service whose changed files are all covered by its sync
 //     rules is synced (and restarts if the sync fails); otherwise it
 //     restarts, and the reason says which file was outside the rules.
@@ -178,9 +183,14 @@ func Decide(in Input) Plan {
 	}
 
 	// What each service of the graph does, if anything, in dependency order.
+	needed := in.neededBy()
 	own := map[petsfile.Key]Step{}
 	for _, k := range in.Graph.Order {
-		if in.Away[k] {
+		if in.Away[k] && in.Restart[k] == "" && needed[k] == "" {
+			continue
+		}
+		if by := needed[k]; by != "" && in.Restart[k] == "" {
+			own[k] = Step{Kind: events.StepStart, Key: k, Reason: by + " needs it (it was down)", Paths: in.Changed[k], Build: in.owner(k).Build != ""}
 			continue
 		}
 		if s, ok := in.decideOwn(k); ok {
@@ -255,6 +265,29 @@ func Decide(in Input) Plan {
 	return p
 }
 
+// neededBy names, for each service that is down or was stopped by pets
+// down (Down, Away) and that a service to restart depends on, directly or
+// not, the first such service in dependency order: it starts for it.
+func (in Input) neededBy() map[petsfile.Key]string {
+	needed := map[petsfile.Key]string{}
+	for _, k := range in.Graph.Order {
+		if in.Restart[k] == "" {
+			continue
+		}
+		var visit func(petsfile.Key)
+		visit = func(s petsfile.Key) {
+			for _, d := range in.Graph.Deps[s] {
+				if (in.Down[d] || in.Away[d]) && needed[d] == "" {
+					needed[d] = k.String()
+				}
+				visit(d)
+			}
+		}
+		visit(k)
+	}
+	return needed
+}
+
 // decideOwn is what k does because of itself (not a dependency), if anything.
 func (in Input) decideOwn(k petsfile.Key) (Step, bool) {
 	paths := in.Changed[k]
@@ -263,7 +296,7 @@ func (in Input) decideOwn(k petsfile.Key) (Step, bool) {
 		return Step{Kind: events.StepStart, Key: k, Reason: in.Start[k], Paths: paths}, true
 	case in.Redefined[k]:
 		return Step{Kind: events.StepRestart, Key: k, Reason: "its definition in the Petsfile changed", Paths: paths}, true
-	case in.Restart[k] != "" && in.Down[k]:
+	case in.Restart[k] != "" && (in.Down[k] || in.Away[k]):
 		return Step{Kind: events.StepStart, Key: k, Reason: in.Restart[k] + " (it was down)", Paths: paths}, true
 	case in.Restart[k] != "":
 		return Step{Kind: events.StepRestart, Key: k, Reason: in.Restart[k], Paths: paths}, true

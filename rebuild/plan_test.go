@@ -142,6 +142,16 @@ func TestDecide(t *testing.T) {
 			want: "restart store: s.sql changed; bounce web: store-local restarted <- store!",
 		},
 		{
+			name: "a requested restart of a service stopped by pets down starts it; its stopped dependent is left alone",
+			in:   Input{Restart: map[petsfile.Key]string{key("api"): "restarted by pets restart"}, Away: ks("api", "web")},
+			want: "start api: restarted by pets restart (it was down)",
+		},
+		{
+			name: "a requested restart starts the dependencies it needs that are down or stopped, first",
+			in:   Input{Restart: map[petsfile.Key]string{key("web"): "restarted by pets restart"}, Down: ks("store"), Away: ks("api", "web")},
+			want: "start store: web-local needs it (it was down); start api: web-local needs it (it was down) <- store!; start web: restarted by pets restart (it was down) <- api!,store!",
+		},
+		{
 			name: "pets up: what is not running starts; a running dependent of a started one bounces",
 			in:   Input{Start: map[petsfile.Key]string{key("store"): "requested", key("tool"): "requested"}},
 			want: "start store: requested; bounce api: store-local started <- store!; bounce web: api-local bounced <- api!,store!; start tool: requested",
