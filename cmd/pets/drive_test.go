@@ -41,8 +41,66 @@ func TestRestartWithoutAWatcherRunsTheRoundInPlace(t *testing.T) {
 	if body := get(t, e.list()["b-local"].Port); !strings.Contains(body, fmt.Sprintf("a (pid %d)", after["a-local"])) {
 		t.Errorf("b answers %q, want the new a (pid %d)", body, after["a-local"])
 	}
-	if r := e.pets("restart", "nope"); r.code == 0 || !strings.Contains(r.stderr, "nope is not running") {
+	if r := e.pets("restart", "nope"); r.code == 0 || !strings.Contains(r.stderr, `unknown service "nope"`) || strings.Contains(r.stderr, "pets up nope") {
 		t.Errorf("pets restart nope: %d %s", r.code, r.stderr)
+	}
+}
+
+// pets restart starts a service that is down, with the dependencies it
+// needs, as pets up would; what depends on it and is down stays down.
+func TestRestartStartsAServiceThatIsDown(t *testing.T) {
+	e := newEnv(t)
+	e.chain()
+	e.mustPets("up")
+	e.mustPets("down")
+	r := e.mustPets("restart", "b")
+	if !regexp.MustCompile(`(?m)\] pets restart -> a-local restarted in \S+, b-local restarted in \S+ \(\S+ in all\)$`).MatchString(r.stderr) {
+		t.Errorf("pets restart b said:\n%s", r.stderr)
+	}
+	l := e.list()
+	if l["a-local"].Status != "ready" || l["b-local"].Status != "ready" {
+		t.Errorf("after pets restart b: %+v", l)
+	}
+	if _, ok := l["c-local"]; ok {
+		t.Errorf("c started, but only b was asked for: %+v", l)
+	}
+	if body := get(t, l["b-local"].Port); !strings.Contains(body, fmt.Sprintf("a (pid %d)", l["a-local"].PID)) {
+		t.Errorf("b answers %q, want a (pid %d)", body, l["a-local"].PID)
+	}
+	// With -f too; a stopped dependent stays down.
+	e.mustPets("down", "a")
+	e.mustPets("restart", "-f", "Petsfile", "a-local")
+	if l := e.list(); l["a-local"].Status != "ready" || len(l) != 1 {
+		t.Errorf("after pets restart -f Petsfile a-local: %+v", l)
+	}
+}
+
+// Through a watching pets too: a service pets down stopped is started by
+// pets restart (and is the watching pets' again), never left waiting.
+func TestRestartThroughTheWatchingPetsStartsAServiceThatIsDown(t *testing.T) {
+	e := newEnv(t)
+	e.chain()
+	w := e.watch("up", "--watch")
+	e.mustPets("down", "b")
+	w.waitLine(`pets: b-local was stopped outside this pets \(pets down\)`)
+	r := e.mustPets("restart", "b")
+	m := w.waitLine(`round (\d+): pets restart -> b-local restarted in `)
+	if !strings.Contains(r.stderr, "round "+m[1]+": pets restart -> b-local restarted") {
+		t.Errorf("pets restart printed:\n%s\nwant round %s", r.stderr, m[1])
+	}
+	if l := e.list(); l["b-local"].Status != "ready" {
+		t.Errorf("b after pets restart: %+v", l)
+	}
+	// Watched again: an edit restarts it.
+	e.write("b/x", "1")
+	w.waitLine(`round \d+: b/x -> b-local restarted`)
+	// Its dependency stopped as well (pets down a stops b): both start.
+	e.mustPets("down", "a")
+	w.waitLine(`pets: a-local was stopped outside this pets \(pets down\)`)
+	e.mustPets("restart", "b")
+	w.waitLine(`round \d+: pets restart -> a-local restarted in \S+, b-local restarted in `)
+	if l := e.list(); l["a-local"].Status != "ready" || l["b-local"].Status != "ready" {
+		t.Errorf("a and b after pets restart b: %+v", l)
 	}
 }
 

@@ -47,13 +47,28 @@ func runRestart(ctx context.Context, g *globals, f *upFlags, names []string) err
 	if err != nil {
 		return err
 	}
+	// A recorded service is named by its record; one that is down, by the
+	// Petsfile (evaluated once, and only then), which says whether it is a
+	// service at all.
 	var keys []string
+	var project *petsfile.Project
+	down := map[string]petsfile.Key{}
 	for _, n := range names {
-		rec, ok := recordOf(st, n)
-		if !ok {
-			return &petsfile.UsageError{Msg: n + " is not running", Hint: "start it with pets up " + n}
+		if rec, ok := recordOf(st, n); ok {
+			keys = append(keys, rec.Key())
+			continue
 		}
-		keys = append(keys, rec.Key())
+		if project == nil {
+			if project, err = loadRestartProject(ctx, g, st, names); err != nil {
+				return err
+			}
+		}
+		k, err := serviceNamed(project, n)
+		if err != nil {
+			return err
+		}
+		keys = append(keys, k.String())
+		down[k.String()] = k
 	}
 	p := newPrinter(g.stderr)
 	// Through the pets that watches them, if one does.
@@ -82,28 +97,63 @@ func runRestart(ctx context.Context, g *globals, f *upFlags, names []string) err
 		}
 		// It went away: run the round here.
 	}
-	return restartInPlace(ctx, g, f, dir, st, keys, p)
+	if project == nil {
+		if project, err = loadRestartProject(ctx, g, st, names); err != nil {
+			return err
+		}
+	}
+	return restartInPlace(ctx, g, f, dir, st, project, keys, down, p)
 }
 
-// restartInPlace runs the restart round itself, under the up lock.
-func restartInPlace(ctx context.Context, g *globals, f *upFlags, dir *state.Dir, st *state.File, keys []string, p *printer) error {
+// loadRestartProject evaluates the Petsfile of -f, else of the current
+// directory or a parent; outside any project, the one the first recorded
+// service of names runs from.
+func loadRestartProject(ctx context.Context, g *globals, st *state.File, names []string) (*petsfile.Project, error) {
 	if g.file == "" {
-		// Outside its project: the record says which Petsfile it runs from.
 		if _, err := g.petsfilePath(); err != nil {
-			if rec, ok := recordOf(st, keys[0]); ok && rec.Root != "" {
-				g.file = rec.Root
+			for _, n := range names {
+				if rec, ok := recordOf(st, n); ok && rec.Root != "" {
+					g.file = rec.Root
+					break
+				}
 			}
 		}
 	}
-	project, err := g.loadProject(ctx, supervise.TopLevelHost(g.stderr))
-	if err != nil {
-		return err
+	return g.loadProject(ctx, supervise.TopLevelHost(g.stderr))
+}
+
+// serviceNamed is the service of project that n names: name-tier, or a
+// name at the tier local (as pets up would start it).
+func serviceNamed(project *petsfile.Project, n string) (petsfile.Key, error) {
+	for _, s := range project.Services() {
+		if s.Key.String() == n {
+			return s.Key, nil
+		}
 	}
+	// Resolve says why n is not a service: unknown, or not at that tier.
+	if _, err := project.Resolve([]string{n}, "local", nil); err != nil {
+		return petsfile.Key{}, err
+	}
+	return petsfile.Key{Name: n, Tier: "local"}, nil
+}
+
+// restartInPlace runs the restart round itself, under the up lock. down
+// are those of keys without a record (the project has them).
+func restartInPlace(ctx context.Context, g *globals, f *upFlags, dir *state.Dir, st *state.File, project *petsfile.Project, keys []string, down map[string]petsfile.Key, p *printer) error {
 	// The services of this Petsfile that run, at the tiers they run at, so
-	// that their dependents are bounced.
+	// that their dependents are bounced; and those to start, at theirs
+	// (with the dependencies they need).
 	names, with := running(project, st)
 	var restart []petsfile.Key
 	for _, k := range keys {
+		if key, ok := down[k]; ok {
+			if t, ok := with[key.Name]; ok && t != key.Tier {
+				return &petsfile.UsageError{Msg: key.Name + " runs at tier " + t, Hint: "pets restart " + key.Name + "-" + t + ", or pets down " + key.Name + " first"}
+			}
+			names, with[key.Name] = append(names, key.Name), key.Tier
+			restart = append(restart, key)
+			continue
+		}
 		rec, _ := recordOf(st, k)
 		key := petsfile.Key{Name: rec.Name, Tier: rec.Tier}
 		if _, ok := project.Service(key); !ok {
