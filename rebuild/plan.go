@@ -274,9 +274,14 @@ func (in Input) neededBy() map[petsfile.Key]string {
 		if in.Restart[k] == "" {
 			continue
 		}
+		seen := map[petsfile.Key]bool{}
 		var visit func(petsfile.Key)
 		visit = func(s petsfile.Key) {
 			for _, d := range in.Graph.Deps[s] {
+				if seen[d] {
+					continue // reached by another path already
+				}
+				seen[d] = true
 				if (in.Down[d] || in.Away[d]) && needed[d] == "" {
 					needed[d] = k.String()
 				}
