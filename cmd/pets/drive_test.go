@@ -689,3 +689,50 @@ func TestWaitTakesARelativePetsfilePath(t *testing.T) {
 	e.watch("watch")
 	check()
 }
+
+// pets wait --timeout T through a watching pets gives up after T and says
+// T: the watching pets used to be given a second less, and said so
+// ("timed out after 1.999s" for --timeout 3s).
+func TestWaitThroughTheWatcherTimesOutAfterItsTimeout(t *testing.T) {
+	e := newEnv(t)
+	port := freePort(t)
+	e.gated(port)
+	w := e.watch("up", "--watch")
+	if err := os.Remove(filepath.Join(e.dir, "go")); err != nil {
+		t.Fatal(err)
+	}
+	e.write("s/data", "v1")
+	w.waitLine(`round 1: restarting s-local`) // held in its start until "go" exists
+	r := e.pets("wait", "--timeout", "3s")
+	if r.code == 0 || !strings.Contains(r.stderr, "timed out after 3s") {
+		t.Errorf("pets wait --timeout 3s: exit %d\n%s", r.code, r.stderr)
+	}
+	e.write("go", "")
+	w.waitLine(roundRE)
+}
+
+// pets wait outside any project names the Petsfiles of what runs, as -f
+// arguments that work from there (it used to suggest make demo, with the
+// demo running).
+func TestWaitOutsideAProjectNamesTheRunningPetsfiles(t *testing.T) {
+	e := newEnv(t)
+	e.chain()
+	e.mustPets("up")
+	elsewhere := t.TempDir()
+	run := func(args ...string) (int, string) {
+		cmd := e.cmd(args...)
+		cmd.Dir = elsewhere
+		var errb strings.Builder
+		cmd.Stderr = &errb
+		err := cmd.Run()
+		return cmd.ProcessState.ExitCode(), fmt.Sprint(err, "\n", errb.String())
+	}
+	code, out := run("wait", "--timeout", "30s")
+	m := regexp.MustCompile(`pets wait -f (\S+)`).FindStringSubmatch(out)
+	if code == 0 || m == nil {
+		t.Fatalf("pets wait outside the project: exit %d, want a failure naming the running Petsfile:\n%s", code, out)
+	}
+	if code, out := run("wait", "--timeout", "30s", "-f", m[1]); code != 0 {
+		t.Errorf("the suggested pets wait -f %s: exit %d\n%s", m[1], code, out)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -57,7 +59,7 @@ func runWait(ctx context.Context, g *globals, names []string, timeout time.Durat
 	if len(names) == 0 {
 		path, err := g.petsfilePath()
 		if err != nil {
-			return err
+			return withRunningPetsfiles(err, st)
 		}
 		ws, err := dir.LiveWatchers()
 		if err != nil {
@@ -210,20 +212,64 @@ func watcherSoon(ctx context.Context, dir *state.Dir, key string) (state.Watcher
 }
 
 // waitThrough asks the pets listening on socket to wait for keys (none:
-// every service it watches). It gets a little less time than this command,
-// so that its answer (what is not ready yet, and why) arrives.
+// every service it watches) for the time ctx has left, the time the user
+// gave: its answer (what is not ready yet, and why, "timed out after" that
+// time) is given answerGrace more to arrive. (It used to be given a second
+// less than this command, and said so: --timeout 3s "timed out after
+// 1.999s".) Ctrl-C still ends the wait at once.
 func waitThrough(ctx context.Context, g *globals, socket string, keys []string) error {
-	deadline, _ := ctx.Deadline()
-	budget := time.Until(deadline) - time.Second
-	if budget < time.Until(deadline)/2 {
-		budget = time.Until(deadline) / 2
+	deadline, ok := ctx.Deadline()
+	// To a tenth of a second: what this command spent before asking is
+	// not worth a "timed out after 2.997s".
+	budget := time.Until(deadline).Round(100 * time.Millisecond)
+	actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	if ok {
+		actx, cancel = context.WithDeadline(context.WithoutCancel(ctx), deadline.Add(answerGrace))
 	}
-	return control.Do(ctx, socket, control.Request{Op: "wait", Services: keys, TimeoutMs: budget.Milliseconds()}, func(r control.Reply) error {
+	defer cancel()
+	defer context.AfterFunc(ctx, func() {
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			cancel() // interrupted, not out of time: the answer is not awaited
+		}
+	})()
+	return control.Do(actx, socket, control.Request{Op: "wait", Services: keys, TimeoutMs: budget.Milliseconds()}, func(r control.Reply) error {
 		for _, s := range r.Status {
 			fmt.Fprintf(g.stderr, "%s: %s, %s\n", s.Service, s.State, s.Freshness)
 		}
 		return nil
 	})
+}
+
+// answerGrace is how long pets wait waits, past its timeout, for the
+// watching pets' answer to a wait that ran out of time.
+const answerGrace = 2 * time.Second
+
+// withRunningPetsfiles adds to a usage error (no Petsfile here) which
+// Petsfiles the running services come from, as -f arguments: pets wait
+// run outside a project still has something to wait for.
+func withRunningPetsfiles(err error, st *state.File) error {
+	var ue *petsfile.UsageError
+	if !errors.As(err, &ue) || st == nil || len(st.Services) == 0 {
+		return err
+	}
+	wd, _ := os.Getwd()
+	seen := map[string]bool{}
+	var files []string
+	for _, rec := range st.Services {
+		f := rec.Petsfile
+		if rel, rerr := filepath.Rel(wd, f); wd != "" && rerr == nil && len(rel) < len(f) {
+			f = rel
+		}
+		if f != "" && !seen[f] {
+			seen[f] = true
+			files = append(files, f)
+		}
+	}
+	if len(files) == 0 {
+		return err
+	}
+	sort.Strings(files)
+	return &petsfile.UsageError{Msg: ue.Msg, Hint: "name the services (pets wait SERVICE...), or pass the Petsfile of the running ones: pets wait -f " + strings.Join(files, ", or -f ")}
 }
 
 // fileList names a few files: "a.go, b.go and 3 more".
