@@ -252,6 +252,7 @@ type run struct {
 	config      map[petsfile.Key]string         // services whose configuration is changing: why
 	configFiles []string                        // the Petsfiles that changed, while any config entry is set
 	away        map[petsfile.Key]bool           // stopped outside this pets (pets down): left alone until they run again
+	buildFailed map[petsfile.Key]string         // whose last build failed, the previous version running: the error's first line
 	unknown     map[petsfile.Key]bool           // no stamp (an older pets started it): what it runs is unknown until its next step
 	crashes     map[petsfile.Key]Crash          // crashed services that restart by themselves, until they do
 	lastStart   map[petsfile.Key]time.Time      // when each last became ready, for the backoff's reset
@@ -355,11 +356,12 @@ func (l *Loop) start(ctx context.Context) *run {
 		done:    make(chan roundDone, 1),
 		check:   time.NewTicker(every),
 		changes: l.Changes, reloads: l.Reloads, coming: l.Coming,
-		board:   newBoard(l.Events),
-		dirty:   map[petsfile.Key]map[string]int{},
-		away:    map[petsfile.Key]bool{},
-		unknown: map[petsfile.Key]bool{},
-		crashes: map[petsfile.Key]Crash{}, lastStart: map[petsfile.Key]time.Time{}, announced: map[petsfile.Key]time.Time{}, tries: map[petsfile.Key]int{},
+		board:       newBoard(l.Events),
+		dirty:       map[petsfile.Key]map[string]int{},
+		away:        map[petsfile.Key]bool{},
+		buildFailed: map[petsfile.Key]string{},
+		unknown:     map[petsfile.Key]bool{},
+		crashes:     map[petsfile.Key]Crash{}, lastStart: map[petsfile.Key]time.Time{}, announced: map[petsfile.Key]time.Time{}, tries: map[petsfile.Key]int{},
 		config: map[petsfile.Key]string{},
 		asked:  map[uint64]Request{},
 	}
@@ -685,6 +687,9 @@ func (r *run) finished(d roundDone) {
 		r.hold.finished(d.out)
 	}
 	for _, s := range d.out.Steps {
+		if s.Result == events.ResultOK || s.Kind == events.StepStop {
+			delete(r.buildFailed, s.Key) // built (or synced, or stopped) since
+		}
 		switch {
 		case s.Kind == events.StepStart && s.Result == events.ResultOK,
 			s.Kind != events.StepStop && s.Result == events.ResultOK && !s.Synced && r.l.Unstarted[s.Key]:
@@ -717,6 +722,10 @@ func (r *run) finished(d roundDone) {
 		case s.BuildFailed && !r.down[s.Key]:
 			// Its build failed: the previous version still runs (and is
 			// stale); the next change to its files builds again.
+			r.buildFailed[s.Key] = "its build failed"
+			if s.Err != nil {
+				r.buildFailed[s.Key] += ": " + firstLine(s.Err.Error())
+			}
 		case s.Err != nil && strings.HasPrefix(s.Reason, "crashed") && r.ctx.Err() == nil:
 			// Restarting after a crash failed: the crash loop goes on.
 			r.down[s.Key] = true
@@ -849,6 +858,8 @@ func (r *run) answerWaits() {
 				err = fmt.Errorf("%s %s: %s; a change to its files restarts it", s.Key, s.State, s.Reason)
 			case s.State == events.Stopped:
 				err = fmt.Errorf("%s is not running: %s", s.Key, s.Reason)
+			case r.buildFailed[s.Key] != "" && !r.pendingFor(s.Key):
+				err = fmt.Errorf("%s is stale: %s; it still runs the previous version, and a change to its files builds again", s.Key, r.buildFailed[s.Key])
 			case strings.HasPrefix(r.config[s.Key], "the Petsfile does not evaluate") && !r.hold.holding():
 				err = fmt.Errorf("%s is stale: %s; fix it and save it again", s.Key, r.config[s.Key])
 			case s.State != events.Ready || s.Freshness != events.Fresh:

@@ -580,6 +580,12 @@ register("s", "local", s_local, watch=["src/**"],
 	if it := e.freshness()["s-local"]; it.Freshness != "stale" {
 		t.Errorf("after a failed build, freshness %+v", it)
 	}
+	// pets wait fails at once, saying why, rather than waiting out its
+	// timeout for a service that stays stale until the next change.
+	if r := e.pets("wait", "--timeout", "20s"); r.code == 0 || !strings.Contains(r.stderr, "s-local is stale: its build failed") ||
+		!strings.Contains(r.stderr, "a change to its files builds again") {
+		t.Errorf("pets wait after a failed build: exit %d\n%s", r.code, r.stderr)
+	}
 	if err := os.Remove(filepath.Join(e.dir, "src", "broken")); err != nil {
 		t.Fatal(err)
 	}

@@ -32,8 +32,10 @@ after an edit: with a pets watching, it returns once the edit is live;
 it counts every change made before it was called.
 
 It fails at once when a service is down (failed, crashed) with nothing
-about to restart it, or stale with no pets watching it to restart it (run
-pets restart, or pets watch). It never evaluates the Petsfile.`,
+about to restart it, stale because its last build failed (it still runs
+the previous version until a change builds again), or stale with no pets
+watching it to restart it (run pets restart, or pets watch). It never
+evaluates the Petsfile.`,
 		Example: `  pets wait && curl localhost:8081/
   pets wait backend --timeout 2m`,
 		RunE: func(cmd *cobra.Command, args []string) error { return runWait(cmd.Context(), g, args, timeout) },
