@@ -987,9 +987,11 @@ func (r *run) checkCrashes() {
 	if r.inflight != nil {
 		return
 	}
-	if r.look(r.cfg.Graph.Order) {
-		r.answerWaits()
-	}
+	r.look(r.cfg.Graph.Order)
+	// Every time, not only when a look changed something: what a wait
+	// waits for may change outside the loop (a replaced pod given its
+	// files by the session's follower), and this is when it is seen.
+	r.answerWaits()
 }
 
 // look takes in how keys are now, as the Runner sees them, and says
