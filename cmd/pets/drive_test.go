@@ -676,12 +676,8 @@ func TestWaitTakesARelativePetsfilePath(t *testing.T) {
 	parent, base := filepath.Dir(e.dir), filepath.Base(e.dir)
 	waitIn := func(dir string, args ...string) {
 		t.Helper()
-		cmd := e.cmd(append([]string{"wait", "--timeout", "30s"}, args...)...)
-		cmd.Dir = dir
-		var out, errb strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		if err := cmd.Run(); err != nil {
-			t.Errorf("in %s, pets wait %s: %v\n%s", dir, strings.Join(args, " "), err, errb.String())
+		if r := e.petsIn(dir, append([]string{"wait", "--timeout", "30s"}, args...)...); r.code != 0 {
+			t.Errorf("in %s, pets wait %s: exit %d\n%s", dir, strings.Join(args, " "), r.code, r.stderr)
 		}
 	}
 	check := func() {
@@ -725,20 +721,12 @@ func TestWaitOutsideAProjectNamesTheRunningPetsfiles(t *testing.T) {
 	e.chain()
 	e.mustPets("up")
 	elsewhere := t.TempDir()
-	run := func(args ...string) (int, string) {
-		cmd := e.cmd(args...)
-		cmd.Dir = elsewhere
-		var errb strings.Builder
-		cmd.Stderr = &errb
-		err := cmd.Run()
-		return cmd.ProcessState.ExitCode(), fmt.Sprint(err, "\n", errb.String())
+	r := e.petsIn(elsewhere, "wait", "--timeout", "30s")
+	m := regexp.MustCompile(`pets wait -f (\S+)`).FindStringSubmatch(r.stderr)
+	if r.code == 0 || m == nil {
+		t.Fatalf("pets wait outside the project: exit %d, want a failure naming the running Petsfile:\n%s", r.code, r.stderr)
 	}
-	code, out := run("wait", "--timeout", "30s")
-	m := regexp.MustCompile(`pets wait -f (\S+)`).FindStringSubmatch(out)
-	if code == 0 || m == nil {
-		t.Fatalf("pets wait outside the project: exit %d, want a failure naming the running Petsfile:\n%s", code, out)
-	}
-	if code, out := run("wait", "--timeout", "30s", "-f", m[1]); code != 0 {
-		t.Errorf("the suggested pets wait -f %s: exit %d\n%s", m[1], code, out)
+	if r := e.petsIn(elsewhere, "wait", "--timeout", "30s", "-f", m[1]); r.code != 0 {
+		t.Errorf("the suggested pets wait -f %s: exit %d\n%s", m[1], r.code, r.stderr)
 	}
 }

@@ -130,7 +130,14 @@ func (e *env) cmd(args ...string) *exec.Cmd {
 
 func (e *env) pets(args ...string) result {
 	e.t.Helper()
+	return e.petsIn(e.dir, args...)
+}
+
+// petsIn is pets, run in dir.
+func (e *env) petsIn(dir string, args ...string) result {
+	e.t.Helper()
 	cmd := e.cmd(args...)
+	cmd.Dir = dir
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
