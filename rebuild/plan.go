@@ -189,11 +189,7 @@ func Decide(in Input) Plan {
 		if in.Away[k] && in.Restart[k] == "" && needed[k] == "" {
 			continue
 		}
-		if by := needed[k]; by != "" && in.Restart[k] == "" {
-			own[k] = Step{Kind: events.StepStart, Key: k, Reason: by + " needs it (it was down)", Paths: in.Changed[k], Build: in.owner(k).Build != ""}
-			continue
-		}
-		if s, ok := in.decideOwn(k); ok {
+		if s, ok := in.decideOwn(k, needed[k]); ok {
 			if s.Kind != events.StepSync {
 				s.Build = in.owner(k).Build != ""
 			}
@@ -293,10 +289,14 @@ func (in Input) neededBy() map[petsfile.Key]string {
 	return needed
 }
 
-// decideOwn is what k does because of itself (not a dependency), if anything.
-func (in Input) decideOwn(k petsfile.Key) (Step, bool) {
+// decideOwn is what k does because of itself (not a dependency), if
+// anything; neededBy names the service to restart that needs k started
+// (see neededBy), if one does.
+func (in Input) decideOwn(k petsfile.Key, neededBy string) (Step, bool) {
 	paths := in.Changed[k]
 	switch {
+	case neededBy != "" && in.Restart[k] == "":
+		return Step{Kind: events.StepStart, Key: k, Reason: neededBy + " needs it (it was down)", Paths: paths}, true
 	case in.Start[k] != "":
 		return Step{Kind: events.StepStart, Key: k, Reason: in.Start[k], Paths: paths}, true
 	case in.Redefined[k]:

@@ -700,9 +700,7 @@ func TestWaitThroughTheWatcherTimesOutAfterItsTimeout(t *testing.T) {
 	port := freePort(t)
 	e.gated(port)
 	w := e.watch("up", "--watch")
-	if err := os.Remove(filepath.Join(e.dir, "go")); err != nil {
-		t.Fatal(err)
-	}
+	e.holdStarts()
 	e.write("s/data", "v1")
 	w.waitLine(`round 1: restarting s-local`) // held in its start until "go" exists
 	r := e.pets("wait", "--timeout", "3s")

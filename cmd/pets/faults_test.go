@@ -542,9 +542,7 @@ register("c", "local", lambda: service(start("exec $PETSERVER --name c --port %d
 		t.Fatal(err)
 	}
 
-	if err := os.Remove(filepath.Join(e.dir, "go")); err != nil {
-		t.Fatal(err)
-	}
+	e.holdStarts()
 	e.write("a/data", "v1")
 	w.waitLine(`round 1: restarting a-local`)
 	waitFor(t, "round 1's a to read v1", func() bool { return readFile(t, filepath.Join(e.dir, "a.seen")) == "v1" })

@@ -114,9 +114,7 @@ func TestWaitReturnsOnlyOnceTheEditRuns(t *testing.T) {
 	port := freePort(t)
 	e.gated(port)
 	w := e.watch("up", "--watch")
-	if err := os.Remove(filepath.Join(e.dir, "go")); err != nil {
-		t.Fatal(err)
-	}
+	e.holdStarts()
 	for i := 1; i <= 3; i++ {
 		e.write("s/data", fmt.Sprintf("v%d", i))
 		done := make(chan result, 1)
@@ -141,9 +139,7 @@ func TestWaitReturnsOnlyOnceTheEditRuns(t *testing.T) {
 		if got := readFile(t, filepath.Join(e.dir, "s.seen")); got != fmt.Sprintf("v%d", i) {
 			t.Errorf("pets wait returned while s ran %q, want v%d", got, i)
 		}
-		if err := os.Remove(filepath.Join(e.dir, "go")); err != nil {
-			t.Fatal(err)
-		}
+		e.holdStarts()
 	}
 }
 

@@ -364,9 +364,7 @@ func TestUIPage(t *testing.T) {
 
 	// An edit: STALE at once, while its restart holds (starting); FRESH
 	// once it is over, and the round with its step.
-	if err := os.Remove(filepath.Join(e.dir, "go")); err != nil {
-		t.Fatal(err)
-	}
+	e.holdStarts()
 	e.write("web/data", "v1")
 	p.wait("web STALE and starting", stateIs("web-local", "starting", "STALE")+` && `+cell("web-local", ".fresh-cell .why")+` === 'web/data'`)
 	p.wait("the round planned", `!!document.querySelector('#rounds li.round[data-done="false"] li.step[data-service="web-local"][data-kind="restart"]')`)

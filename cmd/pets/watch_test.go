@@ -170,6 +170,16 @@ register("s", "local", s_local, watch=["s/**"])
 `, port))
 }
 
+// holdStarts removes the "go" file of gated (and of the tests' own
+// servers that wait for it): a start from now on waits until it is
+// written again.
+func (e *env) holdStarts() {
+	e.t.Helper()
+	if err := os.Remove(filepath.Join(e.dir, "go")); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 // pids returns the current pid of each listed service.
 func (e *env) pids() map[string]int {
 	m := map[string]int{}
@@ -346,9 +356,7 @@ register("c", "local", lambda: service(start("exec $PETSERVER --port %d"), "127.
 	e.write("go", "")
 	w := e.watch("up", "--watch")
 
-	if err := os.Remove(filepath.Join(e.dir, "go")); err != nil {
-		t.Fatal(err)
-	}
+	e.holdStarts()
 	e.write("a/data", "v1")
 	w.waitLine(`round 1: restarting a-local`)
 	// Round 1 is now blocked in a's start: edit again, twice.
@@ -599,9 +607,7 @@ func TestWatchCtrlCDuringARestartFinishesIt(t *testing.T) {
 	e.mustPets("up")
 	before := e.pids()["s-local"]
 	w := e.watch("watch")
-	if err := os.Remove(filepath.Join(e.dir, "go")); err != nil {
-		t.Fatal(err)
-	}
+	e.holdStarts()
 	e.write("s/x", "1")
 	w.waitLine(`round 1: restarting s-local$`)
 	if err := w.cmd.Process.Signal(syscall.SIGINT); err != nil {
