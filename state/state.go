@@ -307,13 +307,6 @@ func (p *parsed) last() *File {
 	return p.f.clone()
 }
 
-// forget drops what p holds (a write whose outcome is unknown).
-func (p *parsed) forget() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.data, p.f = nil, nil
-}
-
 // Update reads the record, applies fn and writes it back, all under the
 // state lock, so concurrent pets commands never lose each other's changes.
 // If fn returns an error nothing of fn's is written.
@@ -478,6 +471,10 @@ func (f *File) clone() *File {
 	return out
 }
 
+// beforeReplace, if set (by a test), runs between a write's temporary
+// file and its rename into place.
+var beforeReplace func()
+
 func (d *Dir) write(f *File) error {
 	data, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
@@ -496,11 +493,16 @@ func (d *Dir) write(f *File) error {
 		err = cerr
 	}
 	if err == nil {
+		if beforeReplace != nil {
+			beforeReplace()
+		}
 		err = replace(tmp.Name(), d.file())
 	}
 	if err != nil {
+		// state.json is as it was: what this process last read or wrote
+		// of it stays what it knows (read returns it should the file be
+		// gone, as when its directory is removed while pets writes).
 		_ = os.Remove(tmp.Name())
-		parsedOf(d.file()).forget()
 		return fmt.Errorf("write state: %w", err)
 	}
 	parsedOf(d.file()).wrote(data, f)

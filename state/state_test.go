@@ -153,6 +153,41 @@ func TestWritesLeaveOnlyTheRecord(t *testing.T) {
 // services recorded in it, that process still reads them (and says so
 // once), and its next update makes the directory again and writes them
 // back with its change.
+// A write that fails (its rename into state.json's place, the directory
+// gone) leaves state.json as it was, and so leaves what
+// this process last knew of it: once state.json is gone, a read still
+// returns that record. Forgetting it on the failure (as this did) made the
+// record empty, and pets up --watch, told to stop what it had started,
+// stopped nothing (TestStateRemovedUnderWatch, once in CI).
+func TestFailedWriteKeepsTheLastKnownRecord(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "home")
+	d, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	said := 0
+	d.Removed = func() { said++ }
+	if err := d.Update(func(f *File) error { f.Services["a"] = &Service{Name: "a", Tier: "local"}; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	// The directory goes after the write's temporary file was made, before
+	// it is renamed into place: rm -rf while pets writes.
+	beforeReplace = func() { _ = os.RemoveAll(dir) }
+	defer func() { beforeReplace = nil }()
+	err = d.Update(func(f *File) error { f.Services["b"] = &Service{Name: "b", Tier: "local"}; return nil })
+	beforeReplace = nil
+	if err == nil {
+		t.Fatal("an update whose directory went before its rename succeeded")
+	}
+	f, err := d.Read()
+	if err != nil || f.Services["a"] == nil || said != 1 {
+		t.Fatalf("after a failed write and the record's removal: %v (%v), Removed said %d times; want a, said once", f, err, said)
+	}
+	if f.Services["b"] != nil {
+		t.Errorf("the failed write's b is recorded: %v", f)
+	}
+}
+
 func TestRemovedRecordIsKept(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "home")
 	d, err := Open(dir)
