@@ -42,11 +42,15 @@ func TestUpRecordsReadyService(t *testing.T) {
 	if rec.Tracking != TrackCgroup && rec.Tracking != TrackEnviron || rec.Instance == "" {
 		t.Errorf("record %+v: tracking %q, instance %q", rec, rec.Tracking, rec.Instance)
 	}
-	b, err := os.ReadFile(w.state.LogPath("api", "local"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	contains(t, "the log", string(b), "--- pets: starting api-local at ", fmt.Sprintf("listening on %s", addr(port)))
+	// The server's output reaches the log through its waiter, which copies
+	// it while pets checks the port: the line may come a moment after Up.
+	var log string
+	waitFor(t, "the server's line in its log", func() bool {
+		b, err := os.ReadFile(w.state.LogPath("api", "local"))
+		log = string(b)
+		return err == nil && strings.Contains(log, fmt.Sprintf("listening on %s", addr(port)))
+	})
+	contains(t, "the log", log, "--- pets: starting api-local at ", fmt.Sprintf("listening on %s", addr(port)))
 }
 
 func TestUpUnregisteredService(t *testing.T) {
