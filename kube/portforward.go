@@ -47,7 +47,7 @@ type Forwarder struct {
 	stop      context.CancelFunc
 	unhookCtx func() bool
 	wg        sync.WaitGroup
-	pending   sync.WaitGroup // stream creations given up on (see createStream)
+	pending   sync.WaitGroup // stream creations given up on (see createStream), shared dials (see podConn.connect)
 	reqID     atomic.Int64
 	once      sync.Once
 
@@ -104,7 +104,7 @@ func (c *Client) PortForward(ctx context.Context, opts ForwardOptions) (*Forward
 			}
 			return nil, fmt.Errorf("port-forward to %s: no ready pod: %w", opts.Pods, err)
 		}
-		if _, _, err := t.connect(f.dial); err != nil {
+		if _, _, err := t.connect(ctx, f.dial); err != nil {
 			if errors.Is(err, errPodGone) {
 				continue // replaced meanwhile: take the next one
 			}
@@ -144,14 +144,14 @@ func (f *Forwarder) run() {
 		switch ev.Type {
 		case PodReady:
 			if f.target == nil && !f.closed {
-				f.target = newPodConn(ev.Pod)
+				f.target = f.newPodConn(ev.Pod)
 			}
 		case PodGone:
 			if f.target != nil && f.target.pod.UID == ev.Pod.UID {
 				f.target = nil
 				for _, p := range f.watch.Running() {
 					if p.Ready && p.UID != ev.Pod.UID && !f.closed {
-						f.target = newPodConn(p)
+						f.target = f.newPodConn(p)
 						break
 					}
 				}
@@ -234,20 +234,33 @@ func (f *Forwarder) handle(conn net.Conn) {
 		f.mu.Unlock()
 		conn.Close()
 	}()
-	for attempt := 0; ; attempt++ {
-		t, err := f.waitTarget(f.ctx, f.opts.WaitForPod)
-		if err != nil {
-			if !errors.Is(err, errForwarderClosed) {
-				fmt.Fprintf(f.opts.Log, "port-forward %s: %v\n", f.Addr(), err)
-			}
-			return
+	failed := func(ctx context.Context, err error) {
+		if !errors.Is(err, errForwarderClosed) {
+			fmt.Fprintf(f.opts.Log, "port-forward %s: %v\n", f.Addr(), setupErr(ctx, err))
 		}
-		sc, shared, err := t.connect(f.dial)
+	}
+	t, err := f.waitTarget(f.ctx, f.opts.WaitForPod)
+	if err != nil {
+		failed(f.ctx, err)
+		return
+	}
+	// Once there is a pod to go to, setting the forward up (the connection to the pod,
+	// its streams, the tries again) has connectTimeout in all.
+	setup, cancel := context.WithTimeout(f.ctx, connectTimeout)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			if t, err = f.waitTarget(setup, f.opts.WaitForPod); err != nil {
+				failed(setup, err)
+				return
+			}
+		}
+		sc, shared, err := t.connect(setup, f.dial)
 		if err != nil {
 			if errors.Is(err, errPodGone) && attempt < 3 {
 				continue // re-targeted meanwhile
 			}
-			fmt.Fprintf(f.opts.Log, "port-forward %s -> pod %s: %v\n", f.Addr(), t.pod, err)
+			fmt.Fprintf(f.opts.Log, "port-forward %s -> pod %s: %v\n", f.Addr(), t.pod, setupErr(setup, err))
 			return
 		}
 		// After an error the kubelet may leave the connection unusable (client-go does
@@ -255,7 +268,7 @@ func (f *Forwarder) handle(conn net.Conn) {
 		// comes: it is dropped as soon as the pod side reports one (its port refused the
 		// forward, say, while its server is not up yet), and until a forward succeeds
 		// again each one gets a connection of its own.
-		create := func(h http.Header) (httpstream.Stream, error) { return f.createStream(sc, h, t.gone) }
+		create := func(h http.Header) (httpstream.Stream, error) { return f.createStream(setup, sc, h, t.gone) }
 		err = forwardConn(sc, create, conn, f.opts.RemotePort, f.reqID.Add(1), func() { t.failed(sc) }, t.gone, f.ctx.Done())
 		if !shared {
 			sc.Close()
@@ -265,12 +278,32 @@ func (f *Forwarder) handle(conn net.Conn) {
 			return
 		}
 		t.failed(sc)
-		if errors.Is(err, errNoStreams) && attempt < 3 {
+		if !errors.Is(err, errNoStreams) {
+			fmt.Fprintf(f.opts.Log, "port-forward %s -> pod %s port %d: %v\n", f.Addr(), t.pod, f.opts.RemotePort, err)
+			return
+		}
+		if attempt < 3 {
 			continue // nothing was read from conn yet: again, on a fresh connection
 		}
-		fmt.Fprintf(f.opts.Log, "port-forward %s -> pod %s port %d: %v\n", f.Addr(), t.pod, f.opts.RemotePort, err)
+		fmt.Fprintf(f.opts.Log, "port-forward %s -> pod %s port %d: %v\n", f.Addr(), t.pod, f.opts.RemotePort, setupErr(setup, err))
 		return
 	}
+}
+
+// connectTimeout bounds the setting up of one local connection's forward once a pod is
+// there to go to: the connection to the pod, the creation of its streams, and the tries
+// again after either failed. Each part has a bound of its own (dialTimeout,
+// streamTimeout), but the tries add up, and local connections that came together once
+// waited for each other's dials one after another: CI saw one held 40 s, neither forwarded
+// nor closed. A forward that carries data has no bound.
+var connectTimeout = 10 * time.Second // a var for tests
+
+// setupErr says that setup's time ran out, where that is why err came.
+func setupErr(setup context.Context, err error) error {
+	if errors.Is(setup.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("not set up within %v: %w", connectTimeout, err)
+	}
+	return err
 }
 
 // errNoStreams is a forward that failed before it carried any data: its streams could not
@@ -284,10 +317,10 @@ var errNoStreams = errors.New("kube: port-forward streams not created")
 const streamTimeout = 3 * time.Second
 
 // createStream creates a stream on sc, giving up after streamTimeout, when gone is closed
-// (the pod is no longer the target) or when the forwarder closes. A creation given up on
+// (the pod is no longer the target), when setup ends or when the forwarder closes. A creation given up on
 // goes on in its goroutine until client-go's own 30 s timeout at most; Close waits for it,
 // and a stream created late is reset.
-func (f *Forwarder) createStream(sc httpstream.Connection, h http.Header, gone <-chan struct{}) (httpstream.Stream, error) {
+func (f *Forwarder) createStream(setup context.Context, sc httpstream.Connection, h http.Header, gone <-chan struct{}) (httpstream.Stream, error) {
 	type created struct {
 		s   httpstream.Stream
 		err error
@@ -323,6 +356,8 @@ func (f *Forwarder) createStream(sc httpstream.Connection, h http.Header, gone <
 		why = "the pod is no longer the target"
 	case <-f.ctx.Done():
 		why = "the port-forward is closing"
+	case <-setup.Done():
+		why = "no stream yet"
 	}
 	mu.Lock()
 	abandoned = true
@@ -337,8 +372,9 @@ func (f *Forwarder) createStream(sc httpstream.Connection, h http.Header, gone <
 	return nil, errors.New(why)
 }
 
-// dial opens a port-forward connection to pod, trying the WebSocket tunnel first.
-func (f *Forwarder) dial(pod Pod) (httpstream.Connection, error) {
+// dial opens a port-forward connection to pod, trying the WebSocket tunnel first, until
+// ctx ends (the WebSocket upgrade; the SPDY fallback has client-go's own bounds).
+func (f *Forwarder) dial(ctx context.Context, pod Pod) (httpstream.Connection, error) {
 	cfg := f.c.Config.Rest
 	u := f.c.Clientset.CoreV1().RESTClient().Post().
 		Resource("pods").Namespace(pod.Namespace).Name(pod.Name).SubResource("portforward").URL()
@@ -351,7 +387,7 @@ func (f *Forwarder) dial(pod Pod) (httpstream.Connection, error) {
 	if err != nil {
 		return nil, err
 	}
-	tunnel := &tunnelDialer{ctx: f.ctx, url: u, transport: wsTransport, holder: holder}
+	tunnel := &tunnelDialer{ctx: ctx, url: u, transport: wsTransport, holder: holder}
 	dialer = portforward.NewFallbackDialer(tunnel, dialer, func(err error) bool {
 		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
 	})
@@ -530,29 +566,44 @@ var errPodGone = errors.New("kube: pod no longer targeted")
 // on first use and again after it broke. While the pod side fails forwards, each forward
 // dials a connection of its own instead (see handle).
 type podConn struct {
-	pod Pod
+	pod     Pod
+	ctx     context.Context // the forwarder's: bounds the shared dial
+	pending *sync.WaitGroup // the forwarder's: Close waits for the shared dial
 
-	mu     sync.Mutex
-	conn   httpstream.Connection // guarded by mu; nil until dialled
-	shaky  bool                  // guarded by mu; a forward failed since the last one that did not
-	closed bool                  // guarded by mu
-	gone   chan struct{}         // closed by close
+	mu      sync.Mutex
+	conn    httpstream.Connection // guarded by mu; nil until dialled
+	dialing *dialCall             // guarded by mu; the shared connection's dial under way, or nil
+	shaky   bool                  // guarded by mu; a forward failed since the last one that did not
+	closed  bool                  // guarded by mu
+	gone    chan struct{}         // closed by close
 }
 
-func newPodConn(pod Pod) *podConn { return &podConn{pod: pod, gone: make(chan struct{})} }
+// dialCall is one dial of a pod's shared connection, which the forwards that want it
+// wait for together.
+type dialCall struct {
+	done chan struct{} // closed once conn and err are set
+	conn httpstream.Connection
+	err  error
+}
+
+func (f *Forwarder) newPodConn(pod Pod) *podConn {
+	return &podConn{pod: pod, ctx: f.ctx, pending: &f.pending, gone: make(chan struct{})}
+}
 
 // connect returns a connection to forward on, and whether it is the shared one (if not,
-// the caller closes it when done).
-func (p *podConn) connect(dial func(Pod) (httpstream.Connection, error)) (httpstream.Connection, bool, error) {
+// the caller closes it when done). It waits no longer than ctx: forwards that want the
+// shared connection while it is dialled wait for that one dial together (it goes on,
+// bounded by dialTimeout, for those that still want it), and one that fails fails them
+// all. While shaky, each forward dials its own, within ctx.
+func (p *podConn) connect(ctx context.Context, dial func(context.Context, Pod) (httpstream.Connection, error)) (httpstream.Connection, bool, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.closed {
+		p.mu.Unlock()
 		return nil, false, errPodGone
 	}
 	if p.shaky {
 		p.mu.Unlock()
-		c, err := dial(p.pod)
-		p.mu.Lock()
+		c, err := dial(ctx, p.pod)
 		return c, false, err
 	}
 	if p.conn != nil {
@@ -560,15 +611,44 @@ func (p *podConn) connect(dial func(Pod) (httpstream.Connection, error)) (httpst
 		case <-p.conn.CloseChan():
 			p.conn = nil
 		default:
-			return p.conn, true, nil
+			c := p.conn
+			p.mu.Unlock()
+			return c, true, nil
 		}
 	}
-	c, err := dial(p.pod)
-	if err != nil {
-		return nil, false, err
+	call := p.dialing
+	if call == nil {
+		call = &dialCall{done: make(chan struct{})}
+		p.dialing = call
+		p.pending.Add(1)
+		go func() { // owned by the forwarder: Close waits for it (dialTimeout at most)
+			defer p.pending.Done()
+			c, err := dial(p.ctx, p.pod)
+			p.mu.Lock()
+			p.dialing = nil
+			switch {
+			case err != nil:
+			case p.closed:
+				c.Close() // the pod is no longer the target
+				c, err = nil, errPodGone
+			default:
+				p.conn = c
+			}
+			call.conn, call.err = c, err
+			p.mu.Unlock()
+			close(call.done)
+		}()
 	}
-	p.conn = c
-	return c, true, nil
+	p.mu.Unlock()
+	select {
+	case <-call.done:
+		if call.err != nil {
+			return nil, false, call.err
+		}
+		return call.conn, true, nil
+	case <-ctx.Done():
+		return nil, false, fmt.Errorf("waiting for the connection to the pod: %w", ctx.Err())
+	}
 }
 
 // failed drops sc if it is the shared connection, and gives the forwards that follow a
