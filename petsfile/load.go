@@ -22,6 +22,7 @@ type loader struct {
 	host    Host
 	goCmd   string
 	root    string // directory of the root Petsfile
+	names   string // what display names are relative to (Options.NamesFrom, else root)
 	cache   map[string]*entry
 	stack   []string // display names of the files being evaluated, outermost first
 	lock    *lockFile
@@ -35,10 +36,11 @@ type entry struct {
 
 const goGetScheme = "go-get://"
 
-// displayName is how a file is named in positions: relative to the root
-// Petsfile's directory, unless the absolute path is shorter.
+// displayName is how a file is named in positions: relative to
+// Options.NamesFrom (else the root Petsfile's directory), unless the
+// absolute path is shorter.
 func (l *loader) displayName(abs string) string {
-	if rel, err := filepath.Rel(l.root, abs); err == nil && len(rel) < len(abs) {
+	if rel, err := filepath.Rel(l.names, abs); err == nil && len(rel) < len(abs) {
 		return rel
 	}
 	return abs

@@ -152,6 +152,11 @@ type Options struct {
 	Stderr io.Writer // print() output; nil means io.Discard
 	// GoCommand is the go binary used for go-get:// loads; "" means "go".
 	GoCommand string
+	// NamesFrom is the directory that positions (file:line:col) name files
+	// relative to, where that is shorter than the absolute path: the
+	// command's working directory, say, so that an editor can open them.
+	// "" means the root Petsfile's directory.
+	NamesFrom string
 	// MaxSteps limits the Starlark steps of each evaluation (the top level
 	// of a file, a provider call): 0 means $PETS_MAX_STEPS if set (0 there:
 	// no limit), else DefaultMaxSteps; NoStepLimit lifts it.
@@ -226,10 +231,16 @@ func Load(ctx context.Context, path string, opts Options) (*Project, error) {
 		host:    opts.Host,
 		goCmd:   opts.GoCommand,
 		root:    filepath.Dir(abs),
+		names:   opts.NamesFrom,
 		cache:   map[string]*entry{},
 	}
 	if l.goCmd == "" {
 		l.goCmd = "go"
+	}
+	if l.names == "" {
+		l.names = l.root
+	} else if l.names, err = filepath.Abs(l.names); err != nil {
+		return nil, err
 	}
 	if _, err := l.exec(abs); err != nil {
 		return nil, err

@@ -479,6 +479,38 @@ func TestPetsfileFoundInParentOrByFlag(t *testing.T) {
 	}
 }
 
+// A Petsfile's errors name its files as they can be opened from where pets
+// runs, not from the Petsfile's directory: -f elsewhere, a subdirectory,
+// a loaded file.
+func TestPetsfileErrorsNameFilesFromTheWorkingDirectory(t *testing.T) {
+	e := newEnv(t)
+	e.write("proj/Petsfile", "load('lib/defs.star', 'f')\nregister('a', 'local', f)\nx = {}['k']\n")
+	e.write("proj/lib/defs.star", "def f():\n  return None\ny = undefined_name\n")
+	e.write("proj/sub/keep", "")
+	proj := filepath.Join(e.dir, "proj")
+	for _, tc := range []struct {
+		dir  string
+		args []string
+		want string
+	}{
+		{e.dir, []string{"up", "-f", "proj/Petsfile"}, "proj/lib/defs.star:3:5: undefined: undefined_name"},
+		{e.dir, []string{"up", "-f", proj}, "proj/lib/defs.star:3:5: undefined: undefined_name"},
+		{filepath.Join(proj, "sub"), []string{"up"}, "../lib/defs.star:3:5: undefined: undefined_name"},
+		{proj, []string{"up"}, ": lib/defs.star:3:5: undefined: undefined_name"},
+	} {
+		r := e.petsIn(tc.dir, tc.args...)
+		if r.code == 0 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("pets %s in %s: exit %d, stderr:\n%s\nwant %q", strings.Join(tc.args, " "), tc.dir, r.code, r.stderr, tc.want)
+		}
+	}
+	// Past the loaded file's error, the Petsfile's own.
+	e.write("proj/lib/defs.star", "def f():\n  return None\n")
+	if r := e.petsIn(e.dir, "up", "-f", "proj"); !strings.Contains(r.stderr, `proj/Petsfile:3:7: key "k" not in dict`) {
+		t.Errorf("pets up -f proj: stderr:\n%s\nwant the error at proj/Petsfile:3:7", r.stderr)
+	}
+	e.nothingRunning()
+}
+
 func TestVersion(t *testing.T) {
 	e := newEnv(t)
 	if r := e.mustPets("version"); !strings.HasPrefix(r.stdout, "pets "+testVersion+" ") {

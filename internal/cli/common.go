@@ -78,7 +78,7 @@ func (g *globals) loadProject(ctx context.Context, host petsfile.Host) (*petsfil
 		g.handedOver = false
 		host = ranAlready{host}
 	}
-	project, err := petsfile.Load(ctx, path, petsfile.Options{Host: host, Stderr: out})
+	project, err := petsfile.Load(ctx, path, loadOptions(host, out))
 	out.quiet = false
 	if err == nil && needsKube(project) {
 		if _, light := g.kube.(kubeBinary); light {
@@ -86,6 +86,13 @@ func (g *globals) loadProject(ctx context.Context, host petsfile.Host) (*petsfil
 		}
 	}
 	return project, err
+}
+
+// loadOptions are every command's: positions name files as the user can
+// open them from where pets runs (bad/Petsfile:3:5 for -f bad/Petsfile).
+func loadOptions(host petsfile.Host, stderr io.Writer) petsfile.Options {
+	wd, _ := os.Getwd() // "": relative to the Petsfile's directory
+	return petsfile.Options{Host: host, Stderr: stderr, NamesFrom: wd}
 }
 
 // loadOutput is print()'s output: dropped while quiet (the first load of a

@@ -497,7 +497,7 @@ func (w *watch) begin(project *petsfile.Project, cfg rebuild.Config, attach, sto
 	}
 	w.closers = append(w.closers, func() { _ = envs.Close() })
 	s.Load = func(ctx context.Context) (*petsfile.Project, *petsfile.Graph, error) {
-		p, err := petsfile.Load(ctx, project.Path, petsfile.Options{Host: supervise.TopLevelHost(g.stderr), Stderr: g.stderr})
+		p, err := petsfile.Load(ctx, project.Path, loadOptions(supervise.TopLevelHost(g.stderr), g.stderr))
 		if err != nil {
 			return nil, nil, err
 		}
