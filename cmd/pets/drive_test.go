@@ -287,6 +287,26 @@ func TestAFailedServiceStaysListedWithItsReason(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^a-local .* failed \(.*exited \(exit status 4\).*\)\s+unknown$`).MatchString(table) {
 		t.Errorf("pets list:\n%s", table)
 	}
+	// The table shortens the reason, and says how to see it whole.
+	var items []struct{ Name, Reason string }
+	if err := json.Unmarshal([]byte(e.mustPets("list", "-o", "json").stdout), &items); err != nil || len(items) == 0 {
+		t.Fatalf("pets list -o json: %v %+v", err, items)
+	}
+	reason := ""
+	for _, it := range items {
+		if it.Name == "a-local" {
+			reason = it.Reason
+		}
+	}
+	if len(reason) <= 60 {
+		t.Fatalf("reason %q: want one too long for the table", reason)
+	}
+	if r := e.mustPets("list"); strings.Contains(r.stdout, reason) || !strings.Contains(r.stderr, "pets list -o wide shows it whole") {
+		t.Errorf("pets list with a long reason:\n%s%s", r.stdout, r.stderr)
+	}
+	if r := e.mustPets("list", "-o", "wide"); !strings.Contains(r.stdout, "failed ("+reason+")") || r.stderr != "" {
+		t.Errorf("pets list -o wide: want the reason %q whole:\n%s%s", reason, r.stdout, r.stderr)
+	}
 	e.write("a/data", "good")
 	w.waitLine(`a-local restarted in `)
 	if st := e.list()["a-local"].Status; st != "ready" {

@@ -57,18 +57,22 @@ ready, building, backoff, failed or crashed, with the reason) and FRESH: FRESH w
 was started or synced from the files of its watch set and the Petsfile now
 on disk, STALE when something changed since (-o json says which files, or
 which pod lacks them), unknown when pets cannot tell (a service that is not
-running, or one started by an older pets).
+running, or one started by an older pets). The table shortens a long reason
+to keep a line per service; -o wide shows it whole, as -o json does.
 
 With a pets watching a service, it is asked (it counts every edit made
 before the question, and knows a restart under way or a backoff: STATUS
 says so); otherwise pets list compares the files with what the service was
 started from. The Petsfile is never evaluated.`,
 		Example: `  pets list
+  pets list -o wide
   pets list -o json | jq -r '.[].host'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != "" && output != "json" && output != "table" {
-				return fmt.Errorf("unknown output format %q\nhint: use -o json or -o table", output)
+			switch output {
+			case "", "table", "wide", "json":
+			default:
+				return fmt.Errorf("unknown output format %q\nhint: use -o table, -o wide or -o json", output)
 			}
 			dir, err := g.openState()
 			if err != nil {
@@ -97,14 +101,19 @@ started from. The Petsfile is never evaluated.`,
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tAGE\tHOST\tPORT\tSTATUS\tFRESH")
+			shortened := false
 			for _, it := range items {
 				port := ""
 				if it.Port != 0 {
 					port = fmt.Sprint(it.Port)
 				}
 				state := it.State
-				if it.Reason != "" {
-					state += " (" + shorten(it.Reason, 60) + ")"
+				if reason := it.Reason; reason != "" {
+					if output != "wide" {
+						reason = shorten(reason, 60)
+						shortened = shortened || reason != it.Reason
+					}
+					state += " (" + reason + ")"
 				}
 				fresh := it.Freshness
 				if fresh != string(events.Unknown) {
@@ -112,10 +121,16 @@ started from. The Petsfile is never evaluated.`,
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", it.Name, age(now.Sub(it.Started)), it.Hostname, port, state, fresh)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if shortened {
+				fmt.Fprintln(g.stderr, "pets: a reason is shortened; pets list -o wide shows it whole")
+			}
+			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, wide (the reasons whole) or json")
 	return cmd
 }
 
