@@ -5,7 +5,9 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -58,6 +60,40 @@ func TestExamples(t *testing.T) {
 			}
 		})
 	}
+}
+
+// In the announcement's example (a copy, on its fixed ports) an edit to a
+// server's code rebuilds and restarts that server alone, and the
+// backend's dependent with it: each watches its own code.
+func TestAnnouncementEditRestartsItsOwner(t *testing.T) {
+	for _, p := range []int{8080, 8081} {
+		if proc.Accepting(fmt.Sprintf("127.0.0.1:%d", p)) {
+			t.Fatalf("port %d is in use by another program; the example needs it", p)
+		}
+	}
+	e := newEnv(t)
+	e.dir = t.TempDir()
+	if err := os.CopyFS(e.dir, os.DirFS("../../examples/announcement")); err != nil {
+		t.Fatal(err)
+	}
+	e.write("go.mod", "module announcement\n") // its builds' module, out of pets' tree
+	w := e.watch("up", "--watch", "frontend")
+	edit := func(file string) string {
+		t.Helper()
+		src := readFile(t, filepath.Join(e.dir, file))
+		e.write(file, src+"\n// edited\n")
+		return w.waitLine(`round \d+: ` + regexp.QuoteMeta(file) + ` -> .*`)[0]
+	}
+	if l := edit("cmd/frontend/main.go"); !strings.Contains(l, "frontend-local restarted") || strings.Contains(l, "backend-local") {
+		t.Errorf("an edit to the frontend's code: %q; want the frontend alone", l)
+	}
+	if l := edit("cmd/backend/main.go"); !strings.Contains(l, "backend-local restarted") || !strings.Contains(l, "frontend-local bounced") {
+		t.Errorf("an edit to the backend's code: %q; want the backend, and its dependent bounced", l)
+	}
+	if body := get(t, 8081); !strings.Contains(body, "hello from the backend") {
+		t.Errorf(":8081 answered %q after the edits", body)
+	}
+	w.stop()
 }
 
 func TestLogsFollow(t *testing.T) {
