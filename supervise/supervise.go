@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -762,6 +763,7 @@ type host struct {
 	// by prefork before h is shared, never changed after.
 	preforked <-chan struct{}
 	ahead     bool   // held is in the record that replaced the old one (recordAhead)
+	newLog    bool   // the log did not exist when prefork forked held (which makes it)
 	logPath   string // the service's log (log's file), known before log is open
 	logMax    int64  // its rotation size
 	// recording are the writes of its commands' pids that start() began
@@ -791,6 +793,9 @@ type heldWaiter struct {
 func (h *host) prefork() {
 	hw := &heldWaiter{done: make(chan struct{})}
 	h.held, h.preforked = hw, hw.done
+	if _, err := os.Stat(h.logPath); errors.Is(err, fs.ErrNotExist) {
+		h.newLog = true
+	}
 	env := h.env(nil)
 	go func() { // owned by h: taken by start(), or let go by dropUnused
 		defer close(hw.done)
@@ -880,6 +885,7 @@ func (h *host) awaitRecords() error {
 func (h *host) dropUnused() {
 	if p := h.takeHeld(); p != nil {
 		p.Abandon()
+		h.dropNewLog()
 		if h.ahead {
 			h.ahead = false
 			_ = h.s.State.Update(func(f *state.File) error {
@@ -891,6 +897,20 @@ func (h *host) dropUnused() {
 		}
 	}
 	h.dropUnusedCgroup()
+}
+
+// dropNewLog removes the log that the waiter prefork forked made (pets and
+// the waiter open it as it forks), if nothing was written to it since: a
+// service skipped before it started (a dependency failed) has no log, not
+// an empty one, and pets logs says so.
+func (h *host) dropNewLog() {
+	if !h.newLog {
+		return
+	}
+	h.newLog = false
+	if fi, err := os.Stat(h.logPath); err == nil && fi.Size() == 0 {
+		_ = os.Remove(h.logPath)
+	}
 }
 
 // forkWaiter forks a waiter, held, for spec, in the service's cgroup where

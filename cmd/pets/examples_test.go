@@ -96,6 +96,26 @@ func TestAnnouncementEditRestartsItsOwner(t *testing.T) {
 	w.stop()
 }
 
+// A service skipped because its dependency failed has no log (the waiter
+// forked ahead for it made one, empty, and pets logs printed nothing).
+func TestASkippedServiceHasNoLog(t *testing.T) {
+	e := newEnv(t)
+	// a fails slowly: b's waiter is forked ahead meanwhile.
+	e.write("Petsfile", fmt.Sprintf(`register('a', 'local', lambda: service(start('sleep 0.5; exit 3'), '127.0.0.1', %d))
+register('b', 'local', lambda a: service(start('exec $PETSERVER --port %d'), '127.0.0.1', %d), deps=['a'])
+`, freePort(t), freePort(t), freePort(t)))
+	if r := e.pets("up"); r.code == 0 || !strings.Contains(r.stderr, "a-local failed") {
+		t.Fatalf("pets up: exit %d\n%s", r.code, r.stderr)
+	}
+	if r := e.pets("logs", "b"); r.code == 0 || !strings.Contains(r.stderr, `no log for "b"`) || r.stdout != "" {
+		t.Errorf("pets logs of a service that never started: exit %d, %q%s; want no log", r.code, r.stdout, r.stderr)
+	}
+	if r := e.mustPets("logs", "a"); !strings.Contains(r.stdout, "--- pets: starting a-local") {
+		t.Errorf("pets logs a: %q", r.stdout)
+	}
+	e.nothingRunning()
+}
+
 func TestLogsFollow(t *testing.T) {
 	e := newEnv(t)
 	e.twoServers()
