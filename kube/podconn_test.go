@@ -3,12 +3,16 @@ package kube
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/httpstream"
 )
 
@@ -114,4 +118,81 @@ func TestConnectWaitsTogetherAndNoLongerThanItsContext(t *testing.T) {
 		t.Errorf("%d dials; want 2 (the one that failed, the one shared)", n)
 	}
 	p.close()
+}
+
+// errorStream is the pod side's error stream of one forward: it says msg
+// and ends.
+type errorStream struct {
+	r       *strings.Reader
+	headers http.Header
+}
+
+func (s *errorStream) Read(p []byte) (int, error)  { return s.r.Read(p) }
+func (s *errorStream) Write(p []byte) (int, error) { return len(p), nil }
+func (s *errorStream) Close() error                { return nil }
+func (s *errorStream) Reset() error                { return nil }
+func (s *errorStream) Headers() http.Header        { return s.headers }
+func (s *errorStream) Identifier() uint32          { return 1 }
+
+// TestARefusedForwardEndsAtOnce: when the pod side fails a forward (nothing
+// listens on its port) before it answers the forward's data stream, which it
+// then never answers, the local connection ends at once with the pod side's
+// error. It used to wait for the data stream's creation to time out (3 s),
+// seen on the test cluster whenever its server was not up yet.
+func TestARefusedForwardEndsAtOnce(t *testing.T) {
+	const refused = "error forwarding port 8080 to pod p: dial tcp4 127.0.0.1:8080: connect: connection refused"
+	sc := &idleConn{closed: make(chan bool)}
+	gaveUp := make(chan struct{})
+	create := func(h http.Header, failed <-chan struct{}) (httpstream.Stream, error) {
+		if h.Get(corev1.StreamType) == corev1.StreamTypeError {
+			return &errorStream{r: strings.NewReader(refused), headers: h}, nil
+		}
+		select { // the data stream: the pod side never answers it
+		case <-failed:
+			close(gaveUp)
+			return nil, errors.New("the pod side failed the forward")
+		case <-time.After(time.Minute):
+			return nil, errors.New("no reply within a minute")
+		}
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	client, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	local, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var broken atomic.Bool
+	ended := make(chan error, 1)
+	go func() {
+		ended <- forwardConn(sc, create, local, 8080, 1, func() { broken.Store(true) }, make(chan struct{}), make(chan struct{}))
+	}()
+	select {
+	case err := <-ended:
+		if err == nil || err.Error() != refused || errors.Is(err, errNoStreams) {
+			t.Errorf("forwardConn: %v; want the pod side's error, %q", err, refused)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the forward still waits for its data stream 10 s after the pod side refused it")
+	}
+	select {
+	case <-gaveUp:
+	default:
+		t.Error("the data stream's creation was not given up")
+	}
+	if !broken.Load() {
+		t.Error("the shared connection was not told that the pod side failed a forward")
+	}
+	// The local client sees its connection end.
+	_ = client.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := client.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("the local connection: read %d bytes, %v; want it closed", n, err)
+	}
 }

@@ -268,7 +268,9 @@ func (f *Forwarder) handle(conn net.Conn) {
 		// comes: it is dropped as soon as the pod side reports one (its port refused the
 		// forward, say, while its server is not up yet), and until a forward succeeds
 		// again each one gets a connection of its own.
-		create := func(h http.Header) (httpstream.Stream, error) { return f.createStream(setup, sc, h, t.gone) }
+		create := func(h http.Header, failed <-chan struct{}) (httpstream.Stream, error) {
+			return f.createStream(setup, sc, h, t.gone, failed)
+		}
 		err = forwardConn(sc, create, conn, f.opts.RemotePort, f.reqID.Add(1), func() { t.failed(sc) }, t.gone, f.ctx.Done())
 		if !shared {
 			sc.Close()
@@ -317,10 +319,11 @@ var errNoStreams = errors.New("kube: port-forward streams not created")
 const streamTimeout = 3 * time.Second
 
 // createStream creates a stream on sc, giving up after streamTimeout, when gone is closed
-// (the pod is no longer the target), when setup ends or when the forwarder closes. A creation given up on
-// goes on in its goroutine until client-go's own 30 s timeout at most; Close waits for it,
-// and a stream created late is reset.
-func (f *Forwarder) createStream(setup context.Context, sc httpstream.Connection, h http.Header, gone <-chan struct{}) (httpstream.Stream, error) {
+// (the pod is no longer the target), when failed is (the pod side has failed the forward
+// the stream is for; nil: never), when setup ends or when the forwarder closes. A creation
+// given up on goes on in its goroutine until client-go's own 30 s timeout at most; Close
+// waits for it, and a stream created late is reset.
+func (f *Forwarder) createStream(setup context.Context, sc httpstream.Connection, h http.Header, gone, failed <-chan struct{}) (httpstream.Stream, error) {
 	type created struct {
 		s   httpstream.Stream
 		err error
@@ -354,6 +357,8 @@ func (f *Forwarder) createStream(setup context.Context, sc httpstream.Connection
 		why = fmt.Sprintf("no reply within %v", streamTimeout)
 	case <-gone:
 		why = "the pod is no longer the target"
+	case <-failed:
+		why = "the pod side failed the forward"
 	case <-f.ctx.Done():
 		why = "the port-forward is closing"
 	case <-setup.Done():
@@ -450,7 +455,7 @@ func (d *tunnelDialer) Dial(protocols ...string) (httpstream.Connection, string,
 }
 
 // forwardConn copies between conn and a new pair of streams on sc for port (made with
-// create), as kubectl does.
+// create, which gives up on a stream once its second argument is closed), as kubectl does.
 // It returns when the remote side is done (or either side fails) and all its goroutines
 // have returned. A failure to create the streams wraps errNoStreams (conn was not read).
 // broken is called as soon as the pod side reports an error, before conn is closed.
@@ -459,12 +464,12 @@ func (d *tunnelDialer) Dial(protocols ...string) (httpstream.Connection, string,
 // nor let them end (client-go's Close waits for them), and a stream created on it just
 // as it was closed is never reset (make test saw a forward wait 29 minutes, and Close with
 // it).
-func forwardConn(sc httpstream.Connection, create func(http.Header) (httpstream.Stream, error), conn net.Conn, port int, id int64, broken func(), gone, closing <-chan struct{}) error {
+func forwardConn(sc httpstream.Connection, create func(http.Header, <-chan struct{}) (httpstream.Stream, error), conn net.Conn, port int, id int64, broken func(), gone, closing <-chan struct{}) error {
 	headers := http.Header{}
 	headers.Set(corev1.StreamType, corev1.StreamTypeError)
 	headers.Set(corev1.PortHeader, strconv.Itoa(port))
 	headers.Set(corev1.PortForwardRequestIDHeader, strconv.FormatInt(id, 10))
-	errStream, err := create(headers)
+	errStream, err := create(headers, nil)
 	if err != nil {
 		return fmt.Errorf("%w: create error stream: %w", errNoStreams, err)
 	}
@@ -474,6 +479,7 @@ func forwardConn(sc httpstream.Connection, create func(http.Header) (httpstream.
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	remoteErr := make(chan error, 1)
+	failed := make(chan struct{}) // closed once the pod side has reported an error (in remoteErr)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -484,15 +490,25 @@ func forwardConn(sc httpstream.Connection, create func(http.Header) (httpstream.
 		case len(msg) > 0:
 			broken()
 			remoteErr <- fmt.Errorf("%s", strings.TrimSpace(string(msg)))
+			close(failed)
 		default:
 			remoteErr <- nil
 		}
 	}()
 
 	headers.Set(corev1.StreamType, corev1.StreamTypeData)
-	data, err := create(headers)
+	// The pod side may fail the forward (nothing listens on its port) before it answers
+	// the data stream, which it then never does: the local connection ends with its error
+	// at once, rather than once the stream's creation times out.
+	data, err := create(headers, failed)
 	if err != nil {
 		errStream.Reset()
+		select {
+		case <-failed:
+			conn.Close()
+			return <-remoteErr
+		default:
+		}
 		return fmt.Errorf("%w: create data stream: %w", errNoStreams, err)
 	}
 	defer sc.RemoveStreams(data)

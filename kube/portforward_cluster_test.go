@@ -50,9 +50,10 @@ func hammer(addr string, stop <-chan struct{}) time.Duration {
 // While nothing listens on the pod's port (an image whose server a sync brings), every
 // forward fails; and a pod being deleted never answers a new stream. Neither may hold a
 // local connection for client-go's 30 s stream timeout: each ends well before, however
-// many connections race on the shared connection to the pod. (Alone, the slowest takes a
-// few seconds; under a whole make test on two cores the cluster itself answers slowly,
-// and one took 10.0 s in two runs of three.)
+// many connections race on the shared connection to the pod. (Alone, the slowest takes
+// 0.1-0.2 s where nothing listens, since the pod side's error ends a connection at once,
+// and up to 4 s while the pod is deleted; under a whole make test on two cores the cluster
+// itself answers slowly, and one took 10.0 s in two runs of three.)
 func TestPortForwardRefusedPortAndDeletedPodNeverHang(t *testing.T) {
 	t.Parallel()
 	c := clusterClient(t)
@@ -98,9 +99,11 @@ spec:
 		}
 		time.Sleep(d) // the period being hammered
 		close(stop)
-		if slowest := <-done; slowest > bound {
+		slowest := <-done
+		if slowest > bound {
 			t.Errorf("%s: a connection took %v (want under %v)", what, slowest, bound)
 		}
+		t.Logf("%s: the slowest connection took %v", what, slowest)
 	}
 	run("nothing listens in the pod", 3*time.Second, nil)
 
