@@ -642,6 +642,12 @@ func (r *run) launch(plan Plan, rl *Reload, why string) {
 	if len(plan.Steps) == 0 && rl == nil {
 		return
 	}
+	for i, s := range plan.Steps {
+		// What pets down stops from now on is not started again by this
+		// round (what it stopped before is away, and not planned for
+		// unless pets restart asked: then it starts).
+		plan.Steps[i].Running = s.Kind != events.StepStart && s.Kind != events.StepStop && !r.away[s.Key]
+	}
 	r.n++
 	f := &flight{n: r.n, plan: plan, reload: rl, gen: r.gen, begun: map[int]bool{}, ended: map[int]bool{}}
 	r.inflight = f

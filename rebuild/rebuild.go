@@ -47,6 +47,13 @@ type Runner interface {
 	Down(ctx context.Context, k petsfile.Key) error
 }
 
+// Recorder is a Runner that can say, without connecting to it, whether k
+// is still recorded (running, starting or failed): not once pets down has
+// stopped it.
+type Recorder interface {
+	Recorded(k petsfile.Key) bool
+}
+
 // Preforker is a Runner that can get ready, before a round's first step,
 // for the starts the round will make (supervise: each one's next waiter,
 // forked and held), so that each overlaps the steps before its own: first

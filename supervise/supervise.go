@@ -157,6 +157,21 @@ func Alive(rec *state.Service) bool {
 	return someAlive
 }
 
+// Recorded says whether k is recorded (running, starting or failed): not
+// once pets down has stopped it. Where the record cannot be read, it says
+// so (the step that asks goes on, and fails on the record itself).
+func (s *Supervisor) Recorded(k petsfile.Key) bool {
+	if s.DryRun {
+		return true
+	}
+	f, err := s.State.Read()
+	if err != nil {
+		return true
+	}
+	rec, ok := f.Services[k.Name]
+	return ok && rec.Tier == k.Tier
+}
+
 // Alive is the cheap liveness check the watch loop runs between rounds: the
 // recorded processes, without connecting to the service. When the service's
 // main process was started by this Supervisor and has exited, exit says how,

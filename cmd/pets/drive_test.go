@@ -498,6 +498,36 @@ func TestDownOfAWatchedServiceIsNotUndoneByAnImmediateEdit(t *testing.T) {
 	w.waitLine(`round \d+: b/y -> b-local restarted in `)
 }
 
+// pets down of a service while a round that will bounce it is under way
+// (its dependency still starting): the bounce, when its turn comes, finds it
+// stopped and leaves it so. The round had looked at it before it began, and
+// the bounce started it again.
+func TestDownDuringARoundIsNotUndoneByItsBounce(t *testing.T) {
+	e := newEnv(t)
+	e.chain() // a <- b, c
+	e.edit("Petsfile", func(s string) string {
+		return strings.Replace(s, `cat a/data > a.seen 2>/dev/null;`, `while [ ! -e go ]; do sleep 0.02; done; cat a/data > a.seen 2>/dev/null;`, 1)
+	})
+	e.write("go", "")
+	w := e.watch("up", "--watch")
+	e.holdStarts()
+	e.write("a/x", "1")
+	w.waitLine(`round \d+: restarting a-local$`) // a waits for "go", b for a
+	e.mustPets("down", "b")
+	e.write("go", "")
+	w.waitLine(`round \d+: a/x -> a-local restarted in \S+, b-local skipped \(stopped meanwhile by pets down\) \(\S+ in all\)$`)
+	w.settle(e)
+	if l, ok := e.list()["b-local"]; ok {
+		t.Errorf("b runs again after pets down, started by the round under way: %+v", l)
+	}
+	// Left alone: a's next restart does not bounce it.
+	e.write("a/y", "1")
+	w.waitLine(`round \d+: a/y -> a-local restarted in \S+ \(\S+ in all\)$`)
+	if _, ok := e.list()["b-local"]; ok {
+		t.Error("b runs again after pets down and a's next restart")
+	}
+}
+
 // With a Petsfile that does not evaluate, pets wait fails at once, naming
 // the error, instead of waiting out its timeout.
 func TestWaitAfterABrokenPetsfileSaysSo(t *testing.T) {
