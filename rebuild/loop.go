@@ -642,11 +642,13 @@ func (r *run) launch(plan Plan, rl *Reload, why string) {
 	if len(plan.Steps) == 0 && rl == nil {
 		return
 	}
-	for i, s := range plan.Steps {
-		// What pets down stops from now on is not started again by this
-		// round (what it stopped before is away, and not planned for
-		// unless pets restart asked: then it starts).
-		plan.Steps[i].Running = s.Kind != events.StepStart && s.Kind != events.StepStop && !r.away[s.Key]
+	if rc, ok := r.cfg.Runner.(Recorder); ok {
+		for i, s := range plan.Steps {
+			// What pets down stops from now on is not started again by
+			// this round. (A service not recorded now, one that never
+			// started or that pets down stopped before, is started.)
+			plan.Steps[i].Running = s.Kind != events.StepStart && s.Kind != events.StepStop && rc.Recorded(s.Key)
+		}
 	}
 	r.n++
 	f := &flight{n: r.n, plan: plan, reload: rl, gen: r.gen, begun: map[int]bool{}, ended: map[int]bool{}}

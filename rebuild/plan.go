@@ -34,10 +34,10 @@ type Step struct {
 	// is skipped).
 	After []int
 	Needs []int
-	// Running says, for a restart, bounce or sync, that the service ran
-	// when the round was planned: if, once the step holds the service's
-	// lock, it is no longer recorded (pets down stopped it meanwhile), the
-	// step is skipped rather than start it again (see Recorder).
+	// Running says, for a restart, bounce or sync, that the service was
+	// recorded when the round began: if, once the step holds the service's
+	// lock, it no longer is (pets down stopped it meanwhile), the step is
+	// skipped rather than start it again (see Recorder).
 	Running bool
 }
 
