@@ -135,8 +135,11 @@ func (x *Executor) Run(ctx context.Context, n int, plan Plan, values map[petsfil
 				}
 				r := StepResult{Step: s}
 				for _, j := range s.Needs {
-					if res := out.Steps[j].Result; res == events.ResultFailed || res == events.ResultSkipped || res == events.ResultInterrupted {
+					switch res := out.Steps[j].Result; {
+					case res == events.ResultFailed:
 						r.Skipped = steps[j].Key.String() + " failed"
+					case (res == events.ResultSkipped || res == events.ResultInterrupted) && r.Skipped == "":
+						r.Skipped = steps[j].Key.String() + " did not run"
 					}
 				}
 				switch {

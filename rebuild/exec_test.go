@@ -255,3 +255,47 @@ func TestExecutorRecordsAStampWhileTheDependentsStart(t *testing.T) {
 		t.Errorf("recorded %v when Run returned; want a and b", st.kept)
 	}
 }
+
+// recordedRunner is orderRunner with a state record: recorded says which
+// services it holds (pets down removed the others).
+type recordedRunner struct {
+	*orderRunner
+	recorded map[petsfile.Key]bool
+}
+
+func (r *recordedRunner) Recorded(k petsfile.Key) bool { return r.recorded[k] }
+
+// A step for a service that ran when its round began skips it if it is no
+// longer recorded when its turn comes (pets down stopped it meanwhile), and
+// what needs it says it did not run; a step for a service that was not
+// running (pets restart of one pets down stopped before) starts it.
+func TestExecutorLeavesAServiceStoppedMeanwhileStopped(t *testing.T) {
+	a, b, c, d := key("a"), key("b"), key("c"), key("d")
+	g := &petsfile.Graph{Order: []petsfile.Key{a, b, c, d}, Deps: map[petsfile.Key][]petsfile.Key{b: {a}, c: {b}}}
+	o := &recordedRunner{orderRunner: newOrderRunner(), recorded: map[petsfile.Key]bool{a: true}}
+	plan := Plan{Steps: []Step{
+		{Kind: events.StepRestart, Key: a, Running: true},
+		{Kind: events.StepBounce, Key: b, After: []int{0}, Needs: []int{0}, Running: true},
+		{Kind: events.StepBounce, Key: c, After: []int{1}, Needs: []int{1}, Running: true},
+		{Kind: events.StepRestart, Key: d},
+	}}
+	out := (&Executor{Graph: g, Runner: o, KeepGoing: true}).Run(context.Background(), 1, plan, map[petsfile.Key]petsfile.Value{})
+	got := map[petsfile.Key]string{}
+	for _, s := range out.Steps {
+		got[s.Key] = string(s.Result) + " " + s.Skipped
+	}
+	want := map[petsfile.Key]string{
+		a: string(events.ResultOK) + " ",
+		b: string(events.ResultSkipped) + " stopped meanwhile by pets down",
+		c: string(events.ResultSkipped) + " b-local did not run",
+		d: string(events.ResultOK) + " ",
+	}
+	for _, k := range g.Order {
+		if got[k] != want[k] {
+			t.Errorf("%s: %q, want %q", k, got[k], want[k])
+		}
+	}
+	if o.began[b] != 0 || o.began[c] != 0 {
+		t.Errorf("started after pets down: b %d, c %d", o.began[b], o.began[c])
+	}
+}
