@@ -196,3 +196,60 @@ func TestARefusedForwardEndsAtOnce(t *testing.T) {
 		t.Errorf("the local connection: read %d bytes, %v; want it closed", n, err)
 	}
 }
+
+// TestAForwardThePodSideEndsUnansweredIsTriedAgainAtOnce: when the pod side
+// ends a forward's error stream without a word before it answers the data
+// stream (a pod being deleted), the forward fails at once as one whose
+// streams could not be made, with the local connection untouched (the
+// forwarder tries again on a fresh connection to the pod). It used to wait
+// for the data stream's creation to time out (3 s).
+func TestAForwardThePodSideEndsUnansweredIsTriedAgainAtOnce(t *testing.T) {
+	sc := &idleConn{closed: make(chan bool)}
+	create := func(h http.Header, ended <-chan struct{}) (httpstream.Stream, error) {
+		if h.Get(corev1.StreamType) == corev1.StreamTypeError {
+			return &errorStream{r: strings.NewReader(""), headers: h}, nil
+		}
+		select { // the data stream: never answered
+		case <-ended:
+			return nil, errors.New("the pod side ended the forward")
+		case <-time.After(time.Minute):
+			return nil, errors.New("no reply within a minute")
+		}
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	client, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	local, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	ended := make(chan error, 1)
+	go func() {
+		ended <- forwardConn(sc, create, local, 8080, 1, func() { t.Error("told of a pod side error that was not said") }, make(chan struct{}), make(chan struct{}))
+	}()
+	select {
+	case err := <-ended:
+		if !errors.Is(err, errNoStreams) {
+			t.Errorf("forwardConn: %v; want a failure to make the streams (tried again)", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the forward still waits for its data stream 10 s after the pod side ended it")
+	}
+	// Untouched: what the client sends is still there to forward.
+	if _, err := client.Write([]byte("GET /")); err != nil {
+		t.Fatal(err)
+	}
+	_ = local.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(local, buf); err != nil || string(buf) != "GET /" {
+		t.Errorf("the local connection after the failure: %q, %v; want it open and unread", buf, err)
+	}
+}

@@ -268,8 +268,8 @@ func (f *Forwarder) handle(conn net.Conn) {
 		// comes: it is dropped as soon as the pod side reports one (its port refused the
 		// forward, say, while its server is not up yet), and until a forward succeeds
 		// again each one gets a connection of its own.
-		create := func(h http.Header, failed <-chan struct{}) (httpstream.Stream, error) {
-			return f.createStream(setup, sc, h, t.gone, failed)
+		create := func(h http.Header, ended <-chan struct{}) (httpstream.Stream, error) {
+			return f.createStream(setup, sc, h, t.gone, ended)
 		}
 		err = forwardConn(sc, create, conn, f.opts.RemotePort, f.reqID.Add(1), func() { t.failed(sc) }, t.gone, f.ctx.Done())
 		if !shared {
@@ -319,11 +319,11 @@ var errNoStreams = errors.New("kube: port-forward streams not created")
 const streamTimeout = 3 * time.Second
 
 // createStream creates a stream on sc, giving up after streamTimeout, when gone is closed
-// (the pod is no longer the target), when failed is (the pod side has failed the forward
+// (the pod is no longer the target), when ended is (the pod side has ended the forward
 // the stream is for; nil: never), when setup ends or when the forwarder closes. A creation
 // given up on goes on in its goroutine until client-go's own 30 s timeout at most; Close
 // waits for it, and a stream created late is reset.
-func (f *Forwarder) createStream(setup context.Context, sc httpstream.Connection, h http.Header, gone, failed <-chan struct{}) (httpstream.Stream, error) {
+func (f *Forwarder) createStream(setup context.Context, sc httpstream.Connection, h http.Header, gone, ended <-chan struct{}) (httpstream.Stream, error) {
 	type created struct {
 		s   httpstream.Stream
 		err error
@@ -357,8 +357,8 @@ func (f *Forwarder) createStream(setup context.Context, sc httpstream.Connection
 		why = fmt.Sprintf("no reply within %v", streamTimeout)
 	case <-gone:
 		why = "the pod is no longer the target"
-	case <-failed:
-		why = "the pod side failed the forward"
+	case <-ended:
+		why = "the pod side ended the forward"
 	case <-f.ctx.Done():
 		why = "the port-forward is closing"
 	case <-setup.Done():
@@ -479,34 +479,41 @@ func forwardConn(sc httpstream.Connection, create func(http.Header, <-chan struc
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	remoteErr := make(chan error, 1)
-	failed := make(chan struct{}) // closed once the pod side has reported an error (in remoteErr)
+	ended := make(chan struct{}) // closed once the error stream has ended (remoteErr holds how)
+	var refused error            // the pod side's error, if it said one; set before ended is closed
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		defer close(ended)
 		msg, err := io.ReadAll(errStream)
 		switch {
 		case err != nil && !isClosedErr(err):
 			remoteErr <- fmt.Errorf("read error stream: %w", err)
 		case len(msg) > 0:
 			broken()
-			remoteErr <- fmt.Errorf("%s", strings.TrimSpace(string(msg)))
-			close(failed)
+			refused = fmt.Errorf("%s", strings.TrimSpace(string(msg)))
+			remoteErr <- refused
 		default:
 			remoteErr <- nil
 		}
 	}()
 
 	headers.Set(corev1.StreamType, corev1.StreamTypeData)
-	// The pod side may fail the forward (nothing listens on its port) before it answers
-	// the data stream, which it then never does: the local connection ends with its error
-	// at once, rather than once the stream's creation times out.
-	data, err := create(headers, failed)
+	// The pod side may end the forward before it answers the data stream, which it then
+	// never does: when nothing listens on its port (it says so: the local connection ends
+	// with its error), or when the pod is being deleted (it says nothing: the connection
+	// is tried again, on a fresh connection to the pod). Either at once, rather than once
+	// the stream's creation times out.
+	data, err := create(headers, ended)
 	if err != nil {
 		errStream.Reset()
 		select {
-		case <-failed:
-			conn.Close()
-			return <-remoteErr
+		case <-ended:
+			if refused != nil {
+				conn.Close()
+				return refused
+			}
+			err = errors.New("the pod side ended the forward before it answered its data stream")
 		default:
 		}
 		return fmt.Errorf("%w: create data stream: %w", errNoStreams, err)

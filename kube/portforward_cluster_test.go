@@ -51,9 +51,10 @@ func hammer(addr string, stop <-chan struct{}) time.Duration {
 // forward fails; and a pod being deleted never answers a new stream. Neither may hold a
 // local connection for client-go's 30 s stream timeout: each ends well before, however
 // many connections race on the shared connection to the pod. (Alone, the slowest takes
-// 0.1-0.2 s where nothing listens, since the pod side's error ends a connection at once,
-// and up to 4 s while the pod is deleted; under a whole make test on two cores the cluster
-// itself answers slowly, and one took 10.0 s in two runs of three.)
+// 0.1-0.2 s where nothing listens, and about 1 s while the pod is deleted, since the pod
+// side's end of a forward ends its wait for the data stream at once; under a whole make
+// test on two cores the cluster itself answers slowly, and one took 10.0 s in two runs of
+// three.)
 func TestPortForwardRefusedPortAndDeletedPodNeverHang(t *testing.T) {
 	t.Parallel()
 	c := clusterClient(t)
