@@ -134,6 +134,63 @@ func (s *errorStream) Reset() error                { return nil }
 func (s *errorStream) Headers() http.Header        { return s.headers }
 func (s *errorStream) Identifier() uint32          { return 1 }
 
+// unansweredPod is a pod side that ends each forward's error stream at once,
+// saying msg, and never answers its data stream. gaveUp is closed when the
+// data stream's creation is given up because the forward ended.
+func unansweredPod(msg string) (create func(http.Header, <-chan struct{}) (httpstream.Stream, error), gaveUp <-chan struct{}) {
+	gave := make(chan struct{})
+	return func(h http.Header, ended <-chan struct{}) (httpstream.Stream, error) {
+		if h.Get(corev1.StreamType) == corev1.StreamTypeError {
+			return &errorStream{r: strings.NewReader(msg), headers: h}, nil
+		}
+		select {
+		case <-ended:
+			close(gave)
+			return nil, errors.New("the pod side ended the forward")
+		case <-time.After(time.Minute):
+			return nil, errors.New("no reply within a minute")
+		}
+	}, gave
+}
+
+// localConn returns both ends of a TCP connection on 127.0.0.1: the local
+// client's, and the forwarder's.
+func localConn(t *testing.T) (client, local net.Conn) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if client, err = net.Dial("tcp", l.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	if local, err = l.Accept(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { local.Close() })
+	return client, local
+}
+
+// forwardOnce runs forwardConn on local with create, and returns its error,
+// failing the test if it waits 10 s.
+func forwardOnce(t *testing.T, create func(http.Header, <-chan struct{}) (httpstream.Stream, error), local net.Conn, broken func()) error {
+	t.Helper()
+	sc := &idleConn{closed: make(chan bool)}
+	ended := make(chan error, 1)
+	go func() {
+		ended <- forwardConn(sc, create, local, 8080, 1, broken, make(chan struct{}), make(chan struct{}))
+	}()
+	select {
+	case err := <-ended:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("the forward still waits for its data stream 10 s after the pod side ended it")
+		return nil
+	}
+}
+
 // TestARefusedForwardEndsAtOnce: when the pod side fails a forward (nothing
 // listens on its port) before it answers the forward's data stream, which it
 // then never answers, the local connection ends at once with the pod side's
@@ -141,46 +198,11 @@ func (s *errorStream) Identifier() uint32          { return 1 }
 // seen on the test cluster whenever its server was not up yet.
 func TestARefusedForwardEndsAtOnce(t *testing.T) {
 	const refused = "error forwarding port 8080 to pod p: dial tcp4 127.0.0.1:8080: connect: connection refused"
-	sc := &idleConn{closed: make(chan bool)}
-	gaveUp := make(chan struct{})
-	create := func(h http.Header, failed <-chan struct{}) (httpstream.Stream, error) {
-		if h.Get(corev1.StreamType) == corev1.StreamTypeError {
-			return &errorStream{r: strings.NewReader(refused), headers: h}, nil
-		}
-		select { // the data stream: the pod side never answers it
-		case <-failed:
-			close(gaveUp)
-			return nil, errors.New("the pod side failed the forward")
-		case <-time.After(time.Minute):
-			return nil, errors.New("no reply within a minute")
-		}
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	client, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	local, err := l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	create, gaveUp := unansweredPod(refused)
+	client, local := localConn(t)
 	var broken atomic.Bool
-	ended := make(chan error, 1)
-	go func() {
-		ended <- forwardConn(sc, create, local, 8080, 1, func() { broken.Store(true) }, make(chan struct{}), make(chan struct{}))
-	}()
-	select {
-	case err := <-ended:
-		if err == nil || err.Error() != refused || errors.Is(err, errNoStreams) {
-			t.Errorf("forwardConn: %v; want the pod side's error, %q", err, refused)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the forward still waits for its data stream 10 s after the pod side refused it")
+	if err := forwardOnce(t, create, local, func() { broken.Store(true) }); err == nil || err.Error() != refused || errors.Is(err, errNoStreams) {
+		t.Errorf("forwardConn: %v; want the pod side's error, %q", err, refused)
 	}
 	select {
 	case <-gaveUp:
@@ -204,44 +226,10 @@ func TestARefusedForwardEndsAtOnce(t *testing.T) {
 // forwarder tries again on a fresh connection to the pod). It used to wait
 // for the data stream's creation to time out (3 s).
 func TestAForwardThePodSideEndsUnansweredIsTriedAgainAtOnce(t *testing.T) {
-	sc := &idleConn{closed: make(chan bool)}
-	create := func(h http.Header, ended <-chan struct{}) (httpstream.Stream, error) {
-		if h.Get(corev1.StreamType) == corev1.StreamTypeError {
-			return &errorStream{r: strings.NewReader(""), headers: h}, nil
-		}
-		select { // the data stream: never answered
-		case <-ended:
-			return nil, errors.New("the pod side ended the forward")
-		case <-time.After(time.Minute):
-			return nil, errors.New("no reply within a minute")
-		}
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	client, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	local, err := l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer local.Close()
-	ended := make(chan error, 1)
-	go func() {
-		ended <- forwardConn(sc, create, local, 8080, 1, func() { t.Error("told of a pod side error that was not said") }, make(chan struct{}), make(chan struct{}))
-	}()
-	select {
-	case err := <-ended:
-		if !errors.Is(err, errNoStreams) {
-			t.Errorf("forwardConn: %v; want a failure to make the streams (tried again)", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the forward still waits for its data stream 10 s after the pod side ended it")
+	create, _ := unansweredPod("")
+	client, local := localConn(t)
+	if err := forwardOnce(t, create, local, func() { t.Error("told of a pod side error that was not said") }); !errors.Is(err, errNoStreams) {
+		t.Errorf("forwardConn: %v; want a failure to make the streams (tried again)", err)
 	}
 	// Untouched: what the client sends is still there to forward.
 	if _, err := client.Write([]byte("GET /")); err != nil {
