@@ -478,25 +478,8 @@ func forwardConn(sc httpstream.Connection, create func(http.Header, <-chan struc
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	remoteErr := make(chan error, 1)
-	ended := make(chan struct{}) // closed once the error stream has ended (remoteErr holds how)
-	var refused error            // the pod side's error, if it said one; set before ended is closed
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer close(ended)
-		msg, err := io.ReadAll(errStream)
-		switch {
-		case err != nil && !isClosedErr(err):
-			remoteErr <- fmt.Errorf("read error stream: %w", err)
-		case len(msg) > 0:
-			broken()
-			refused = fmt.Errorf("%s", strings.TrimSpace(string(msg)))
-			remoteErr <- refused
-		default:
-			remoteErr <- nil
-		}
-	}()
+	pod := watchErrorStream(errStream, broken, &wg)
+	remoteErr := pod.result
 
 	headers.Set(corev1.StreamType, corev1.StreamTypeData)
 	// The pod side may end the forward before it answers the data stream, which it then
@@ -504,14 +487,14 @@ func forwardConn(sc httpstream.Connection, create func(http.Header, <-chan struc
 	// with its error), or when the pod is being deleted (it says nothing: the connection
 	// is tried again, on a fresh connection to the pod). Either at once, rather than once
 	// the stream's creation times out.
-	data, err := create(headers, ended)
+	data, err := create(headers, pod.ended)
 	if err != nil {
 		errStream.Reset()
 		select {
-		case <-ended:
-			if refused != nil {
+		case <-pod.ended:
+			if pod.refused != nil {
 				conn.Close()
-				return refused
+				return pod.refused
 			}
 			err = errors.New("the pod side ended the forward before it answered its data stream")
 		default:
@@ -520,43 +503,7 @@ func forwardConn(sc httpstream.Connection, create func(http.Header, <-chan struc
 	}
 	defer sc.RemoveStreams(data)
 
-	remoteDone := make(chan struct{})
-	localFailed := make(chan struct{})
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		defer close(remoteDone)
-		io.Copy(conn, data) // ends when the pod side closes, or conn is closed below
-	}()
-	go func() {
-		defer wg.Done()
-		defer data.Close() // tell the pod side we send no more
-		if _, err := io.Copy(data, conn); err != nil && !isClosedErr(err) {
-			close(localFailed)
-		}
-	}()
-	// Done when the pod side is, or either side fails. An error from the pod side ends it
-	// at once (nothing more comes, and the local client should see the end now); the error
-	// stream's plain end may come before the last data, so that waits for the data.
-	errs, got := remoteErr, false
-wait:
-	for {
-		select {
-		case <-remoteDone:
-			break wait
-		case <-localFailed:
-			break wait
-		case err = <-errs:
-			got, errs = true, nil
-			if err != nil {
-				break wait
-			}
-		case <-gone:
-			break wait
-		case <-closing:
-			break wait
-		}
-	}
+	got, err := copyStreams(conn, data, remoteErr, gone, closing, &wg)
 	conn.Close()
 	data.Reset() // discard unsent data, or the error stream may never end
 	if got {
@@ -575,6 +522,78 @@ wait:
 		err = <-remoteErr
 	}
 	return err
+}
+
+// errorWatch is how the pod side ends one forward, as its error stream says.
+type errorWatch struct {
+	result  chan error    // how the stream ended: the pod side's error, a read error, or nil
+	ended   chan struct{} // closed once it has ended
+	refused error         // the pod side's error, if it said one; set before ended is closed
+}
+
+// watchErrorStream reads errStream to its end in a goroutine counted in wg;
+// broken is called as soon as the pod side has said an error.
+func watchErrorStream(errStream io.Reader, broken func(), wg *sync.WaitGroup) *errorWatch {
+	w := &errorWatch{result: make(chan error, 1), ended: make(chan struct{})}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(w.ended)
+		msg, err := io.ReadAll(errStream)
+		switch {
+		case err != nil && !isClosedErr(err):
+			w.result <- fmt.Errorf("read error stream: %w", err)
+		case len(msg) > 0:
+			broken()
+			w.refused = fmt.Errorf("%s", strings.TrimSpace(string(msg)))
+			w.result <- w.refused
+		default:
+			w.result <- nil
+		}
+	}()
+	return w
+}
+
+// copyStreams copies between conn and data (in goroutines counted in wg)
+// until the pod side is done, either side fails, gone or closing is closed,
+// or the pod side's error comes on errs; got says whether errs was read
+// (err is what it said).
+func copyStreams(conn net.Conn, data httpstream.Stream, errs <-chan error, gone, closing <-chan struct{}, wg *sync.WaitGroup) (got bool, err error) {
+	remoteDone := make(chan struct{})
+	localFailed := make(chan struct{})
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		defer close(remoteDone)
+		io.Copy(conn, data) // ends when the pod side closes, or conn is closed by the caller
+	}()
+	go func() {
+		defer wg.Done()
+		defer data.Close() // tell the pod side we send no more
+		if _, err := io.Copy(data, conn); err != nil && !isClosedErr(err) {
+			close(localFailed)
+		}
+	}()
+	// Done when the pod side is, or either side fails. An error from the pod side ends it
+	// at once (nothing more comes, and the local client should see the end now); the error
+	// stream's plain end may come before the last data, so that waits for the data.
+	for {
+		select {
+		case <-remoteDone:
+			return got, nil
+		case <-localFailed:
+			return got, nil
+		case err = <-errs:
+			got, errs = true, nil
+			if err != nil {
+				return got, err
+			}
+		case <-gone:
+			return got, nil
+		case <-closing:
+			return got, nil
+		}
+	}
 }
 
 func isClosedErr(err error) bool {

@@ -259,7 +259,7 @@ func (x *Executor) step(ctx, work context.Context, n int, r *StepResult, values 
 		defer unlock()
 	}
 	k := r.Key
-	if rc, ok := x.Runner.(Recorder); ok && r.Running && !rc.Recorded(k) {
+	if rc, ok := x.Runner.(Recorder); ok && r.Running && !rc.Recorded(k)[k] {
 		// pets down stopped it after the round was planned: a restart,
 		// bounce or sync would start it again.
 		r.Result, r.Skipped = events.ResultSkipped, "stopped meanwhile by pets down"

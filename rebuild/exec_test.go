@@ -263,7 +263,13 @@ type recordedRunner struct {
 	recorded map[petsfile.Key]bool
 }
 
-func (r *recordedRunner) Recorded(k petsfile.Key) bool { return r.recorded[k] }
+func (r *recordedRunner) Recorded(keys ...petsfile.Key) map[petsfile.Key]bool {
+	out := map[petsfile.Key]bool{}
+	for _, k := range keys {
+		out[k] = r.recorded[k]
+	}
+	return out
+}
 
 // A step for a service that ran when its round began skips it if it is no
 // longer recorded when its turn comes (pets down stopped it meanwhile), and

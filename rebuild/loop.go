@@ -643,11 +643,16 @@ func (r *run) launch(plan Plan, rl *Reload, why string) {
 		return
 	}
 	if rc, ok := r.cfg.Runner.(Recorder); ok {
+		keys := make([]petsfile.Key, len(plan.Steps))
+		for i, s := range plan.Steps {
+			keys[i] = s.Key
+		}
+		recorded := rc.Recorded(keys...)
 		for i, s := range plan.Steps {
 			// What pets down stops from now on is not started again by
 			// this round. (A service not recorded now, one that never
 			// started or that pets down stopped before, is started.)
-			plan.Steps[i].Running = s.Kind != events.StepStart && s.Kind != events.StepStop && rc.Recorded(s.Key)
+			plan.Steps[i].Running = s.Kind != events.StepStart && s.Kind != events.StepStop && recorded[s.Key]
 		}
 	}
 	r.n++

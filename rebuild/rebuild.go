@@ -47,11 +47,11 @@ type Runner interface {
 	Down(ctx context.Context, k petsfile.Key) error
 }
 
-// Recorder is a Runner that can say, without connecting to it, whether k
-// is still recorded (running, starting or failed): not once pets down has
-// stopped it.
+// Recorder is a Runner that can say, without connecting to them, which of
+// keys are recorded (running, starting or failed): not those pets down has
+// stopped. One call reads the record once.
 type Recorder interface {
-	Recorded(k petsfile.Key) bool
+	Recorded(keys ...petsfile.Key) map[petsfile.Key]bool
 }
 
 // Preforker is a Runner that can get ready, before a round's first step,

@@ -157,19 +157,26 @@ func Alive(rec *state.Service) bool {
 	return someAlive
 }
 
-// Recorded says whether k is recorded (running, starting or failed): not
-// once pets down has stopped it. Where the record cannot be read, it says
-// so (the step that asks goes on, and fails on the record itself).
-func (s *Supervisor) Recorded(k petsfile.Key) bool {
-	if s.DryRun {
-		return true
+// Recorded says which of keys are recorded (running, starting or failed):
+// not those pets down has stopped. Where the record cannot be read, each is
+// (the step that asks goes on, and fails on the record itself).
+func (s *Supervisor) Recorded(keys ...petsfile.Key) map[petsfile.Key]bool {
+	out := make(map[petsfile.Key]bool, len(keys))
+	var f *state.File // nil: a dry run, or no record to read
+	if !s.DryRun {
+		if read, err := s.State.Read(); err == nil {
+			f = read
+		}
 	}
-	f, err := s.State.Read()
-	if err != nil {
-		return true
+	for _, k := range keys {
+		if f == nil {
+			out[k] = true
+			continue
+		}
+		rec, ok := f.Services[k.Name]
+		out[k] = ok && rec.Tier == k.Tier
 	}
-	rec, ok := f.Services[k.Name]
-	return ok && rec.Tier == k.Tier
+	return out
 }
 
 // Alive is the cheap liveness check the watch loop runs between rounds: the
