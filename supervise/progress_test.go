@@ -67,3 +67,62 @@ func TestWaitingForNamesEachPendingCheck(t *testing.T) {
 		t.Errorf("waitLine = %q, want %q", got, want)
 	}
 }
+
+// Cheap probes go every quarter of a millisecond for one readiness wait
+// alone, slower as more wait at once (never slower than a millisecond
+// each), and every 10ms after the first 50ms.
+func TestProbePaceIsSharedByTheWaits(t *testing.T) {
+	for _, c := range []struct {
+		since time.Duration
+		waits int32
+		want  time.Duration
+	}{
+		{0, 0, 250 * time.Microsecond}, {0, 1, 250 * time.Microsecond}, {0, 2, 500 * time.Microsecond},
+		{49 * time.Millisecond, 3, 750 * time.Microsecond}, {0, 4, time.Millisecond}, {0, 30, time.Millisecond},
+		{50 * time.Millisecond, 1, 10 * time.Millisecond}, {time.Second, 30, 10 * time.Millisecond},
+	} {
+		if got := pace(c.since, c.waits); got != c.want {
+			t.Errorf("pace(%v, %d) = %v, want %v", c.since, c.waits, got, c.want)
+		}
+	}
+	// await counts itself while it waits, and no longer once it returns.
+	if n := waiting.Load(); n != 0 {
+		t.Fatalf("%d waits under way before any", n)
+	}
+	first, second := make(chan int32, 1), make(chan int32, 1)
+	release := make(chan struct{})
+	wait := func(seen chan<- int32) {
+		passed := false
+		checks := []*pending{{readyCheck: &stubCheck{pass: func() bool {
+			if !passed {
+				passed = true
+				seen <- waiting.Load()
+				<-release
+			}
+			return true
+		}}}}
+		await(context.Background(), checks, make(chan struct{}), 0, nil)
+	}
+	done := make(chan struct{})
+	go func() { wait(first); close(done) }()
+	if n := <-first; n != 1 {
+		t.Errorf("one wait under way counts %d", n)
+	}
+	if got := quick(0); got != 250*time.Microsecond {
+		t.Errorf("quick with one wait = %v, want 250µs", got)
+	}
+	done2 := make(chan struct{})
+	go func() { wait(second); close(done2) }()
+	if n := <-second; n != 2 {
+		t.Errorf("two waits under way count %d", n)
+	}
+	if got := quick(0); got != 500*time.Microsecond {
+		t.Errorf("quick with two waits = %v, want 500µs", got)
+	}
+	close(release)
+	<-done
+	<-done2
+	if n := waiting.Load(); n != 0 {
+		t.Errorf("%d waits counted after both returned", n)
+	}
+}
