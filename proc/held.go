@@ -22,6 +22,9 @@ const (
 // command was known (Spec.Line empty) is told it here: the Release's Line
 // is then set.
 func AwaitRelease() (Release, bool) {
+	// The report pipe is the program's, not its command's: were it
+	// inherited, the service would hold pets' pipe for as long as it runs.
+	closeOnExec(reportFD)
 	f := os.NewFile(releaseFD, "pets-release")
 	if f == nil {
 		return Release{}, false

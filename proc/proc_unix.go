@@ -16,6 +16,9 @@ const (
 func shell() string     { return "bash" }
 func shellFlag() string { return "-c" }
 
+// closeOnExec keeps fd from the programs this process execs.
+func closeOnExec(fd int) { syscall.CloseOnExec(fd) }
+
 func setGroup(cmd *exec.Cmd, dieWithParent bool) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if dieWithParent {

@@ -9,6 +9,9 @@ import (
 	"golang.org/x/sys/windows"
 )
 
+// closeOnExec: Windows passes a child no descriptor it was not given.
+func closeOnExec(int) {}
+
 type signal int
 
 const (

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -51,6 +52,40 @@ func TestUpRecordsReadyService(t *testing.T) {
 		return err == nil && strings.Contains(log, fmt.Sprintf("listening on %s", addr(port)))
 	})
 	contains(t, "the log", log, "--- pets: starting api-local at ", fmt.Sprintf("listening on %s", addr(port)))
+}
+
+// A service holds none of the pipes pets holds: the report pipe its waiter
+// tells pets the server's pid on is the waiter's alone (it once stayed open
+// in every server, on fd 4).
+func TestServiceHoldsNoPipeOfPets(t *testing.T) {
+	pipes := func(pid string) map[string]int {
+		out := map[string]int{}
+		ents, err := os.ReadDir("/proc/" + pid + "/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			fd, _ := strconv.Atoi(e.Name())
+			if l, err := os.Readlink("/proc/" + pid + "/fd/" + e.Name()); err == nil && strings.HasPrefix(l, "pipe:") {
+				out[l] = fd
+			}
+		}
+		return out
+	}
+	before := pipes("self") // what this test binary was given, and passes on
+	w := newWorld(t)
+	port := freePort(t)
+	s := w.supervisor(loadProject(t, w.dir, servicePetsfile("api", port)), nil)
+	v := up(t, s, apiKey)
+	ours := pipes("self")
+	for l, fd := range pipes(strconv.Itoa(v.PID)) {
+		if _, given := before[l]; given || fd <= 2 {
+			continue
+		}
+		if mine, ok := ours[l]; ok {
+			t.Errorf("the server (pid %d) holds on fd %d the pipe pets holds on fd %d (%s)", v.PID, fd, mine, l)
+		}
+	}
 }
 
 func TestUpUnregisteredService(t *testing.T) {
