@@ -29,6 +29,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/windmilleng/pets/internal/freeport"
 	"github.com/windmilleng/pets/logfile"
 	"github.com/windmilleng/pets/waiter"
 
@@ -462,12 +463,11 @@ func readStateFile(t *testing.T, path string) *state.File {
 // freePort returns a port on 127.0.0.1 that nothing listens on right now.
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Get()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // addr is "127.0.0.1:port".

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/windmilleng/pets/events"
+	"github.com/windmilleng/pets/internal/freeport"
 )
 
 // fakeBackend answers Status with its services and records restarts.
@@ -45,12 +46,11 @@ func (f *fakeBackend) Restart(ctx context.Context, service string) error {
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Get()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // start starts a Server on a free port, closed at the end of the test.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/windmilleng/pets/internal/freeport"
 	"github.com/windmilleng/pets/petsfile"
 	"github.com/windmilleng/pets/proc"
 	"github.com/windmilleng/pets/state"
@@ -20,12 +21,10 @@ func TestStartUIReturnsWithThePageRecorded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Get()
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
 	var stderr bytes.Buffer
 	g := &globals{stdout: &bytes.Buffer{}, stderr: &stderr}
 	f := &upFlags{watchOpts: watchFlags{uiPort: port, uiPortSet: func() bool { return true }}}
