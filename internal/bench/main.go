@@ -15,12 +15,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,6 +32,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/windmilleng/pets/internal/freeport"
 	"github.com/windmilleng/pets/kube"
 	"github.com/windmilleng/pets/watcher"
 )
@@ -359,9 +360,14 @@ type watchRun struct {
 }
 
 func (b *bench) startWatch(dir, home string, args ...string) (*watchRun, error) {
+	return b.startWatchEnv(dir, home, nil, args...)
+}
+
+// startWatchEnv is startWatch with env added to pets' environment.
+func (b *bench) startWatchEnv(dir, home string, env []string, args ...string) (*watchRun, error) {
 	w := &watchRun{cmd: exec.Command(b.pets, append([]string{"up", "--watch"}, args...)...), done: make(chan struct{})}
 	w.cmd.Dir = dir
-	w.cmd.Env = append(os.Environ(), "PETS_HOME="+home)
+	w.cmd.Env = append(append(os.Environ(), "PETS_HOME="+home), env...)
 	w.cmd.Stdout = io.Discard
 	stderr, err := w.cmd.StderrPipe()
 	if err != nil {
@@ -423,19 +429,26 @@ func (w *watchRun) stop() {
 // editToRestart measures write -> the last of a chain of n services answering
 // with a new pid.
 func (b *bench) editToRestart(mode string, n int) (samples, error) {
+	s, _, err := b.editToRestartEnv(mode, n, nil)
+	return s, err
+}
+
+// editToRestartEnv is editToRestart with env added to pets' environment;
+// it returns pets' stderr too.
+func (b *bench) editToRestartEnv(mode string, n int, env []string) (samples, []string, error) {
 	dir, err := os.MkdirTemp(b.tmp, "edit-")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "src"), 0o755); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var pf strings.Builder
 	var ports []int
 	for i := 0; i < n; i++ {
 		port, err := freePort()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		ports = append(ports, port)
 		deps, params, dep := "", "", ""
@@ -450,20 +463,20 @@ func (b *bench) editToRestart(mode string, n int) (samples, error) {
 			i, params, b.server, port, dep, port, i, i, deps, watch)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "Petsfile"), []byte(pf.String()), 0o644); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	file := filepath.Join(dir, "src", "main.go")
 	if err := os.WriteFile(file, []byte("0"), 0o644); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	w, err := b.startWatch(dir, filepath.Join(dir, "home"))
+	w, err := b.startWatchEnv(dir, filepath.Join(dir, "home"), env)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer w.stop()
 	last := ports[n-1]
 	i := 0
-	return sample(b.n, func() (time.Duration, error) {
+	s, err := sample(b.n, func() (time.Duration, error) {
 		i++
 		before, err := pidOf(last)
 		if err != nil {
@@ -491,6 +504,10 @@ func (b *bench) editToRestart(mode string, n int) (samples, error) {
 		_, _, err = w.wait(regexp.MustCompile(`in all\)$`), from, 30*time.Second)
 		return d, err
 	})
+	w.mu.Lock()
+	lines := slices.Clone(w.lines)
+	w.mu.Unlock()
+	return s, lines, err
 }
 
 var httpc = &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
@@ -774,30 +791,9 @@ func (s samples) p90() time.Duration    { return s[len(s)*9/10] }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 
-func freePort() (int, error) {
-	given.Lock()
-	defer given.Unlock()
-	for {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		// The kernel may hand a closed port out again: 50 services of one
-		// Petsfile must not get the same one twice (a run failed so).
-		if !given.ports[port] {
-			given.ports[port] = true
-			return port, nil
-		}
-	}
-}
-
-// given are the ports freePort has returned.
-var given = struct {
-	sync.Mutex
-	ports map[int]bool
-}{ports: map[int]bool{}}
+// freePort is a port on 127.0.0.1 that nothing listens on, never the same
+// twice (freeport.Get).
+func freePort() (int, error) { return freeport.Get() }
 
 // syncLatency: write -> the new content readable in the container, through
 // pets up --watch with a sync rule, beside a bare exec round trip in the

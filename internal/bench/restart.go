@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"regexp"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/windmilleng/pets/proc"
@@ -52,7 +55,7 @@ func (b *bench) restarts(inotify, fork samples) error {
 	bare := window + 3*(stop.median()+fork.median()) + 10*time.Millisecond
 	b.add("  the chain against the strict bound: window + 3 x (bare stop + fork+exec) + 10 ms", chain,
 		fmt.Sprintf("%s + 3 x (%s + %s) + 10 ms", ms(window), ms(stop.median()), ms(fork.median())), bare)
-	return nil
+	return b.hopParts()
 }
 
 // stopFloor: SIGTERM to the server (started as forkFloor starts it, and
@@ -77,4 +80,64 @@ func (b *bench) stopFloor() (samples, error) {
 		}
 		return time.Since(t0), nil
 	})
+}
+
+// hopParts measures where each hop of the chain goes: a second run of it
+// with PETS_DEBUG=1, whose supervise lines time each restart's parts (the
+// figure above is measured without them: the logging costs a little).
+func (b *bench) hopParts() error {
+	_, lines, err := b.editToRestartEnv("write in place", 3, []string{"PETS_DEBUG=1"})
+	if err != nil {
+		return err
+	}
+	parts := debugParts(lines)
+	for i := 0; i < 3; i++ {
+		svc := fmt.Sprintf("s%d-local", i)
+		p := parts[svc]
+		if len(p["up.total"]) == 0 {
+			b.note(fmt.Sprintf("  hop %d (%s)", i+1, svc), "n/a: no PETS_DEBUG lines for it")
+			continue
+		}
+		total, stop, gone := p["up.total"].median(), p["up.stop"].median(), p["stopped.processes"].median()
+		release, ready := p["started.waiter"].median(), p["ready.wait"].median()
+		b.note(fmt.Sprintf("  hop %d, %s (medians of PETS_DEBUG's lines, a second run)", i+1, svc),
+			fmt.Sprintf("restart %s: stop %s (its processes gone at %s), release to its pid %s, exec to ready %s, the rest %s",
+				ms(total), ms(stop), ms(gone), ms(release), ms(ready), ms(total-stop-release-ready)))
+	}
+	return nil
+}
+
+// debugLine is one of supervise's PETS_DEBUG lines: `msg="supervise:
+// KIND" service=NAME key=DURATION ...` (log/slog's text format).
+var debugLine = regexp.MustCompile(`msg="supervise: (\w+)" service=(\S+)(.*)`)
+
+// debugField is a key=DURATION field of one (a key may be quoted).
+var debugField = regexp.MustCompile(`("[^"]+"|[\w+]+)=(\d[\w.µ]*)`)
+
+// debugParts collects, per service, each KIND.key duration of lines.
+func debugParts(lines []string) map[string]map[string]samples {
+	out := map[string]map[string]samples{}
+	for _, l := range lines {
+		m := debugLine.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		for _, f := range debugField.FindAllStringSubmatch(m[3], -1) {
+			d, err := time.ParseDuration(f[2])
+			if err != nil {
+				continue
+			}
+			if out[m[2]] == nil {
+				out[m[2]] = map[string]samples{}
+			}
+			k := m[1] + "." + strings.Trim(f[1], `"`)
+			out[m[2]][k] = append(out[m[2]][k], d)
+		}
+	}
+	for _, p := range out {
+		for _, s := range p {
+			sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+		}
+	}
+	return out
 }
