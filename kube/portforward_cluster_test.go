@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/windmilleng/pets/internal/testcluster"
+	"github.com/windmilleng/pets/supervise"
 )
 
 // hammer opens connections to addr from 4 goroutines until stop is closed, each sending an
@@ -84,8 +85,15 @@ spec:
 		t.Fatal(err)
 	}
 	defer func() {
+		// pets stops a pets port-forward with SIGTERM and kills it after its grace
+		// period (5 s): Close must not wait for the stream creations it gave up on
+		// while the pod was deleted (client-go lets each wait 30 s).
+		closing := time.Now()
 		if err := fwd.Close(); err != nil {
 			t.Error(err)
+		}
+		if took := time.Since(closing); took > supervise.DefaultGrace {
+			t.Errorf("Close took %v, more than pets' stop grace period (%v)", took, supervise.DefaultGrace)
 		}
 		t.Logf("port-forward log:\n%s", log.String())
 	}()
