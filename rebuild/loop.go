@@ -633,7 +633,11 @@ func (r *run) startReload(rl *Reload) {
 		}
 		plan = Decide(in) // in's Down and Away are r's: looked at again
 	}
-	r.launch(plan, rl, "reload")
+	why := "reload"
+	if rl.Same {
+		why = "files changed" // nothing to report of the reload: the round is the held changes'
+	}
+	r.launch(plan, rl, why)
 }
 
 // launch starts a round for plan on its own goroutine (a reload's even if
@@ -752,7 +756,7 @@ func (r *run) finished(d roundDone) {
 	if d.finished != nil {
 		r.emit(*d.finished)
 	}
-	if d.reload != nil {
+	if d.reload != nil && !d.reload.Same {
 		rl := d.reload
 		ev := events.Event{Type: events.ReloadApplied, Reload: &events.ReloadInfo{
 			Added: keyStrings(rl.Added), Removed: keyStrings(rl.Removed), Changed: keyStrings(rl.Changed), Unchanged: keyStrings(rl.Unchanged)},

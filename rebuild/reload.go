@@ -17,6 +17,12 @@ type Reload struct {
 	// Err, if set, says the Petsfile changed but does not evaluate: the
 	// previous configuration keeps running (Config is unset).
 	Err error
+	// Same says that the Petsfiles read, byte for byte, what the running
+	// configuration came from, which they evaluated to: nothing to report
+	// (a write that came as two batches, the second changing nothing).
+	Same bool
+
+	sums map[string]string // the Petsfiles' sha256, by path (petsfile.Project.Sums)
 }
 
 // NewReload compares the running graph with the new one. A service is

@@ -339,7 +339,7 @@ func (s *Session) reloads(ctx context.Context, cfg Config, out chan<- *Reload, c
 			return false
 		}
 	}
-	ev := &evaluation{s: s, ctx: ctx, cfg: cfg, fp: s.Project.Fingerprints(ctx, cfg.Graph)}
+	ev := &evaluation{s: s, ctx: ctx, cfg: cfg, fp: s.Project.Fingerprints(ctx, cfg.Graph), sums: s.Project.Sums}
 	defer ev.stop()
 	unfollow := s.follow(ctx, cfg)
 	defer func() { unfollow() }()
@@ -368,6 +368,7 @@ func (s *Session) reloads(ctx context.Context, cfg Config, out chan<- *Reload, c
 			return
 		}
 		if done.err != nil {
+			ev.refused = true
 			e := events.Event{Type: events.ReloadRefused, Error: done.err.Error()}
 			e.SetFiles(done.files)
 			s.emit(e)
@@ -380,13 +381,14 @@ func (s *Session) reloads(ctx context.Context, cfg Config, out chan<- *Reload, c
 		}
 		r := done.r
 		r.Noticed = done.noticed
+		r.Same = !ev.refused && maps.Equal(r.sums, ev.sums) && len(r.Added)+len(r.Removed)+len(r.Changed) == 0
 		select {
 		case out <- r: // from here on the loop owns changes with r's owners
 		case <-ctx.Done():
 			return
 		}
 		unfollow()
-		ev.cfg, ev.fp = s.applied(r, ev.cfg), done.fp
+		ev.cfg, ev.fp, ev.sums, ev.refused = s.applied(r, ev.cfg), done.fp, r.sums, false
 		unfollow = s.follow(ctx, ev.cfg)
 	}
 }
@@ -414,10 +416,12 @@ func (s *Session) applied(r *Reload, cfg Config) Config {
 // changes to the Petsfiles queued behind it. Touched only by reloads'
 // goroutine.
 type evaluation struct {
-	s   *Session
-	ctx context.Context
-	cfg Config                  // the configuration that runs
-	fp  map[petsfile.Key]string // its fingerprints
+	s       *Session
+	ctx     context.Context
+	cfg     Config                  // the configuration that runs
+	fp      map[petsfile.Key]string // its fingerprints
+	sums    map[string]string       // its Petsfiles' sha256 (petsfile.Project.Sums)
+	refused bool                    // the last evaluation failed: the next one is reported
 
 	cancel   context.CancelCauseFunc // ends the evaluation under way; nil: none runs
 	results  chan evaluated          // its result (nil: none runs)
@@ -504,7 +508,7 @@ func (s *Session) reload(ctx context.Context, cfg Config, fp map[petsfile.Key]st
 	}
 	nextFP := p.Fingerprints(ctx, g)
 	r := NewReload(cfg.Graph, g, fp, nextFP)
-	r.Files = changed
+	r.Files, r.sums = changed, p.Sums
 	c, err := s.Configure(ctx, p, g, nextFP)
 	if err != nil {
 		s.emit(events.Event{Type: events.WatchError, Error: err.Error()})
