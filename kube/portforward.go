@@ -323,8 +323,9 @@ const streamTimeout = 3 * time.Second
 // the stream is for; nil: never), when setup ends or when the forwarder closes. A creation
 // given up on goes on in its goroutine until client-go's own 30 s timeout at most (nothing
 // ends it sooner: not even closing sc), and a stream created late is reset. Close does not
-// wait for it: a pets port-forward that waited was killed after pets' stop grace period
-// whenever a pod had gone within the last 30 s (the cluster test's Close took 24 s).
+// wait for it: a pets port-forward stopped while one was pending (connections came in while
+// its pod was deleted, within the last 30 s) was killed after pets' stop grace period (the
+// cluster test's Close took 24 s).
 func (f *Forwarder) createStream(setup context.Context, sc httpstream.Connection, h http.Header, gone, ended <-chan struct{}) (httpstream.Stream, error) {
 	type created struct {
 		s   httpstream.Stream

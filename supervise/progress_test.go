@@ -2,6 +2,7 @@ package supervise
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 )
@@ -89,9 +90,10 @@ func TestProbePaceIsSharedByTheWaits(t *testing.T) {
 	if n := waiting.Load(); n != 0 {
 		t.Fatalf("%d waits under way before any", n)
 	}
-	first, second := make(chan int32, 1), make(chan int32, 1)
 	release := make(chan struct{})
-	wait := func(seen chan<- int32) {
+	var ended sync.WaitGroup
+	for want := int32(1); want <= 2; want++ {
+		seen := make(chan int32, 1)
 		passed := false
 		checks := []*pending{{readyCheck: &stubCheck{pass: func() bool {
 			if !passed {
@@ -101,27 +103,20 @@ func TestProbePaceIsSharedByTheWaits(t *testing.T) {
 			}
 			return true
 		}}}}
-		await(context.Background(), checks, make(chan struct{}), 0, nil)
-	}
-	done := make(chan struct{})
-	go func() { wait(first); close(done) }()
-	if n := <-first; n != 1 {
-		t.Errorf("one wait under way counts %d", n)
-	}
-	if got := quick(0); got != 250*time.Microsecond {
-		t.Errorf("quick with one wait = %v, want 250µs", got)
-	}
-	done2 := make(chan struct{})
-	go func() { wait(second); close(done2) }()
-	if n := <-second; n != 2 {
-		t.Errorf("two waits under way count %d", n)
-	}
-	if got := quick(0); got != 500*time.Microsecond {
-		t.Errorf("quick with two waits = %v, want 500µs", got)
+		ended.Add(1)
+		go func() { // ends once release is closed
+			defer ended.Done()
+			await(context.Background(), checks, make(chan struct{}), 0, nil)
+		}()
+		if n := <-seen; n != want {
+			t.Errorf("%d waits under way count %d", want, n)
+		}
+		if got, pace := quick(0), time.Duration(want)*250*time.Microsecond; got != pace {
+			t.Errorf("quick with %d waits = %v, want %v", want, got, pace)
+		}
 	}
 	close(release)
-	<-done
-	<-done2
+	ended.Wait()
 	if n := waiting.Load(); n != 0 {
 		t.Errorf("%d waits counted after both returned", n)
 	}
