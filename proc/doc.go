@@ -25,6 +25,10 @@
 // (an empty Spec.Line: a restart forks the next waiter while the old server
 // stops) and told the command, directory and variables with the go-ahead
 // (Proc.ReleaseTo); a held process never released is let go (Abandon).
+// One released with ReleaseTo keeps its go-ahead pipe: asked to stay
+// (Proc.Stay) before its command is stopped, it reports done once the
+// command's tree is gone (Proc.AwaitDone, which StopTracked waits for when
+// Tracked.Keep names it) and takes its next release on the same pipe.
 //
 // Whole services (Tracked, StopTracked): every process of one start of a
 // service, found through its cgroup v2 directory (CgroupMount,

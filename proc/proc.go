@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -72,9 +75,14 @@ type Proc struct {
 	InCgroup bool
 
 	done    chan struct{}
-	err     error    // valid once done is closed
-	release *os.File // write end of the go-ahead pipe while held
-	report  *os.File // read end of the report pipe (Spec.Wrap)
+	err     error         // valid once done is closed
+	release *os.File      // write end of the go-ahead pipe while held (after ReleaseTo too)
+	report  *os.File      // read end of the report pipe (Spec.Wrap)
+	reports *bufio.Reader // its lines
+	// again: released with ReleaseTo, its pipes in order: it may be asked
+	// to stay and released again (Stay, AwaitDone). Read by Reusable from
+	// any goroutine; the other methods are one goroutine's at a time.
+	again atomic.Bool
 }
 
 // Done is closed when the process has exited and been reaped.
@@ -131,6 +139,9 @@ func StartHeld(spec Spec) (*Proc, error) {
 	}
 	FaultPoint("fork") // a test hook: see FaultEnv
 	p := &Proc{Identity: Identity{PID: cmd.Process.Pid}, InCgroup: inCgroup, done: make(chan struct{}), release: w, report: report}
+	if report != nil {
+		p.reports = bufio.NewReaderSize(report, 64)
+	}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
@@ -209,65 +220,146 @@ func (p *Proc) Child(ctx context.Context) (Identity, error) {
 	if p.report == nil {
 		return Identity{}, fmt.Errorf("pid %d runs no wrapped command", p.PID)
 	}
+	line, err := p.readReport(ctx)
+	if ctx.Err() != nil {
+		return Identity{}, ctx.Err()
+	}
+	var id Identity
+	if err == nil {
+		_, err = fmt.Sscanf(line, "%d %d", &id.PID, &id.Start)
+	}
+	if err != nil || id.PID <= 0 {
+		p.again.Store(false)
+		return Identity{}, fmt.Errorf("pid %d exited without starting its command", p.PID)
+	}
+	return id, nil
+}
+
+// readReport reads the report pipe's next line (without its newline). A
+// failed read leaves the pipe out of step: the program is not released
+// again.
+func (p *Proc) readReport(ctx context.Context) (string, error) {
 	type read struct {
-		id  Identity
-		err error
+		line string
+		err  error
 	}
 	got := make(chan read, 1)
 	go func() { // ends when the program reports, exits, or the deadline below
-		var id Identity
-		_, err := fmt.Fscanf(p.report, "%d %d\n", &id.PID, &id.Start)
-		got <- read{id, err}
+		line, err := p.reports.ReadString('\n')
+		got <- read{strings.TrimSuffix(line, "\n"), err}
 	}()
 	select {
 	case r := <-got:
-		if r.err != nil || r.id.PID <= 0 {
-			return Identity{}, fmt.Errorf("pid %d exited without starting its command", p.PID)
+		if r.err != nil {
+			p.again.Store(false)
 		}
-		return r.id, nil
+		return r.line, r.err
 	case <-ctx.Done():
 		_ = p.report.SetReadDeadline(time.Now())
 		<-got
-		return Identity{}, ctx.Err()
+		p.again.Store(false)
+		return "", ctx.Err()
 	}
 }
 
 // Release lets a held process run its command.
-func (p *Proc) Release() error { return p.release1([]byte(goAhead)) }
+func (p *Proc) Release() error {
+	err := p.write([]byte(goAhead))
+	p.closeRelease()
+	return err
+}
 
 // ReleaseTo releases a Spec.Wrap program that StartHeld forked with no
-// Line (before its command was known), telling it what to run.
+// Line (before its command was known), telling it what to run. The
+// go-ahead pipe stays open: the program may be asked to stay once its
+// command is gone (Stay) and released again.
 func (p *Proc) ReleaseTo(r Release) error {
 	if r.Line == "" {
 		return fmt.Errorf("release pid %d: no command to run", p.PID)
 	}
-	return p.release1(r.encode())
+	if err := p.write(r.encode()); err != nil {
+		p.closeRelease()
+		return err
+	}
+	p.again.Store(p.report != nil)
+	return nil
+}
+
+// Stay asks a program released with ReleaseTo not to exit once its
+// command's tree is gone, but to report done (AwaitDone) and wait for its
+// next release: the caller asks before it signals that tree. A program
+// whose command ended before it was asked exits as ever (AwaitDone then
+// says false).
+func (p *Proc) Stay() error {
+	if !p.Reusable() {
+		return fmt.Errorf("pid %d cannot be released again", p.PID)
+	}
+	if err := p.write([]byte(stayMsg + "\n")); err != nil {
+		p.again.Store(false)
+		return err
+	}
+	return nil
+}
+
+// Reusable says whether p may be asked to stay (Stay): released with
+// ReleaseTo, not exited, its pipes in order.
+func (p *Proc) Reusable() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+	}
+	return p.again.Load()
+}
+
+// AwaitDone waits until a program asked to stay (Stay) reports that its
+// command's tree is gone (true: it waits, held, for ReleaseTo), or it
+// exits instead, or ctx ends (false).
+func (p *Proc) AwaitDone(ctx context.Context) bool {
+	if !p.again.Load() {
+		return false
+	}
+	line, err := p.readReport(ctx)
+	if err != nil || line != doneMsg {
+		p.again.Store(false)
+		return false
+	}
+	return true
 }
 
 // Abandon lets a held process go without releasing it: it exits without
 // running anything. Abandon returns once it has been reaped.
 func (p *Proc) Abandon() {
-	if p.release != nil {
-		p.release.Close()
-		p.release = nil
-	}
+	p.letGo()
 	if p.report != nil {
 		p.report.Close()
 	}
 	<-p.done
 }
 
-func (p *Proc) release1(msg []byte) error {
+func (p *Proc) write(msg []byte) error {
 	if p.release == nil {
 		return nil
 	}
-	_, err := p.release.Write(msg)
-	p.release.Close()
-	p.release = nil
-	if err != nil {
+	if _, err := p.release.Write(msg); err != nil {
 		return fmt.Errorf("release pid %d: %w", p.PID, err)
 	}
 	return nil
+}
+
+// letGo closes the go-ahead pipe of a program asked to stay that will not
+// be released again: it exits once its command is gone (EOF).
+func (p *Proc) letGo() {
+	p.again.Store(false)
+	p.closeRelease()
+}
+
+func (p *Proc) closeRelease() {
+	p.again.Store(false)
+	if p.release != nil {
+		p.release.Close()
+		p.release = nil
+	}
 }
 
 // Run runs spec in the foreground, in its own process group; onStart (may be

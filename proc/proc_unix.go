@@ -6,6 +6,8 @@ import (
 	"errors"
 	"os/exec"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -18,6 +20,19 @@ func shellFlag() string { return "-c" }
 
 // closeOnExec keeps fd from the programs this process execs.
 func closeOnExec(fd int) { syscall.CloseOnExec(fd) }
+
+// readable says, without waiting, whether a read of fd would not block
+// (data, or the end of the pipe).
+func readable(fd int) bool {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, 0)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		return err == nil && n > 0
+	}
+}
 
 func setGroup(cmd *exec.Cmd, dieWithParent bool) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

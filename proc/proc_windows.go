@@ -12,6 +12,9 @@ import (
 // closeOnExec: Windows passes a child no descriptor it was not given.
 func closeOnExec(int) {}
 
+// readable: a program on Windows is never asked to stay (see StayAsked).
+func readable(int) bool { return false }
+
 type signal int
 
 const (

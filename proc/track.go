@@ -12,6 +12,11 @@ type Tracked struct {
 	Marker  string     // "NAME=value" in each one's environment ("": none)
 	Groups  []Identity // the process groups pets started, oldest first
 	Waiters []Identity // those of Groups led by a waiter
+	// Keep (Linux): a waiter of Waiters that pets asked to stay for the
+	// next start (Proc.Stay): StopTracked stops the rest, then waits for
+	// its done (or its exit) and leaves it, and the cgroup, be.
+	Keep *Proc
+	kept bool // Keep reported done (StopTracked)
 }
 
 // member is one live process of a Tracked set.
@@ -29,6 +34,20 @@ func (t Tracked) isWaiter(m member) bool {
 		}
 	}
 	return false
+}
+
+// drop returns ms without the waiter t keeps.
+func (t Tracked) drop(ms []member) []member {
+	if t.Keep == nil {
+		return ms
+	}
+	out := ms[:0]
+	for _, m := range ms {
+		if m.pid != t.Keep.PID || m.start != t.Keep.Start {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // StillRunningError: processes of a service survived SIGKILL (a process

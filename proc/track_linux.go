@@ -31,7 +31,7 @@ func (t Tracked) members() ([]member, error) {
 	if t.Cgroup != "" {
 		pids, err := CgroupProcs(t.Cgroup)
 		if err == nil {
-			return withStart(pids), nil
+			return t.drop(withStart(pids)), nil
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
@@ -45,7 +45,7 @@ func (t Tracked) members() ([]member, error) {
 	if err != nil {
 		return nil, err
 	}
-	return withStart(pids), nil
+	return t.drop(withStart(pids)), nil
 }
 
 // subtree returns the live processes of group g and their descendants:
@@ -65,7 +65,7 @@ func (t Tracked) subtree(g Identity) ([]member, error) {
 			return nil, nil
 		}
 		pids, err := Tree("", []int{pgid})
-		return withStart(pids), err
+		return t.drop(withStart(pids)), err
 	}
 	if err != nil {
 		return nil, err
@@ -96,7 +96,7 @@ func (t Tracked) subtree(g Identity) ([]member, error) {
 			out = append(out, pid)
 		}
 	}
-	return withStart(out), nil
+	return t.drop(withStart(out)), nil
 }
 
 // liveGroups returns the groups of t that may still hold its processes.
@@ -132,13 +132,22 @@ func withStart(pids []int) []member {
 // none: it exits once its command's tree is gone); once grace has passed,
 // what is left is killed (cgroup.kill where t has a cgroup, else SIGKILL to
 // each process, again for any forked meanwhile), and StopTracked returns
-// when no process of t is left, having removed its cgroup.
+// when no process of t is left, having removed its cgroup. A waiter t
+// keeps (asked to stay) is left, and so is the cgroup, once it reports
+// done within grace (t.Keep.Reusable() then says true); one that exits
+// instead, or is killed with the rest, is waited for as any other.
 //
 // A process is signalled through a pidfd opened while its start time is
 // the one seen when it was found, so a pid reused meanwhile is never hit.
 func StopTracked(ctx context.Context, t Tracked, grace time.Duration) (Stopped, error) {
 	termCtx, cancel := context.WithTimeout(ctx, grace)
 	defer cancel()
+	keep, kept := t.Keep, false
+	defer func() {
+		if keep != nil && !kept {
+			keep.letGo() // whatever it does now, it is not released again
+		}
+	}()
 	found := false
 	for i := len(t.Groups) - 1; i >= 0; i-- {
 		g := t.Groups[i]
@@ -153,6 +162,10 @@ func StopTracked(ctx context.Context, t Tracked, grace time.Duration) (Stopped, 
 		found = true
 		t.signal(ms, sigTerm, true)
 		if termCtx.Err() == nil {
+			// A waiter kept reports done once it has reaped its whole tree
+			// (it is a subreaper): one wake-up, where watching each
+			// process's exit and listing what is left take two.
+			t.stays(termCtx)
 			_ = waitMembers(termCtx, list, nil)
 		}
 	}
@@ -165,11 +178,20 @@ func StopTracked(ctx context.Context, t Tracked, grace time.Duration) (Stopped, 
 		t.signal(ms, sigTerm, true)
 	}
 	if !found {
+		if kept = t.stays(termCtx); kept {
+			return AlreadyGone, nil
+		}
 		return AlreadyGone, t.removeCgroup(ctx)
 	}
 	if termCtx.Err() == nil && waitMembers(termCtx, t.members, nil) == nil {
-		return Terminated, t.removeCgroup(ctx)
+		if kept = t.stays(termCtx); kept {
+			return Terminated, nil
+		}
+		if termCtx.Err() == nil && waitMembers(termCtx, t.members, nil) == nil {
+			return Terminated, t.removeCgroup(ctx)
+		}
 	}
+	t.Keep = nil // killed with the rest
 	if ctx.Err() != nil {
 		return AlreadyGone, ctx.Err()
 	}
@@ -189,6 +211,21 @@ func StopTracked(ctx context.Context, t Tracked, grace time.Duration) (Stopped, 
 		return Killed, &StillRunningError{PIDs: left, Err: err}
 	}
 	return Killed, t.removeCgroup(ctx)
+}
+
+// stays waits for the waiter t keeps, once the rest of t is gone, to report
+// done (true: it stays, and so does the cgroup); false if t keeps none, or
+// it exits instead (it is then one of t's members again, to wait for).
+func (t *Tracked) stays(ctx context.Context) bool {
+	if t.Keep == nil || t.kept {
+		return t.kept
+	}
+	if t.Keep.AwaitDone(ctx) {
+		t.kept = true
+		return true
+	}
+	t.Keep = nil
+	return false
 }
 
 // removeCgroup removes t's cgroup once the kernel has let go of its last

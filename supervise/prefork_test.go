@@ -22,8 +22,9 @@ import (
 	"github.com/windmilleng/pets/state"
 )
 
-// heldWaiters returns the waiters of service name that this process forked
-// and that run for another instance than not (pid -> its instance).
+// heldWaiters returns the waiters of service name that this process forked,
+// that run no command (held), and that were forked for another instance
+// than not (pid -> its instance).
 func heldWaiters(t *testing.T, name, not string) map[int]string {
 	t.Helper()
 	out := map[int]string{}
@@ -37,12 +38,23 @@ func heldWaiters(t *testing.T, name, not string) map[int]string {
 			if len(args) < 2 || args[1] != "waiter" || !strings.Contains(string(cmd), "\x00--service\x00"+name+"\x00") {
 				continue
 			}
-			if inst := environ(pid)[instanceVar]; inst != not {
+			if inst := environ(pid)[instanceVar]; inst != not && !hasChildren(pid) {
 				out[pid] = inst
 			}
 		}
 	}
 	return out
+}
+
+// hasChildren says whether pid has a child (a waiter runs its command).
+func hasChildren(pid int) bool {
+	children, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, f := range children {
+		if b, _ := os.ReadFile(f); len(strings.TrimSpace(string(b))) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // environ returns pid's environment as it was exec'd.
@@ -311,16 +323,30 @@ func noCgroupOf(t *testing.T, w *world, instance string) {
 }
 
 // PreforkNext, told of a round's restarts, forks the next waiter of a
-// service that runs (for which Prefork forks none): the restart's Up takes
-// it, and the server runs as any restart's does. One that no Up takes is
-// let go by the func PreforkNext returns, and its cgroup removed.
+// service that runs (for which Prefork forks none), unless its waiter can
+// run the next command itself: one that no Up takes is let go by the func
+// PreforkNext returns, and its cgroup removed; the restart's Up takes one,
+// and the server runs as any restart's does. Its waiter, released with its
+// command, is reused by the next restart: PreforkNext forks none for it.
 func TestPreforkNextForksARestartsWaiter(t *testing.T) {
 	for _, mode := range trackingModes(t) {
 		t.Run(mode, func(t *testing.T) {
 			w, s, port := apiServer(t, mode)
-			up(t, s, apiKey)
+			up(t, s, apiKey) // its waiter forked with its command: not reusable
 			old := w.record("api")
+
 			drop := s.PreforkNext([]petsfile.Key{apiKey}, nil)
+			_, instance := preforked(t, "api", old.Instance)
+			drop()
+			waitFor(t, "the waiter let go", func() bool { return len(heldWaiters(t, "api", old.Instance)) == 0 })
+			if mode == TrackCgroup {
+				noCgroupOf(t, w, instance)
+			}
+			if now := w.record("api"); now.Instance != old.Instance || len(now.Procs) != 1 || now.Procs[0].Identity != old.Procs[0].Identity {
+				t.Errorf("letting go of the unused waiter changed the record to %+v", now)
+			}
+
+			drop = s.PreforkNext([]petsfile.Key{apiKey}, nil)
 			held, _ := preforked(t, "api", old.Instance)
 			up(t, s, apiKey)
 			drop()
@@ -331,15 +357,16 @@ func TestPreforkNextForksARestartsWaiter(t *testing.T) {
 			runsAsStarted(t, w, rec, port)
 
 			drop = s.PreforkNext([]petsfile.Key{apiKey}, nil)
-			_, instance := preforked(t, "api", rec.Instance)
+			up(t, s, apiKey)
 			drop()
-			waitFor(t, "the waiter let go", func() bool { return len(heldWaiters(t, "api", rec.Instance)) == 0 })
-			if mode == TrackCgroup {
-				noCgroupOf(t, w, instance)
+			again := w.record("api")
+			if again.Instance == rec.Instance || len(again.Procs) != 1 || again.Procs[0].Identity != rec.Procs[0].Identity || again.Procs[0].Child == rec.Procs[0].Child {
+				t.Fatalf("after the next restart, recorded %+v (instance %s); want the waiter %d again, with a new command", again.Procs, again.Instance, held)
 			}
-			if now := w.record("api"); now.Instance != rec.Instance || len(now.Procs) != 1 || now.Procs[0].PID != held {
-				t.Errorf("letting go of the unused waiter changed the record to %+v", now)
+			if left := heldWaiters(t, "api", again.Instance); len(left) > 0 {
+				t.Errorf("PreforkNext forked a waiter for a service whose waiter is reused: %v", left)
 			}
+			runsAsStarted(t, w, again, port)
 		})
 	}
 }
@@ -356,26 +383,13 @@ func TestPreforkNextForksLaterOnes(t *testing.T) {
 			s := w.supervisor(loadProject(t, w.dir, localServers([]string{"api", "web"}, []int{apiPort, webPort})), nil)
 			s.Tracking = mode
 			webKey := petsfile.Key{Name: "web", Tier: "local"}
-			up(t, s, apiKey)
+			up(t, s, apiKey) // forked with their commands: not reusable
 			up(t, s, webKey)
 			api, web := w.record("api"), w.record("web")
 
-			drop := s.PreforkNext(nil, []petsfile.Key{apiKey, webKey})
-			apiHeld, _ := preforked(t, "api", api.Instance)
-			webHeld, _ := preforked(t, "web", web.Instance)
-			up(t, s, apiKey)
-			up(t, s, webKey)
-			drop()
-			for name, held := range map[string]int{"api": apiHeld, "web": webHeld} {
-				if rec := w.record(name); len(rec.Procs) != 1 || rec.Procs[0].PID != held {
-					t.Errorf("%s's restart recorded %+v; want the waiter %d PreforkNext forked", name, rec.Procs, held)
-				}
-			}
-
 			// Not taken: let go. Let go at once: the forks not made yet are
 			// not made.
-			api, web = w.record("api"), w.record("web")
-			drop = s.PreforkNext(nil, []petsfile.Key{apiKey, webKey})
+			drop := s.PreforkNext(nil, []petsfile.Key{apiKey, webKey})
 			_, apiInst := preforked(t, "api", api.Instance)
 			_, webInst := preforked(t, "web", web.Instance)
 			drop()
@@ -388,6 +402,18 @@ func TestPreforkNextForksLaterOnes(t *testing.T) {
 			if mode == TrackCgroup {
 				noCgroupOf(t, w, apiInst)
 				noCgroupOf(t, w, webInst)
+			}
+
+			drop = s.PreforkNext(nil, []petsfile.Key{apiKey, webKey})
+			apiHeld, _ := preforked(t, "api", api.Instance)
+			webHeld, _ := preforked(t, "web", web.Instance)
+			up(t, s, apiKey)
+			up(t, s, webKey)
+			drop()
+			for name, held := range map[string]int{"api": apiHeld, "web": webHeld} {
+				if rec := w.record(name); len(rec.Procs) != 1 || rec.Procs[0].PID != held {
+					t.Errorf("%s's restart recorded %+v; want the waiter %d PreforkNext forked", name, rec.Procs, held)
+				}
 			}
 		})
 	}

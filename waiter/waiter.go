@@ -31,6 +31,15 @@
 //     waiter reaps the whole tree and knows when it is gone; it exits only
 //     then, so a service counts as running while any process of its tree
 //     does (a --daemonize server included);
+//   - runs the next command of its service too, where the pets that
+//     released it asks (proc.Proc.Stay) before it stops the command for a
+//     restart: once the tree is gone and its output copied, it reports
+//     done and waits, held again, for the next release (its environment
+//     and directory back to its own first), which spares a restart the
+//     fork of a new waiter, its runtime's start, this one's exit and a
+//     cgroup made and removed (pets then records this waiter for the new
+//     instance, in its cgroup). A command that ends before pets asks is
+//     not restarted in it: the waiter exits as below;
 //   - records how its command ended (the state record's proc entry, "exit",
 //     through a file of its own: state.Dir.RecordExit), as soon as it does, so that any pets can say "crashed (exit status 1)"
 //     about a service another pets started; and ends the same way itself
@@ -126,7 +135,8 @@ func Run(args []string) int {
 	_ = os.Unsetenv(proc.FaultEnv)
 	// What runs nothing is done while held, in the time pets takes to
 	// record this process: the release finds it ready to fork the command.
-	w := &waiter{stateDir: *stateDir, service: *service}
+	w := &waiter{stateDir: *stateDir, service: *service, env: os.Environ()}
+	w.dir, _ = os.Getwd()
 	log, logErr := logfile.Open(*logPath, *logMax)
 	if st, err := proc.StartTime(os.Getpid()); err == nil {
 		w.self = proc.Identity{PID: os.Getpid(), Start: st}
@@ -150,15 +160,33 @@ func Run(args []string) int {
 	defer log.Close()
 	w.log = log
 	line := fs.Arg(0)
-	if rel.Line != "" {
-		// Forked before its command was known (a restart forks the next
-		// waiter while the old server stops): the release says it.
-		line = rel.Line
-		if err := w.take(rel); err != nil {
-			return w.failed(err)
+	for {
+		if rel.Line != "" {
+			// Forked before its command was known (a restart forks the
+			// next waiter while the old server stops), or staying for
+			// the next: the release says it.
+			line = rel.Line
+			if err := w.take(rel); err != nil {
+				return w.failed(err)
+			}
+		}
+		code, stay := w.run(line)
+		if !stay {
+			return code
+		}
+		// Asked to stay (pets restarts the service): pets learns that the
+		// tree is gone, and releases this waiter again with the next
+		// command (or lets it go: EOF).
+		if proc.ReportDone() != nil {
+			return 0
+		}
+		if len(relayed) > 0 {
+			signal.Reset(relayed...) // a signal while idle ends it, as while held
+		}
+		if rel, ok = proc.AwaitRelease(); !ok || rel.Line == "" {
+			return 0
 		}
 	}
-	return w.run(line)
 }
 
 // warmFork does now, held, what Go does once before a process's first
@@ -173,10 +201,23 @@ func warmFork() {
 }
 
 // take makes rel's directory and variables the waiter's, as if it had been
-// forked with them, and prepares rel's line as Run does while held.
+// forked with them (a waiter released again starts from its own), and
+// prepares rel's line as Run does while held.
 func (w *waiter) take(rel proc.Release) error {
-	if rel.Dir != "" {
-		if err := os.Chdir(rel.Dir); err != nil {
+	if w.runs > 0 {
+		os.Clearenv()
+		for _, kv := range w.env {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				_ = os.Setenv(k, v)
+			}
+		}
+	}
+	dir := rel.Dir
+	if dir == "" {
+		dir = w.dir
+	}
+	if dir != "" && (rel.Dir != "" || w.runs > 0) {
+		if err := os.Chdir(dir); err != nil {
 			return err
 		}
 	}
@@ -188,7 +229,7 @@ func (w *waiter) take(rel proc.Release) error {
 			}
 		}
 	}
-	if os.Getenv("PATH") != path {
+	if os.Getenv("PATH") != path || w.runs > 0 {
 		w.bash, w.bashErr = exec.LookPath("bash")
 	}
 	w.direct = nil
@@ -207,6 +248,9 @@ type waiter struct {
 	bash     string // bash's path (LookPath), or bashErr
 	bashErr  error
 	direct   *program // what to exec for a plain "exec PROGRAM ARGS" (see direct), or nil
+	env      []string // its own environment and directory, where each release starts
+	dir      string
+	runs     int // commands run so far
 }
 
 // program is what the waiter execs without bash.
@@ -222,19 +266,23 @@ type exited struct {
 	sig  syscall.Signal // the signal that ended it, or 0
 }
 
-func (w *waiter) run(line string) int {
+// run runs line and waits until its tree is gone. It returns the status to
+// exit with, or stay: pets asked the waiter (before it stopped the command)
+// to stay for the next one.
+func (w *waiter) run(line string) (code int, stay bool) {
+	w.runs++
 	// The child dies with the thread that forked it (Pdeathsig): this one,
 	// which stays until the process exits.
 	runtime.LockOSThread()
 	subreaper := becomeSubreaper() == nil
 	r, wr, err := os.Pipe()
 	if err != nil {
-		return w.failed(fmt.Errorf("create the output pipe: %w", err))
+		return w.failed(fmt.Errorf("create the output pipe: %w", err)), false
 	}
 	if w.bashErr != nil {
 		wr.Close()
 		r.Close()
-		return w.failed(w.bashErr)
+		return w.failed(w.bashErr), false
 	}
 	files := []*os.File{os.Stdin, wr, wr}
 	child, err := (*os.Process)(nil), error(nil)
@@ -247,7 +295,7 @@ func (w *waiter) run(line string) int {
 	wr.Close()
 	if err != nil {
 		r.Close()
-		return w.failed(err)
+		return w.failed(err), false
 	}
 	id := proc.Identity{PID: child.Pid}
 	id.Start, _ = proc.ChildStartTime(child.Pid)
@@ -274,7 +322,14 @@ func (w *waiter) run(line string) int {
 		}
 	}()
 
-	how := reapTree(child, subreaper, func(e exited) { w.recordExit(e.text) })
+	how := reapTree(child, subreaper, func(e exited) {
+		// pets asks before it stops the command for a restart: its end is
+		// then no crash to record (the record that follows names this
+		// waiter again, for the next command).
+		if stay = proc.StayAsked(); !stay {
+			w.recordExit(e.text)
+		}
+	})
 	// No signal.Stop (it waits for the runtime's signal delivery to be
 	// idle, up to half a millisecond, while a stop waits for this
 	// process): a signal that comes now is not passed on, and mirrorExit
@@ -291,7 +346,10 @@ func (w *waiter) run(line string) int {
 	}
 	c.finish(drain)
 	_ = child.Release()
-	return mirrorExit(how)
+	if stay {
+		return 0, true
+	}
+	return mirrorExit(how), false
 }
 
 // failed notes in the log that the command could not be started, and

@@ -1,0 +1,196 @@
+//go:build linux
+
+package supervise
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/windmilleng/pets/petsfile"
+	"github.com/windmilleng/pets/proc"
+	"github.com/windmilleng/pets/state"
+)
+
+// upAhead starts k the way pets up --watch does a service's first start:
+// its waiter forked ahead (Prefork) and released with its command, which
+// makes it one a restart may reuse.
+func upAhead(t *testing.T, s *Supervisor, k petsfile.Key) {
+	t.Helper()
+	s.Prefork([]petsfile.Key{k})
+	up(t, s, k)
+}
+
+// A restart runs the next command in the waiter of the instance it stops:
+// the same waiter, in the same cgroup, runs a new server for a new
+// instance, once the old server is gone; the new server has what a first
+// start gives it and nothing of the command before (a variable the
+// Petsfile no longer sets); the old server's end is no crash. A crash of
+// the new server is recorded as ever (the waiter was not asked to stay: it
+// exits), the restart after it forks a waiter of its own, and pets down
+// leaves no process and no cgroup.
+func TestRestartRunsTheNextCommandInTheSameWaiter(t *testing.T) {
+	for _, mode := range trackingModes(t) {
+		t.Run(mode, func(t *testing.T) {
+			w := newWorld(t)
+			port := freePort(t)
+			s := w.supervisor(loadProject(t, w.dir, fmt.Sprintf(`
+def provider():
+    return service(start(%s, env={"FOO": "bar", "OLD": "1"}), "127.0.0.1", %d)
+
+register("api", "local", provider)
+`, star(serverCmd("api", port)), port)), nil)
+			s.Tracking = mode
+			upAhead(t, s, apiKey)
+			first := w.record("api")
+			if environ(first.PID)["OLD"] != "1" {
+				t.Fatalf("the first server's OLD=%q; want 1", environ(first.PID)["OLD"])
+			}
+
+			s.Project = fooProject(t, w, "", serverCmd("api", port), port) // FOO=bar, no OLD
+			up(t, s, apiKey)
+			rec := w.record("api")
+			if len(rec.Procs) != 1 || rec.Procs[0].Identity != first.Procs[0].Identity {
+				t.Fatalf("after the restart, recorded %+v; want the waiter %d again", rec.Procs, first.Procs[0].PID)
+			}
+			if rec.Instance == first.Instance || rec.Procs[0].Child == first.Procs[0].Child || rec.PID == first.PID {
+				t.Errorf("after the restart: instance %s, server %v (pid %d); want a new instance and a new server", rec.Instance, rec.Procs[0].Child, rec.PID)
+			}
+			if rec.Cgroup != first.Cgroup || rec.Tracking != first.Tracking {
+				t.Errorf("tracked as %s in %q; want %s in %q, the waiter's", rec.Tracking, rec.Cgroup, first.Tracking, first.Cgroup)
+			}
+			if proc.Alive(first.Procs[0].Child) {
+				t.Errorf("the old server %d outlived the restart", first.PID)
+			}
+			if rec.Procs[0].Exit != "" || rec.Status != state.Ready {
+				t.Errorf("the restarted service is %s with exit %q; want ready, no exit (the old server's end is no crash)", rec.Status, rec.Procs[0].Exit)
+			}
+			runsAsStarted(t, w, rec, port)
+			if v, ok := environ(rec.PID)["OLD"]; ok {
+				t.Errorf("the new server has OLD=%q, which only the command before set", v)
+			}
+
+			// A crash: recorded, and the next restart forks a new waiter.
+			if err := syscall.Kill(rec.PID, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			w.waitGone(rec.Procs[0].PID)
+			if exit := w.record("api").Procs[0].Exit; exit != "signal: killed" {
+				t.Errorf("the crash was recorded as %q; want signal: killed", exit)
+			}
+			up(t, s, apiKey)
+			after := w.record("api")
+			if len(after.Procs) != 1 || after.Procs[0].PID == rec.Procs[0].PID {
+				t.Fatalf("the restart after the crash recorded %+v; want a new waiter", after.Procs)
+			}
+			runsAsStarted(t, w, after, port)
+
+			if err := s.Down(context.Background(), apiKey); err != nil {
+				t.Fatal(err)
+			}
+			if mode == TrackCgroup {
+				noCgroupOf(t, w, first.Instance)
+				noCgroupOf(t, w, after.Instance)
+			}
+			if left := w.strays(); len(left) > 0 {
+				t.Errorf("after pets down, left: %s", describe(left))
+			}
+		})
+	}
+}
+
+// A server that ignores SIGTERM is killed after the grace period, and its
+// waiter with it, though asked to stay: the restart forks a waiter of its
+// own, in a cgroup of its own, and the old one's is removed.
+func TestReusedWaiterKilledWithItsServer(t *testing.T) {
+	for _, mode := range trackingModes(t) {
+		t.Run(mode, func(t *testing.T) {
+			w := newWorld(t)
+			port := freePort(t)
+			s := w.supervisor(fooProject(t, w, "", serverCmd("api", port, "--ignore-term"), port), nil)
+			s.Tracking = mode
+			s.Grace = 300 * time.Millisecond
+			upAhead(t, s, apiKey)
+			first := w.record("api")
+			up(t, s, apiKey)
+			rec := w.record("api")
+			if len(rec.Procs) != 1 || rec.Procs[0].PID == first.Procs[0].PID {
+				t.Fatalf("recorded %+v; want a new waiter (the old one was killed)", rec.Procs)
+			}
+			if proc.Alive(first.Procs[0].Identity) || proc.Alive(first.Procs[0].Child) {
+				t.Errorf("the old waiter or server outlived the restart: %+v", first.Procs[0])
+			}
+			runsAsStarted(t, w, rec, port)
+			if mode == TrackCgroup {
+				if rec.Cgroup == first.Cgroup || !strings.Contains(rec.Cgroup, rec.Instance) {
+					t.Errorf("the restart runs in the cgroup %s; want one of its own instance %s", rec.Cgroup, rec.Instance)
+				}
+				noCgroupOf(t, w, first.Instance)
+			}
+		})
+	}
+}
+
+// A restart whose provider no longer runs anything lets the waiter asked
+// to stay go, and removes its cgroup.
+func TestReusedWaiterLetGoWhenNothingStarts(t *testing.T) {
+	for _, mode := range trackingModes(t) {
+		t.Run(mode, func(t *testing.T) {
+			w := newWorld(t)
+			port := freePort(t)
+			s := w.supervisor(loadProject(t, w.dir, servicePetsfile("api", port)), nil)
+			s.Tracking = mode
+			upAhead(t, s, apiKey)
+			first := w.record("api")
+			s.Project = loadProject(t, w.dir, `
+def provider():
+    return None
+
+register("api", "local", provider)
+`)
+			up(t, s, apiKey)
+			rec := w.record("api")
+			if len(rec.Procs) != 0 || rec.Status != state.Ready || rec.Cgroup != "" {
+				t.Errorf("record %+v; want ready, with no process and no cgroup", rec)
+			}
+			if !gone(first.Procs[0].PID) {
+				t.Errorf("the waiter %d is still there", first.Procs[0].PID)
+			}
+			if mode == TrackCgroup {
+				noCgroupOf(t, w, first.Instance)
+			}
+		})
+	}
+}
+
+// A restart right after the server crashed, whether its waiter has seen the
+// crash yet or not (it then exits though asked to stay, or stays): the
+// service comes up each time, and nothing is left behind.
+func TestRestartRightAfterACrash(t *testing.T) {
+	w := newWorld(t)
+	port := freePort(t)
+	s := w.supervisor(loadProject(t, w.dir, servicePetsfile("api", port)), nil)
+	upAhead(t, s, apiKey)
+	for i := 0; i < 6; i++ {
+		rec := w.record("api")
+		if err := syscall.Kill(rec.PID, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		v := up(t, s, apiKey)
+		if v.PID == rec.PID {
+			t.Fatalf("restart %d: the server is still pid %d", i+1, rec.PID)
+		}
+		if got := answer(port); !strings.Contains(got, fmt.Sprintf("(pid %d)", v.PID)) {
+			t.Fatalf("restart %d: port %d answers %q; want pid %d", i+1, port, got, v.PID)
+		}
+	}
+	if err := s.Down(context.Background(), apiKey); err != nil {
+		t.Fatal(err)
+	}
+	if left := w.strays(); len(left) > 0 {
+		t.Errorf("after pets down, left: %s", describe(left))
+	}
+}
