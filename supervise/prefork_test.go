@@ -173,37 +173,49 @@ func runsAsStarted(t *testing.T, w *world, rec *state.Service, port int) {
 }
 
 // A restart whose provider no longer runs anything lets the waiter it
-// forked ahead go, and removes the cgroup made for it.
+// forked ahead go, and removes the cgroup made for it; or, where the old
+// instance's waiter was to run the next command (its first start forked
+// it ahead: reused), lets that one go, and removes its cgroup.
 func TestRestartThatStartsNothingLetsTheHeldWaiterGo(t *testing.T) {
 	for _, mode := range trackingModes(t) {
-		t.Run(mode, func(t *testing.T) {
-			w := newWorld(t)
-			port := freePort(t)
-			s := w.supervisor(loadProject(t, w.dir, servicePetsfile("api", port)), nil)
-			s.Tracking = mode
-			up(t, s, apiKey)
-			old := w.record("api")
-			s.Project = loadProject(t, w.dir, `
+		for name, first := range map[string]func(*testing.T, *Supervisor, petsfile.Key){
+			"forked": func(t *testing.T, s *Supervisor, k petsfile.Key) { up(t, s, k) },
+			"reused": upAhead,
+		} {
+			t.Run(mode+"/"+name, func(t *testing.T) {
+				restartThatStartsNothing(t, mode, first)
+			})
+		}
+	}
+}
+
+func restartThatStartsNothing(t *testing.T, mode string, first func(*testing.T, *Supervisor, petsfile.Key)) {
+	w := newWorld(t)
+	port := freePort(t)
+	s := w.supervisor(loadProject(t, w.dir, servicePetsfile("api", port)), nil)
+	s.Tracking = mode
+	first(t, s, apiKey)
+	old := w.record("api")
+	s.Project = loadProject(t, w.dir, `
 def provider():
     return None
 
 register("api", "local", provider)
 `)
-			up(t, s, apiKey)
-			rec := w.record("api")
-			if len(rec.Procs) != 0 || rec.Status != state.Ready || rec.Cgroup != "" {
-				t.Errorf("record %+v; want ready, with no process and no cgroup", rec)
-			}
-			if left := heldWaiters(t, "api", ""); len(left) > 0 {
-				t.Errorf("waiters left: %v", left)
-			}
-			if proc.GroupAlive(old.Procs[0].Identity) {
-				t.Errorf("the old instance's group %v is still alive", old.Procs[0].Identity)
-			}
-			if mode == TrackCgroup {
-				noCgroupOf(t, w, rec.Instance)
-			}
-		})
+	up(t, s, apiKey)
+	rec := w.record("api")
+	if len(rec.Procs) != 0 || rec.Status != state.Ready || rec.Cgroup != "" {
+		t.Errorf("record %+v; want ready, with no process and no cgroup", rec)
+	}
+	if left := heldWaiters(t, "api", ""); len(left) > 0 {
+		t.Errorf("waiters left: %v", left)
+	}
+	if proc.GroupAlive(old.Procs[0].Identity) {
+		t.Errorf("the old instance's group %v is still alive", old.Procs[0].Identity)
+	}
+	if mode == TrackCgroup {
+		noCgroupOf(t, w, rec.Instance)
+		noCgroupOf(t, w, old.Instance)
 	}
 }
 

@@ -134,38 +134,6 @@ func TestReusedWaiterKilledWithItsServer(t *testing.T) {
 	}
 }
 
-// A restart whose provider no longer runs anything lets the waiter asked
-// to stay go, and removes its cgroup.
-func TestReusedWaiterLetGoWhenNothingStarts(t *testing.T) {
-	for _, mode := range trackingModes(t) {
-		t.Run(mode, func(t *testing.T) {
-			w := newWorld(t)
-			port := freePort(t)
-			s := w.supervisor(loadProject(t, w.dir, servicePetsfile("api", port)), nil)
-			s.Tracking = mode
-			upAhead(t, s, apiKey)
-			first := w.record("api")
-			s.Project = loadProject(t, w.dir, `
-def provider():
-    return None
-
-register("api", "local", provider)
-`)
-			up(t, s, apiKey)
-			rec := w.record("api")
-			if len(rec.Procs) != 0 || rec.Status != state.Ready || rec.Cgroup != "" {
-				t.Errorf("record %+v; want ready, with no process and no cgroup", rec)
-			}
-			if !gone(first.Procs[0].PID) {
-				t.Errorf("the waiter %d is still there", first.Procs[0].PID)
-			}
-			if mode == TrackCgroup {
-				noCgroupOf(t, w, first.Instance)
-			}
-		})
-	}
-}
-
 // A restart right after the server crashed, whether its waiter has seen the
 // crash yet or not (it then exits though asked to stay, or stays): the
 // service comes up each time, and nothing is left behind.
