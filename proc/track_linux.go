@@ -163,9 +163,15 @@ func StopTracked(ctx context.Context, t Tracked, grace time.Duration) (Stopped, 
 		t.signal(ms, sigTerm, true)
 		if termCtx.Err() == nil {
 			// A waiter kept reports done once it has reaped its whole tree
-			// (it is a subreaper): one wake-up, where watching each
-			// process's exit and listing what is left take two.
-			t.stays(termCtx)
+			// (it is a subreaper): one wake-up, and one look at what is
+			// left, where watching each process's exit and listing each
+			// group again take more.
+			if t.stays(termCtx) {
+				if ms, err := t.members(); err == nil && len(ms) == 0 {
+					kept = true
+					return Terminated, nil
+				}
+			}
 			_ = waitMembers(termCtx, list, nil)
 		}
 	}

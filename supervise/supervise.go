@@ -534,6 +534,9 @@ func (s *Supervisor) replace(ctx context.Context, k petsfile.Key, svc *petsfile.
 	} else if fp := s.Fingerprints[k]; fp != "" && rec.Fingerprint != "" && fp != rec.Fingerprint && Alive(rec) {
 		s.printf("Restarting %s: the Petsfile changed it since it started", k)
 	}
+	if Alive(rec) {
+		h.listeningAhead()
+	}
 	if h.held == nil && Alive(rec) {
 		if p := s.reusable(k, rec); p != nil && p.Stay() == nil {
 			h.reuse(p, rec)
@@ -824,6 +827,9 @@ type host struct {
 	// recording are the writes of its commands' pids that start() began
 	// and awaitRecords has not waited for.
 	recording []chan error
+	// listening, if not nil, gives what listened as the old instance began
+	// to stop (listeningAhead), for before.
+	listening chan []proc.Socket
 }
 
 // heldWaiter is a waiter prefork forked, held, in the background: p (or
@@ -1060,7 +1066,16 @@ func (h *host) forking() {
 		return
 	}
 	h.forked = true
-	socks, err := proc.Listening()
+	var socks []proc.Socket
+	var err error
+	if h.listening != nil {
+		socks = <-h.listening
+		if socks == nil {
+			err = errors.ErrUnsupported
+		}
+	} else {
+		socks, err = proc.Listening()
+	}
 	if err != nil {
 		return // cannot tell on this OS
 	}
@@ -1068,6 +1083,22 @@ func (h *host) forking() {
 	for _, sk := range socks {
 		h.before[sk.Inode] = true
 	}
+}
+
+// listeningAhead notes what listens now, in the background, as a restart
+// begins to stop the old instance, for forking: the old server's sockets
+// are among them, but none of them is the new server's, so the start need
+// not wait for /proc/net/tcp's reading once the old server is gone.
+func (h *host) listeningAhead() {
+	ch := make(chan []proc.Socket, 1)
+	h.listening = ch
+	go func() { // owned by h: forking takes its result
+		socks, err := proc.Listening()
+		if err == nil && socks == nil {
+			socks = []proc.Socket{}
+		}
+		ch <- socks
+	}()
 }
 
 // waiterPath is the program servers run under: WaiterPath, else
