@@ -239,27 +239,18 @@ func (p *Proc) Child(ctx context.Context) (Identity, error) {
 // failed read leaves the pipe out of step: the program is not released
 // again.
 func (p *Proc) readReport(ctx context.Context) (string, error) {
-	type read struct {
-		line string
-		err  error
+	// Read here, not in a goroutine of its own: the line wakes this one
+	// directly. An end of ctx makes the read fail at once.
+	stop := context.AfterFunc(ctx, func() { _ = p.report.SetReadDeadline(time.Now()) })
+	line, err := p.reports.ReadString('\n')
+	if !stop() || ctx.Err() != nil {
+		err = ctx.Err()
 	}
-	got := make(chan read, 1)
-	go func() { // ends when the program reports, exits, or the deadline below
-		line, err := p.reports.ReadString('\n')
-		got <- read{strings.TrimSuffix(line, "\n"), err}
-	}()
-	select {
-	case r := <-got:
-		if r.err != nil {
-			p.again.Store(false)
-		}
-		return r.line, r.err
-	case <-ctx.Done():
-		_ = p.report.SetReadDeadline(time.Now())
-		<-got
+	if err != nil {
 		p.again.Store(false)
-		return "", ctx.Err()
+		return "", err
 	}
+	return strings.TrimSuffix(line, "\n"), nil
 }
 
 // Release lets a held process run its command.
