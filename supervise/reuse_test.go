@@ -5,6 +5,8 @@ package supervise
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -161,4 +163,66 @@ func TestRestartRightAfterACrash(t *testing.T) {
 	if left := w.strays(); len(left) > 0 {
 		t.Errorf("after pets down, left: %s", describe(left))
 	}
+}
+
+// A waiter asked to stay passes the signals it gets on to each command it
+// runs, and one it gets while it waits for its next command ends it, as
+// one held from its fork does.
+func TestReusedWaiterRelaysSignalsAndEndsByOneWhileHeld(t *testing.T) {
+	w := newWorld(t)
+	s := w.supervisor(loadProject(t, w.dir, servicePetsfile("api", freePort(t))), nil)
+	s.Tracking = TrackEnviron
+	h := newHost(t, s, apiKey)
+	spec, err := h.waiterSpec(proc.Spec{Env: h.env(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := h.startWaiter(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = syscall.Kill(p.PID, syscall.SIGKILL)
+		<-p.Done()
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	for run := 1; run <= 2; run++ {
+		got, ready := fmt.Sprintf("usr1-%d", run), fmt.Sprintf("trapped-%d", run)
+		line := fmt.Sprintf(`trap 'echo > %s; exit 0' USR1; echo > %s; while :; do sleep 0.01; done`, got, ready)
+		if err := p.ReleaseTo(proc.Release{Line: line, Dir: w.dir}); err != nil {
+			t.Fatal(err)
+		}
+		child, err := p.Child(ctx)
+		if err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		if err := p.Stay(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the command's trap", func() bool { return fileExists(filepath.Join(w.dir, ready)) })
+		if err := syscall.Kill(p.PID, syscall.SIGUSR1); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the command to get the waiter's SIGUSR1", func() bool { return fileExists(filepath.Join(w.dir, got)) })
+		if !p.AwaitDone(ctx) {
+			t.Fatalf("run %d: the waiter did not stay after its command %d ended", run, child.PID)
+		}
+	}
+	if err := syscall.Kill(p.PID, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Done():
+		if err := p.Err(); err == nil || !strings.Contains(err.Error(), "terminated") {
+			t.Errorf("the held waiter ended with %v; want signal: terminated", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("a SIGTERM did not end the waiter waiting for its next command")
+	}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

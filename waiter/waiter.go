@@ -64,6 +64,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -113,11 +114,6 @@ func Args(program, logPath string, logMax int64, stateDir, service string) []str
 // returns the exit status to end with (having re-raised the signal its
 // command died of, where it could).
 func Run(args []string) int {
-	// Default dispositions until released: a held waiter that pets stops
-	// ends at once. (pets' main catches SIGINT and SIGTERM.)
-	if len(relayed) > 0 {
-		signal.Reset(relayed...)
-	}
 	fs := flag.NewFlagSet(Command, flag.ContinueOnError)
 	logPath := fs.String("log", "", "the service's log")
 	logMax := fs.Int64("log-max", logfile.DefaultMax, "rotate the log at this size (0: never)")
@@ -146,6 +142,7 @@ func Run(args []string) int {
 		w.direct = &program{path: path, argv: argv, env: directEnv()}
 	}
 	warmFork()
+	w.relaySignals()
 	rel, ok := proc.AwaitRelease()
 	if !ok {
 		if logErr == nil {
@@ -177,11 +174,9 @@ func Run(args []string) int {
 		// Asked to stay (pets restarts the service): pets learns that the
 		// tree is gone, and releases this waiter again with the next
 		// command (or lets it go: EOF).
+		w.relayTo.Store(held)
 		if proc.ReportDone() != nil {
 			return 0
-		}
-		if len(relayed) > 0 {
-			signal.Reset(relayed...) // a signal while idle ends it, as while held
 		}
 		if rel, ok = proc.AwaitRelease(); !ok || rel.Line == "" {
 			return 0
@@ -251,6 +246,39 @@ type waiter struct {
 	env      []string // its own environment and directory, where each release starts
 	dir      string
 	runs     int // commands run so far
+	// relayTo is where a signal the waiter gets goes (relaySignals): the
+	// command's pid while it runs; held, the waiter itself (it ends); 0:
+	// nowhere.
+	relayTo atomic.Int64
+}
+
+// held (relayTo): the waiter waits for its release, as first forked.
+const held = -1
+
+// relaySignals passes the signals the waiter gets (relayed) on to its
+// command's tree while it runs, and ends the waiter by one that comes while
+// it is held, as the default action would (pets' main catches SIGINT and
+// SIGTERM; a held waiter that pets stops ends at once). One goroutine for
+// the waiter's life: signal.Notify costs 0.7 ms here after a
+// signal.Reset, and ran while the command started.
+func (w *waiter) relaySignals() {
+	w.relayTo.Store(held)
+	if len(relayed) == 0 {
+		return
+	}
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, relayed...)
+	go func() { // lives as long as the process
+		for s := range sigs {
+			sig := s.(syscall.Signal)
+			switch to := w.relayTo.Load(); {
+			case to > 0:
+				relay(sig, int(to))
+			case to == held:
+				raise(sig)
+			}
+		}
+	}()
 }
 
 // program is what the waiter execs without bash.
@@ -303,25 +331,7 @@ func (w *waiter) run(line string) (code int, stay bool) {
 	c := newCopier(r, w.log)
 
 	// Signals for the service are passed on until the tree is gone.
-	sigs := make(chan os.Signal, 8)
-	if len(relayed) > 0 {
-		signal.Notify(sigs, relayed...)
-	}
-	relayDone := make(chan struct{})
-	stopRelay := make(chan struct{})
-	go func() { // owned by run: stopped and waited for below
-		defer close(relayDone)
-		for {
-			select {
-			case s := <-sigs:
-				sig := s.(syscall.Signal)
-				relay(sig, child.Pid, func() { signal.Notify(sigs, sig) })
-			case <-stopRelay:
-				return
-			}
-		}
-	}()
-
+	w.relayTo.Store(int64(child.Pid))
 	how := reapTree(child, subreaper, func(e exited) {
 		// pets asks before it stops the command for a restart: its end is
 		// then no crash to record (the record that follows names this
@@ -330,12 +340,9 @@ func (w *waiter) run(line string) (code int, stay bool) {
 			w.recordExit(e.text)
 		}
 	})
-	// No signal.Stop (it waits for the runtime's signal delivery to be
-	// idle, up to half a millisecond, while a stop waits for this
-	// process): a signal that comes now is not passed on, and mirrorExit
-	// restores the default action of the one it raises.
-	close(stopRelay)
-	<-relayDone
+	// A signal that comes now is not passed on, and mirrorExit restores
+	// the default action of the one it raises.
+	w.relayTo.Store(0)
 
 	// Whatever the tree wrote is in the pipe: copy it. With the whole tree
 	// reaped nobody should hold the pipe but a process that left the tree

@@ -37,7 +37,7 @@ func reapTree(child *os.Process, subreaper bool, onChild func(exited)) exited {
 }
 
 // relay passes sig on to every process below the waiter.
-func relay(sig syscall.Signal, child int, _ func()) {
+func relay(sig syscall.Signal, child int) {
 	if err := proc.SignalDescendants(sig); err != nil {
 		_ = syscall.Kill(child, sig)
 	}

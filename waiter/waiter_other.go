@@ -16,7 +16,7 @@ func reapTree(child *os.Process, _ bool, onChild func(exited)) exited {
 }
 
 // relay passes sig on to the command's process group.
-func relay(sig syscall.Signal, child int, _ func()) {
+func relay(sig syscall.Signal, child int) {
 	if err := syscall.Kill(-child, sig); err != nil {
 		_ = syscall.Kill(child, sig)
 	}

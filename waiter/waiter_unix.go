@@ -50,9 +50,14 @@ func waitChild(child *os.Process, onChild func(exited)) exited {
 func mirrorExit(how exited) int {
 	switch how.sig {
 	case syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGKILL:
-		signal.Reset(how.sig)
-		_ = syscall.Kill(os.Getpid(), how.sig)
-		time.Sleep(2 * time.Second) // the signal ends the process meanwhile
+		raise(how.sig)
 	}
 	return how.code
+}
+
+// raise ends the waiter by sig, its default action restored.
+func raise(sig syscall.Signal) {
+	signal.Reset(sig)
+	_ = syscall.Kill(os.Getpid(), sig)
+	time.Sleep(2 * time.Second) // the signal ends the process meanwhile
 }

@@ -23,7 +23,10 @@ func reapTree(child *os.Process, _ bool, onChild func(exited)) exited {
 	return how
 }
 
-func relay(syscall.Signal, int, func()) {}
+func relay(syscall.Signal, int) {}
+
+// raise: never called here (nothing is relayed).
+func raise(syscall.Signal) {}
 
 func mirrorExit(how exited) int { return how.code }
 
