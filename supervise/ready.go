@@ -666,18 +666,17 @@ func (h *host) checkOwner(a *address) error {
 }
 
 // holds reports whether a process of the service's tree holds one of
-// socks (or pets cannot tell). The servers start() began are asked first:
-// most often one of them is the listener, and the whole tree takes a walk
+// socks (or pets cannot tell). The servers start() began are asked first,
+// newest first (a waiter's command before the waiter), one at a time: most
+// often the last one is the listener, and the whole tree takes a walk
 // through every process.
 func (h *host) holds(socks []proc.Socket) bool {
-	var leaders []int
-	for _, id := range h.starts {
-		if proc.Alive(id) {
-			leaders = append(leaders, id.PID)
+	for i := len(h.starts) - 1; i >= 0; i-- {
+		if id := h.starts[i]; proc.Alive(id) {
+			if held, err := proc.Holders(socks, []int{id.PID}); err != nil || len(held) > 0 {
+				return true
+			}
 		}
-	}
-	if held, err := proc.Holders(socks, leaders); err != nil || len(held) > 0 {
-		return true
 	}
 	tree, err := h.tree()
 	if err != nil {
