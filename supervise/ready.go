@@ -75,8 +75,13 @@ func (h *host) Ready(ctx context.Context, k petsfile.Key, p petsfile.Process, r 
 	var at *address
 	if r.Port != 0 {
 		at = resolve(ctx, r.Hostname, r.Port)
-		if err := h.refuseBusy(at); err != nil {
-			return err
+		// Where connecting is the only check, a listener that was there
+		// before the start answers the first probe, and checkOwner refuses
+		// it then: no need to look for it now, while the server starts.
+		if len(checks) != 1 || checks[0].kind() != "tcp" {
+			if err := h.refuseBusy(at); err != nil {
+				return err
+			}
 		}
 	}
 	if len(checks) == 0 {
