@@ -8,7 +8,9 @@ package supervise
 // each start of a service gets its own cgroup v2 directory,
 // MOUNT/pets/HASH/NAME-TIER-INSTANCE (HASH names the state directory;
 // under pets' own cgroup, MOUNT/OWN/pets/HASH/..., when only that is
-// delegated), made at its first fork; each process pets forks for it is
+// delegated), made at its first fork (a restart whose waiter runs the next
+// command, Supervisor.reusable, keeps the waiter's, named after the
+// instance it was made for); each process pets forks for it is
 // put there before it is released (a held process has run nothing yet),
 // and everything it forks stays there. Stopping sends SIGTERM to each
 // process of the cgroup, then, after the grace period, cgroup.kill (Linux
