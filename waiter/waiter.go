@@ -266,6 +266,10 @@ func (w *waiter) relaySignals() {
 	if len(relayed) == 0 {
 		return
 	}
+	// Whatever else was told of them goes: pets' own main cancels on the
+	// first SIGTERM and quits on the second, which in `pets waiter` would
+	// end the waiter with its command running.
+	signal.Reset(relayed...)
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, relayed...)
 	go func() { // lives as long as the process

@@ -135,3 +135,35 @@ func TestStateRemovedUnderWatch(t *testing.T) {
 		t.Errorf("left running after Ctrl-C: %v\n%s", s, w.output())
 	}
 }
+
+// TestPetsWaiterPassesOnEverySignal: a server under `pets waiter` (no
+// pets-waiter beside pets) gets each SIGTERM its waiter gets, however
+// many: pets' own main, which quits at a second one, does not end the
+// waiter with its command running.
+func TestPetsWaiterPassesOnEverySignal(t *testing.T) {
+	alone := petsAlone(t)
+	e := newEnv(t)
+	port := strconv.Itoa(freePort(t))
+	// The server stays up through SIGTERMs, noting each (petserver runs in
+	// the background so that bash, waiting for it, runs the trap at once).
+	e.write("Petsfile", `register("a", "local", lambda: service(start("trap 'echo term >> terms' TERM; $PETSERVER --name a --port `+port+` --ignore-term & while :; do wait; done"), "127.0.0.1", `+port+`))`+"\n")
+	cmd := e.cmd("up")
+	cmd.Path, cmd.Args[0] = alone, alone
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("pets up: %v\n%s", err, out)
+	}
+	w := e.waiterOf("a")
+	terms := filepath.Join(e.dir, "terms")
+	for i := 1; i <= 3; i++ {
+		if err := syscall.Kill(w.PID, syscall.SIGTERM); err != nil {
+			t.Fatalf("SIGTERM %d to the waiter %d: %v", i, w.PID, err)
+		}
+		waitFor(t, "the server's shell to note SIGTERM "+strconv.Itoa(i), func() bool {
+			b, _ := os.ReadFile(terms)
+			return strings.Count(string(b), "term\n") >= i
+		})
+	}
+	if st, err := os.ReadFile("/proc/" + strconv.Itoa(w.PID) + "/stat"); err != nil || strings.Contains(string(st), ") Z ") {
+		t.Errorf("the waiter %d ended after three SIGTERMs (%v)", w.PID, err)
+	}
+}
