@@ -166,8 +166,9 @@ func TestRestartRightAfterACrash(t *testing.T) {
 }
 
 // A waiter asked to stay passes the signals it gets on to each command it
-// runs, and one it gets while it waits for its next command ends it, as
-// one held from its fork does.
+// runs, writes no exit note for a command that ends then, and a signal it
+// gets while it waits for its next command ends it, as one held from its
+// fork does.
 func TestReusedWaiterRelaysSignalsAndEndsByOneWhileHeld(t *testing.T) {
 	w := newWorld(t)
 	s := w.supervisor(loadProject(t, w.dir, servicePetsfile("api", freePort(t))), nil)
@@ -207,6 +208,11 @@ func TestReusedWaiterRelaysSignalsAndEndsByOneWhileHeld(t *testing.T) {
 		waitFor(t, "the command to get the waiter's SIGUSR1", func() bool { return fileExists(filepath.Join(w.dir, got)) })
 		if !p.AwaitDone(ctx) {
 			t.Fatalf("run %d: the waiter did not stay after its command %d ended", run, child.PID)
+		}
+		// A command pets stopped for a restart is no crash: no exit note
+		// (state.Dir.RecordExit) is written for it.
+		if notes, _ := os.ReadDir(filepath.Join(w.state.Path, "exits")); len(notes) > 0 {
+			t.Errorf("run %d: the waiter asked to stay wrote an exit note: %v", run, notes)
 		}
 	}
 	if err := syscall.Kill(p.PID, syscall.SIGTERM); err != nil {

@@ -526,18 +526,19 @@ func (s *Supervisor) replace(ctx context.Context, k petsfile.Key, svc *petsfile.
 			return nil
 		})
 	}
-	if rec.Petsfile != svc.File && Alive(rec) {
+	alive := Alive(rec)
+	if rec.Petsfile != svc.File && alive {
 		return fmt.Errorf("%s is already running from %s; stop it first with `pets down %s`", rec.Key(), rec.Petsfile, k.Name)
 	}
 	if rec.Tier != k.Tier {
 		s.printf("Replacing %s with %s", rec.Key(), k)
-	} else if fp := s.Fingerprints[k]; fp != "" && rec.Fingerprint != "" && fp != rec.Fingerprint && Alive(rec) {
+	} else if fp := s.Fingerprints[k]; fp != "" && rec.Fingerprint != "" && fp != rec.Fingerprint && alive {
 		s.printf("Restarting %s: the Petsfile changed it since it started", k)
 	}
-	if Alive(rec) {
+	if alive {
 		h.listeningAhead()
 	}
-	if h.held == nil && Alive(rec) {
+	if h.held == nil && alive {
 		if p := s.reusable(k, rec); p != nil && p.Stay() == nil {
 			h.reuse(p, rec)
 		} else if slices.ContainsFunc(rec.Procs, func(p state.Proc) bool { return p.Waiter }) {
