@@ -219,9 +219,10 @@ func StopTracked(ctx context.Context, t Tracked, grace time.Duration) (Stopped, 
 	return Killed, t.removeCgroup(ctx)
 }
 
-// stays waits for the waiter t keeps, once the rest of t is gone, to report
-// done (true: it stays, and so does the cgroup); false if t keeps none, or
-// it exits instead (it is then one of t's members again, to wait for).
+// stays waits for the waiter t keeps to report done, its whole tree reaped
+// (true: it stays, and so does the cgroup; asked again, it says so at
+// once); false if t keeps none, or it exits instead (it is then one of t's
+// members again, to wait for).
 func (t *Tracked) stays(ctx context.Context) bool {
 	if t.Keep == nil || t.kept {
 		return t.kept
