@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -136,6 +137,26 @@ func CgroupAdd(dir string, pid int) error {
 		return fmt.Errorf("proc: put pid %d in cgroup %s: %w", pid, dir, err)
 	}
 	return nil
+}
+
+// cgroupOnly says whether the processes of the cgroup dir are pids and
+// no others, with no cgroup below it (whose processes its cgroup.procs does
+// not list): two small reads, where CgroupProcs walks the directory.
+func cgroupOnly(dir string, pids ...int) bool {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.stat"))
+	if err != nil || !bytes.Contains(b, []byte("nr_descendants 0\n")) {
+		return false
+	}
+	if b, err = os.ReadFile(filepath.Join(dir, "cgroup.procs")); err != nil {
+		return false
+	}
+	for _, f := range strings.Fields(string(b)) {
+		pid, err := strconv.Atoi(f)
+		if err != nil || !slices.Contains(pids, pid) {
+			return false
+		}
+	}
+	return true
 }
 
 // CgroupProcs returns the processes of the cgroup dir and of the cgroups

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -198,12 +199,8 @@ func parseSocketLine(line string) (Socket, bool) {
 // those processes, looking only at pids (nil: every process). Processes pets
 // may not inspect (another user's) are not seen.
 func Holders(socks []Socket, pids []int) (map[uint64][]int, error) {
-	want := map[string]uint64{}
-	for _, s := range socks {
-		want["socket:["+strconv.FormatUint(s.Inode, 10)+"]"] = s.Inode
-	}
 	out := map[uint64][]int{}
-	if len(want) == 0 {
+	if len(socks) == 0 {
 		return out, nil
 	}
 	if pids == nil {
@@ -213,23 +210,39 @@ func Holders(socks []Socket, pids []int) (map[uint64][]int, error) {
 		}
 	}
 	for _, pid := range pids {
-		dir := "/proc/" + strconv.Itoa(pid) + "/fd/"
-		d, err := os.Open(dir)
+		held, err := Sockets(pid)
 		if err != nil {
 			continue // gone, or not ours to see
 		}
-		names, _ := d.Readdirnames(-1)
-		d.Close()
-		seen := map[uint64]bool{}
-		for _, n := range names {
-			link, err := os.Readlink(dir + n)
-			if err != nil || !strings.HasPrefix(link, "socket:[") {
-				continue
+		for _, s := range socks {
+			if held[s.Inode] && !slices.Contains(out[s.Inode], pid) {
+				out[s.Inode] = append(out[s.Inode], pid)
 			}
-			if ino, ok := want[link]; ok && !seen[ino] {
-				seen[ino] = true
-				out[ino] = append(out[ino], pid)
-			}
+		}
+	}
+	return out, nil
+}
+
+// Sockets returns the inodes of the sockets pid has open.
+func Sockets(pid int) (map[uint64]bool, error) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd/"
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return nil, err
+	}
+	out := map[uint64]bool{}
+	for _, n := range names {
+		link, err := os.Readlink(dir + n)
+		if err != nil || !strings.HasPrefix(link, "socket:[") || !strings.HasSuffix(link, "]") {
+			continue
+		}
+		if ino, err := strconv.ParseUint(link[len("socket:["):len(link)-1], 10, 64); err == nil {
+			out[ino] = true
 		}
 	}
 	return out, nil

@@ -22,6 +22,9 @@ func Holders([]Socket, []int) (map[uint64][]int, error) {
 	return nil, unsupported("socket holders")
 }
 
+// Sockets returns the inodes of the sockets pid has open (Linux only).
+func Sockets(int) (map[uint64]bool, error) { return nil, unsupported("open sockets") }
+
 // Tree returns the processes of a service's tree (Linux only).
 func Tree(string, []int) ([]int, error) { return nil, unsupported("process trees") }
 

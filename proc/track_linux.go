@@ -99,6 +99,15 @@ func (t Tracked) subtree(g Identity) ([]member, error) {
 	return t.drop(withStart(out)), nil
 }
 
+// waiterPIDs returns the pids of t's waiters.
+func (t Tracked) waiterPIDs() []int {
+	out := make([]int, len(t.Waiters))
+	for i, w := range t.Waiters {
+		out[i] = w.PID
+	}
+	return out
+}
+
 // liveGroups returns the groups of t that may still hold its processes.
 func (t Tracked) liveGroups() []int {
 	var out []int
@@ -152,11 +161,24 @@ func StopTracked(ctx context.Context, t Tracked, grace time.Duration) (Stopped, 
 	for i := len(t.Groups) - 1; i >= 0; i-- {
 		g := t.Groups[i]
 		list := func() ([]member, error) { return t.subtree(g) }
-		ms, err := list()
-		if err != nil {
-			return AlreadyGone, err
+		// The group's leader, known by its start time, gets its SIGTERM
+		// before the group is listed (a restart waits for its exit first
+		// of all); the rest of the group, its descendants, get theirs
+		// once listed: parents first still.
+		lead := member{pid: g.PID, start: g.Start}
+		sent := false
+		if g.Start != 0 && !t.isWaiter(lead) {
+			sent, _ = sendSignal(lead, sigTerm)
 		}
-		if len(ms) == 0 {
+		var ms []member
+		if !sent || t.Cgroup == "" || !cgroupOnly(t.Cgroup, append(t.waiterPIDs(), lead.pid)...) {
+			var err error
+			if ms, err = list(); err != nil {
+				return AlreadyGone, err
+			}
+			ms = slices.DeleteFunc(ms, func(m member) bool { return m.pid == lead.pid && m.start == lead.start })
+		} // else its cgroup holds nothing else to signal: the leader and waiters alone
+		if len(ms) == 0 && !sent {
 			continue
 		}
 		found = true
@@ -167,6 +189,10 @@ func StopTracked(ctx context.Context, t Tracked, grace time.Duration) (Stopped, 
 			// left, where watching each process's exit and listing each
 			// group again take more.
 			if t.stays(termCtx) {
+				if t.Cgroup != "" && cgroupOnly(t.Cgroup, t.Keep.PID) {
+					kept = true
+					return Terminated, nil
+				}
 				if ms, err := t.members(); err == nil && len(ms) == 0 {
 					kept = true
 					return Terminated, nil
@@ -269,25 +295,32 @@ func (t Tracked) signal(ms []member, sig syscall.Signal, skipWaiters bool) {
 // pidfd opened while its pid has m's start time (Linux 5.3; before, kill(2)
 // after the same check).
 func signalMember(m member, sig syscall.Signal) error {
+	_, err := sendSignal(m, sig)
+	return err
+}
+
+// sendSignal is signalMember, saying whether sig was sent.
+func sendSignal(m member, sig syscall.Signal) (sent bool, err error) {
 	fd, err := unix.PidfdOpen(m.pid, 0)
 	if err != nil {
 		if errors.Is(err, unix.ESRCH) {
-			return nil // gone
+			return false, nil // gone
 		}
 		if st, err := startTime(m.pid, false); err != nil || st != m.start {
-			return nil
+			return false, nil
 		}
-		return syscall.Kill(m.pid, sig)
+		err = syscall.Kill(m.pid, sig)
+		return err == nil, err
 	}
 	defer unix.Close(fd)
 	if st, err := startTime(m.pid, false); err != nil || st != m.start {
-		return nil // exited, or the pid is another process's now
+		return false, nil // exited, or the pid is another process's now
 	}
 	err = unix.PidfdSendSignal(fd, sig, nil, 0)
 	if errors.Is(err, unix.ESRCH) {
-		return nil
+		return false, nil
 	}
-	return err
+	return err == nil, err
 }
 
 // waitMembers waits until list finds no process, or ctx ends. each (may be

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -267,4 +268,85 @@ func TestStartHeldBornInCgroup(t *testing.T) {
 	}
 	_ = q.Release()
 	<-q.Done()
+}
+
+// A group's leader gets its SIGTERM before the group is listed, and only
+// that one: the listing signals the rest (here a child), not the leader
+// again. Each process is this test binary (see TestMain), which logs each
+// SIGTERM it gets, and exits a moment after the first.
+func TestStopTrackedSignalsTheLeaderOnce(t *testing.T) {
+	cg := testCgroup(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter := func(label string) string { return fmt.Sprintf("%s=%s exec %q", termsVar, label, self) }
+	for _, tc := range []struct {
+		name, line, cgroup, want string
+	}{
+		{"alone in its cgroup", counter("leader"), cg, "leader TERM\nleader up\n"},
+		{"with a child, in a cgroup", "(" + counter("child") + ") & " + counter("leader"), cg, "child TERM\nchild up\nleader TERM\nleader up\n"},
+		{"with a child, no cgroup", "(" + counter("child") + ") & " + counter("leader"), "", "child TERM\nchild up\nleader TERM\nleader up\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			p, err := StartHeld(Spec{Line: tc.line, Dir: dir, Cgroup: tc.cgroup})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = signalGroup(p.PID, syscall.SIGKILL); <-p.Done() })
+			if err := p.Release(); err != nil {
+				t.Fatal(err)
+			}
+			log := filepath.Join(dir, "log")
+			ups := strings.Count(tc.want, " up")
+			waitFor(t, func() bool {
+				b, _ := os.ReadFile(log)
+				return strings.Count(string(b), " up") == ups
+			})
+			how, err := StopTracked(context.Background(), Tracked{Cgroup: tc.cgroup, Groups: []Identity{p.Identity}}, 5*time.Second)
+			if err != nil || how != Terminated {
+				t.Fatalf("StopTracked = %v, %v", how, err)
+			}
+			b, _ := os.ReadFile(log)
+			got := strings.Split(strings.TrimSpace(string(b)), "\n")
+			slices.Sort(got)
+			if strings.Join(got, "\n")+"\n" != tc.want {
+				t.Errorf("logged: %q; want %q (one SIGTERM each)", b, tc.want)
+			}
+		})
+	}
+}
+
+// termsVar makes this test binary (see TestMain) log each SIGTERM it gets,
+// as the variable's value, to ./log, and exit 100 ms after the first.
+const termsVar = "PETS_PROC_TEST_TERMS"
+
+func countTerms(label string) {
+	c := make(chan os.Signal, 8)
+	signal.Notify(c, syscall.SIGTERM)
+	f, err := os.OpenFile("log", os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		os.Exit(2)
+	}
+	fmt.Fprintln(f, label, "up")
+	var done <-chan time.Time
+	for {
+		select {
+		case <-c:
+			fmt.Fprintln(f, label, "TERM")
+			if done == nil {
+				done = time.After(100 * time.Millisecond)
+			}
+		case <-done:
+			os.Exit(0)
+		}
+	}
+}
+
+func TestMain(m *testing.M) {
+	if label := os.Getenv(termsVar); label != "" {
+		countTerms(label)
+	}
+	os.Exit(m.Run())
 }
