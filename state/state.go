@@ -151,6 +151,8 @@ type Dir struct {
 	// the record is written again.
 	Removed func()
 	removed atomic.Bool
+	// ahead is the file the next write fills (see tempFile), once made.
+	ahead atomic.Pointer[os.File]
 }
 
 // DefaultDir returns the state directory pets uses.
@@ -484,7 +486,7 @@ func (d *Dir) write(f *File) error {
 	// Written whole under a temporary name, then put in the record's place
 	// (replace): a reader sees the old record or the new one, never half
 	// of one.
-	tmp, err := os.CreateTemp(d.Path, "state-*.json")
+	tmp, name, err := d.tempFile()
 	if err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
@@ -496,17 +498,18 @@ func (d *Dir) write(f *File) error {
 		if beforeReplace != nil {
 			beforeReplace()
 		}
-		err = replace(tmp.Name(), d.file())
+		err = replace(name, d.file())
 	}
 	if err != nil {
 		// state.json is as it was: what this process last read or wrote
 		// of it stays what it knows (read returns it should the file be
 		// gone, as when its directory is removed while pets writes).
-		_ = os.Remove(tmp.Name())
+		_ = os.Remove(name)
 		return fmt.Errorf("write state: %w", err)
 	}
 	parsedOf(d.file()).wrote(data, f)
 	d.removed.Store(false)
+	d.makeAhead()
 	proc.FaultPoint("state-write") // a test hook: see proc.FaultEnv
 	return nil
 }
