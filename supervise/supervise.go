@@ -751,9 +751,31 @@ func stopService(ctx context.Context, dir *state.Dir, rec, next *state.Service, 
 		}
 	}
 	processes = time.Since(t0)
-	portErr := portFreed(ctx, rec, grace)
-	if settle != nil && next != nil && portErr == nil {
-		settle()
+	// Where next takes rec's place (a restart), it is written while the
+	// port is checked, and the record a port still taken calls for (see
+	// failed) replaces it if it is: a reader sees the next instance
+	// starting for that moment, never one said to be ready.
+	var portErr error
+	var portc chan error
+	if next != nil {
+		portc = make(chan error, 1)
+		go func() { portc <- portFreed(ctx, rec, grace) }() // awaited below
+		if settle != nil {
+			settle()
+		}
+	} else {
+		portErr = portFreed(ctx, rec, grace)
+	}
+	portFailed := func(f *state.File, err error) {
+		var instead *state.Service
+		if failed != nil {
+			instead = failed(err)
+		}
+		if instead != nil {
+			f.Services[rec.Name] = instead
+		} else {
+			delete(f.Services, rec.Name)
+		}
 	}
 	err := dir.Update(func(f *state.File) error {
 		r, ok := f.Services[rec.Name]
@@ -764,15 +786,7 @@ func stopService(ctx context.Context, dir *state.Dir, rec, next *state.Service, 
 		case ok && (r.Tier != rec.Tier || !r.Started.Equal(rec.Started)):
 			// Another pets recorded another instance meanwhile: leave it.
 		case portErr != nil:
-			var instead *state.Service
-			if failed != nil {
-				instead = failed(portErr)
-			}
-			if instead != nil {
-				f.Services[rec.Name] = instead
-			} else {
-				delete(f.Services, rec.Name)
-			}
+			portFailed(f, portErr)
 		case next != nil:
 			f.Services[rec.Name] = next
 		case ok && len(r.Procs) == 0:
@@ -780,6 +794,16 @@ func stopService(ctx context.Context, dir *state.Dir, rec, next *state.Service, 
 		}
 		return nil
 	})
+	if portc != nil {
+		if portErr = <-portc; portErr != nil && err == nil {
+			err = dir.Update(func(f *state.File) error {
+				if r, ok := f.Services[rec.Name]; ok && r.Instance == next.Instance && r.Started.Equal(next.Started) {
+					portFailed(f, portErr)
+				}
+				return nil
+			})
+		}
+	}
 	if rec.Fresh != nil && rec.Fresh.Manifest != "" && filepath.IsLocal(filepath.FromSlash(rec.Fresh.Manifest)) {
 		// Nothing runs what it describes any more.
 		_ = os.Remove(filepath.Join(dir.Path, filepath.FromSlash(rec.Fresh.Manifest)))
