@@ -15,7 +15,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -400,7 +399,7 @@ register("server", "k8s", server_k8s, watch=["server/**"], build=%[3]q, build_ou
 		return err
 	}
 	for _, s := range []samples{builds, buildShare, rest} {
-		sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+		s.sort()
 	}
 	b.add(figure, total, "build alone + exec round trip", builds.median()+exec1.Median)
 	b.add("  of which the build (round start to \"Pets built\")", buildShare, "the build command alone", builds.median())

@@ -298,24 +298,25 @@ func drain(c chan fsnotify.Event) {
 // forkFloor: fork+exec the server itself (no shell: the waiter execs a
 // plain "exec PROGRAM ARGS" line directly) until it answers, found as the
 // restart figures find a new server: its announcement, then one request.
-func (b *bench) forkFloor() (samples, error) {
-	return sample(b.n, func() (time.Duration, error) {
-		port, err := freePort()
-		if err != nil {
-			return 0, err
-		}
-		t0 := time.Now()
-		cmd := exec.Command(b.server, "--port", strconv.Itoa(port))
-		cmd.Dir = b.tmp
-		if err := cmd.Start(); err != nil {
-			return 0, err
-		}
-		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-		if _, err := b.announced.server(port, 0, 10*time.Second); err != nil {
-			return 0, err
-		}
-		return time.Since(t0), nil
-	})
+func (b *bench) forkFloor() (samples, error) { return sample(b.n, b.forkOnce) }
+
+// forkOnce is one sample of forkFloor.
+func (b *bench) forkOnce() (time.Duration, error) {
+	port, err := freePort()
+	if err != nil {
+		return 0, err
+	}
+	t0 := time.Now()
+	cmd := exec.Command(b.server, "--port", strconv.Itoa(port))
+	cmd.Dir = b.tmp
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	if _, err := b.announced.server(port, 0, 10*time.Second); err != nil {
+		return 0, err
+	}
+	return time.Since(t0), nil
 }
 
 func (b *bench) upLatency() (samples, error) {
@@ -429,13 +430,14 @@ func (w *watchRun) stop() {
 // editToRestart measures write -> the last of a chain of n services answering
 // with a new pid.
 func (b *bench) editToRestart(mode string, n int) (samples, error) {
-	s, _, err := b.editToRestartEnv(mode, n, nil)
+	s, _, err := b.editToRestartEnv(mode, n, nil, nil)
 	return s, err
 }
 
-// editToRestartEnv is editToRestart with env added to pets' environment;
-// it returns pets' stderr too.
-func (b *bench) editToRestartEnv(mode string, n int, env []string) (samples, []string, error) {
+// editToRestartEnv is editToRestart with env added to pets' environment,
+// and between (may be nil) called after each sample's round; it returns
+// pets' stderr too.
+func (b *bench) editToRestartEnv(mode string, n int, env []string, between func() error) (samples, []string, error) {
 	dir, err := os.MkdirTemp(b.tmp, "edit-")
 	if err != nil {
 		return nil, nil, err
@@ -501,7 +503,9 @@ func (b *bench) editToRestartEnv(mode string, n int, env []string) (samples, []s
 		}
 		d := time.Since(t0)
 		// Let the round finish before the next edit.
-		_, _, err = w.wait(regexp.MustCompile(`in all\)$`), from, 30*time.Second)
+		if _, _, err = w.wait(regexp.MustCompile(`in all\)$`), from, 30*time.Second); err == nil && between != nil {
+			err = between()
+		}
 		return d, err
 	})
 	w.mu.Lock()
@@ -697,7 +701,7 @@ func (b *bench) largeTree() error {
 		toIndexed = append(toIndexed, time.Since(t0))
 	}
 	for _, s := range []samples{toReady, toWatching, toIndexed} {
-		sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+		s.sort()
 	}
 	pid := w.cmd.Process.Pid
 	cpu0, err := cpuTime(pid)
@@ -782,9 +786,12 @@ func sample(n int, f func() (time.Duration, error)) (samples, error) {
 		}
 		s = append(s, d)
 	}
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	s.sort()
 	return s, nil
 }
+
+// sort puts s in order, as median and p90 need it.
+func (s samples) sort() { sort.Slice(s, func(i, j int) bool { return s[i] < s[j] }) }
 
 func (s samples) median() time.Duration { return s[len(s)/2] }
 func (s samples) p90() time.Duration    { return s[len(s)*9/10] }
@@ -1080,7 +1087,7 @@ func main() { // os.Args[1] lines a second, forever
 		if len(s) == 0 {
 			return nil, 0, fmt.Errorf("the page had no event")
 		}
-		sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+		s.sort()
 		return s, hwm, nil
 	}
 	quiet, _, err := lag(0)

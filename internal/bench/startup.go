@@ -110,7 +110,7 @@ func (b *bench) startup(fork time.Duration) error {
 		for _, r := range runs {
 			s = append(s, r.phases[mark])
 		}
-		sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+		s.sort()
 		return s
 	}
 	hwm := func(runs []run) float64 {
