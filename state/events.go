@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -107,34 +108,82 @@ func (d *Dir) AppendEvent(e events.Event) error {
 	defer unlock()
 
 	path := d.EventsPath()
-	f, size, err := openEventsForAppend(path)
+	f, size, err := d.events.open(path)
 	if err != nil {
 		return err
 	}
 	if size > 0 && size+int64(len(line)) > eventsMax() {
 		// Close before renaming: Windows renames no open file.
-		f.Close()
+		d.events.close()
 		if err := os.Rename(path, d.eventsOldPath()); err != nil {
 			// Better a file past its cap than a lost event.
 			slog.Debug("rotate events", "err", err)
 		}
-		if f, size, err = openEventsForAppend(path); err != nil {
+		if f, size, err = d.events.open(path); err != nil {
 			return err
 		}
 	}
-	defer f.Close()
-	if size > 0 {
+	if size > 0 && size != d.events.end {
 		// A writer killed in the middle of its line left it without a
-		// newline: end it, so that this line is not glued to it.
+		// newline: end it, so that this line is not glued to it. (Where
+		// the file ends where this Dir's last line did, it ends with one.)
 		last := make([]byte, 1)
 		if _, err := f.ReadAt(last, size-1); err == nil && last[0] != '\n' {
 			line = append([]byte{'\n'}, line...)
 		}
 	}
 	if _, err := f.Write(line); err != nil {
+		d.events.close()
 		return fmt.Errorf("append event: %w", err)
 	}
+	d.events.end = size + int64(len(line))
+	if !keepEventsOpen {
+		d.events.close()
+	}
 	return nil
+}
+
+// keepEventsOpen: not on Windows, which renames no open file (another
+// process could not rotate it).
+const keepEventsOpen = runtime.GOOS != "windows"
+
+// appending is the events file as a Dir last opened it to append, kept
+// open from one append to the next where keepEventsOpen (its open and
+// close were a third of an append's time); used under the append turn.
+type appending struct {
+	f   *os.File
+	fi  os.FileInfo // f's, as opened
+	end int64       // where the last line written through f ended; -1: none
+}
+
+// open returns the events file at path, open to append, and its size:
+// the one kept open if path still names it (a rotation, by any process,
+// makes it another), else opened anew.
+func (a *appending) open(path string) (*os.File, int64, error) {
+	if a.f != nil {
+		if fi, err := os.Stat(path); err == nil && os.SameFile(fi, a.fi) {
+			return a.f, fi.Size(), nil
+		}
+		a.close()
+	}
+	f, size, err := openEventsForAppend(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("append event: %w", err)
+	}
+	a.f, a.fi, a.end = f, fi, -1
+	return f, size, nil
+}
+
+func (a *appending) close() {
+	if a.f != nil {
+		a.f.Close()
+	}
+	a.f, a.fi, a.end = nil, nil, -1
 }
 
 // appendTurns holds, per events lock path, a channel of capacity one: the

@@ -153,6 +153,8 @@ type Dir struct {
 	removed atomic.Bool
 	// ahead is the file the next write fills (see tempFile), once made.
 	ahead atomic.Pointer[os.File]
+	// events is the events file AppendEvent appends to, kept open.
+	events appending
 }
 
 // DefaultDir returns the state directory pets uses.
