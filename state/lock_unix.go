@@ -12,15 +12,32 @@ import (
 )
 
 func tryLockFile(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	fd, err := openLock(path)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		unix.Close(fd)
 		return nil, err
 	}
-	return func() { _ = unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }, nil
+	return func() { _ = unix.Flock(fd, unix.LOCK_UN); unix.Close(fd) }, nil
+}
+
+// openLock opens (creating) the lock file path as a plain descriptor: an
+// *os.File costs a lock three more system calls (the poller's, and Fd's
+// to make it blocking again), and a lock is taken at every write of the
+// record and every event.
+func openLock(path string) (int, error) {
+	for {
+		fd, err := unix.Open(path, unix.O_CREAT|unix.O_RDWR|unix.O_CLOEXEC, 0o644)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return -1, &os.PathError{Op: "open", Path: path, Err: err}
+		}
+		return fd, nil
+	}
 }
 
 // lockFile takes an exclusive flock on path, waiting until ctx ends. The
@@ -28,18 +45,17 @@ func tryLockFile(path string) (func(), error) {
 // poll: under contention, as when many services start at once and each
 // records itself, the lock passes at once to the next waiter.
 func lockFile(ctx context.Context, path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	fd, err := openLock(path)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
-	fd := int(f.Fd())
-	unlock := func() { _ = unix.Flock(fd, unix.LOCK_UN); f.Close() }
+	unlock := func() { _ = unix.Flock(fd, unix.LOCK_UN); unix.Close(fd) }
 	err = unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
 	if err == nil {
 		return unlock, nil
 	}
 	if !errors.Is(err, unix.EWOULDBLOCK) {
-		f.Close()
+		unix.Close(fd)
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	got := make(chan error, 1)
@@ -55,7 +71,7 @@ func lockFile(ctx context.Context, path string) (func(), error) {
 	select {
 	case err := <-got:
 		if err != nil {
-			f.Close()
+			unix.Close(fd)
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
 		return unlock, nil
@@ -64,7 +80,7 @@ func lockFile(ctx context.Context, path string) (func(), error) {
 			if <-got == nil {
 				unlock()
 			} else {
-				f.Close()
+				unix.Close(fd)
 			}
 		}()
 		return nil, fmt.Errorf("lock %s: %w", path, ctx.Err())
