@@ -104,6 +104,49 @@ register("api", "local", provider)
 	}
 }
 
+// A restart that reuses its waiter writes the record that replaces the old
+// one while the next command starts: the write that adds the new server
+// to it waits for that one, so the record names the server that answers,
+// even where (as here, held back until the new server answers) the
+// replacing write is the later to be ready.
+func TestReusedRestartRecordsItsServer(t *testing.T) {
+	w := newWorld(t)
+	port := freePort(t)
+	s := w.supervisor(fooProject(t, w, "", serverCmd("api", port), port), nil)
+	upAhead(t, s, apiKey)
+	waiter := w.record("api").Procs[0].Identity
+	var old int
+	s.beforeReplaceWrite = func() {
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(answer(port), "(pid ") || strings.Contains(answer(port), fmt.Sprintf("(pid %d)", old)) {
+			if time.Now().After(deadline) {
+				t.Error("the new server did not answer within 10s")
+				return
+			}
+		}
+	}
+	for i := range 5 {
+		old = w.record("api").PID
+		up(t, s, apiKey)
+		rec := w.record("api")
+		if len(rec.Procs) != 1 || rec.Procs[0].Identity != waiter {
+			t.Fatalf("restart %d recorded %+v; want the waiter %d again", i+1, rec.Procs, waiter.PID)
+		}
+		if c := rec.Procs[0].Child; c.PID != rec.PID || !proc.Alive(c) {
+			t.Fatalf("restart %d: the waiter's command is recorded as %+v, the server as pid %d; want the running server", i+1, c, rec.PID)
+		}
+		if got := answer(port); !strings.Contains(got, fmt.Sprintf("(pid %d)", rec.PID)) {
+			t.Fatalf("restart %d: port %d answers %q; want the recorded server, pid %d", i+1, port, got, rec.PID)
+		}
+	}
+	if err := s.Down(context.Background(), apiKey); err != nil {
+		t.Fatal(err)
+	}
+	if left := w.strays(); len(left) > 0 {
+		t.Errorf("after pets down, left: %s", describe(left))
+	}
+}
+
 // A server that ignores SIGTERM is killed after the grace period, and its
 // waiter with it, though asked to stay: the restart forks a waiter of its
 // own, in a cgroup of its own, and the old one's is removed.

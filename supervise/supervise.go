@@ -88,6 +88,10 @@ type Supervisor struct {
 	// taken marks each key whose Up has looked for a forked waiter (see
 	// PreforkNext); guarded by mu.
 	taken map[petsfile.Key]bool
+	// beforeReplaceWrite, if set (by a test), is called before a restart
+	// writes, while the next command starts, the record that replaces the
+	// old one (see replacing).
+	beforeReplaceWrite func()
 }
 
 var (
@@ -545,11 +549,11 @@ func (s *Supervisor) replace(ctx context.Context, k petsfile.Key, svc *petsfile.
 			h.prefork()
 		}
 	}
-	var settle func()
+	r := &replacing{written: func(wait func() error) { h.replacing = wait }, before: s.beforeReplaceWrite}
 	if h.held != nil {
-		settle = func() { h.recordAhead(next) }
+		r.settle = func() { h.recordAhead(next) }
 	}
-	return s.stopRecorded(ctx, rec, false, next, settle, h.reused)
+	return s.stopRecorded(ctx, rec, false, next, r, h.reused)
 }
 
 // reusable returns the waiter of rec, a running start of k, if it can run
@@ -610,10 +614,10 @@ func (s *Supervisor) down(ctx context.Context, name string, say bool, next *stat
 	return s.stopRecorded(ctx, rec, say, next, nil, nil)
 }
 
-// stopRecorded is down for the record rec, as just read. settle (may be
-// nil) may add to next once rec's processes are gone, before it is written;
-// keep (may be nil) is rec's waiter, asked to stay for next.
-func (s *Supervisor) stopRecorded(ctx context.Context, rec *state.Service, say bool, next *state.Service, settle func(), keep *proc.Proc) error {
+// stopRecorded is down for the record rec, as just read. r (may be nil)
+// says what a restart's stop does besides (see replacing); keep (may be
+// nil) is rec's waiter, asked to stay for next.
+func (s *Supervisor) stopRecorded(ctx context.Context, rec *state.Service, say bool, next *state.Service, r *replacing, keep *proc.Proc) error {
 	if say {
 		s.printf("Stopping %s", rec.Key())
 	}
@@ -629,8 +633,19 @@ func (s *Supervisor) stopRecorded(ctx context.Context, rec *state.Service, say b
 			return &r
 		}
 	}
-	_, err := s.stopService(ctx, rec, next, failed, settle, keep)
+	_, err := s.stopService(ctx, rec, next, failed, r, keep)
 	return err
+}
+
+// replacing is what a restart's stop does besides stopping: settle (may be
+// nil) adds to next once the old processes are gone, before it is written;
+// written (may be nil), where the old instance's waiter stays for the next
+// (so that both records name it), is handed the wait for the write of next,
+// which then goes on while the next command starts (see stopService).
+type replacing struct {
+	settle  func()
+	written func(wait func() error)
+	before  func() // a test's hook: called before that write (nil)
 }
 
 // headLine is s up to its first newline.
@@ -646,7 +661,7 @@ func headLine(s string) string {
 // exit instead of polling). Its record is replaced by next (nil: removed),
 // or, if its port is still taken afterwards, by what failed returns (failed
 // nil, or returning nil: removed); settle (may be nil) is called before.
-func (s *Supervisor) stopService(ctx context.Context, rec, next *state.Service, failed func(error) *state.Service, settle func(), keep *proc.Proc) ([]proc.Stopped, error) {
+func (s *Supervisor) stopService(ctx context.Context, rec, next *state.Service, failed func(error) *state.Service, r *replacing, keep *proc.Proc) ([]proc.Stopped, error) {
 	// Its waiters are this process's children: whether or not they are
 	// stopped through p, forget them.
 	s.mu.Lock()
@@ -658,7 +673,7 @@ func (s *Supervisor) stopService(ctx context.Context, rec, next *state.Service, 
 		}
 	}
 	s.mu.Unlock()
-	return stopService(ctx, s.State, rec, next, failed, settle, keep, s.grace(), func(id proc.Identity) (proc.Stopped, error) {
+	return stopService(ctx, s.State, rec, next, failed, r, keep, s.grace(), func(id proc.Identity) (proc.Stopped, error) {
 		s.mu.Lock()
 		p := s.procs[id.PID]
 		if p != nil && p.Identity == id {
@@ -694,7 +709,7 @@ func stopServiceSaying(ctx context.Context, dir *state.Dir, rec *state.Service, 
 	return stopService(ctx, dir, rec, nil, nil, nil, nil, grace, func(id proc.Identity) (proc.Stopped, error) { return proc.Stop(ctx, id, grace) }, say)
 }
 
-func stopService(ctx context.Context, dir *state.Dir, rec, next *state.Service, failed func(error) *state.Service, settle func(), keep *proc.Proc, grace time.Duration,
+func stopService(ctx context.Context, dir *state.Dir, rec, next *state.Service, failed func(error) *state.Service, repl *replacing, keep *proc.Proc, grace time.Duration,
 	stop func(proc.Identity) (proc.Stopped, error), say func(string)) ([]proc.Stopped, error) {
 	var how []proc.Stopped
 	var errs []error
@@ -760,8 +775,8 @@ func stopService(ctx context.Context, dir *state.Dir, rec, next *state.Service, 
 	if next != nil {
 		portc = make(chan error, 1)
 		go func() { portc <- portFreed(ctx, rec, grace) }() // awaited below
-		if settle != nil {
-			settle()
+		if repl != nil && repl.settle != nil {
+			repl.settle()
 		}
 	} else {
 		portErr = portFreed(ctx, rec, grace)
@@ -777,31 +792,67 @@ func stopService(ctx context.Context, dir *state.Dir, rec, next *state.Service, 
 			delete(f.Services, rec.Name)
 		}
 	}
-	err := dir.Update(func(f *state.File) error {
-		r, ok := f.Services[rec.Name]
-		if ok && rec.Tracking != "" && r.Instance == rec.Instance {
-			r.Procs = nil // all of them are gone
+	write := func(portErr error) func(f *state.File) error {
+		return func(f *state.File) error {
+			r, ok := f.Services[rec.Name]
+			if ok && rec.Tracking != "" && r.Instance == rec.Instance {
+				r.Procs = nil // all of them are gone
+			}
+			switch {
+			case ok && (r.Tier != rec.Tier || !r.Started.Equal(rec.Started)):
+				// Another pets recorded another instance meanwhile: leave it.
+			case portErr != nil:
+				portFailed(f, portErr)
+			case next != nil:
+				f.Services[rec.Name] = next
+			case ok && len(r.Procs) == 0:
+				delete(f.Services, rec.Name)
+			}
+			return nil
 		}
-		switch {
-		case ok && (r.Tier != rec.Tier || !r.Started.Equal(rec.Started)):
-			// Another pets recorded another instance meanwhile: leave it.
-		case portErr != nil:
-			portFailed(f, portErr)
-		case next != nil:
-			f.Services[rec.Name] = next
-		case ok && len(r.Procs) == 0:
-			delete(f.Services, rec.Name)
+	}
+	// A port still taken after next was written: what it calls for, in
+	// next's place.
+	rewrite := func(portErr error) func(f *state.File) error {
+		return func(f *state.File) error {
+			if r, ok := f.Services[rec.Name]; ok && r.Instance == next.Instance && r.Started.Equal(next.Started) {
+				portFailed(f, portErr)
+			}
+			return nil
 		}
-		return nil
-	})
-	if portc != nil {
-		if portErr = <-portc; portErr != nil && err == nil {
-			err = dir.Update(func(f *state.File) error {
-				if r, ok := f.Services[rec.Name]; ok && r.Instance == next.Instance && r.Started.Equal(next.Started) {
-					portFailed(f, portErr)
-				}
-				return nil
-			})
+	}
+	var err error
+	switch {
+	case portc != nil && repl != nil && repl.written != nil && keep != nil && keep.Reusable():
+		// The waiter stays for next: rec names it, and so does next, so
+		// whichever record a reader finds (or a pets down, should this
+		// pets die now) names what runs. next is written while the next
+		// command starts; only the port must be seen free first.
+		done := make(chan error, 1)
+		go func() { // awaited through written, or here
+			if repl.before != nil {
+				repl.before()
+			}
+			done <- dir.Update(write(nil))
+		}()
+		if portErr = <-portc; portErr != nil {
+			if err = <-done; err == nil {
+				err = dir.Update(rewrite(portErr))
+			}
+			break
+		}
+		var once sync.Once
+		var werr error
+		repl.written(func() error {
+			once.Do(func() { werr = <-done })
+			return werr
+		})
+	default:
+		err = dir.Update(write(portErr))
+		if portc != nil {
+			if portErr = <-portc; portErr != nil && err == nil {
+				err = dir.Update(rewrite(portErr))
+			}
 		}
 	}
 	if rec.Fresh != nil && rec.Fresh.Manifest != "" && filepath.IsLocal(filepath.FromSlash(rec.Fresh.Manifest)) {
@@ -855,6 +906,10 @@ type host struct {
 	// listening, if not nil, gives what listened as the old instance began
 	// to stop (listeningAhead), for before.
 	listening chan []proc.Socket
+	// replacing, if not nil, waits for the write of the record that
+	// replaces the old instance's, under way while the next command starts
+	// (see replacing), and returns how it went.
+	replacing func() error
 }
 
 // heldWaiter is a waiter prefork forked, held, in the background: p (or
@@ -968,6 +1023,9 @@ func (h *host) recordedAhead(id proc.Identity) bool {
 		return false
 	}
 	h.ahead = false // taken: whatever happens next is start()'s
+	if h.replacing != nil {
+		return true // the write under way names it (and the old record did)
+	}
 	f, err := h.s.State.Read()
 	if err != nil {
 		return false
@@ -980,6 +1038,9 @@ func (h *host) recordedAhead(id proc.Identity) bool {
 // began, and returns what failed.
 func (h *host) awaitRecords() error {
 	var errs []error
+	if h.replacing != nil {
+		errs = append(errs, h.replacing())
+	}
 	for _, done := range h.recording {
 		errs = append(errs, <-done)
 	}
@@ -991,6 +1052,9 @@ func (h *host) awaitRecords() error {
 // (and of its record), and removes the cgroup made for this start if
 // nothing entered it.
 func (h *host) dropUnused() {
+	if h.replacing != nil {
+		_ = h.replacing() // its record first: what follows changes it
+	}
 	h.unreuse()
 	if p := h.takeHeld(); p != nil {
 		p.Abandon()
@@ -1221,6 +1285,12 @@ func (h *host) Start(ctx context.Context, c petsfile.Command) (petsfile.Process,
 	done := make(chan error, 1)
 	h.recording = append(h.recording, done)
 	go func() { // awaited by awaitRecords
+		if h.replacing != nil {
+			if err := h.replacing(); err != nil {
+				done <- err
+				return
+			}
+		}
 		done <- h.s.State.Update(func(f *state.File) error {
 			if rec, ok := f.Services[h.key.Name]; ok {
 				for i := range rec.Procs {
