@@ -766,11 +766,26 @@ func stopService(ctx context.Context, dir *state.Dir, rec, next *state.Service, 
 		}
 	}
 	processes = time.Since(t0)
+	portErr, err := recordStopped(ctx, dir, rec, next, failed, repl, keep, grace)
+	if rec.Fresh != nil && rec.Fresh.Manifest != "" && filepath.IsLocal(filepath.FromSlash(rec.Fresh.Manifest)) {
+		// Nothing runs what it describes any more.
+		_ = os.Remove(filepath.Join(dir.Path, filepath.FromSlash(rec.Fresh.Manifest)))
+	}
+	if portErr != nil {
+		return how, portErr
+	}
+	return how, err
+}
+
+// recordStopped records rec's stop, once its processes are gone: next in
+// its place (nil: no record), or, if its port is still taken (portErr),
+// what failed returns for it (failed nil, or returning nil: no record).
+// repl and keep are stopService's.
+func recordStopped(ctx context.Context, dir *state.Dir, rec, next *state.Service, failed func(error) *state.Service, repl *replacing, keep *proc.Proc, grace time.Duration) (portErr, err error) {
 	// Where next takes rec's place (a restart), it is written while the
 	// port is checked, and the record a port still taken calls for (see
 	// failed) replaces it if it is: a reader sees the next instance
 	// starting for that moment, never one said to be ready.
-	var portErr error
 	var portc chan error
 	if next != nil {
 		portc = make(chan error, 1)
@@ -821,7 +836,6 @@ func stopService(ctx context.Context, dir *state.Dir, rec, next *state.Service, 
 			return nil
 		}
 	}
-	var err error
 	switch {
 	case portc != nil && repl != nil && repl.written != nil && keep != nil && keep.Reusable():
 		// The waiter stays for next: rec names it, and so does next, so
@@ -855,14 +869,7 @@ func stopService(ctx context.Context, dir *state.Dir, rec, next *state.Service, 
 			}
 		}
 	}
-	if rec.Fresh != nil && rec.Fresh.Manifest != "" && filepath.IsLocal(filepath.FromSlash(rec.Fresh.Manifest)) {
-		// Nothing runs what it describes any more.
-		_ = os.Remove(filepath.Join(dir.Path, filepath.FromSlash(rec.Fresh.Manifest)))
-	}
-	if portErr != nil {
-		return how, portErr
-	}
-	return how, err
+	return portErr, err
 }
 
 func removeProc(ps []state.Proc, id proc.Identity) []state.Proc {
