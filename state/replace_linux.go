@@ -53,11 +53,7 @@ func (d *Dir) tempFile() (*os.File, string, error) {
 		}
 		f.Close() // a name of a process long gone, say: a new file instead
 	}
-	f, err := os.CreateTemp(d.Path, "state-*.json")
-	if err != nil {
-		return nil, "", err
-	}
-	return f, f.Name(), nil
+	return d.newTemp()
 }
 
 // makeAhead makes, in the background, the unnamed file the next write

@@ -8,13 +8,7 @@ import "os"
 func replace(tmp, dst string) error { return os.Rename(tmp, dst) }
 
 // tempFile returns a new file for a write to fill, and its name.
-func (d *Dir) tempFile() (*os.File, string, error) {
-	f, err := os.CreateTemp(d.Path, "state-*.json")
-	if err != nil {
-		return nil, "", err
-	}
-	return f, f.Name(), nil
-}
+func (d *Dir) tempFile() (*os.File, string, error) { return d.newTemp() }
 
 // makeAhead: nothing here (see replace_linux.go).
 func (d *Dir) makeAhead() {}

@@ -475,6 +475,15 @@ func (f *File) clone() *File {
 	return out
 }
 
+// newTemp makes a file for a write to fill, and returns it and its name.
+func (d *Dir) newTemp() (*os.File, string, error) {
+	f, err := os.CreateTemp(d.Path, "state-*.json")
+	if err != nil {
+		return nil, "", err
+	}
+	return f, f.Name(), nil
+}
+
 // beforeReplace, if set (by a test), runs between a write's temporary
 // file and its rename into place.
 var beforeReplace func()

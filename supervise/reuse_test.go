@@ -139,12 +139,7 @@ func TestReusedRestartRecordsItsServer(t *testing.T) {
 			t.Fatalf("restart %d: port %d answers %q; want the recorded server, pid %d", i+1, port, got, rec.PID)
 		}
 	}
-	if err := s.Down(context.Background(), apiKey); err != nil {
-		t.Fatal(err)
-	}
-	if left := w.strays(); len(left) > 0 {
-		t.Errorf("after pets down, left: %s", describe(left))
-	}
+	downLeavesNothing(t, w, s)
 }
 
 // A server that ignores SIGTERM is killed after the grace period, and its
@@ -200,12 +195,7 @@ func TestRestartRightAfterACrash(t *testing.T) {
 			t.Fatalf("restart %d: port %d answers %q; want pid %d", i+1, port, got, v.PID)
 		}
 	}
-	if err := s.Down(context.Background(), apiKey); err != nil {
-		t.Fatal(err)
-	}
-	if left := w.strays(); len(left) > 0 {
-		t.Errorf("after pets down, left: %s", describe(left))
-	}
+	downLeavesNothing(t, w, s)
 }
 
 // A waiter asked to stay passes the signals it gets on to each command it
@@ -274,4 +264,16 @@ func TestReusedWaiterRelaysSignalsAndEndsByOneWhileHeld(t *testing.T) {
 func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// downLeavesNothing stops api (pets down) and fails the test if a process
+// of it is left.
+func downLeavesNothing(t *testing.T, w *world, s *Supervisor) {
+	t.Helper()
+	if err := s.Down(context.Background(), apiKey); err != nil {
+		t.Fatal(err)
+	}
+	if left := w.strays(); len(left) > 0 {
+		t.Errorf("after pets down, left: %s", describe(left))
+	}
 }

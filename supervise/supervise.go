@@ -660,7 +660,8 @@ func headLine(s string) string {
 // itself (for a record of an older pets, it waits for its own children's
 // exit instead of polling). Its record is replaced by next (nil: removed),
 // or, if its port is still taken afterwards, by what failed returns (failed
-// nil, or returning nil: removed); settle (may be nil) is called before.
+// nil, or returning nil: removed); repl (may be nil) is what a restart's
+// stop does besides (see replacing).
 func (s *Supervisor) stopService(ctx context.Context, rec, next *state.Service, failed func(error) *state.Service, r *replacing, keep *proc.Proc) ([]proc.Stopped, error) {
 	// Its waiters are this process's children: whether or not they are
 	// stopped through p, forget them.
