@@ -802,7 +802,7 @@ func split(r petsfile.SyncRule, paths []string) ([]part, error) {
 // exec runs sc in pod, with a tar of present (relative to root) on stdin
 // when it has a directory, and returns its stdout split by step, its
 // stderr and the exec's error. A tar that cannot be written (a path that
-// leads out of root) is the error.
+// leads out of root) is the error; one cut short by a failed exec is not.
 func (s *Syncer) exec(ctx context.Context, pod kube.Pod, sc kube.SyncScript, root string, present []string) (kube.SyncOutput, []byte, error) {
 	mark := rand.Text()
 	argv, err := sc.Command(mark)
@@ -826,7 +826,9 @@ func (s *Syncer) exec(ctx context.Context, pod kube.Pod, sc kube.SyncScript, roo
 	err = s.Client.Exec(ctx, pod, argv, streams)
 	pr.CloseWithError(io.ErrClosedPipe)
 	out := kube.ParseSyncOutput(stdout.Bytes(), mark, true)
-	if terr := <-werr; terr != nil {
+	// The tar's error is the answer unless the exec failed first and the
+	// write failed only because of that (the pipe closed above).
+	if terr := <-werr; terr != nil && (err == nil || !errors.Is(terr, io.ErrClosedPipe)) {
 		return kube.SyncOutput{Rest: out.Rest}, stderr.Bytes(), terr
 	}
 	return out, stderr.Bytes(), err

@@ -218,6 +218,18 @@ func TestSyncRefusesEscapesAndMissingTools(t *testing.T) {
 	if !errors.As(err, &adv) || !strings.Contains(err.Error(), "tar") {
 		t.Fatalf("sync into an image without tar: %v", err)
 	}
+	// The same with a tar far larger than the pipe takes: the exec fails
+	// while the tar is still being written, and its failure is the answer,
+	// not the write the failed exec cut short.
+	big := filepath.Join(static, "big.bin")
+	writeFile(t, big, strings.Repeat("0123456789abcdef", 1<<19), 0o644) // 8 MiB
+	_, err = syncPaths(ctx, s, key, []petsfile.SyncRule{rule}, []string{big})
+	if !errors.As(err, &adv) || !strings.Contains(err.Error(), "tar") {
+		t.Fatalf("a large sync into an image without tar: %v", err)
+	}
+	if err := os.Remove(big); err != nil {
+		t.Fatal(err)
+	}
 
 	// A symlink leading out of the tree is never followed.
 	if err := os.Symlink("/etc/passwd", filepath.Join(static, "passwd")); err != nil {
