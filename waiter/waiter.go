@@ -132,6 +132,7 @@ func Run(args []string) int {
 	// What runs nothing is done while held, in the time pets takes to
 	// record this process: the release finds it ready to fork the command.
 	w := &waiter{stateDir: *stateDir, service: *service, env: os.Environ()}
+	w.relaySignals()
 	w.dir, _ = os.Getwd()
 	log, logErr := logfile.Open(*logPath, *logMax)
 	if st, err := proc.StartTime(os.Getpid()); err == nil {
@@ -142,7 +143,6 @@ func Run(args []string) int {
 		w.direct = &program{path: path, argv: argv, env: directEnv()}
 	}
 	warmFork()
-	w.relaySignals()
 	rel, ok := proc.AwaitRelease()
 	if !ok {
 		if logErr == nil {
@@ -249,7 +249,8 @@ type waiter struct {
 	// relayTo is where a signal the waiter gets goes (relaySignals): the
 	// command's pid while it runs; held, the waiter itself (it ends); 0:
 	// nowhere.
-	relayTo atomic.Int64
+	relayTo  atomic.Int64
+	relaying <-chan struct{} // closed once the signals are relayed (relaySignals)
 }
 
 // held (relayTo): the waiter waits for its release, as first forked.
@@ -257,22 +258,27 @@ const held = -1
 
 // relaySignals passes the signals the waiter gets (relayed) on to its
 // command's tree while it runs, and ends the waiter by one that comes while
-// it is held, as the default action would (pets' main catches SIGINT and
-// SIGTERM; a held waiter that pets stops ends at once). One goroutine for
-// the waiter's life: signal.Notify costs 0.7 ms here after a
-// signal.Reset, and ran while the command started.
+// it is held, as the default action would (a held waiter that pets stops
+// ends at once). It returns at once: each signal.Notify is a round trip to
+// the Go runtime's signal thread, which the first one starts (0.2 to 0.5
+// ms in all here), and they go on while the waiter is held, beside the
+// rest of its start (a launch's first release waited for them). relaying
+// is closed once they are done, and no command is forked before; until
+// then a signal has its default action, which ends a held waiter too.
+// (pets' main leaves these signals alone in `pets waiter`.) One goroutine
+// for the waiter's life.
 func (w *waiter) relaySignals() {
 	w.relayTo.Store(held)
+	relaying := make(chan struct{})
+	w.relaying = relaying
 	if len(relayed) == 0 {
+		close(relaying)
 		return
 	}
-	// Whatever else was told of them goes: pets' own main cancels on the
-	// first SIGTERM and quits on the second, which in `pets waiter` would
-	// end the waiter with its command running.
-	signal.Reset(relayed...)
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, relayed...)
 	go func() { // lives as long as the process
+		sigs := make(chan os.Signal, 8)
+		signal.Notify(sigs, relayed...)
+		close(relaying)
 		for s := range sigs {
 			sig := s.(syscall.Signal)
 			switch to := w.relayTo.Load(); {
@@ -317,6 +323,7 @@ func (w *waiter) run(line string) (code int, stay bool) {
 		return w.failed(w.bashErr), false
 	}
 	files := []*os.File{os.Stdin, wr, wr}
+	<-w.relaying // no command runs before its signals are passed on
 	child, err := (*os.Process)(nil), error(nil)
 	if d := w.direct; d != nil {
 		child, err = os.StartProcess(d.path, d.argv, &os.ProcAttr{Env: d.env, Files: files, Sys: childAttr()})

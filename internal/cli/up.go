@@ -165,6 +165,16 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 	if err != nil {
 		return err
 	}
+	sup := &supervise.Supervisor{
+		State: dir, Project: project, Stderr: progress,
+		Grace: f.grace, ReadyTimeout: f.timeout, DryRun: f.dryRun, LogMax: int64(f.logMax),
+		Kube: g.kube, KeepFailed: watching,
+	}
+	// The waiters of what starts first are forked now, held, while the
+	// state, the watches and the up lock are seen to (first: the request
+	// socket's claim below would take the other core from their fork).
+	sup.Prefork(firstStarts(graph))
+	defer sup.DropPreforked()
 	sink, w, listened := upOutput(g, dir, f, names, with, watching, project, graph)
 	// Watching, w takes requests and claims the services in the background
 	// while the rest is seen to (the state, the up lock, the watches);
@@ -176,16 +186,7 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags, names []string) error {
 		}
 	}
 	warnOrphans(g, dir, project)
-	fp := project.Fingerprints(ctx, graph)
-	sup := &supervise.Supervisor{
-		State: dir, Project: project, Stderr: progress,
-		Grace: f.grace, ReadyTimeout: f.timeout, DryRun: f.dryRun, LogMax: int64(f.logMax),
-		Fingerprints: fp, Kube: g.kube, KeepFailed: watching,
-	}
-	// The waiters of what starts first are forked now, held, while the
-	// state, the watches and the up lock are seen to.
-	sup.Prefork(firstStarts(graph))
-	defer sup.DropPreforked()
+	sup.Fingerprints = project.Fingerprints(ctx, graph)
 	// Live sync needs its cluster before anything starts: a missing
 	// kubeconfig or a context that is not allowed stops here.
 	var syncer rebuild.Syncer
