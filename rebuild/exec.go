@@ -350,17 +350,34 @@ func (x *Executor) sync(work context.Context, n int, r *StepResult) bool {
 func (x *Executor) up(ctx, work context.Context, n int, r *StepResult, values map[petsfile.Key]petsfile.Value, sh *shared) {
 	k := r.Key
 	var keep func()
-	if x.Stamps != nil {
-		// Without the changed paths (a start, a requested restart, lost
-		// events), the whole watch set is read again; a bounce reads
-		// what its last stamp says plus nothing new.
-		keep = x.Stamps.Take(k, r.Paths, len(r.Paths) == 0 && r.Kind != events.StepBounce)
-	}
 	rules := x.rules(k)
-	if x.Syncer != nil && len(rules) > 0 {
-		x.Syncer.Deployed(k)
+	syncs := x.Syncer != nil && len(rules) > 0
+	// What the step starts from is noted, and the step said to start,
+	// before the new instance starts: while the old one stops, where the
+	// runner can do that (Gater) and the service syncs no pods.
+	begin := func() {
+		if x.Stamps != nil {
+			// Without the changed paths (a start, a requested restart,
+			// lost events), the whole watch set is read again; a bounce
+			// reads what its last stamp says plus nothing new.
+			keep = x.Stamps.Take(k, r.Paths, len(r.Paths) == 0 && r.Kind != events.StepBounce)
+		}
+		if syncs {
+			x.Syncer.Deployed(k)
+		}
+		x.emit(events.Event{Type: events.ServiceStarting, Service: k.String(), State: events.Starting, Round: n, Reason: reason(r)})
 	}
-	x.emit(events.Event{Type: events.ServiceStarting, Service: k.String(), State: events.Starting, Round: n, Reason: reason(r)})
+	gater, gated := x.Runner.(Gater)
+	var gate chan struct{}
+	if gated && !syncs {
+		gate = make(chan struct{})
+		go func() { // owned by up: it waits for gate below
+			defer close(gate)
+			begin()
+		}()
+	} else {
+		begin()
+	}
 	// A syncing service's pods get its files as soon as they are ready,
 	// while it starts: an image may hold no application code at all (the
 	// files bring it), and then it could not become ready without them.
@@ -371,7 +388,7 @@ func (x *Executor) up(ctx, work context.Context, n int, r *StepResult, values ma
 	var early chan seeded
 	seedCtx, stopSeed := context.WithCancel(work)
 	defer stopSeed()
-	if x.Syncer != nil && len(rules) > 0 {
+	if syncs {
 		early = make(chan seeded, 1)
 		go func() { // owned by up: it waits for it below, or cancels it
 			rep, err := x.Syncer.Seed(seedCtx, k, x.seedFiles(k))
@@ -382,7 +399,14 @@ func (x *Executor) up(ctx, work context.Context, n int, r *StepResult, values ma
 	deps := x.depValues(k, values)
 	sh.mu.Unlock()
 	st := time.Now()
-	v, err := x.Runner.Up(work, k, deps)
+	var v petsfile.Value
+	var err error
+	if gate != nil {
+		v, err = gater.UpAfter(work, k, deps, gate)
+		<-gate // keep is set
+	} else {
+		v, err = x.Runner.Up(work, k, deps)
+	}
 	took := time.Since(st)
 	if err != nil {
 		stopSeed()

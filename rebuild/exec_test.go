@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -303,5 +304,87 @@ func TestExecutorLeavesAServiceStoppedMeanwhileStopped(t *testing.T) {
 	}
 	if o.began[b] != 0 || o.began[c] != 0 {
 		t.Errorf("started after pets down: b %d, c %d", o.began[b], o.began[c])
+	}
+}
+
+// stoppingRunner is orderRunner as a Gater: its UpAfter says it is stopping
+// the old instance (stopping), then waits for the gate, and notes what
+// the executor had done for the step by then (seen).
+type stoppingRunner struct {
+	*orderRunner
+	stopping chan struct{}
+	passed   chan struct{} // UpAfter is past the gate
+	mu       sync.Mutex
+	took     bool // the step's stamp was taken
+	starting bool // the step was said to start
+	seen     []string
+}
+
+func (g *stoppingRunner) UpAfter(ctx context.Context, k petsfile.Key, deps []petsfile.Value, gate <-chan struct{}) (petsfile.Value, error) {
+	close(g.stopping)
+	<-gate
+	g.mu.Lock()
+	g.seen = append(g.seen, fmt.Sprintf("took %v, starting %v", g.took, g.starting))
+	g.mu.Unlock()
+	close(g.passed)
+	return g.orderRunner.Up(ctx, k, deps)
+}
+
+// stoppingStamps is Stamps whose Take waits (up to a deadline) until the
+// runner is stopping the old instance, then gives the runner a moment to
+// pass its gate, as it must not before Take is over.
+type stoppingStamps struct {
+	r       *stoppingRunner
+	overlap bool
+}
+
+func (s *stoppingStamps) Take(petsfile.Key, []string, bool) func() {
+	select {
+	case <-s.r.stopping:
+		s.overlap = true
+	case <-time.After(5 * time.Second):
+	}
+	select {
+	case <-s.r.passed: // too early: seen says so
+	case <-time.After(200 * time.Millisecond):
+	}
+	s.r.mu.Lock()
+	s.r.took = true
+	s.r.mu.Unlock()
+	return func() {}
+}
+func (s *stoppingStamps) Drift(context.Context, petsfile.Key) ([]string, bool, error) {
+	return nil, true, nil
+}
+func (s *stoppingStamps) Pods(petsfile.Key, []string) {}
+func (s *stoppingStamps) Known(petsfile.Key) bool     { return true }
+
+// A runner that can stop the old instance first (Gater) does so while the
+// executor notes what the step starts from and says it starts; it starts
+// the new one only once both are done.
+func TestExecutorStampsWhileTheOldInstanceStops(t *testing.T) {
+	a := key("a")
+	g := &petsfile.Graph{Order: []petsfile.Key{a}, Deps: map[petsfile.Key][]petsfile.Key{}}
+	r := &stoppingRunner{orderRunner: newOrderRunner(), stopping: make(chan struct{}), passed: make(chan struct{})}
+	st := &stoppingStamps{r: r}
+	sink := events.SinkFunc(func(e events.Event) {
+		if e.Type == events.ServiceStarting {
+			r.mu.Lock()
+			r.starting = true
+			r.mu.Unlock()
+		}
+	})
+	x := &Executor{Graph: g, Runner: r, Stamps: st, Events: sink}
+	out := x.Run(context.Background(), 1, startAll(g), map[petsfile.Key]petsfile.Value{})
+	if f := out.Failed(); len(f) > 0 {
+		t.Fatalf("failed: %+v", f)
+	}
+	if !st.overlap {
+		t.Error("the stamp was taken before the runner began; want it taken while the old instance stops")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if want := []string{"took true, starting true"}; !slices.Equal(r.seen, want) {
+		t.Errorf("past the gate: %v; want %v", r.seen, want)
 	}
 }

@@ -54,6 +54,14 @@ type Recorder interface {
 	Recorded(keys ...petsfile.Key) map[petsfile.Key]bool
 }
 
+// Gater is a Runner whose Up can stop what runs under k's name before the
+// step is ready to start the new instance: it starts nothing before gate
+// is closed. The executor notes what the step starts from and says it is
+// starting while the old instance stops.
+type Gater interface {
+	UpAfter(ctx context.Context, k petsfile.Key, deps []petsfile.Value, gate <-chan struct{}) (petsfile.Value, error)
+}
+
 // Preforker is a Runner that can get ready, before a round's first step,
 // for the starts the round will make (supervise: each one's next waiter,
 // forked and held), so that each overlaps the steps before its own: first

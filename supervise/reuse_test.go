@@ -277,3 +277,43 @@ func downLeavesNothing(t *testing.T, w *world, s *Supervisor) {
 		t.Errorf("after pets down, left: %s", describe(left))
 	}
 }
+
+// UpAfter (rebuild.Gater) stops the running instance while its gate is
+// closed, and starts the next one only once it opens.
+func TestUpAfterStartsNothingBeforeItsGate(t *testing.T) {
+	w := newWorld(t)
+	port := freePort(t)
+	s := w.supervisor(fooProject(t, w, "", serverCmd("api", port), port), nil)
+	upAhead(t, s, apiKey)
+	old := w.record("api")
+	gate := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*waitTimeout)
+		defer cancel()
+		_, err := s.UpAfter(ctx, apiKey, nil, gate)
+		done <- err
+	}()
+	w.waitGone(old.PID)
+	waitFor(t, "the record of the next instance", func() bool { return w.record("api").Instance != old.Instance })
+	// A moment with the gate closed: nothing answers, nothing new runs.
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); <-tick.C {
+		if got := answer(port); got != "" {
+			t.Fatalf("port %d answers %q before the gate opened", port, got)
+		}
+		if rec := w.record("api"); rec.PID != 0 && rec.PID != old.PID {
+			t.Fatalf("a server (pid %d) started before the gate opened", rec.PID)
+		}
+	}
+	close(gate)
+	if err := <-done; err != nil {
+		t.Fatalf("up after the gate: %v", err)
+	}
+	rec := w.record("api")
+	if got := answer(port); !strings.Contains(got, fmt.Sprintf("(pid %d)", rec.PID)) {
+		t.Fatalf("port %d answers %q; want the new server, pid %d", port, got, rec.PID)
+	}
+	downLeavesNothing(t, w, s)
+}

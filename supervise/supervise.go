@@ -262,11 +262,20 @@ func (e *ServiceError) Unwrap() error { return e.Err }
 
 // Up starts k, replacing whatever runs under k's name, and waits until ready.
 func (s *Supervisor) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Value) (petsfile.Value, error) {
+	return s.UpAfter(ctx, k, deps, nil)
+}
+
+// UpAfter is Up that starts nothing before gate (nil: none) is closed: what
+// runs under k's name is stopped meanwhile (rebuild.Gater).
+func (s *Supervisor) UpAfter(ctx context.Context, k petsfile.Key, deps []petsfile.Value, gate <-chan struct{}) (petsfile.Value, error) {
 	svc, ok := s.Project.Service(k)
 	if !ok {
 		return petsfile.Value{}, fmt.Errorf("%s: not registered", k)
 	}
 	if s.DryRun {
+		if gate != nil {
+			<-gate // the plan is printed in order
+		}
 		return s.dryUp(ctx, k, deps)
 	}
 	t0 := time.Now()
@@ -289,6 +298,9 @@ func (s *Supervisor) Up(ctx context.Context, k petsfile.Key, deps []petsfile.Val
 		return petsfile.Value{}, err
 	}
 	stopped := time.Since(t0)
+	if gate != nil {
+		<-gate
+	}
 	logf, err := logfile.Open(logPath, h.logMax)
 	if err != nil {
 		return petsfile.Value{}, err
