@@ -25,6 +25,7 @@
 package sync
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -826,12 +827,38 @@ func (s *Syncer) exec(ctx context.Context, pod kube.Pod, sc kube.SyncScript, roo
 	err = s.Client.Exec(ctx, pod, argv, streams)
 	pr.CloseWithError(io.ErrClosedPipe)
 	out := kube.ParseSyncOutput(stdout.Bytes(), mark, true)
-	// The tar's error is the answer unless the exec failed first and the
-	// write failed only because of that (the pipe closed above).
-	if terr := <-werr; terr != nil && (err == nil || !errors.Is(terr, io.ErrClosedPipe)) {
+	terr := <-werr
+	cut := terr != nil && errors.Is(terr, io.ErrClosedPipe) // the exec ended before it read the whole tar
+	switch {
+	case cut && err == nil && !out.Files:
+		// And client-go said nothing of why: it can lose an exec's status
+		// when the connection closes while stdin is still being sent (an
+		// image without sh or tar, an 8 MiB tar: 2 runs in 3 here). The
+		// files step alone, on an empty tar, says why.
+		if err = s.filesStep(ctx, pod, sc.Dir); err == nil {
+			err = errors.New("the exec ended before it read the files, and its status was lost")
+		}
+		return kube.SyncOutput{Rest: out.Rest}, stderr.Bytes(), err
+	case terr != nil && (err == nil || !cut):
+		// The tar's error is the answer unless the exec failed first
+		// and the write failed only because of that.
 		return kube.SyncOutput{Rest: out.Rest}, stderr.Bytes(), terr
 	}
 	return out, stderr.Bytes(), err
+}
+
+// filesStep runs the files step of a sync into dir alone (kube.SyncCommand,
+// no deletes) on an empty tar: what it fails of is what a sync would.
+func (s *Syncer) filesStep(ctx context.Context, pod kube.Pod, dir string) error {
+	argv, err := kube.SyncCommand(dir, nil)
+	if err != nil {
+		return err
+	}
+	var empty, stderr bytes.Buffer
+	if err := tar.NewWriter(&empty).Close(); err != nil {
+		return err
+	}
+	return s.Client.Exec(ctx, pod, argv, kube.Streams{Stdin: &empty, Stderr: &stderr})
 }
 
 // isFileMapping guesses, for a local path that no longer exists, whether the
