@@ -14,7 +14,6 @@ import (
 )
 
 func (g *globals) openState() (*state.Dir, error) {
-	awaitSignals() // what opens the state records or starts something
 	dir := g.stateDir
 	if dir == "" {
 		var err error
@@ -75,9 +74,6 @@ func (g *globals) loadProject(ctx context.Context, host petsfile.Host) (*petsfil
 		return nil, err
 	}
 	out := &loadOutput{w: g.stderr, quiet: g.handedOver}
-	if host != nil {
-		host = signalsFirst{host}
-	}
 	if g.handedOver {
 		g.handedOver = false
 		host = ranAlready{host}
@@ -116,15 +112,6 @@ func (o *loadOutput) Write(p []byte) (int, error) {
 // ranAlready is the top-level host of a Petsfile that pets evaluated just
 // before it handed the command over: its run() calls succeeded there.
 type ranAlready struct{ petsfile.Host }
-
-// signalsFirst is the host of a Petsfile's top-level run() calls: each
-// runs once pets handles Ctrl-C (see catchSignals).
-type signalsFirst struct{ petsfile.Host }
-
-func (h signalsFirst) Run(ctx context.Context, c petsfile.Command) error {
-	awaitSignals()
-	return h.Host.Run(ctx, c)
-}
 
 func (ranAlready) Run(context.Context, petsfile.Command) error { return nil }
 

@@ -10,7 +10,6 @@ import (
 // and exits with its status (Windows has no exec). It returns only if
 // pets-kube cannot be started.
 func handOver() error {
-	awaitSignals() // pets-kube runs as pets' child here
 	exe, err := kubeBeside()
 	if err != nil {
 		return err

@@ -68,7 +68,6 @@ type kubeReply struct {
 // runKube runs pets-kube with args, stdin (may be nil), each line of its
 // stderr told to progress (nil: dropped), and decodes its reply.
 func runKube(ctx context.Context, args []string, stdin io.Reader, progress func(string), reply *kubeReply) error {
-	awaitSignals()
 	exe, err := kubeBeside()
 	if err != nil {
 		return err
