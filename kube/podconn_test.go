@@ -241,3 +241,47 @@ func TestAForwardThePodSideEndsUnansweredIsTriedAgainAtOnce(t *testing.T) {
 		t.Errorf("the local connection after the failure: %q, %v; want it open and unread", buf, err)
 	}
 }
+
+// stuckConn is a connection to a pod whose Close does not return until
+// release is closed, as client-go's waits for streams a pod being deleted
+// never ends.
+type stuckConn struct {
+	idleConn
+	release chan struct{}
+}
+
+func (c *stuckConn) Close() error { <-c.release; return nil }
+
+// TestPodConnCloseHoldsNoForward: the pod is no longer the target while its
+// shared connection's Close hangs; a forward that gave up on it (its stream
+// creations saw the pod gone) goes on at once, rather than wait for that
+// Close to say its connection failed (CI saw local connections held 40 s,
+// unanswered, after a deleted pod's replacement became the target).
+func TestPodConnCloseHoldsNoForward(t *testing.T) {
+	var pending sync.WaitGroup
+	p := &podConn{pod: Pod{Name: "p"}, ctx: context.Background(), pending: &pending, gone: make(chan struct{})}
+	sc := &stuckConn{idleConn: idleConn{closed: make(chan bool)}, release: make(chan struct{})}
+	defer close(sc.release)
+	p.conn = sc
+	closed := make(chan struct{})
+	go func() { // ends once sc's Close returns, or at once
+		defer close(closed)
+		p.close()
+	}()
+	<-p.gone // what the forwards on p see
+	failed := make(chan struct{})
+	go func() { // ends with p.failed
+		defer close(failed)
+		p.failed(sc)
+	}()
+	for what, ch := range map[string]chan struct{}{"failed": failed, "close": closed} {
+		select {
+		case <-ch:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("podConn.%s waited for the connection's Close", what)
+		}
+	}
+	if _, _, err := p.connect(context.Background(), nil); !errors.Is(err, errPodGone) {
+		t.Errorf("connect after close: %v; want errPodGone", err)
+	}
+}

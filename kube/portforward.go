@@ -273,7 +273,7 @@ func (f *Forwarder) handle(conn net.Conn) {
 		}
 		err = forwardConn(sc, create, conn, f.opts.RemotePort, f.reqID.Add(1), func() { t.failed(sc) }, t.gone, f.ctx.Done())
 		if !shared {
-			sc.Close()
+			closeAside(sc)
 		}
 		if err == nil {
 			t.succeeded()
@@ -672,7 +672,7 @@ func (p *podConn) connect(ctx context.Context, dial func(context.Context, Pod) (
 			switch {
 			case err != nil:
 			case p.closed:
-				c.Close() // the pod is no longer the target
+				closeAside(c) // the pod is no longer the target
 				c, err = nil, errPodGone
 			default:
 				p.conn = c
@@ -701,7 +701,7 @@ func (p *podConn) failed(sc httpstream.Connection) {
 	defer p.mu.Unlock()
 	p.shaky = true
 	if p.conn == sc {
-		p.conn.Close()
+		closeAside(p.conn)
 		p.conn = nil
 	}
 }
@@ -721,9 +721,18 @@ func (p *podConn) close() {
 	}
 	p.closed = true
 	if p.conn != nil {
-		p.conn.Close()
+		closeAside(p.conn)
 		p.conn = nil
 	}
+}
+
+// closeAside closes c in a goroutine of its own, which ends with client-go's
+// Close: that waits for the connection's streams, which a pod being deleted
+// may never end, and a forward that waited for it (podConn's lock, taken to
+// say the connection failed) held its local connection as long, unanswered
+// (CI saw 40 s).
+func closeAside(c httpstream.Connection) {
+	go func() { _ = c.Close() }()
 }
 
 // shutdown stops everything without waiting.
