@@ -349,35 +349,9 @@ func (x *Executor) sync(work context.Context, n int, r *StepResult) bool {
 // seeds its pods if it has sync rules.
 func (x *Executor) up(ctx, work context.Context, n int, r *StepResult, values map[petsfile.Key]petsfile.Value, sh *shared) {
 	k := r.Key
-	var keep func()
 	rules := x.rules(k)
 	syncs := x.Syncer != nil && len(rules) > 0
-	// What the step starts from is noted, and the step said to start,
-	// before the new instance starts: while the old one stops, where the
-	// runner can do that (Gater) and the service syncs no pods.
-	begin := func() {
-		if x.Stamps != nil {
-			// Without the changed paths (a start, a requested restart,
-			// lost events), the whole watch set is read again; a bounce
-			// reads what its last stamp says plus nothing new.
-			keep = x.Stamps.Take(k, r.Paths, len(r.Paths) == 0 && r.Kind != events.StepBounce)
-		}
-		if syncs {
-			x.Syncer.Deployed(k)
-		}
-		x.emit(events.Event{Type: events.ServiceStarting, Service: k.String(), State: events.Starting, Round: n, Reason: reason(r)})
-	}
-	gater, gated := x.Runner.(Gater)
-	var gate chan struct{}
-	if gated && !syncs {
-		gate = make(chan struct{})
-		go func() { // owned by up: it waits for gate below
-			defer close(gate)
-			begin()
-		}()
-	} else {
-		begin()
-	}
+	gate, keep := x.begin(n, r, syncs)
 	// A syncing service's pods get its files as soon as they are ready,
 	// while it starts: an image may hold no application code at all (the
 	// files bring it), and then it could not become ready without them.
@@ -402,8 +376,8 @@ func (x *Executor) up(ctx, work context.Context, n int, r *StepResult, values ma
 	var v petsfile.Value
 	var err error
 	if gate != nil {
-		v, err = gater.UpAfter(work, k, deps, gate)
-		<-gate // keep is set
+		v, err = x.Runner.(Gater).UpAfter(work, k, deps, gate)
+		<-gate // *keep is set
 	} else {
 		v, err = x.Runner.Up(work, k, deps)
 	}
@@ -421,7 +395,7 @@ func (x *Executor) up(ctx, work context.Context, n int, r *StepResult, values ma
 	values[k] = v
 	sh.mu.Unlock()
 	r.Result = events.ResultOK
-	switch {
+	switch keep := *keep; {
 	case keep != nil && early != nil:
 		keep() // before the seed below records which pods hold the files
 	case keep != nil:
@@ -453,6 +427,37 @@ func (x *Executor) up(ctx, work context.Context, n int, r *StepResult, values ma
 		}
 		x.emit(events.Event{Type: events.SyncDone, Service: k.String(), Round: n, Reason: "at deploy", TookMs: ms(rep.Took), Sync: rep.Info()})
 	}
+}
+
+// begin notes what r's step starts from (Stamps.Take; *keep records it) and
+// says the step starts, before the new instance starts: while the old one
+// stops (gate is closed once both are done), where the runner can do that
+// (Gater) and the service syncs no pods (syncs); else now (gate is nil).
+func (x *Executor) begin(n int, r *StepResult, syncs bool) (gate chan struct{}, keep *func()) {
+	k := r.Key
+	keep = new(func())
+	note := func() {
+		if x.Stamps != nil {
+			// Without the changed paths (a start, a requested restart,
+			// lost events), the whole watch set is read again; a bounce
+			// reads what its last stamp says plus nothing new.
+			*keep = x.Stamps.Take(k, r.Paths, len(r.Paths) == 0 && r.Kind != events.StepBounce)
+		}
+		if syncs {
+			x.Syncer.Deployed(k)
+		}
+		x.emit(events.Event{Type: events.ServiceStarting, Service: k.String(), State: events.Starting, Round: n, Reason: reason(r)})
+	}
+	if _, gated := x.Runner.(Gater); !gated || syncs {
+		note()
+		return nil, keep
+	}
+	gate = make(chan struct{})
+	go func() { // owned by up: it waits for gate
+		defer close(gate)
+		note()
+	}()
+	return gate, keep
 }
 
 // depValues returns the current values of k's dependencies, in deps order.

@@ -26,6 +26,17 @@ func upAhead(t *testing.T, s *Supervisor, k petsfile.Key) {
 	up(t, s, k)
 }
 
+// apiUpAhead is a world whose api-local server is up as pets up --watch
+// starts it (upAhead), and its port.
+func apiUpAhead(t *testing.T) (*world, *Supervisor, int) {
+	t.Helper()
+	w := newWorld(t)
+	port := freePort(t)
+	s := w.supervisor(fooProject(t, w, "", serverCmd("api", port), port), nil)
+	upAhead(t, s, apiKey)
+	return w, s, port
+}
+
 // A restart runs the next command in the waiter of the instance it stops:
 // the same waiter, in the same cgroup, runs a new server for a new
 // instance, once the old server is gone; the new server has what a first
@@ -110,10 +121,7 @@ register("api", "local", provider)
 // even where (as here, held back until the new server answers) the
 // replacing write is the later to be ready.
 func TestReusedRestartRecordsItsServer(t *testing.T) {
-	w := newWorld(t)
-	port := freePort(t)
-	s := w.supervisor(fooProject(t, w, "", serverCmd("api", port), port), nil)
-	upAhead(t, s, apiKey)
+	w, s, port := apiUpAhead(t)
 	waiter := w.record("api").Procs[0].Identity
 	var old int
 	s.beforeReplaceWrite = func() {
@@ -281,10 +289,7 @@ func downLeavesNothing(t *testing.T, w *world, s *Supervisor) {
 // UpAfter (rebuild.Gater) stops the running instance while its gate is
 // closed, and starts the next one only once it opens.
 func TestUpAfterStartsNothingBeforeItsGate(t *testing.T) {
-	w := newWorld(t)
-	port := freePort(t)
-	s := w.supervisor(fooProject(t, w, "", serverCmd("api", port), port), nil)
-	upAhead(t, s, apiKey)
+	w, s, port := apiUpAhead(t)
 	old := w.record("api")
 	gate := make(chan struct{})
 	done := make(chan error, 1)

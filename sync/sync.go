@@ -828,7 +828,7 @@ func (s *Syncer) exec(ctx context.Context, pod kube.Pod, sc kube.SyncScript, roo
 	pr.CloseWithError(io.ErrClosedPipe)
 	out := kube.ParseSyncOutput(stdout.Bytes(), mark, true)
 	terr := <-werr
-	cut := terr != nil && errors.Is(terr, io.ErrClosedPipe) // the exec ended before it read the whole tar
+	cut := errors.Is(terr, io.ErrClosedPipe) // the exec ended before it read the whole tar
 	switch {
 	case cut && err == nil && !out.Files:
 		// And client-go said nothing of why: it can lose an exec's status
